@@ -1,0 +1,59 @@
+# dlpick: `make run` and `make test` are all a fresh machine needs.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# mypy cannot follow setuptools' editable import hook, so it reads the
+# packages through a small tree of links named as they are installed.
+TYPECHECK := build/typecheck
+APT_PACKAGES := openssh-server librsvg2-bin fonts-firacode
+
+.PHONY: run test lint typecheck pytest screenshots bench system-deps clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/dlpick $(ARGS)
+
+# Test peers and screenshot tools come from Debian; install what is missing.
+system-deps:
+	@missing=""; \
+	[ -x /usr/sbin/sshd ] || missing="$$missing openssh-server"; \
+	command -v rsvg-convert >/dev/null || missing="$$missing librsvg2-bin"; \
+	[ -n "$$(fc-list 2>/dev/null | grep -i 'fira code')" ] || missing="$$missing fonts-firacode"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+$(TYPECHECK)/dlpick:
+	mkdir -p $(TYPECHECK)/dlpick
+	for part in pricing remote tui; do ln -sfn ../../../$$part $(TYPECHECK)/dlpick/$$part; done
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP) $(TYPECHECK)/dlpick
+	MYPYPATH=$(TYPECHECK) $(BIN)/mypy -p dlpick.pricing -p dlpick.remote -p dlpick.tui
+
+pytest: $(STAMP) system-deps
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test: system-deps lint typecheck pytest
+
+screenshots: $(STAMP) system-deps
+	$(BIN)/python -m tests.screenshots
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) build .mypy_cache .ruff_cache .pytest_cache

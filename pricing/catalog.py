@@ -1,0 +1,330 @@
+"""The catalog: every accelerated instance type with its speed and what it costs.
+
+Prices come from the live AWS APIs, the SQLite cache, or the bundled snapshot,
+and every price says which (`live`, `cache`, `snapshot`) and as of when.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from dlpick.pricing.cache import PriceCache
+from dlpick.pricing.chips import Chip, chip_for
+from dlpick.pricing.snapshot import Snapshot, bundled
+from dlpick.pricing.specs import InstanceSpec
+
+# The fields of `dlpick prices --format json`, in order (DESIGN.md's record
+# contract first, then the extras).
+RECORD_FIELDS = (
+    "instance_type",
+    "region",
+    "gpu_model",
+    "gpu_count",
+    "gpu_memory_gib",
+    "vcpus",
+    "memory_gib",
+    "fp32_tflops",
+    "bf16_tflops",
+    "on_demand_usd_hour",
+    "spot_usd_hour",
+    "usd_per_fp32_tflop_hour",
+    "spot_usd_per_fp32_tflop_hour",
+    "price_source",
+    "price_as_of",
+    "usd_per_bf16_tflop_hour",
+    "spot_usd_per_bf16_tflop_hour",
+    "gpu_vendor",
+    "accelerator_kind",
+    "arch",
+    "spot_az",
+    "spot_price_source",
+    "spot_price_as_of",
+)
+SOURCES = ("live", "cache", "snapshot")
+
+
+def iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _per_tflop(price: float | None, tflops: float | None) -> float | None:
+    if price is None or not tflops:
+        return None
+    return price / tflops
+
+
+@dataclass(frozen=True)
+class Offer:
+    """One instance type in one region: what it has and what it costs."""
+
+    spec: InstanceSpec
+    chip: Chip | None
+    region: str
+    on_demand_usd_hour: float | None
+    price_source: str
+    price_as_of: str
+    spot_by_az: dict[str, float] = field(default_factory=dict)
+    spot_source: str = "snapshot"
+    spot_as_of: str = ""
+
+    @property
+    def instance_type(self) -> str:
+        return self.spec.instance_type
+
+    @property
+    def gpu_model(self) -> str:
+        return self.chip.name if self.chip else self.spec.accelerator_name
+
+    @property
+    def fp32_tflops(self) -> float | None:
+        if self.chip is None or self.chip.fp32_tflops is None:
+            return None
+        return round(self.spec.accelerator_count * self.chip.fp32_tflops, 4)
+
+    @property
+    def bf16_tflops(self) -> float | None:
+        if self.chip is None or self.chip.bf16_tflops is None:
+            return None
+        return round(self.spec.accelerator_count * self.chip.bf16_tflops, 4)
+
+    @property
+    def spot_az(self) -> str | None:
+        return (
+            min(self.spot_by_az, key=lambda az: (self.spot_by_az[az], az))
+            if self.spot_by_az
+            else None
+        )
+
+    @property
+    def spot_usd_hour(self) -> float | None:
+        az = self.spot_az
+        return self.spot_by_az[az] if az else None
+
+    def usd_hour(self, spot: bool = False) -> float | None:
+        return self.spot_usd_hour if spot else self.on_demand_usd_hour
+
+    def to_record(self) -> dict[str, Any]:
+        """The JSON record of the prices contract (totals for the whole instance)."""
+        fp32, bf16 = self.fp32_tflops, self.bf16_tflops
+        od, spot = self.on_demand_usd_hour, self.spot_usd_hour
+        return {
+            "instance_type": self.instance_type,
+            "region": self.region,
+            "gpu_model": self.gpu_model,
+            "gpu_count": self.spec.accelerator_count,
+            "gpu_memory_gib": self.spec.accelerator_memory_gib,
+            "vcpus": self.spec.vcpus,
+            "memory_gib": self.spec.memory_gib,
+            "fp32_tflops": fp32,
+            "bf16_tflops": bf16,
+            "on_demand_usd_hour": od,
+            "spot_usd_hour": spot,
+            "usd_per_fp32_tflop_hour": _per_tflop(od, fp32),
+            "spot_usd_per_fp32_tflop_hour": _per_tflop(spot, fp32),
+            "price_source": self.price_source,
+            "price_as_of": self.price_as_of,
+            "usd_per_bf16_tflop_hour": _per_tflop(od, bf16),
+            "spot_usd_per_bf16_tflop_hour": _per_tflop(spot, bf16),
+            "gpu_vendor": self.chip.vendor if self.chip else self.spec.accelerator_vendor,
+            "accelerator_kind": self.spec.accelerator_kind,
+            "arch": self.spec.arch,
+            "spot_az": self.spot_az,
+            "spot_price_source": self.spot_source if self.spot_by_az else None,
+            "spot_price_as_of": self.spot_as_of if self.spot_by_az else None,
+        }
+
+
+@dataclass
+class RegionPrices:
+    """Everything known about one region, each part with its source and date."""
+
+    region: str
+    specs: dict[str, InstanceSpec]
+    on_demand: dict[str, float]
+    spot: dict[str, dict[str, float]]
+    on_demand_source: str
+    on_demand_as_of: str
+    spot_source: str
+    spot_as_of: str
+
+    def offers(self) -> list[Offer]:
+        return [
+            Offer(
+                spec=spec,
+                chip=chip_for(spec),
+                region=self.region,
+                on_demand_usd_hour=self.on_demand.get(itype),
+                price_source=self.on_demand_source,
+                price_as_of=self.on_demand_as_of,
+                spot_by_az=self.spot.get(itype, {}),
+                spot_source=self.spot_source,
+                spot_as_of=self.spot_as_of,
+            )
+            for itype, spec in sorted(self.specs.items())
+        ]
+
+
+class UnknownRegionError(ValueError):
+    pass
+
+
+class Catalog:
+    """Loads region prices from live AWS, the cache, or the snapshot, in that order."""
+
+    def __init__(
+        self,
+        *,
+        cache: PriceCache,
+        aws: Any = None,  # dlpick.pricing.aws.Aws; None means offline
+        snapshot: Snapshot | None = None,
+        warn: Callable[[str], None] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.cache = cache
+        self.aws = aws
+        self._snapshot = snapshot
+        self.clock = clock
+        self._warn = warn or (lambda _msg: None)
+        self._warned: set[str] = set()
+        self._offline_reason: str | None = None if aws is not None else "offline"
+
+    @property
+    def snapshot(self) -> Snapshot:
+        if self._snapshot is None:
+            self._snapshot = bundled()
+        return self._snapshot
+
+    @property
+    def live(self) -> bool:
+        return self.aws is not None and self._offline_reason is None
+
+    def warn(self, message: str) -> None:
+        if message not in self._warned:
+            self._warned.add(message)
+            self._warn(message)
+
+    # -- one kind of data, from the best source that answers ------------------
+
+    def _get(
+        self, kind: str, region: str, refresh: bool, fetch: Callable[[], Any]
+    ) -> tuple[Any, str, str] | None:
+        """(payload, source, as_of) from live or cache; None means use the snapshot."""
+        from dlpick.pricing.aws import AwsError, describe_error
+
+        if not refresh:
+            hit = self.cache.get(kind, region, allow_stale=not self.live)
+            if hit is not None and (hit.fresh or not self.live):
+                return hit.payload, "cache", iso(hit.fetched_at)
+        if self.live:
+            try:
+                payload = fetch()
+            except Exception as exc:
+                err: AwsError = describe_error(exc, f"{region}: fetching {kind} prices")
+                if err.credentials or err.code == "EndpointConnectionError":
+                    # The same failure would repeat for every region and kind.
+                    self._offline_reason = str(err)
+                    self.warn(f"{err}; showing cached or bundled prices")
+                else:
+                    self.warn(f"{err}; showing cached or bundled prices for {region}")
+            else:
+                stamp = self.cache.put(kind, region, payload)
+                return payload, "live", iso(stamp)
+        hit = self.cache.get(kind, region, allow_stale=True)
+        if hit is not None:
+            return hit.payload, "cache", iso(hit.fetched_at)
+        return None
+
+    def region(self, region: str, *, refresh: bool = False) -> RegionPrices:
+        """Specs and prices for one region."""
+        from dlpick.pricing.aws import PRICING_REGION
+
+        snap = self.snapshot
+        snap_region = snap.regions.get(region)
+
+        def fetch_specs() -> Any:
+            from dlpick.pricing.specs import fetch_specs as fetch
+
+            return {k: v.to_json() for k, v in fetch(self.aws.client("ec2", region)).items()}
+
+        got = self._get("specs", region, refresh, fetch_specs)
+        if got is not None:
+            specs = {k: InstanceSpec.from_json(v) for k, v in got[0].items()}
+        elif snap_region is not None:
+            specs = {t: snap.specs[t] for t in snap_region.instance_types if t in snap.specs}
+        else:
+            specs = {}
+        types = sorted(specs)
+
+        def fetch_on_demand() -> Any:
+            from dlpick.pricing.ondemand import fetch_on_demand as fetch
+
+            prices = fetch(self.aws.client("pricing", PRICING_REGION), region, types)
+            return {t: p.usd_hour for t, p in prices.items()}
+
+        def fetch_spot() -> Any:
+            from dlpick.pricing.spot import fetch_spot as fetch
+
+            return {t: q.by_az for t, q in fetch(self.aws.client("ec2", region), types).items()}
+
+        od = self._get("ondemand", region, refresh, fetch_on_demand) if types else None
+        spot = self._get("spot", region, refresh, fetch_spot) if types else None
+        snap_as_of = snap_region.on_demand_as_of if snap_region else snap.as_of
+        return RegionPrices(
+            region=region,
+            specs=specs,
+            on_demand=od[0] if od else (snap_region.on_demand if snap_region else {}),
+            spot=spot[0] if spot else (snap_region.spot if snap_region else {}),
+            on_demand_source=od[1] if od else "snapshot",
+            on_demand_as_of=od[2] if od else snap_as_of,
+            spot_source=spot[1] if spot else "snapshot",
+            spot_as_of=spot[2] if spot else (snap_region.spot_as_of if snap_region else snap.as_of),
+        )
+
+    def regions(self, *, refresh: bool = False) -> list[str]:
+        """Every region worth showing: the account's enabled ones, or the snapshot's."""
+        from dlpick.pricing.regions import enabled_regions
+
+        def fetch() -> Any:
+            return enabled_regions(self.aws.client("ec2", self.aws.default_region()))
+
+        got = self._get("regions", "all", refresh, fetch)
+        if got is not None:
+            return list(got[0])
+        return sorted(self.snapshot.regions)
+
+    def offers(self, region: str, *, refresh: bool = False) -> list[Offer]:
+        self.check_region(region)
+        return self.region(region, refresh=refresh).offers()
+
+    def all_offers(self, *, refresh: bool = False, workers: int = 8) -> list[Offer]:
+        """Offers in every region, fetched in parallel."""
+        names = self.regions(refresh=refresh)
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            per_region = list(pool.map(lambda r: self.region(r, refresh=refresh), names))
+        return [offer for prices in per_region for offer in prices.offers()]
+
+    def check_region(self, region: str) -> None:
+        from dlpick.pricing.regions import is_known_region
+
+        if not is_known_region(region, set(self.snapshot.regions)):
+            raise UnknownRegionError(f"unknown region {region!r} (e.g. us-east-1, eu-west-1)")
+
+
+def cheapest_per_type(offers: Iterable[Offer], *, spot: bool = False) -> list[Offer]:
+    """For each instance type, the offer in the region where it costs least."""
+    best: dict[str, Offer] = {}
+    for offer in offers:
+        price = offer.usd_hour(spot)
+        if price is None:
+            best.setdefault(offer.instance_type, offer)
+            continue
+        known = best.get(offer.instance_type)
+        known_price = known.usd_hour(spot) if known else None
+        if known is None or known_price is None or price < known_price:
+            best[offer.instance_type] = offer
+    return list(best.values())

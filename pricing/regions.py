@@ -1,0 +1,59 @@
+"""AWS regions: the names dlpick knows without a network call, and the enabled ones."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Public commercial regions (code -> location), from the EC2 regions table in the
+# AWS documentation. Used to check --region offline; live runs also accept any
+# region the account's DescribeRegions returns.
+KNOWN_REGIONS: dict[str, str] = {
+    "us-east-1": "US East (N. Virginia)",
+    "us-east-2": "US East (Ohio)",
+    "us-west-1": "US West (N. California)",
+    "us-west-2": "US West (Oregon)",
+    "af-south-1": "Africa (Cape Town)",
+    "ap-east-1": "Asia Pacific (Hong Kong)",
+    "ap-east-2": "Asia Pacific (Taipei)",
+    "ap-south-1": "Asia Pacific (Mumbai)",
+    "ap-south-2": "Asia Pacific (Hyderabad)",
+    "ap-southeast-1": "Asia Pacific (Singapore)",
+    "ap-southeast-2": "Asia Pacific (Sydney)",
+    "ap-southeast-3": "Asia Pacific (Jakarta)",
+    "ap-southeast-4": "Asia Pacific (Melbourne)",
+    "ap-southeast-5": "Asia Pacific (Malaysia)",
+    "ap-southeast-6": "Asia Pacific (New Zealand)",
+    "ap-southeast-7": "Asia Pacific (Thailand)",
+    "ap-northeast-1": "Asia Pacific (Tokyo)",
+    "ap-northeast-2": "Asia Pacific (Seoul)",
+    "ap-northeast-3": "Asia Pacific (Osaka)",
+    "ca-central-1": "Canada (Central)",
+    "ca-west-1": "Canada West (Calgary)",
+    "eu-central-1": "Europe (Frankfurt)",
+    "eu-central-2": "Europe (Zurich)",
+    "eu-west-1": "Europe (Ireland)",
+    "eu-west-2": "Europe (London)",
+    "eu-west-3": "Europe (Paris)",
+    "eu-south-1": "Europe (Milan)",
+    "eu-south-2": "Europe (Spain)",
+    "eu-north-1": "Europe (Stockholm)",
+    "il-central-1": "Israel (Tel Aviv)",
+    "me-south-1": "Middle East (Bahrain)",
+    "me-central-1": "Middle East (UAE)",
+    "mx-central-1": "Mexico (Central)",
+    "sa-east-1": "South America (Sao Paulo)",
+}
+
+
+def is_known_region(region: str, extra: set[str] | None = None) -> bool:
+    return region in KNOWN_REGIONS or bool(extra and region in extra)
+
+
+def enabled_regions(ec2: Any) -> list[str]:
+    """Regions this account can use (opted in or not requiring opt-in)."""
+    answer = ec2.describe_regions(AllRegions=False)
+    return sorted(
+        r["RegionName"]
+        for r in answer.get("Regions", [])
+        if r.get("OptInStatus", "opt-in-not-required") != "not-opted-in"
+    )

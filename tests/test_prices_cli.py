@@ -1,0 +1,267 @@
+"""`dlpick prices` end to end: live against moto and the Pricing peer, cached, offline."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from dlpick.pricing.aws import Aws, CallCounter
+from dlpick.pricing.cache import PriceCache
+from dlpick.pricing.catalog import RECORD_FIELDS, Catalog
+from dlpick.pricing.snapshot import bundled
+from dlpick.tui.cli import main
+from tests.conftest import AwsPeers
+from tests.peers.pricing_api import decoys, ec2_product
+
+CONTRACT = (
+    "instance_type region gpu_model gpu_count gpu_memory_gib vcpus memory_gib fp32_tflops "
+    "bf16_tflops on_demand_usd_hour spot_usd_hour usd_per_fp32_tflop_hour "
+    "spot_usd_per_fp32_tflop_hour price_source price_as_of"
+).split()
+
+
+def seed(
+    aws: AwsPeers, region: str, on_demand: dict[str, float], spot: dict[str, dict[str, float]]
+) -> None:
+    for itype, usd in on_demand.items():
+        aws.pricing.products.append(ec2_product(itype, region, usd, reserved=True))
+        aws.pricing.products.extend(decoys(itype, region, usd))
+    for itype, by_az in spot.items():
+        for az, usd in by_az.items():
+            aws.moto.spot.add(region, itype, az, usd)
+            aws.moto.spot.add(region, itype, az, usd / 3, product="Windows")
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def run_json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[list[dict], str]:
+    code, out, err = run(capsys, "prices", *args, "--format", "json")
+    assert code == 0, err
+    return json.loads(out), err
+
+
+def by_type(records: list[dict]) -> dict[str, dict]:
+    return {r["instance_type"]: r for r in records}
+
+
+def test_live_prices_follow_the_record_contract(
+    aws: AwsPeers, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seed(
+        aws,
+        "us-west-2",
+        {"g6.xlarge": 0.8048, "p5.48xlarge": 55.04},
+        {"g6.xlarge": {"us-west-2a": 0.40, "us-west-2b": 0.35}},
+    )
+    records, err = run_json(capsys, "--region", "us-west-2")
+    assert err == ""
+    assert list(records[0])[: len(CONTRACT)] == CONTRACT
+    assert set(records[0]) == set(RECORD_FIELDS)
+    g6 = by_type(records)["g6.xlarge"]
+    assert g6["on_demand_usd_hour"] == pytest.approx(0.8048)
+    assert g6["fp32_tflops"] == pytest.approx(30.3)
+    assert g6["usd_per_fp32_tflop_hour"] == pytest.approx(0.8048 / 30.3)
+    assert (g6["spot_usd_hour"], g6["spot_az"]) == (0.35, "us-west-2b")
+    assert g6["spot_usd_per_fp32_tflop_hour"] == pytest.approx(0.35 / 30.3)
+    assert (g6["price_source"], g6["spot_price_source"]) == ("live", "live")
+    p5 = by_type(records)["p5.48xlarge"]
+    assert (p5["gpu_count"], p5["fp32_tflops"], p5["on_demand_usd_hour"]) == (8, 536, 55.04)
+    assert p5["spot_usd_hour"] is None
+    g6f = by_type(records)["g6f.large"]
+    assert g6f["gpu_count"] == 0.125 and g6f["fp32_tflops"] == pytest.approx(30.3 / 8)
+    # Sorted by on-demand $/TFLOP-hour, unknown prices last.
+    values = [r["usd_per_fp32_tflop_hour"] for r in records]
+    known = [v for v in values if v is not None]
+    assert known == sorted(known) and values[: len(known)] == known
+
+
+def test_one_region_refresh_makes_few_api_calls_and_then_uses_the_cache(
+    aws: AwsPeers, tmp_path: Path
+) -> None:
+    seed(aws, "eu-west-1", {"g5.xlarge": 1.123}, {"g5.xlarge": {"eu-west-1a": 0.5}})
+    counter = CallCounter()
+    cache = PriceCache(tmp_path / "c.sqlite")
+    offers = Catalog(cache=cache, aws=Aws(counter=counter)).offers("eu-west-1", refresh=True)
+    assert len(offers) > 60  # every accelerated type moto knows
+    assert counter.count <= 5, counter.calls
+    assert {o.price_source for o in offers} == {"live"}
+    again = Catalog(cache=cache, aws=Aws(counter=counter)).offers("eu-west-1")
+    assert counter.count <= 5  # nothing new asked
+    g5 = next(o for o in again if o.instance_type == "g5.xlarge")
+    assert (g5.price_source, g5.on_demand_usd_hour, g5.spot_usd_hour) == ("cache", 1.123, 0.5)
+
+
+def test_refresh_ignores_the_cache(aws: AwsPeers, capsys: pytest.CaptureFixture[str]) -> None:
+    seed(aws, "us-east-1", {"g4dn.xlarge": 0.526}, {})
+    first, _ = run_json(capsys, "--region", "us-east-1")
+    assert by_type(first)["g4dn.xlarge"]["price_source"] == "live"
+    aws.pricing.reset()
+    seed(aws, "us-east-1", {"g4dn.xlarge": 0.600}, {})
+    cached, _ = run_json(capsys, "--region", "us-east-1")
+    assert by_type(cached)["g4dn.xlarge"]["on_demand_usd_hour"] == 0.526
+    assert by_type(cached)["g4dn.xlarge"]["price_source"] == "cache"
+    fresh, _ = run_json(capsys, "--region", "us-east-1", "--refresh")
+    assert by_type(fresh)["g4dn.xlarge"]["on_demand_usd_hour"] == 0.600
+
+
+def test_all_regions_shows_each_type_in_its_cheapest_region(
+    aws: AwsPeers, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seed(
+        aws,
+        "us-east-1",
+        {"g6.xlarge": 0.80, "p4d.24xlarge": 21.96},
+        {"g6.xlarge": {"us-east-1a": 0.30}},
+    )
+    seed(
+        aws,
+        "eu-west-1",
+        {"g6.xlarge": 0.95, "p4d.24xlarge": 19.00},
+        {"g6.xlarge": {"eu-west-1b": 0.25}},
+    )
+    seed(aws, "ap-south-1", {"g6.xlarge": 0.70}, {})
+    records, _ = run_json(capsys, "--region", "all")
+    got = by_type(records)
+    assert (got["g6.xlarge"]["region"], got["g6.xlarge"]["on_demand_usd_hour"]) == (
+        "ap-south-1",
+        0.70,
+    )
+    assert got["p4d.24xlarge"]["region"] == "eu-west-1"
+    spot, _ = run_json(capsys, "--region", "all", "--spot")
+    assert by_type(spot)["g6.xlarge"]["region"] == "eu-west-1"
+    assert all(r["spot_usd_hour"] is not None for r in spot)
+
+
+def test_filters_and_sorting(aws: AwsPeers, capsys: pytest.CaptureFixture[str]) -> None:
+    seed(
+        aws,
+        "us-east-1",
+        {"g6.xlarge": 0.8048, "g6e.xlarge": 1.861, "p5.48xlarge": 55.04, "p4de.24xlarge": 27.45},
+        {"g6.xlarge": {"us-east-1a": 0.3}},
+    )
+    records, _ = run_json(capsys, "--gpu", "l4")
+    assert {r["gpu_model"] for r in records} == {"L4"}  # not L40S
+    records, _ = run_json(capsys, "--gpu", "A100,H100", "--sort", "price")
+    assert [r["instance_type"] for r in records if r["on_demand_usd_hour"]] == [
+        "p4de.24xlarge",
+        "p5.48xlarge",
+    ]
+    records, _ = run_json(capsys, "--min-gpu-memory", "600", "--max-price", "60")
+    assert {r["instance_type"] for r in records} == {"p5.48xlarge", "p4de.24xlarge"}
+    records, _ = run_json(capsys, "--spot")
+    assert [r["instance_type"] for r in records] == ["g6.xlarge"]
+    records, _ = run_json(capsys, "--sort", "fp32")
+    assert records[0]["fp32_tflops"] == max(r["fp32_tflops"] or 0 for r in records)
+
+
+def test_table_and_csv_output(aws: AwsPeers, capsys: pytest.CaptureFixture[str]) -> None:
+    seed(aws, "us-east-1", {"g6.xlarge": 0.8048}, {})
+    code, out, _ = run(capsys, "prices", "--gpu", "L4")
+    assert code == 0
+    assert "g6.xlarge" in out and "0.8048" in out and "on-demand prices: live" in out
+    code, out, _ = run(capsys, "prices", "--gpu", "L4", "--format", "csv")
+    lines = out.splitlines()
+    assert lines[0].split(",")[: len(CONTRACT)] == CONTRACT
+    assert any(line.startswith("g6.xlarge,us-east-1,L4,1.0,") for line in lines)
+
+
+def test_no_credentials_fall_back_to_the_snapshot_with_a_warning(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    records, err = run_json(capsys, "--region", "us-east-1")
+    assert "no AWS credentials" in err and err.count("\n") == 1
+    assert {r["price_source"] for r in records} == {"snapshot"}
+    snap = bundled()
+    assert {r["price_as_of"] for r in records} == {snap.regions["us-east-1"].on_demand_as_of}
+
+
+def test_expired_credentials_fall_back_with_a_warning(
+    aws: AwsPeers, capsys: pytest.CaptureFixture[str]
+) -> None:
+    aws.pricing.fail_with = (
+        400,
+        "ExpiredTokenException",
+        "The security token included in the request is expired",
+    )
+    records, err = run_json(capsys, "--region", "us-east-1")
+    assert "credentials were refused (ExpiredTokenException)" in err
+    assert "Traceback" not in err
+    g4dn = by_type(records)["g4dn.xlarge"]
+    assert g4dn["price_source"] == "snapshot"
+    assert g4dn["on_demand_usd_hour"] == bundled().regions["us-east-1"].on_demand["g4dn.xlarge"]
+
+
+def test_offline_uses_the_bundled_snapshot(capsys: pytest.CaptureFixture[str]) -> None:
+    records, err = run_json(capsys, "--offline", "--region", "eu-west-1")
+    assert err == ""
+    snap = bundled().regions["eu-west-1"]
+    assert len(records) == len(snap.instance_types)
+    for r in records:
+        assert r["price_source"] == "snapshot"
+        assert r["on_demand_usd_hour"] == snap.on_demand.get(r["instance_type"])
+
+
+def test_corrupt_cache_is_replaced_not_fatal(
+    aws: AwsPeers, capsys: pytest.CaptureFixture[str], isolated_home: Path
+) -> None:
+    cache = isolated_home / ".cache" / "dlpick" / "prices.sqlite"
+    cache.parent.mkdir(parents=True)
+    cache.write_bytes(b"\x00garbage" * 512)
+    seed(aws, "us-east-1", {"g6.xlarge": 0.8048}, {})
+    records, err = run_json(capsys)
+    assert "unreadable" in err
+    assert by_type(records)["g6.xlarge"]["price_source"] == "live"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--region", "us-esat-1"], "unknown region 'us-esat-1'"),
+        (["--sort", "cheapness"], "unknown sort column 'cheapness'"),
+        (["--max-price", "-1"], "--max-price must be zero or more"),
+        (["--min-gpu-memory", "-8"], "--min-gpu-memory must be zero or more"),
+        (["--gpu", "Z9000"], "unknown accelerator model 'Z9000'"),
+    ],
+)
+def test_bad_input_exits_1_with_one_line(
+    capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    code, out, err = run(capsys, "prices", "--offline", *args)
+    assert code == 1
+    assert out == ""
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1
+
+
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["prices", "--format", "yaml"])
+    assert exit_info.value.code == 2
+
+
+def test_maintainer_command_regenerates_the_snapshot_from_live_apis(
+    aws: AwsPeers, tmp_path: Path
+) -> None:
+    from dlpick.pricing.snapshot import Snapshot
+    from dlpick.pricing.snapshot import main as snapshot_main
+
+    seed(
+        aws,
+        "us-east-1",
+        {"g6.xlarge": 0.8048},
+        {"g6.xlarge": {"us-east-1a": 0.3, "us-east-1b": 0.31}},
+    )
+    seed(aws, "eu-west-1", {"g6.xlarge": 0.9}, {})
+    out = tmp_path / "snapshot.json"
+    assert snapshot_main(["--out", str(out), "live", "--regions", "us-east-1", "eu-west-1"]) == 0
+    snap = Snapshot.from_json(json.loads(out.read_text()))
+    assert set(snap.regions) == {"us-east-1", "eu-west-1"}
+    assert snap.regions["us-east-1"].on_demand == {"g6.xlarge": 0.8048}
+    assert snap.regions["us-east-1"].spot == {"g6.xlarge": {"us-east-1a": 0.3, "us-east-1b": 0.31}}
+    assert snap.specs["g6.xlarge"].accelerator_name == "L4"
+    assert "p5.48xlarge" in snap.regions["eu-west-1"].instance_types

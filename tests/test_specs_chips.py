@@ -1,0 +1,88 @@
+"""Specs parsed from real DescribeInstanceTypes answers, and the chip table."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from dlpick.pricing.chips import chip_for, load_chips
+from dlpick.pricing.specs import spec_from_api, specs_from_api
+
+DATA = Path(__file__).parent / "data" / "aws"
+
+
+def sample(name: str) -> dict:
+    data = json.loads((DATA / name).read_text())
+    response = data.get("response", data)
+    return response["InstanceTypes"][0]
+
+
+def test_whole_gpu_instance() -> None:
+    spec = spec_from_api(sample("sample_describe_instance_types_p5.48xlarge.json"))
+    assert spec is not None
+    assert (spec.accelerator_name, spec.accelerator_count, spec.vcpus) == ("H100", 8, 192)
+    assert spec.accelerator_memory_gib == 640
+    assert spec.memory_gib == 2048
+    assert spec.arch == "x86_64"
+
+
+def test_partitioned_gpu_counts_as_a_fraction() -> None:
+    spec = spec_from_api(sample("sample_describe_instance_types_g6f.large.json"))
+    assert spec is not None
+    assert spec.accelerator_count == 0.125
+    assert spec.accelerator_memory_gib == pytest.approx(2861 / 1024, abs=0.001)
+    chip = chip_for(spec)
+    assert chip is not None and chip.name == "L4"
+
+
+def test_instance_without_accelerator_is_not_a_spec() -> None:
+    record = sample("sample_describe_instance_types_g4dn.xlarge.json")
+    plain = {k: v for k, v in record.items() if k != "GpuInfo"}
+    assert spec_from_api(plain) is None
+
+
+def test_every_accelerated_type_in_the_real_list_maps_to_a_chip() -> None:
+    records = json.loads((DATA / "aws_describe_instance_types_accelerators_moto.json").read_text())
+    specs = specs_from_api(records["InstanceTypes"])
+    assert len(specs) == len(records["InstanceTypes"])
+    unmapped = [t for t, s in specs.items() if chip_for(s) is None]
+    assert unmapped == []
+    kinds = {s.accelerator_kind for s in specs.values()}
+    assert kinds == {"gpu", "neuron", "inference"}
+    assert specs["inf2.48xlarge"].accelerator_count == 12
+    assert specs["g5g.xlarge"].arch == "arm64"
+
+
+@pytest.mark.parametrize(
+    ("instance_type", "chip", "fp32_per_device"),
+    [
+        ("p3dn.24xlarge", "V100 32GB", 15.7),
+        ("p4d.24xlarge", "A100 40GB", 19.5),
+        ("p4de.24xlarge", "A100 80GB", 19.5),
+        ("p6-b200.48xlarge", "B200", 75.0),
+        ("g6e.xlarge", "L40S", 91.6),
+        ("trn1.2xlarge", "Trainium", 47.5),
+    ],
+)
+def test_shared_ec2_names_resolve_to_the_right_part(
+    instance_type: str, chip: str, fp32_per_device: float
+) -> None:
+    records = json.loads((DATA / "aws_describe_instance_types_accelerators_moto.json").read_text())
+    spec = specs_from_api(records["InstanceTypes"])[instance_type]
+    found = chip_for(spec)
+    assert found is not None
+    assert (found.name, found.fp32_tflops) == (chip, fp32_per_device)
+
+
+def test_chip_table_has_a_source_for_every_figure_and_no_guesses() -> None:
+    chips = load_chips()
+    assert len(chips) >= 20
+    for chip in chips:
+        if chip.fp32_tflops is not None or chip.bf16_tflops is not None:
+            assert chip.source.strip(), chip.name
+    by_name = {c.name: c for c in chips}
+    # No vendor publishes an A10G figure: the cell stays empty rather than borrow the A10's.
+    assert by_name["A10G"].fp32_tflops is None
+    assert by_name["H100"].bf16_tflops == pytest.approx(989.4)

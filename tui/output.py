@@ -1,0 +1,168 @@
+"""Rendering the catalog for the terminal: a rich table, CSV or JSON."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from fractions import Fraction
+from typing import Any
+
+from dlpick.pricing.catalog import RECORD_FIELDS
+
+
+def fmt_count(count: float) -> str:
+    """1 -> '1'; 0.125 -> '1/8' (a partitioned GPU)."""
+    if count >= 1 and float(count).is_integer():
+        return str(int(count))
+    frac = Fraction(count).limit_denominator(64)
+    return f"{frac.numerator}/{frac.denominator}"
+
+
+def fmt_usd(value: float | None) -> str:
+    if value is None:
+        return "—"
+    if value >= 100:
+        return f"{value:,.2f}"
+    if value >= 1:
+        return f"{value:.3f}"
+    return f"{value:.4f}"
+
+
+def fmt_num(value: float | None, digits: int = 1) -> str:
+    if value is None:
+        return "—"
+    if float(value).is_integer():
+        return f"{int(value):,}"
+    return f"{value:,.{digits}f}"
+
+
+def fmt_as_of(text: str, now: datetime | None = None) -> str:
+    """'2026-11-22T10:00:00Z' -> '2026-11-22 10:00 UTC (3 min ago)'."""
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return text
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    now = now or datetime.now(UTC)
+    age = (now - when).total_seconds()
+    if age < 0:
+        ago = "just now"
+    elif age < 3600:
+        ago = f"{int(age // 60)} min ago"
+    elif age < 2 * 86400:
+        ago = f"{int(age // 3600)} h ago"
+    else:
+        ago = f"{int(age // 86400)} days ago"
+    stamp = (
+        when.strftime("%Y-%m-%d %H:%M UTC")
+        if when.hour or when.minute
+        else when.strftime("%Y-%m-%d")
+    )
+    return f"{stamp} ({ago})"
+
+
+def provenance(records: Sequence[dict[str, Any]], now: datetime | None = None) -> list[str]:
+    """Lines saying where prices came from, e.g. 'on-demand: snapshot of 2026-09-10'."""
+    lines = []
+    for label, source_key, as_of_key in (
+        ("on-demand", "price_source", "price_as_of"),
+        ("spot", "spot_price_source", "spot_price_as_of"),
+    ):
+        seen = sorted({(r[source_key], r[as_of_key]) for r in records if r.get(source_key)})
+        if not seen:
+            continue
+        sources = sorted({s for s, _ in seen})
+        newest = max(a for _, a in seen)
+        oldest = min(a for _, a in seen)
+        span = fmt_as_of(newest, now) if newest == oldest else f"{oldest[:10]} to {newest[:10]}"
+        lines.append(f"{label} prices: {'/'.join(sources)}, {span}")
+    return lines
+
+
+def to_json(records: Sequence[dict[str, Any]]) -> str:
+    return json.dumps(list(records), indent=2)
+
+
+def to_csv(records: Sequence[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(RECORD_FIELDS), lineterminator="\n")
+    writer.writeheader()
+    for record in records:
+        writer.writerow(
+            {k: ("" if record.get(k) is None else record.get(k)) for k in RECORD_FIELDS}
+        )
+    return out.getvalue()
+
+
+def print_table(
+    records: Sequence[dict[str, Any]],
+    *,
+    spot: bool,
+    show_region: bool,
+    title: str,
+    file: Any = None,
+    width: int | None = None,
+) -> None:
+    """A readable table that fits 80 columns; wider terminals also get vCPUs and RAM.
+
+    The best $/TFLOP-hour of each price column is highlighted; the price basis
+    not being ranked on (spot or on-demand) is dimmed.
+    """
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    console = Console(file=file, highlight=False, width=width)
+    wide = console.width >= 110
+    table = Table(
+        title=title,
+        box=box.SIMPLE_HEAD,
+        padding=(0, 0),
+        pad_edge=False,
+        caption="\n".join(provenance(records)),
+        caption_justify="left",
+    )
+    table.add_column("Type", no_wrap=True, min_width=12)
+    if show_region:
+        table.add_column("Region", no_wrap=True)
+    table.add_column("Accel.", no_wrap=True, max_width=12, overflow="ellipsis")
+    numeric = ["#", "GiB"] + (["vCPU", "RAM"] if wide else []) + ["FP32 TF", "$/h", "Spot"]
+    numeric += ["$/TF·h", "Spot/TF"]
+    for name in numeric:
+        table.add_column(name, justify="right", no_wrap=True)
+
+    def best(key: str) -> float | None:
+        values = [r[key] for r in records if r.get(key) is not None]
+        return min(values) if values else None
+
+    best_od, best_spot = best("usd_per_fp32_tflop_hour"), best("spot_usd_per_fp32_tflop_hour")
+
+    def cell(value: float | None, best_value: float | None, emphasise: bool) -> Text:
+        text = Text(fmt_usd(value))
+        if value is not None and value == best_value:
+            text.stylize("bold green")
+        elif not emphasise:
+            text.stylize("dim")
+        return text
+
+    for r in records:
+        row: list[Any] = [r["instance_type"]]
+        if show_region:
+            row.append(r["region"])
+        row += [r["gpu_model"], fmt_count(r["gpu_count"]), fmt_num(r["gpu_memory_gib"], 0)]
+        if wide:
+            row += [str(r["vcpus"]), fmt_num(r["memory_gib"], 0)]
+        row += [
+            fmt_num(r["fp32_tflops"]),
+            cell(r["on_demand_usd_hour"], None, not spot),
+            cell(r["spot_usd_hour"], None, spot),
+            cell(r["usd_per_fp32_tflop_hour"], best_od, not spot),
+            cell(r["spot_usd_per_fp32_tflop_hour"], best_spot, spot),
+        ]
+        table.add_row(*row)
+    console.print(table)
