@@ -188,8 +188,15 @@ def build_public(
             name, RegionSnapshot(on_demand_as_of=as_of, spot_as_of=spot_as_of or as_of)
         )
 
+    from dlpick.pricing.regions import KNOWN_REGIONS
+
+    # Commercial regions only: GovCloud and China need accounts of their own.
     frame = pd.read_csv(prices_csv).dropna(subset=["on_demand_usd_hour"])
-    frame = frame[frame["instance_type"].isin(specs) & (frame["on_demand_usd_hour"] > 0)]
+    frame = frame[
+        frame["instance_type"].isin(specs)
+        & (frame["on_demand_usd_hour"] > 0)
+        & frame["region"].isin(KNOWN_REGIONS)
+    ]
     cheapest = frame.groupby(["region", "instance_type"])["on_demand_usd_hour"].min().reset_index()
     for rec in cheapest.to_dict("records"):
         region_snapshot(str(rec["region"])).on_demand[str(rec["instance_type"])] = float(
@@ -197,7 +204,11 @@ def build_public(
         )
     if spot_csv is not None:
         spot = pd.read_csv(spot_csv).dropna(subset=["spot_usd_hour"])
-        spot = spot[spot["instance_type"].isin(specs) & (spot["spot_usd_hour"] > 0)]
+        spot = spot[
+            spot["instance_type"].isin(specs)
+            & (spot["spot_usd_hour"] > 0)
+            & spot["region"].isin(KNOWN_REGIONS)
+        ]
         for rec in spot.to_dict("records"):
             snap = region_snapshot(str(rec["region"]))
             snap.spot.setdefault(str(rec["instance_type"]), {})[str(rec["spot_az"])] = float(
@@ -210,7 +221,7 @@ def build_public(
             blob = path.read_bytes()
             offers = json.loads(gzip.decompress(blob) if path.suffix == ".gz" else blob)
             offered = {o["InstanceType"] for o in offers} & set(specs)
-            if offered:
+            if offered and path.name.split(".")[0] in KNOWN_REGIONS:
                 region_snapshot(path.name.split(".")[0]).offered |= offered
     return Snapshot(as_of=as_of, source=source, specs=specs, regions=regions)
 

@@ -64,7 +64,12 @@ class SpotSeed:
 class MotoPeer:
     def __init__(self) -> None:
         os.environ.update(VALIDATION)
+        import logging
+
         from moto.server import ThreadedMotoServer
+
+        # One log line per request would bury test and bench output.
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
         self.port = free_port()
         self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
