@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 TYPECHECK := build/typecheck
 APT_PACKAGES := openssh-server librsvg2-bin fonts-firacode
 
-.PHONY: run test lint typecheck pytest screenshots bench system-deps clean
+.PHONY: run test lint typecheck pytest screenshots bench snapshot system-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,17 @@ screenshots: $(STAMP) system-deps
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# Rebuild pricing/data/snapshot.json from the published data in pricing/data/public
+# (see its SOURCES.md). With AWS access, prefer: python -m dlpick.pricing.snapshot live
+PUBLIC := pricing/data/public
+snapshot: $(STAMP)
+	$(BIN)/python -m dlpick.pricing.snapshot public $(PUBLIC)/prices.csv \
+		--spot $(PUBLIC)/spot_prices.csv \
+		--specs tests/data/aws/aws_describe_instance_types_accelerators_moto.json $(PUBLIC)/specs_extra.csv \
+		--offerings "$$($(BIN)/python -c 'import moto, pathlib; print(pathlib.Path(moto.__file__).parent / "ec2/resources/instance_type_offerings/region")')" \
+		--as-of 2026-08-26 --spot-as-of 2026-06-03 \
+		--source-text "published AWS prices: on-demand from github.com/tsaol/aws-gpu data/all_gpu_instances.js@18aebd1 (instances.vantage.sh data, 2026-08-26); spot per AZ ID from github.com/skypilot-org/skypilot-catalog catalogs/v9/aws/vms.csv@2c3d7ea (no earlier than 2026-06-03); see pricing/data/public/SOURCES.md"
 
 clean:
 	rm -rf $(VENV) build .mypy_cache .ruff_cache .pytest_cache

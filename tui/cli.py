@@ -61,6 +61,15 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--profile", help="AWS profile (default: boto3's own resolution)")
+    # The app's own flags; distinct dests so a subcommand's --region never overwrites them.
+    parser.add_argument("--region", dest="app_region", help="the app's starting region, or 'all'")
+    parser.add_argument(
+        "--offline",
+        dest="app_offline",
+        action="store_true",
+        default=None,
+        help="the app without network: cached or bundled snapshot prices",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     from dlpick.pricing.catalog import RECORD_FIELDS
@@ -118,6 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     prices.add_argument("--format", choices=("table", "csv", "json"), default="table")
     prices.set_defaults(handler=cmd_prices)
+
+    from dlpick.tui import cmd_aws
+
+    cmd_aws.register(sub)
     return parser
 
 
@@ -248,14 +261,24 @@ def cmd_prices(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def run_app(args: argparse.Namespace, settings: Settings) -> int:
+    """Open the terminal app (Textual is imported only now, so subcommands stay fast)."""
+    from dlpick.pricing.aws import DEFAULT_REGION
+    from dlpick.tui.app import build_app
+
+    settings = settings.merged(offline=args.app_offline, profile=args.profile)
+    region = args.app_region or settings.region or aws_config_region(args.profile) or DEFAULT_REGION
+    build_app(settings, region).run()
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         settings = load_settings()
         if args.command is None:
-            parser.print_help()
-            return 0
+            return run_app(args, settings)
         handler: Callable[[argparse.Namespace, Settings], int] = args.handler
         return handler(args, settings)
     except (UserError, ConfigError, AwsError) as exc:

@@ -61,6 +61,36 @@ class SpotSeed:
             self.records.clear()
 
 
+@dataclass
+class QuotaSeed:
+    """EC2 vCPU quotas moto lacks, served through its service-quotas API."""
+
+    quotas: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # region->code
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    deny: bool = False  # answer every call with AccessDeniedException
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def set(self, region: str, code: str, name: str, value: float) -> None:
+        with self.lock:
+            self.quotas.setdefault(region, {})[code] = {
+                "ServiceCode": "ec2",
+                "ServiceName": "Amazon Elastic Compute Cloud (Amazon EC2)",
+                "QuotaArn": f"arn:aws:servicequotas:{region}:123456789012:ec2/{code}",
+                "QuotaCode": code,
+                "QuotaName": name,
+                "Value": float(value),
+                "Unit": "None",
+                "Adjustable": True,
+                "GlobalQuota": False,
+            }
+
+    def clear(self) -> None:
+        with self.lock:
+            self.quotas.clear()
+            self.requests.clear()
+            self.deny = False
+
+
 class MotoPeer:
     def __init__(self) -> None:
         os.environ.update(VALIDATION)
@@ -74,7 +104,7 @@ class MotoPeer:
         self.port = free_port()
         self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self.spot = SpotSeed()
-        self.calls: list[str] = []
+        self.quotas = QuotaSeed()
         self._patch()
 
     @property
@@ -92,6 +122,7 @@ class MotoPeer:
         request = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST", data=b"")
         urllib.request.urlopen(request, timeout=10).read()
         self.spot.clear()
+        self.quotas.clear()
 
     def _patch(self) -> None:
         """Serve seeded spot prices through moto's own response class."""
@@ -114,3 +145,98 @@ class MotoPeer:
             return ActionResult({"SpotPriceHistory": history})
 
         SpotInstances.describe_spot_price_history = describe_spot_price_history  # type: ignore[method-assign]
+        self._patch_quotas()
+
+    def seed_parameter(self, region: str, name: str, value: str) -> None:
+        """A public SSM parameter (such as a DLAMI id) that moto does not ship."""
+        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.ssm.models import Parameter, ssm_backends
+
+        backend = ssm_backends[DEFAULT_ACCOUNT_ID][region]
+        backend._parameters[name].append(
+            Parameter(
+                account_id=DEFAULT_ACCOUNT_ID,
+                name=name,
+                value=value,
+                parameter_type="String",
+                description=None,
+                allowed_pattern=None,
+                keyid=None,
+                last_modified_date=datetime.now(UTC),
+                version=len(backend._parameters[name]) + 1,
+                data_type="aws:ec2:image",
+            )
+        )
+
+    def _patch_quotas(self) -> None:
+        """Add the EC2 quota calls moto's service-quotas backend lacks."""
+        import json
+
+        from moto.core.exceptions import JsonRESTError
+        from moto.servicequotas.responses import ServiceQuotasResponse
+
+        seed = self.quotas
+        original_get = ServiceQuotasResponse.get_service_quota
+
+        def guard(response: Any) -> dict[str, Any]:
+            if seed.deny:
+                raise JsonRESTError("AccessDeniedException", "User is not authorized")
+            return dict(json.loads(response.body or "{}"))
+
+        def list_service_quotas(response: Any) -> str:
+            params = guard(response)
+            with seed.lock:
+                quotas = list(seed.quotas.get(response.region, {}).values())
+            if params.get("ServiceCode") != "ec2":
+                quotas = []
+            return json.dumps({"Quotas": quotas})
+
+        def get_service_quota(response: Any) -> str:
+            params = guard(response)
+            if params.get("ServiceCode") != "ec2":
+                return str(original_get(response))
+            with seed.lock:
+                quota = seed.quotas.get(response.region, {}).get(params.get("QuotaCode", ""))
+            if quota is None:
+                raise JsonRESTError("NoSuchResourceException", "The quota does not exist")
+            return json.dumps({"Quota": quota})
+
+        def get_aws_default_service_quota(response: Any) -> str:
+            guard(response)
+            raise JsonRESTError("NoSuchResourceException", "The quota does not exist")
+
+        def request_service_quota_increase(response: Any) -> str:
+            params = guard(response)
+            with seed.lock:
+                known = seed.quotas.get(response.region, {}).get(params.get("QuotaCode", ""))
+                record = {
+                    "Id": f"req-{len(seed.requests) + 1}",
+                    "CaseId": f"case-{len(seed.requests) + 1}",
+                    "ServiceCode": params["ServiceCode"],
+                    "QuotaCode": params["QuotaCode"],
+                    "QuotaName": known["QuotaName"] if known else params["QuotaCode"],
+                    "DesiredValue": params["DesiredValue"],
+                    "Status": "PENDING",
+                    "Region": response.region,
+                }
+                seed.requests.append(record)
+            return json.dumps({"RequestedQuota": record})
+
+        def list_requested_service_quota_change_history_by_quota(response: Any) -> str:
+            params = guard(response)
+            with seed.lock:
+                found = [
+                    r
+                    for r in seed.requests
+                    if r["QuotaCode"] == params.get("QuotaCode") and r["Region"] == response.region
+                ]
+            return json.dumps({"RequestedQuotas": found})
+
+        for fn in (
+            list_service_quotas,
+            get_service_quota,
+            get_aws_default_service_quota,
+            request_service_quota_increase,
+            list_requested_service_quota_change_history_by_quota,
+        ):
+            setattr(ServiceQuotasResponse, fn.__name__, fn)

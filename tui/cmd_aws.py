@@ -1,0 +1,228 @@
+"""`dlpick launch` and `dlpick quotas`: the commands that act on an AWS account."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from dlpick.tui.config import Settings
+
+
+def register(sub: Any) -> None:
+    """Add the launch and quotas subcommands to the top-level parser."""
+    from dlpick.remote.launch import DEFAULT_OS, DEFAULT_VOLUME_GB, OS_CHOICES
+
+    launch = sub.add_parser(
+        "launch",
+        help="launch an instance on a Deep Learning AMI",
+        description=(
+            "Launch TYPE on the latest AWS Deep Learning AMI (Neuron DLAMI for Trainium and "
+            "Inferentia), with SSH open only to your public IP, a key pair dlpick creates and "
+            "keeps in ~/.ssh, and tags that mark it as dlpick's. The vCPU quota is checked "
+            "first: a launch that AWS would refuse is stopped before anything is created."
+        ),
+    )
+    launch.add_argument("instance_type", metavar="TYPE", help="e.g. g6.xlarge")
+    launch.add_argument("--region", help="region (default: your configured one)")
+    launch.add_argument("--spot", action="store_true", help="one-time spot instance")
+    launch.add_argument("--max-price", type=float, metavar="USD", help="spot price cap per hour")
+    launch.add_argument(
+        "--ami",
+        default="base",
+        help="base (default), pytorch (newest), pytorch-X.Y, multi-framework (Neuron), or ami-...",
+    )
+    launch.add_argument("--os", default=DEFAULT_OS, choices=OS_CHOICES, help="operating system")
+    launch.add_argument("--key-name", help="an existing EC2 key pair (default: dlpick-REGION)")
+    launch.add_argument("--key-file", type=Path, help="its private key (default ~/.ssh/NAME.pem)")
+    launch.add_argument(
+        "--volume-gb", type=int, default=DEFAULT_VOLUME_GB, help="root volume size in GB"
+    )
+    launch.add_argument(
+        "--ssh-cidr", help="who may SSH in (default: your public IP /32 from checkip_url)"
+    )
+    launch.add_argument("--name", help="the instance's Name tag")
+    launch.add_argument(
+        "--dry-run", action="store_true", help="check permissions and show the plan; create nothing"
+    )
+    launch.add_argument(
+        "--new", action="store_true", help="start another even if this exact launch ran"
+    )
+    launch.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    launch.set_defaults(handler=cmd_launch)
+
+    quotas = sub.add_parser(
+        "quotas",
+        help="GPU vCPU quotas, their usage, and increase requests",
+        description="The account's GPU and accelerator vCPU quotas in a region, with usage.",
+    )
+    quotas.add_argument("--region", help="region (default: your configured one)")
+    quotas.set_defaults(handler=cmd_quotas)
+    qsub = quotas.add_subparsers(dest="quotas_action", metavar="ACTION")
+    request = qsub.add_parser("request", help="ask AWS to raise a quota")
+    request.add_argument("code", metavar="CODE", help="quota code, e.g. L-DB2E81BA")
+    request.add_argument("value", metavar="VALUE", type=float, help="vCPUs wanted")
+    request.add_argument("--region", dest="request_region", help="region")
+    request.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    request.set_defaults(handler=cmd_quota_request)
+
+
+def _aws(settings: Settings) -> Any:
+    from dlpick.pricing.aws import Aws
+    from dlpick.tui.cli import UserError
+
+    aws = Aws(profile=settings.profile)
+    if not aws.has_credentials():
+        raise UserError("no AWS credentials found (run `aws configure` or set AWS_PROFILE)")
+    return aws
+
+
+def _region(args: argparse.Namespace, settings: Settings, value: str | None = None) -> str:
+    from dlpick.pricing.aws import DEFAULT_REGION
+    from dlpick.tui.config import aws_config_region
+
+    return (
+        value
+        or getattr(args, "region", None)
+        or settings.region
+        or aws_config_region(settings.profile)
+        or DEFAULT_REGION
+    )
+
+
+def confirm(question: str, assume_yes: bool) -> bool:
+    """Ask on the terminal; without one, only --yes says yes."""
+    from dlpick.tui.cli import UserError
+
+    if assume_yes:
+        return True
+    if not sys.stdin.isatty():
+        raise UserError(f"{question.rstrip('?')}: needs confirmation; pass --yes")
+    answer = input(f"{question} [y/N] ").strip().lower()
+    return answer in ("y", "yes")
+
+
+def launch_price(settings: Settings, aws: Any, region: str, instance_type: str, spot: bool) -> Any:
+    """A callable giving (usd/hour, where it came from) through the price catalog."""
+    from dlpick.pricing.cache import PriceCache
+    from dlpick.pricing.catalog import Catalog
+
+    def price() -> tuple[float | None, str]:
+        catalog = Catalog(cache=PriceCache(), aws=aws)
+        for offer in catalog.offers(region):
+            if offer.instance_type == instance_type:
+                if spot:
+                    return offer.spot_usd_hour, f"spot, {offer.spot_source} {offer.spot_as_of[:10]}"
+                return offer.on_demand_usd_hour, f"{offer.price_source} {offer.price_as_of[:10]}"
+        return None, "not in the price catalog"
+
+    return price
+
+
+def cmd_launch(args: argparse.Namespace, settings: Settings) -> int:
+    from dlpick.remote import launch as lx
+
+    settings = settings.merged(profile=args.profile)
+    if args.max_price is not None and (args.max_price <= 0 or not args.spot):
+        from dlpick.tui.cli import UserError
+
+        raise UserError("--max-price needs --spot and a price above zero")
+    region = _region(args, settings)
+    aws = _aws(settings)
+    req = lx.LaunchRequest(
+        instance_type=args.instance_type,
+        region=region,
+        spot=args.spot,
+        max_price=args.max_price,
+        ami=args.ami,
+        os=args.os,
+        key_name=args.key_name,
+        key_file=args.key_file.expanduser() if args.key_file else None,
+        volume_gb=args.volume_gb,
+        ssh_cidr=args.ssh_cidr,
+        name=args.name,
+        new=args.new,
+        checkip_url=settings.checkip_url,
+    )
+    print(f"planning {req.instance_type} in {region}...", file=sys.stderr)
+    plan = lx.plan_launch(
+        aws, req, launch_price(settings, aws, region, req.instance_type, req.spot)
+    )
+    for line in plan.describe():
+        print(line)
+    refusal = lx.quota_refusal(plan)
+    if refusal is not None:
+        raise refusal
+    if args.dry_run:
+        lx.dry_run(aws, plan)
+        print("dry run: AWS accepts this launch; nothing was created")
+        return 0
+    if plan.existing_instance is None and not confirm("Launch?", args.yes):
+        print("not launched", file=sys.stderr)
+        return 1
+    result = lx.execute(aws, plan, lambda msg: print(f"... {msg}", file=sys.stderr))
+    state = "already running" if result.already_running else "running"
+    price = f"${result.usd_hour:.4f}/h" if result.usd_hour is not None else "price unknown"
+    print(f"{result.instance_id} is {state} in {region} ({price})")
+    print(f"  host  {result.public_dns or result.public_ip}")
+    print(f"  ssh   {result.ssh_command}")
+    print(f"  stop  dlpick stop {result.instance_id} --region {region}")
+    print(f"  end   dlpick terminate {result.instance_id} --region {region}")
+    return 0
+
+
+def cmd_quotas(args: argparse.Namespace, settings: Settings) -> int:
+    from dlpick.pricing.aws import describe_error
+    from dlpick.remote.quotas import gpu_quotas
+
+    settings = settings.merged(profile=args.profile)
+    region = _region(args, settings)
+    aws = _aws(settings)
+    try:
+        rows = gpu_quotas(aws, region)
+    except Exception as exc:
+        raise describe_error(exc, f"reading quotas in {region}") from None
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"GPU and accelerator vCPU quotas in {region}", pad_edge=False)
+    for name, justify in (
+        ("Code", "left"),
+        ("Quota", "left"),
+        ("Limit", "right"),
+        ("In use", "right"),
+        ("Requested", "right"),
+    ):
+        table.add_column(name, justify=justify, no_wrap=name != "Quota")  # type: ignore[arg-type]
+    for quota, used in rows:
+        limit = "?" if quota.value is None else f"{quota.value:g}"
+        pending = "" if quota.pending_request is None else f"{quota.pending_request:g} (pending)"
+        table.add_row(quota.code or "-", quota.name, limit, str(used), pending)
+    Console().print(table)
+    print(f"request more: dlpick quotas request CODE VCPUS --region {region}")
+    return 0
+
+
+def cmd_quota_request(args: argparse.Namespace, settings: Settings) -> int:
+    from dlpick.pricing.aws import describe_error
+    from dlpick.remote.quotas import request_increase
+    from dlpick.tui.cli import UserError
+
+    settings = settings.merged(profile=args.profile)
+    region = _region(args, settings, args.request_region)
+    if args.value <= 0:
+        raise UserError("VALUE must be a number of vCPUs above zero")
+    aws = _aws(settings)
+    if not confirm(f"Ask AWS to raise {args.code} in {region} to {args.value:g} vCPUs?", args.yes):
+        print("not requested", file=sys.stderr)
+        return 1
+    try:
+        answer = request_increase(aws, region, args.code, args.value)
+    except Exception as exc:
+        raise describe_error(exc, f"requesting {args.code}") from None
+    print(
+        f"requested {args.code} = {args.value:g} vCPUs in {region}: "
+        f"{answer.get('Status', 'PENDING')} (case {answer.get('CaseId') or answer.get('Id', '?')})"
+    )
+    return 0
