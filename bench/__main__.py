@@ -111,9 +111,12 @@ def api_calls_per_region() -> dict[str, Any]:
 
 
 def main() -> None:
+    from bench.app_start import app_start_seconds
+
     figures = {
         "prices_offline_json": offline_prices_seconds(),
         "refresh_one_region": api_calls_per_region(),
+        "app_start_to_painted_prices": app_start_seconds(),
     }
     print(json.dumps(figures, indent=2))
 

@@ -1,0 +1,219 @@
+"""`make screenshots`: every screen of the app at 120x36 and 80x24, as SVG and PNG.
+
+The app runs headless and offline on the bundled snapshot, as a user without AWS
+credentials sees it. The snapshot tests use `make_app()` here instead: fixed data
+and a fixed clock, so that they change only when the app does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from textual.pilot import Pilot
+from textual.widgets import DataTable
+
+from dlpick.pricing.cache import PriceCache
+from dlpick.pricing.catalog import Catalog
+from dlpick.pricing.snapshot import RegionSnapshot, Snapshot
+from dlpick.pricing.specs import InstanceSpec
+from dlpick.tui.app import DlpickApp
+from dlpick.tui.screens.prices import LiveFactory
+
+ROOT = Path(__file__).resolve().parents[1]
+SIZES = ((120, 36), (80, 24))
+FIXED_NOW = datetime(2026, 9, 1, 12, 0, tzinfo=UTC).timestamp()
+
+
+def _spec(
+    itype: str, vcpus: int, ram: float, name: str, count: float, gpu_gib: float, kind: str = "gpu"
+) -> InstanceSpec:
+    return InstanceSpec(
+        instance_type=itype,
+        vcpus=vcpus,
+        memory_gib=ram,
+        architectures=("x86_64",),
+        accelerator_kind=kind,
+        accelerator_vendor="AWS" if kind == "neuron" else "NVIDIA",
+        accelerator_name=name,
+        accelerator_count=count,
+        accelerator_memory_gib=gpu_gib,
+    )
+
+
+SPECS = [
+    _spec("g4dn.xlarge", 4, 16, "T4", 1, 16),
+    _spec("g5.xlarge", 4, 16, "A10G", 1, 22.352),
+    _spec("g5.12xlarge", 48, 192, "A10G", 4, 89.408),
+    _spec("g6.xlarge", 4, 16, "L4", 1, 22.352),
+    _spec("g6.12xlarge", 48, 192, "L4", 4, 89.408),
+    _spec("g6f.large", 2, 8, "L4", 0.125, 2.794),
+    _spec("g6e.2xlarge", 8, 64, "L40S", 1, 44.703),
+    _spec("p4d.24xlarge", 96, 1152, "A100", 8, 320),
+    _spec("p5.48xlarge", 192, 2048, "H100", 8, 640),
+    _spec("trn1.2xlarge", 8, 32, "Trainium", 1, 32, kind="neuron"),
+]
+
+# Published-looking prices; fixed so screenshots and tests never move with real data.
+ON_DEMAND = {
+    "us-east-1": {
+        "g4dn.xlarge": 0.526,
+        "g5.xlarge": 1.006,
+        "g5.12xlarge": 5.672,
+        "g6.xlarge": 0.8048,
+        "g6.12xlarge": 4.6016,
+        "g6f.large": 0.2020,
+        "g6e.2xlarge": 2.24208,
+        "p4d.24xlarge": 21.96,
+        "p5.48xlarge": 55.04,
+        "trn1.2xlarge": 1.34375,
+    },
+    "eu-west-1": {
+        "g4dn.xlarge": 0.587,
+        "g5.xlarge": 1.123,
+        "g6.xlarge": 0.8970,
+        "p4d.24xlarge": 19.50,
+        "p5.48xlarge": 61.20,
+    },
+    "ap-south-1": {"g4dn.xlarge": 0.579, "g6.xlarge": 0.7010},
+}
+SPOT = {
+    "us-east-1": {
+        "g4dn.xlarge": {"us-east-1a": 0.2210, "us-east-1b": 0.2156, "us-east-1d": 0.2480},
+        "g5.xlarge": {"us-east-1a": 0.4420, "us-east-1c": 0.3988},
+        "g6.xlarge": {
+            "us-east-1a": 0.4159,
+            "us-east-1b": 0.3470,
+            "us-east-1c": 0.3618,
+            "us-east-1d": 0.5525,
+        },
+        "g6e.2xlarge": {"us-east-1b": 0.9030},
+        "p5.48xlarge": {"us-east-1a": 31.466, "us-east-1f": 29.870},
+    },
+    "eu-west-1": {"g6.xlarge": {"eu-west-1b": 0.3012}, "p4d.24xlarge": {"eu-west-1a": 9.80}},
+}
+
+
+def fixed_snapshot() -> Snapshot:
+    """A small snapshot of three regions, independent of the bundled data file."""
+    regions = {
+        name: RegionSnapshot(
+            on_demand=dict(prices),
+            spot={t: dict(azs) for t, azs in SPOT.get(name, {}).items()},
+            on_demand_as_of="2026-08-26",
+            spot_as_of="2026-08-31T09:30:00Z",
+            offered=set(prices),
+        )
+        for name, prices in ON_DEMAND.items()
+    }
+    return Snapshot(
+        as_of="2026-08-26",
+        source="fixed test data",
+        specs={s.instance_type: s for s in SPECS},
+        regions=regions,
+    )
+
+
+def offline_catalog(cache_dir: Path, snapshot: Snapshot | None = None) -> Catalog:
+    cache = PriceCache(cache_dir / "prices.sqlite", clock=lambda: FIXED_NOW)
+    return Catalog(
+        cache=cache, aws=None, snapshot=snapshot or fixed_snapshot(), clock=lambda: FIXED_NOW
+    )
+
+
+def make_app(
+    cache_dir: Path,
+    *,
+    region: str = "us-east-1",
+    live: LiveFactory | None = None,
+    refresh_every: float = 60.0,
+) -> DlpickApp:
+    """The app on fixed data and a fixed clock."""
+    return DlpickApp(
+        offline_catalog(cache_dir),
+        region=region,
+        live=live,
+        clock=lambda: FIXED_NOW,
+        refresh_every=refresh_every,
+    )
+
+
+async def _detail(pilot: Pilot[None]) -> None:
+    await pilot.press("d")
+    table = pilot.app.query_one("#prices", DataTable)
+    if "g6.xlarge" in table.rows:
+        table.move_cursor(row=table.get_row_index("g6.xlarge"))
+    else:
+        await pilot.press("down", "down")
+
+
+async def _filter(pilot: Pilot[None]) -> None:
+    await pilot.press("f", *"L4,A10G", "tab", "2", "0")
+
+
+async def _help(pilot: Pilot[None]) -> None:
+    await pilot.press("question_mark")
+
+
+# name -> what to do before the picture
+SCREENS: dict[str, Callable[[Pilot[None]], Awaitable[None]] | None] = {
+    "main": None,
+    "detail": _detail,
+    "filter": _filter,
+    "help": _help,
+}
+
+
+async def render(name: str, size: tuple[int, int], out: Path, app: DlpickApp) -> Path:
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        before = SCREENS[name]
+        if before is not None:
+            await before(pilot)
+        await pilot.pause()
+        svg = out / f"{name}-{size[0]}x{size[1]}.svg"
+        svg.write_text(app.export_screenshot(title=f"dlpick — {name}"), encoding="utf-8")
+    return svg
+
+
+def to_png(svg: Path) -> Path:
+    """Convert with rsvg-convert, which must keep the no-break spaces that align columns."""
+    png = svg.with_suffix(".png")
+    text = svg.read_text(encoding="utf-8")
+    # librsvg collapses leading no-break spaces unless told to preserve whitespace,
+    # which would shift every right-aligned number.
+    text = re.sub(r"<svg ", '<svg xml:space="preserve" ', text, count=1)
+    with tempfile.NamedTemporaryFile("w", suffix=".svg", encoding="utf-8") as tmp:
+        tmp.write(text)
+        tmp.flush()
+        subprocess.run(["rsvg-convert", tmp.name, "-o", str(png)], check=True)
+    return png
+
+
+def main() -> int:
+    out = ROOT / "screenshots"
+    out.mkdir(exist_ok=True)
+    if shutil.which("rsvg-convert") is None:
+        print(
+            "rsvg-convert is missing: apt-get install librsvg2-bin fonts-firacode", file=sys.stderr
+        )
+        return 1
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in SCREENS:
+            for size in SIZES:
+                cache = PriceCache(Path(tmp) / "prices.sqlite")
+                app = DlpickApp(Catalog(cache=cache, aws=None), region="us-east-1")
+                svg = asyncio.run(render(name, size, out, app))
+                print(f"{svg.relative_to(ROOT)}  {to_png(svg).relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

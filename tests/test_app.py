@@ -1,0 +1,458 @@
+"""The terminal app, driven headless with Pilot: what a user sees and does."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.text import Text
+from textual.widgets import DataTable, Input, OptionList, Static
+from textual.widgets.data_table import ColumnKey
+
+from dlpick.pricing.aws import AwsError
+from dlpick.pricing.cache import PriceCache
+from dlpick.pricing.catalog import Catalog, Offer
+from dlpick.tui.app import DlpickApp, live_catalogs
+from dlpick.tui.screens.dialogs import FilterDialog, RegionPicker
+from dlpick.tui.screens.help import HelpScreen
+from dlpick.tui.screens.prices import PriceSource, PricesScreen
+from dlpick.tui.widgets.detail import DetailPane
+from dlpick.tui.widgets.price_table import BEST_STYLE, CHANGED_STYLE
+from tests.conftest import AwsPeers
+from tests.screenshots import FIXED_NOW, ON_DEMAND, SPOT, fixed_snapshot, make_app
+from tests.test_prices_cli import seed
+
+SIZE = (120, 36)
+
+
+@pytest.fixture(autouse=True)
+def steady_cursor(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A blinking text cursor would make screenshots differ run to run."""
+    monkeypatch.setattr(Input, "_toggle_cursor", lambda self: None)
+
+
+def table_of(app: DlpickApp) -> DataTable[Any]:
+    return app.query_one("#prices", DataTable)
+
+
+def column(app: DlpickApp, key: str) -> dict[str, str]:
+    """Plain text of one column, by instance type, in display order."""
+    table = table_of(app)
+    out = {}
+    for row in table.ordered_rows:
+        value = table.get_cell(row.key, key)
+        out[str(row.key.value)] = value.plain if isinstance(value, Text) else str(value)
+    return out
+
+
+def rows(app: DlpickApp) -> list[str]:
+    return [str(row.key.value) for row in table_of(app).ordered_rows]
+
+
+def title(app: DlpickApp) -> str:
+    return str(app.query_one("#title", Static).render())
+
+
+def sources(app: DlpickApp) -> str:
+    return str(app.query_one("#sources", Static).render())
+
+
+def per_tflop(region: str, itype: str, tflops: float) -> float:
+    return ON_DEMAND[region][itype] / tflops
+
+
+# -- first frame, sorting ------------------------------------------------------
+
+
+async def test_first_frame_shows_offline_prices_best_value_first(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        shown = rows(app)
+        assert len(shown) == len(ON_DEMAND["us-east-1"])
+        values = [float(v) for v in column(app, "od_tf").values() if v != "—"]
+        assert values == sorted(values)
+        assert shown[-2:] == ["g5.12xlarge", "g5.xlarge"]  # no chip figure: unknown sorts last
+        assert column(app, "od")["g6.xlarge"] == "0.8048"
+        assert column(app, "spot")["g6.xlarge"] == "0.3470"  # cheapest AZ
+        best = table_of(app).get_cell(shown[0], "od_tf")
+        assert BEST_STYLE in str(best.spans[0].style)
+        assert "us-east-1" in title(app) and "10 types" in title(app)
+        assert "on-demand: snapshot, 2026-08-26 (6 days ago)" in sources(app)
+        assert "offline" in sources(app)
+
+
+async def test_sort_by_key_reverse_and_header_click(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("s")  # the next column after on-demand $/TF·h: spot $/TF·h
+        spot_tf = [float(v) for v in column(app, "spot_tf").values() if v != "—"]
+        assert spot_tf == sorted(spot_tf) and rows(app)[0] == "g6e.2xlarge"
+        assert "Spot $/TF·h ▲" in title(app)
+        await pilot.press("r")
+        assert rows(app)[0] == "p5.48xlarge"  # the worst known spot value first
+        # Click the "$/h" header.
+        table = table_of(app)
+        x = 0
+        for key, col in table.columns.items():
+            if key.value == "od":
+                break
+            x += col.get_render_width(table)
+        await pilot.click("#prices", offset=(x + 2, 0))
+        prices = [float(v.replace(",", "")) for v in column(app, "od").values()]
+        assert prices == sorted(prices) and rows(app)[0] == "g6f.large"
+        await pilot.click("#prices", offset=(x + 2, 0))  # again: reversed
+        assert rows(app)[0] == "p5.48xlarge"
+
+
+async def test_sorting_bigger_is_better_columns_puts_the_biggest_first(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        screen = app.prices
+        while screen.view.sort_key != "tflops":
+            await pilot.press("s")
+        assert rows(app)[0] == "p5.48xlarge"
+        assert "FP32 TF ▼" in title(app)
+
+
+# -- filter, metric, view, region ------------------------------------------------
+
+
+async def test_filter_dialog(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("f")
+        assert isinstance(app.screen, FilterDialog)
+        await pilot.press(*"Z9000", "enter")
+        assert isinstance(app.screen, FilterDialog)  # refused, with the reason shown
+        assert "unknown accelerator model 'Z9000'" in str(
+            app.screen.query_one("#filter-error", Static).render()
+        )
+        app.screen.query_one("#filter-gpu", Input).value = "L4,A10G"
+        app.screen.query_one("#filter-min-memory", Input).value = "20"
+        await pilot.click("#filter-apply")
+        await pilot.pause()
+        assert isinstance(app.screen, PricesScreen)
+        assert sorted(rows(app)) == ["g5.12xlarge", "g5.xlarge", "g6.12xlarge", "g6.xlarge"]
+        assert "filter: L4,A10G · ≥20 GiB" in title(app) and "4 of 10 types" in title(app)
+        await pilot.press("f")
+        app.screen.query_one("#filter-max-price", Input).value = "1"
+        await pilot.press("enter")
+        assert sorted(rows(app)) == ["g6.xlarge"]
+        await pilot.press("f")
+        await pilot.click("#filter-clear")
+        assert len(rows(app)) == 10
+        await pilot.press("f", "escape")
+        assert isinstance(app.screen, PricesScreen) and len(rows(app)) == 10
+
+
+async def test_metric_switch_to_bf16(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        fp32 = column(app, "tflops")["p5.48xlarge"]
+        await pilot.press("m")
+        table = table_of(app)
+        assert table.columns[ColumnKey("tflops")].label.plain == "BF16 TF"
+        bf16 = column(app, "tflops")["p5.48xlarge"]
+        assert float(bf16.replace(",", "")) > float(fp32.replace(",", ""))
+        per_tf = float(column(app, "od_tf")["p5.48xlarge"])
+        assert per_tf == pytest.approx(55.04 / float(bf16.replace(",", "")), abs=1e-4)
+        assert "BF16" in title(app)
+        await pilot.press("m")
+        assert column(app, "tflops")["p5.48xlarge"] == fp32
+
+
+async def test_spot_view_ranks_by_spot_and_dims_on_demand(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("v")
+        assert "spot" in title(app) and "Spot $/TF·h ▲" in title(app)
+        known = [r for r, v in column(app, "spot_tf").items() if v != "—"]
+        assert rows(app)[: len(known)] == known
+        assert known[0] == "g6e.2xlarge"
+        od_cell = table_of(app).get_cell("g6.xlarge", "od")
+        assert "dim" in str(od_cell.spans[0].style)
+
+
+async def test_region_switch_and_all_regions(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("g")
+        assert isinstance(app.screen, RegionPicker)
+        options = app.screen.query_one(OptionList)
+        assert options.get_option_at_index(0).id == "all"
+        options.highlighted = options.get_option_index("eu-west-1")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert sorted(rows(app)) == sorted(ON_DEMAND["eu-west-1"])
+        assert column(app, "od")["p4d.24xlarge"] == "19.500"
+        assert "eu-west-1" in title(app)
+        await pilot.press("g")
+        options = app.screen.query_one(OptionList)
+        options.highlighted = 0
+        await pilot.press("enter")
+        await pilot.pause()
+        regions = column(app, "region")
+        assert regions["g6.xlarge"] == "ap-south-1"  # 0.7010 beats 0.8048 and 0.8970
+        assert regions["p4d.24xlarge"] == "eu-west-1"
+        assert regions["g6e.2xlarge"] == "us-east-1"
+        assert "all regions" in title(app)
+        await pilot.press("v")  # spot: the cheapest spot region instead
+        assert column(app, "region")["g6.xlarge"] == "eu-west-1"
+
+
+# -- detail pane, help, palette --------------------------------------------------
+
+
+async def test_detail_pane_spot_per_az_and_estimator(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        pane = app.query_one(DetailPane)
+        assert not pane.display
+        await pilot.press("d")
+        table = table_of(app)
+        table.move_cursor(row=table.get_row_index("g6.xlarge"))
+        await pilot.pause()
+        assert pane.offer is not None and pane.offer.instance_type == "g6.xlarge"
+        spot_text = _plain(pane.query_one("#detail-spot", Static))
+        azs = [line.split()[0] for line in spot_text.splitlines() if line.strip()]
+        assert azs == ["us-east-1b", "us-east-1c", "us-east-1a", "us-east-1d"]
+        cost = _plain(pane.query_one("#detail-cost", Static))
+        assert "$19.32" in cost  # 24 h on demand = per day: 0.8048 x 24
+        assert "$8.33" in cost  # 24 h spot at 0.3470
+        assert "unknown" in cost
+        hours = pane.query_one("#hours", Input)
+        hours.value = "100"
+        await pilot.pause()
+        cost = _plain(pane.query_one("#detail-cost", Static))
+        assert "$80.48" in cost and "$34.70" in cost and "$19.32" in cost
+        await pilot.press("up")  # the pane follows the cursor
+        assert pane.offer.instance_type != "g6.xlarge"
+        await pilot.press("d")
+        assert not pane.display
+
+
+def _plain(widget: Static) -> str:
+    from rich.console import Console
+
+    console = Console(width=100, record=True, file=io.StringIO())
+    console.print(widget.content)
+    return console.export_text()
+
+
+async def test_help_lists_every_binding(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        text = _plain(app.screen.query_one("#help-body", Static))
+        for binding in PricesScreen.BINDINGS:
+            assert binding.description in text  # type: ignore[union-attr]
+        assert "Help" in text and "$/TF·h" in text
+        await pilot.press("escape")
+        assert isinstance(app.screen, PricesScreen)
+
+
+async def test_command_palette_runs_table_actions(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("ctrl+p", *"Region")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, RegionPicker)
+
+
+# -- live prices -------------------------------------------------------------------
+
+
+class ScriptedSource:
+    """A live price source that answers from a list of catalogs, one per refresh."""
+
+    def __init__(self, tmp_path: Path, steps: list[Callable[[], list[Offer]]]) -> None:
+        self.steps = steps
+        self.calls = 0
+
+    @property
+    def live(self) -> bool:
+        return True
+
+    def offers(self, region: str, *, refresh: bool = False) -> list[Offer]:
+        step = self.steps[min(self.calls, len(self.steps) - 1)]
+        self.calls += 1
+        return step()
+
+    def all_offers(self, *, refresh: bool = False) -> list[Offer]:
+        return self.offers("all")
+
+
+def catalog_offers(tmp_path: Path, name: str, spot_g6: dict[str, float]) -> list[Offer]:
+    snap = fixed_snapshot()
+    snap.regions["us-east-1"].spot["g6.xlarge"] = spot_g6
+    cache = PriceCache(tmp_path / f"{name}.sqlite")
+    return Catalog(cache=cache, aws=None, snapshot=snap).offers("us-east-1")
+
+
+async def wait_for(condition: Callable[[], bool], pilot: Any, timeout: float = 5.0) -> None:
+    for _ in range(int(timeout / 0.02)):
+        if condition():
+            return
+        await pilot.pause(0.02)
+    raise AssertionError("condition not met in time")
+
+
+async def test_spot_refresh_updates_cells_in_place_and_marks_them(tmp_path: Path) -> None:
+    first = dict(SPOT["us-east-1"]["g6.xlarge"])
+    cheaper = {**first, "us-east-1b": 0.3001}
+    source = ScriptedSource(
+        tmp_path,
+        [
+            lambda: catalog_offers(tmp_path, "a", first),
+            lambda: catalog_offers(tmp_path, "b", cheaper),
+        ],
+    )
+
+    def live(_warn: Callable[[str], None]) -> PriceSource:
+        return source
+
+    app = make_app(tmp_path, live=live, refresh_every=0.05)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        table = table_of(app)
+        table.move_cursor(row=3)
+        under_cursor = rows(app)[3]
+        order = rows(app)
+        await wait_for(
+            lambda: source.calls >= 2 and column(app, "spot")["g6.xlarge"] == "0.3001", pilot
+        )
+        assert rows(app) == order  # rows stay where they were
+        assert table.cursor_row == 3 and rows(app)[3] == under_cursor
+        changed = table.get_cell("g6.xlarge", "spot")
+        assert CHANGED_STYLE in str(changed.spans[0].style)
+        untouched = table.get_cell("g4dn.xlarge", "spot")
+        assert not untouched.spans or CHANGED_STYLE not in str(untouched.spans[0].style)
+        assert "spot: snapshot" in sources(app)
+
+
+async def test_refresh_error_keeps_the_prices_and_notifies(tmp_path: Path) -> None:
+    def failing() -> list[Offer]:
+        raise AwsError("us-east-1: fetching spot prices: cannot reach AWS (timed out)")
+
+    source = ScriptedSource(tmp_path, [failing])
+    app = make_app(tmp_path, live=lambda _warn: source)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await pilot.pause()
+        before = column(app, "od")
+        await wait_for(lambda: source.calls >= 1 and not app.query_one("#spinner").display, pilot)
+        await pilot.pause()
+        messages = [n.message for n in app._notifications]
+        assert any(
+            "price refresh failed: us-east-1: fetching spot prices: cannot reach AWS" in m
+            for m in messages
+        ), messages
+        assert column(app, "od") == before
+        assert not app.query_one("#spinner").display
+
+
+async def test_no_credentials_says_so_once_and_keeps_browsing(tmp_path: Path) -> None:
+    cache = PriceCache(tmp_path / "prices.sqlite")
+    app = DlpickApp(
+        Catalog(cache=cache, aws=None, snapshot=fixed_snapshot()),
+        region="us-east-1",
+        live=live_catalogs(None, cache),
+        clock=lambda: FIXED_NOW,
+    )
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await wait_for(lambda: "no AWS credentials" in sources(app), pilot, 20)
+        await pilot.press("g")
+        app.screen.query_one(OptionList).highlighted = 1
+        await pilot.press("enter")
+        await pilot.pause()
+        messages = [n.message for n in app._notifications]
+        assert sum("no AWS credentials" in m for m in messages) == 1, messages
+        assert "offline: no AWS credentials" in sources(app)
+        assert rows(app)
+
+
+async def test_live_prices_arrive_from_the_aws_peers(aws: AwsPeers, tmp_path: Path) -> None:
+    seed(
+        aws,
+        "us-east-1",
+        {"g6.xlarge": 0.7777, "p5.48xlarge": 50.00},
+        {"g6.xlarge": {"us-east-1a": 0.2900, "us-east-1c": 0.2500}},
+    )
+    cache = PriceCache(tmp_path / "prices.sqlite")
+    live = live_catalogs(None, cache)
+    # Held until the first frame is checked, so the assertion cannot race the worker.
+    gate = threading.Event()
+
+    def gated(warn: Callable[[str], None]) -> PriceSource | None:
+        gate.wait(10)
+        return live(warn)
+
+    app = DlpickApp(
+        Catalog(cache=cache, aws=None, snapshot=fixed_snapshot()),
+        region="us-east-1",
+        live=gated,
+    )
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await pilot.pause()
+        assert column(app, "od")["g6.xlarge"] == "0.8048"  # first frame: the snapshot
+        assert app.query_one("#spinner").display  # a refresh is under way
+        gate.set()
+        await wait_for(lambda: column(app, "od").get("g6.xlarge") == "0.7777", pilot, 30)
+        assert column(app, "spot")["g6.xlarge"] == "0.2500"
+        assert column(app, "od")["p5.48xlarge"] == "50.000"
+        assert "on-demand: live" in sources(app) and "offline" not in sources(app)
+        await app.workers.wait_for_complete()
+
+
+# -- pictures ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [(120, 36), (80, 24)], ids=["120x36", "80x24"])
+@pytest.mark.parametrize("screen", ["main", "detail", "filter", "help"])
+def test_snapshots(
+    snap_compare: Callable[..., bool], tmp_path: Path, screen: str, size: tuple[int, int]
+) -> None:
+    from tests.screenshots import SCREENS
+
+    assert snap_compare(make_app(tmp_path), terminal_size=size, run_before=SCREENS[screen])
+
+
+def test_screens_fit_80_columns(tmp_path: Path) -> None:
+    async def widths() -> tuple[int, int]:
+        app = make_app(tmp_path)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            table = table_of(app)
+            return table.virtual_size.width, table.scrollable_content_region.width
+
+    content, visible = asyncio.run(widths())
+    assert content <= visible  # no horizontal scrolling at 80 columns
+
+
+def test_the_app_module_imports_no_heavy_libraries() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, dlpick.tui.app, dlpick.tui.cli; "
+        "print(sorted(m for m in ('boto3', 'botocore', 'pandas', 'asyncssh') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -1,0 +1,1 @@
+"""Screens of the dlpick app: the price table and its dialogs."""

@@ -1,0 +1,1 @@
+"""Widgets and table helpers of the dlpick app."""

@@ -1,0 +1,126 @@
+"""The detail pane: one instance type's spot price per AZ and what it would cost."""
+
+from __future__ import annotations
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Input, Label, Static
+
+from dlpick.pricing.catalog import Offer
+from dlpick.tui.output import fmt_count, fmt_num, fmt_usd
+
+DEFAULT_HOURS = 24.0
+HOURS_PER_DAY = 24
+
+
+def estimate(offer: Offer, hours: float) -> tuple[float | None, float | None]:
+    """(on-demand, spot) cost of running `offer` for `hours`; None where no price is known."""
+    od, spot = offer.on_demand_usd_hour, offer.spot_usd_hour
+    return (None if od is None else od * hours, None if spot is None else spot * hours)
+
+
+def fmt_money(value: float | None) -> str:
+    return "—" if value is None else f"${value:,.2f}"
+
+
+def describe(offer: Offer) -> str:
+    """'g6.xlarge · us-east-1 · 1× L4, 22 GiB · 4 vCPU · 16 GiB RAM'."""
+    spec = offer.spec
+    return (
+        f"{offer.instance_type} · {offer.region} · {fmt_count(spec.accelerator_count)}× "
+        f"{offer.gpu_model}, {fmt_num(spec.accelerator_memory_gib, 0)} GiB · "
+        f"{spec.vcpus} vCPU · {fmt_num(spec.memory_gib, 0)} GiB RAM"
+    )
+
+
+def spot_table(offer: Offer) -> Table | Text:
+    """Spot price per availability zone, cheapest first."""
+    if not offer.spot_by_az:
+        return Text("no spot price known", style="dim")
+    table = Table.grid(padding=(0, 2))
+    table.add_column("AZ")
+    table.add_column("$/h", justify="right")
+    ranked = sorted(offer.spot_by_az.items(), key=lambda item: (item[1], item[0]))
+    for n, (az, usd) in enumerate(ranked):
+        style = "bold green" if n == 0 else ""
+        table.add_row(Text(az, style=style), Text(fmt_usd(usd), style=style))
+    return table
+
+
+class DetailPane(Vertical):
+    """Spot per AZ, interruption band and a cost estimator for the highlighted row."""
+
+    def __init__(self, *, id: str | None = None) -> None:  # noqa: A002 (Textual's name)
+        super().__init__(id=id)
+        self.offer: Offer | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="detail-title")
+        with Horizontal(id="detail-body"):
+            with Vertical(id="detail-spot-box"):
+                yield Label("Spot price per AZ", classes="detail-heading")
+                yield Static(id="detail-spot")
+            with Vertical(id="detail-cost-box"):
+                with Horizontal(id="estimator"):
+                    yield Label("Cost for", classes="detail-heading")
+                    yield Input(
+                        fmt_num(DEFAULT_HOURS, 0),
+                        id="hours",
+                        type="number",
+                        tooltip="hours to estimate for",
+                    )
+                    yield Label("hours", classes="detail-heading")
+                yield Static(id="detail-cost")
+
+    @property
+    def hours(self) -> float | None:
+        try:
+            hours = float(self.query_one("#hours", Input).value)
+        except ValueError:
+            return None
+        return hours if hours >= 0 else None
+
+    def show(self, offer: Offer | None) -> None:
+        self.offer = offer
+        title = self.query_one("#detail-title", Static)
+        spot = self.query_one("#detail-spot", Static)
+        if offer is None:
+            title.update("no instance type selected")
+            spot.update("")
+        else:
+            title.update(describe(offer))
+            spot.update(spot_table(offer))
+        self._show_cost()
+
+    @on(Input.Changed, "#hours")
+    def _hours_changed(self) -> None:
+        self._show_cost()
+
+    def _show_cost(self) -> None:
+        out = self.query_one("#detail-cost", Static)
+        offer, hours = self.offer, self.hours
+        if offer is None:
+            out.update("")
+            return
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column()
+        grid.add_column(justify="right")
+        grid.add_column(justify="right")
+        grid.add_row("", Text("total", style="dim"), Text("per day", style="dim"))
+        totals = estimate(offer, hours) if hours is not None else (None, None)
+        per_day = estimate(offer, HOURS_PER_DAY)
+        grid.add_row("on-demand", fmt_money(totals[0]), fmt_money(per_day[0]))
+        grid.add_row("spot", fmt_money(totals[1]), fmt_money(per_day[1]))
+        lines: list[Table | Text] = [grid]
+        if hours is None:
+            lines.append(Text("enter the hours as a number ≥ 0", style="red"))
+        lines.append(
+            Text.assemble(
+                ("spot interruption: ", ""), ("unknown", "bold"), (" (no data yet)", "dim")
+            )
+        )
+        out.update(Group(*lines))

@@ -1,0 +1,174 @@
+"""What the price table shows: its columns, their cells, and which columns fit.
+
+Pure functions over `Offer.to_record()` dicts, so the layout rules are tested
+without running the app.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from rich.text import Text
+
+from dlpick.tui.output import fmt_count, fmt_num, fmt_usd
+
+METRICS = ("fp32", "bf16")
+# DataTable pads every cell by one column on each side.
+CELL_PADDING = 2
+# Room the vertical scrollbar takes.
+SCROLLBAR = 1
+
+BEST_STYLE = "bold green"
+OTHER_BASIS_STYLE = "dim"
+CHANGED_STYLE = "bold black on yellow"
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    label: str
+    field: str  # record field the column shows and sorts on
+    priority: int  # when the terminal is narrow, lower priorities go first
+    numeric: bool = True
+    cap: int = 0  # widest a text cell may be (0: no limit)
+    short: str = ""  # label when the terminal is narrow
+
+
+def columns_for(metric: str, spot: bool, all_regions: bool) -> list[Column]:
+    """Every column the view could show, in display order."""
+    m = metric.upper()
+    view, other = 90, 40
+    cols = [Column("type", "Type", "instance_type", 100, numeric=False)]
+    if all_regions:
+        cols.append(Column("region", "Region", "region", 95, numeric=False))
+    cols += [
+        Column("accel", "Accel.", "gpu_model", 80, numeric=False, cap=12),
+        Column("count", "#", "gpu_count", 58),
+        Column("gpu_mem", "GPU GiB", "gpu_memory_gib", 55, short="GiB"),
+        Column("vcpu", "vCPU", "vcpus", 30),
+        Column("ram", "RAM GiB", "memory_gib", 20),
+        Column("tflops", f"{m} TF", f"{metric}_tflops", 75),
+        Column("od", "$/h", "on_demand_usd_hour", 85 if not spot else 60),
+        Column("spot", "Spot $/h", "spot_usd_hour", 85 if spot else 60, short="Spot"),
+        Column("od_tf", "$/TF·h", f"usd_per_{metric}_tflop_hour", view if not spot else other),
+        Column(
+            "spot_tf",
+            "Spot $/TF·h",
+            f"spot_usd_per_{metric}_tflop_hour",
+            view if spot else other,
+            short="Spot/TF",
+        ),
+    ]
+    return cols
+
+
+def _plain(column: Column, record: dict[str, Any]) -> str:
+    value = record.get(column.field)
+    if column.key in ("type", "region"):
+        return str(value)
+    if column.key == "accel":
+        text = str(value)
+        return text if len(text) <= column.cap else text[: column.cap - 1] + "…"
+    if column.key == "count":
+        return fmt_count(value or 0)
+    if column.key == "vcpu":
+        return fmt_num(value, 0)
+    if column.key in ("gpu_mem", "ram"):
+        return fmt_num(value, 0)
+    if column.key == "tflops":
+        return fmt_num(value, 1)
+    return fmt_usd(value)
+
+
+def is_price_per_tflop(column: Column) -> bool:
+    return column.key in ("od_tf", "spot_tf")
+
+
+def best_values(records: Iterable[dict[str, Any]], columns: Sequence[Column]) -> dict[str, float]:
+    """The lowest $/TFLOP-hour per column, the value worth pointing at."""
+    records = list(records)
+    best: dict[str, float] = {}
+    for column in columns:
+        if not is_price_per_tflop(column):
+            continue
+        values = [r[column.field] for r in records if r.get(column.field) is not None]
+        if values:
+            best[column.key] = min(values)
+    return best
+
+
+def cell(
+    column: Column,
+    record: dict[str, Any],
+    *,
+    spot: bool,
+    best: dict[str, float],
+    changed: bool = False,
+) -> Text:
+    """One cell: numbers right-aligned, the best value bold green, the other basis dim."""
+    text = Text(_plain(column, record), justify="right" if column.numeric else "left")
+    if changed:
+        text.stylize(CHANGED_STYLE)
+        return text
+    value = record.get(column.field)
+    if column.key in best and value is not None and value == best[column.key]:
+        text.stylize(BEST_STYLE)
+    elif column.key in (("od", "od_tf") if spot else ("spot", "spot_tf")):
+        text.stylize(OTHER_BASIS_STYLE)
+    return text
+
+
+def sort_arrow(descending: bool) -> str:
+    return "▼" if descending else "▲"
+
+
+@dataclass(frozen=True)
+class Shown:
+    """A column as laid out: its label (with a sort arrow) and width."""
+
+    column: Column
+    label: str
+    width: int
+
+
+def fit_columns(
+    columns: Sequence[Column],
+    records: Sequence[dict[str, Any]],
+    width: int,
+    *,
+    sort_key: str,
+    descending: bool,
+) -> list[Shown]:
+    """The columns that fit `width` cells, dropping the least useful ones first.
+
+    Short labels are used before any column is dropped; the sorted column is never dropped.
+    """
+
+    def lay_out(cols: Sequence[Column], short: bool) -> list[Shown]:
+        out = []
+        for col in cols:
+            label = (col.short or col.label) if short else col.label
+            if col.key == sort_key:
+                label = f"{label} {sort_arrow(descending)}"
+            content = max((len(_plain(col, r)) for r in records), default=0)
+            out.append(Shown(col, label, max(len(label), content)))
+        return out
+
+    def total(shown: Sequence[Shown]) -> int:
+        return sum(s.width + CELL_PADDING for s in shown) + SCROLLBAR
+
+    shown = lay_out(columns, short=False)
+    if total(shown) <= width:
+        return shown
+    kept = list(columns)
+    shown = lay_out(kept, short=True)
+    for victim in sorted(columns, key=lambda c: c.priority):
+        if total(shown) <= width or len(kept) <= 2:
+            break
+        if victim.key == sort_key:
+            continue
+        kept.remove(victim)
+        shown = lay_out(kept, short=True)
+    return shown
