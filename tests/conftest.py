@@ -11,6 +11,9 @@ import pytest
 
 from tests.peers.moto_peer import MotoPeer
 from tests.peers.pricing_api import PricingApi
+from tests.peers.sshd import SSH_ALIAS, Sshd
+
+pytest_plugins = ["tests.launch_fixtures"]
 
 
 @pytest.fixture(autouse=True)
@@ -64,3 +67,26 @@ def aws(
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     return AwsPeers(moto=moto_server, pricing=pricing_server)
+
+
+@pytest.fixture(scope="session")
+def sshd_server() -> Iterator[Sshd]:
+    """One real OpenSSH sshd on 127.0.0.1 for the whole session."""
+    server = Sshd().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def sshd(sshd_server: Sshd, isolated_home: Path) -> Sshd:
+    """The sshd, reachable as host `dlpick-test` through ~/.ssh/config, its key known.
+
+    No runs from other tests; ~/.ssh/known_hosts holds the server's real key.
+    """
+    sshd_server.reset()
+    ssh_dir = isolated_home / ".ssh"
+    ssh_dir.mkdir(mode=0o700, exist_ok=True)
+    known = ssh_dir / "known_hosts"
+    known.write_text(sshd_server.known_hosts_line())
+    (ssh_dir / "config").write_text(sshd_server.client_config(SSH_ALIAS, known_hosts=known))
+    return sshd_server

@@ -62,7 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--profile", help="AWS profile (default: boto3's own resolution)")
     # The app's own flags; distinct dests so a subcommand's --region never overwrites them.
-    parser.add_argument("--region", dest="app_region", help="the app's starting region, or 'all'")
+    parser.add_argument(
+        "--region", dest="app_region", metavar="REGION", help="the app's starting region, or 'all'"
+    )
     parser.add_argument(
         "--offline",
         dest="app_offline",
@@ -128,9 +130,11 @@ def build_parser() -> argparse.ArgumentParser:
     prices.add_argument("--format", choices=("table", "csv", "json"), default="table")
     prices.set_defaults(handler=cmd_prices)
 
-    from dlpick.tui import cmd_aws
+    from dlpick.tui import cmd_aws, cmd_fleet, cmd_ssh
 
     cmd_aws.register(sub)
+    cmd_fleet.register(sub)
+    cmd_ssh.register(sub)
     return parser
 
 
