@@ -18,15 +18,20 @@ import re
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from dlpick.pricing.aws import AwsError, describe_error
+from dlpick.remote import guard
 from dlpick.remote.quotas import QuotaCheck, check_quota
 
 MANAGED_TAG = "dlpick:managed"
 OWNER_TAG = "dlpick:owner"
 TOKEN_TAG = "dlpick:client-token"
+STOP_AFTER_TAG = "dlpick:stop-after"
+IDLE_STOP_TAG = "dlpick:idle-stop-minutes"
+DEFAULT_IDLE_STOP_MINUTES = 60
 SECURITY_GROUP = "dlpick-ssh"
 OS_CHOICES = ("ubuntu-22.04", "ubuntu-24.04", "al2023")
 DEFAULT_OS = "ubuntu-24.04"
@@ -65,6 +70,10 @@ class LaunchRequest:
     name: str | None = None
     new: bool = False  # start another instance even if an identical launch exists
     checkip_url: str = "https://checkip.amazonaws.com"
+    idle_stop_minutes: int | None = DEFAULT_IDLE_STOP_MINUTES  # None: no idle alarm
+    idle_threshold_percent: float = 5.0
+    max_hours: float | None = None
+    budget: float | None = None
 
 
 @dataclass
@@ -84,7 +93,17 @@ class LaunchPlan:
     client_token: str
     owner_arn: str
     existing_instance: str | None = None  # an instance this same launch already started
+    deadline: guard.Deadline | None = None
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def idle_threshold(self) -> float:
+        return guard.idle_cpu_threshold(self.vcpus, self.request.idle_threshold_percent)
+
+    @property
+    def guard_action(self) -> str:
+        # A one-time spot instance cannot be stopped, only terminated.
+        return "terminate" if self.request.spot else "stop"
 
     @property
     def name(self) -> str:
@@ -117,6 +136,18 @@ class LaunchPlan:
         ]
         if r.spot and r.max_price is not None:
             lines.append(f"max price     ${r.max_price:.4f}/h")
+        if r.idle_stop_minutes:
+            lines.append(
+                f"idle guard    {self.guard_action} after {r.idle_stop_minutes} min below "
+                f"{self.idle_threshold:g}% CPU (CloudWatch alarm; --no-idle-stop to opt out)"
+            )
+        else:
+            lines.append("idle guard    none (--no-idle-stop)")
+        if self.deadline is not None:
+            lines.append(
+                f"time limit    {self.guard_action}s itself after {self.deadline.hours:.1f} h "
+                f"({self.deadline.why})"
+            )
         return lines + self.notes
 
 
@@ -562,6 +593,30 @@ def offered_elsewhere(aws: Any, req: LaunchRequest) -> str:
 # -- plan and execute -----------------------------------------------------------
 
 
+def _add_idle_alarm(
+    aws: Any, plan: LaunchPlan, instance_id: str, progress: Callable[[str], None]
+) -> None:
+    """The idle guard; a failure is reported, not fatal: the instance already runs."""
+    req = plan.request
+    assert req.idle_stop_minutes
+    try:
+        name = guard.create_idle_alarm(
+            aws.client("cloudwatch", req.region),
+            region=req.region,
+            instance_id=instance_id,
+            minutes=req.idle_stop_minutes,
+            threshold_percent=plan.idle_threshold,
+            terminate=req.spot,
+            tags=_tags(plan),
+        )
+        progress(f"idle guard: alarm {name} ({plan.guard_action} when idle)")
+    except Exception as exc:
+        progress(
+            f"WARNING: could not create the idle alarm ({describe_error(exc, 'cloudwatch')}); "
+            f"{instance_id} runs without an idle guard"
+        )
+
+
 def plan_launch(
     aws: Any, req: LaunchRequest, price: Callable[[], tuple[float | None, str]]
 ) -> LaunchPlan:
@@ -617,6 +672,10 @@ def plan_launch(
     owner = aws.client("sts", req.region).get_caller_identity()["Arn"]
     token, existing = _token_for(ec2, req)
     usd, note = price()
+    try:
+        limit = guard.deadline(req.max_hours, req.budget, usd)
+    except ValueError as exc:
+        raise LaunchError(str(exc)) from None
     return LaunchPlan(
         request=req,
         vcpus=vcpus,
@@ -633,6 +692,7 @@ def plan_launch(
         client_token=token,
         owner_arn=str(owner),
         existing_instance=existing,
+        deadline=limit,
         notes=notes,
     )
 
@@ -661,8 +721,16 @@ def _tags(plan: LaunchPlan, *extra: tuple[str, str]) -> list[dict[str, str]]:
     return [{"Key": k, "Value": v} for k, v in pairs]
 
 
-def run_arguments(plan: LaunchPlan, security_group_id: str | None) -> dict[str, Any]:
+def run_arguments(
+    plan: LaunchPlan, security_group_id: str | None, now: datetime | None = None
+) -> dict[str, Any]:
     r = plan.request
+    guard_tags: list[tuple[str, str]] = []
+    if r.idle_stop_minutes:
+        guard_tags.append((IDLE_STOP_TAG, str(r.idle_stop_minutes)))
+    if plan.deadline is not None:
+        stop_at = plan.deadline.at(now or datetime.now(UTC))
+        guard_tags.append((STOP_AFTER_TAG, stop_at.strftime("%Y-%m-%dT%H:%M:%SZ")))
     args: dict[str, Any] = {
         "ImageId": plan.ami.image_id,
         "InstanceType": r.instance_type,
@@ -682,12 +750,18 @@ def run_arguments(plan: LaunchPlan, security_group_id: str | None) -> dict[str, 
         ],
         "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled"},
         "TagSpecifications": [
-            {"ResourceType": "instance", "Tags": _tags(plan, (TOKEN_TAG, plan.client_token))},
+            {
+                "ResourceType": "instance",
+                "Tags": _tags(plan, (TOKEN_TAG, plan.client_token), *guard_tags),
+            },
             {"ResourceType": "volume", "Tags": _tags(plan)},
         ],
     }
     if security_group_id:
         args["SecurityGroupIds"] = [security_group_id]
+    if plan.deadline is not None:
+        args["UserData"] = guard.self_stop_user_data(plan.deadline)
+        args["InstanceInitiatedShutdownBehavior"] = plan.guard_action
     if r.spot:
         options: dict[str, Any] = {
             "SpotInstanceType": "one-time",
@@ -756,6 +830,8 @@ def execute(aws: Any, plan: LaunchPlan, progress: Callable[[str], None]) -> Laun
         described = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0][
             "Instances"
         ][0]
+        if req.idle_stop_minutes and plan.existing_instance is None:
+            _add_idle_alarm(aws, plan, instance_id, progress)
     except LaunchError:
         raise
     except Exception as exc:

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import os
 import stat
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -17,104 +14,14 @@ import pytest
 from dlpick.pricing.aws import Aws
 from dlpick.remote import launch as lx
 from dlpick.remote.quotas import check_quota
-from dlpick.tui.cli import main
-from tests.conftest import AwsPeers
-
-REGION = "us-east-1"
-G_OD, P_OD, G_SPOT, P_SPOT = "L-DB2E81BA", "L-417A185B", "L-3819A6DF", "L-7212CCBC"
-BASE_X86 = (
-    "/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-ubuntu-24.04/latest/ami-id"
+from tests.launch_fixtures import (
+    BASE_X86,
+    G_OD,
+    NEURON,
+    P_OD,
+    REGION,
+    run,
 )
-BASE_ARM = (
-    "/aws/service/deeplearning/ami/arm64/base-oss-nvidia-driver-gpu-ubuntu-24.04/latest/ami-id"
-)
-TORCH = (
-    "/aws/service/deeplearning/ami/x86_64/oss-nvidia-driver-gpu-pytorch-{v}-ubuntu-24.04"
-    "/latest/ami-id"
-)
-NEURON = "/aws/service/neuron/dlami/multi-framework/ubuntu-24.04/latest/image_id"
-
-
-class CheckIp:
-    """The check-IP service, on loopback, answering with whatever address a test sets."""
-
-    def __init__(self) -> None:
-        self.address = "203.0.113.7"
-        peer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                body = f"{peer.address}\n".encode()
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
-
-
-@pytest.fixture
-def checkip(monkeypatch: pytest.MonkeyPatch) -> Iterator[CheckIp]:
-    peer = CheckIp()
-    monkeypatch.setenv("DLPICK_CHECKIP_URL", peer.url)
-    yield peer
-    peer.server.shutdown()
-    peer.server.server_close()
-
-
-def register_image(name: str, arch: str) -> str:
-    ec2 = boto3.client("ec2", region_name=REGION)
-    image = ec2.register_image(
-        Name=name,
-        Architecture=arch,
-        RootDeviceName="/dev/sda1",
-        BlockDeviceMappings=[{"DeviceName": "/dev/sda1", "Ebs": {"VolumeSize": 75}}],
-        VirtualizationType="hvm",
-    )
-    return str(image["ImageId"])
-
-
-@pytest.fixture
-def account(aws: AwsPeers, checkip: CheckIp) -> SimpleNamespace:
-    """An account with DLAMIs published, 64 G vCPUs and no P vCPUs."""
-    images = {
-        "base": register_image(
-            "Deep Learning Base OSS Nvidia Driver GPU AMI (Ubuntu 24.04) 20261101", "x86_64"
-        ),
-        "arm": register_image(
-            "Deep Learning ARM64 Base OSS Nvidia Driver GPU AMI (Ubuntu 24.04) 20261101", "arm64"
-        ),
-        "torch27": register_image(
-            "Deep Learning OSS Nvidia Driver AMI GPU PyTorch 2.7 (Ubuntu 24.04)", "x86_64"
-        ),
-        "torch210": register_image(
-            "Deep Learning OSS Nvidia Driver AMI GPU PyTorch 2.10 (Ubuntu 24.04)", "x86_64"
-        ),
-        "neuron": register_image("Deep Learning AMI Neuron (Ubuntu 24.04) 20261101", "x86_64"),
-    }
-    seed = aws.moto.seed_parameter
-    seed(REGION, BASE_X86, images["base"])
-    seed(REGION, BASE_ARM, images["arm"])
-    seed(REGION, TORCH.format(v="2.7"), images["torch27"])
-    seed(REGION, TORCH.format(v="2.10"), images["torch210"])
-    seed(REGION, NEURON, images["neuron"])
-    quotas = aws.moto.quotas
-    quotas.set(REGION, G_OD, "Running On-Demand G and VT instances", 64)
-    quotas.set(REGION, P_OD, "Running On-Demand P instances", 0)
-    quotas.set(REGION, G_SPOT, "All G and VT Spot Instance Requests", 64)
-    quotas.set(REGION, P_SPOT, "All P Spot Instance Requests", 0)
-    return SimpleNamespace(images=images, aws=aws, checkip=checkip)
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def ec2() -> Any:

@@ -12,7 +12,12 @@ from dlpick.tui.config import Settings
 
 def register(sub: Any) -> None:
     """Add the launch and quotas subcommands to the top-level parser."""
-    from dlpick.remote.launch import DEFAULT_OS, DEFAULT_VOLUME_GB, OS_CHOICES
+    from dlpick.remote.launch import (
+        DEFAULT_IDLE_STOP_MINUTES,
+        DEFAULT_OS,
+        DEFAULT_VOLUME_GB,
+        OS_CHOICES,
+    )
 
     launch = sub.add_parser(
         "launch",
@@ -48,6 +53,22 @@ def register(sub: Any) -> None:
     )
     launch.add_argument(
         "--new", action="store_true", help="start another even if this exact launch ran"
+    )
+    launch.add_argument(
+        "--idle-stop",
+        type=int,
+        default=DEFAULT_IDLE_STOP_MINUTES,
+        metavar="MINUTES",
+        help=f"stop the instance after this long idle (default {DEFAULT_IDLE_STOP_MINUTES})",
+    )
+    launch.add_argument(
+        "--no-idle-stop",
+        action="store_true",
+        help="no idle alarm (the instance runs until stopped)",
+    )
+    launch.add_argument("--max-hours", type=float, metavar="H", help="stop itself after H hours")
+    launch.add_argument(
+        "--budget", type=float, metavar="USD", help="stop itself when this much has been spent"
     )
     launch.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     launch.set_defaults(handler=cmd_launch)
@@ -122,12 +143,19 @@ def launch_price(settings: Settings, aws: Any, region: str, instance_type: str, 
 
 def cmd_launch(args: argparse.Namespace, settings: Settings) -> int:
     from dlpick.remote import launch as lx
+    from dlpick.tui.cli import UserError
 
     settings = settings.merged(profile=args.profile)
     if args.max_price is not None and (args.max_price <= 0 or not args.spot):
-        from dlpick.tui.cli import UserError
-
         raise UserError("--max-price needs --spot and a price above zero")
+    limits = (
+        ("--max-hours", args.max_hours),
+        ("--budget", args.budget),
+        ("--idle-stop", args.idle_stop),
+    )
+    for flag, value in limits:
+        if value is not None and value <= 0:
+            raise UserError(f"{flag} must be above zero")
     region = _region(args, settings)
     aws = _aws(settings)
     req = lx.LaunchRequest(
@@ -144,6 +172,10 @@ def cmd_launch(args: argparse.Namespace, settings: Settings) -> int:
         name=args.name,
         new=args.new,
         checkip_url=settings.checkip_url,
+        idle_stop_minutes=None if args.no_idle_stop else args.idle_stop,
+        idle_threshold_percent=settings.idle_threshold_percent,
+        max_hours=args.max_hours,
+        budget=args.budget,
     )
     print(f"planning {req.instance_type} in {region}...", file=sys.stderr)
     plan = lx.plan_launch(

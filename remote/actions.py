@@ -1,0 +1,152 @@
+"""Stopping and terminating instances, and cleaning up what dlpick made for them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from dlpick.remote.fleet import Instance, instance_from_api
+from dlpick.remote.guard import alarm_name
+from dlpick.remote.launch import MANAGED_TAG, SECURITY_GROUP
+
+
+class ActionError(Exception):
+    """A refusal worded for the user."""
+
+
+def find_instances(
+    aws: Any, region: str, instance_ids: list[str]
+) -> list[tuple[Instance, dict[str, Any]]]:
+    """The instances (and their raw descriptions) named by id in a region."""
+    from dlpick.pricing.aws import describe_error
+
+    ec2 = aws.client("ec2", region)
+    try:
+        reservations = ec2.describe_instances(InstanceIds=instance_ids)["Reservations"]
+    except Exception as exc:
+        err = describe_error(exc, f"looking up {', '.join(instance_ids)} in {region}")
+        if err.code.startswith("InvalidInstanceID"):
+            raise ActionError(
+                f"no instance {', '.join(instance_ids)} in {region} (pass --region?)"
+            ) from None
+        raise err from None
+    return [(instance_from_api(raw, region), raw) for r in reservations for raw in r["Instances"]]
+
+
+def check_managed(instances: list[Instance], allow_any: bool) -> None:
+    """Refuse to touch instances dlpick did not launch unless asked explicitly."""
+    foreign = [i.instance_id for i in instances if not i.managed]
+    if foreign and not allow_any:
+        raise ActionError(
+            f"{', '.join(foreign)} not launched by dlpick (no {MANAGED_TAG} tag); "
+            "pass --any to act on it anyway"
+        )
+
+
+@dataclass
+class Leftovers:
+    """What still exists (and may still bill) after a terminate."""
+
+    volumes: list[str] = field(default_factory=list)  # kept: DeleteOnTermination false
+    key_pairs: list[str] = field(default_factory=list)  # dlpick's, no longer used
+    security_groups: list[str] = field(default_factory=list)  # dlpick's, no longer used
+    alarms: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        out = []
+        if self.volumes:
+            out.append(f"volumes kept after termination (still billed): {', '.join(self.volumes)}")
+        if self.key_pairs:
+            out.append(f"key pairs dlpick made, now unused: {', '.join(self.key_pairs)}")
+        if self.security_groups:
+            out.append(
+                f"security groups dlpick made, now unused: {', '.join(self.security_groups)}"
+            )
+        return out
+
+    @property
+    def cleanable(self) -> bool:
+        return bool(self.key_pairs or self.security_groups)
+
+
+def stop(aws: Any, region: str, instance_ids: list[str]) -> None:
+    aws.client("ec2", region).stop_instances(InstanceIds=instance_ids)
+
+
+def terminate(aws: Any, region: str, found: list[tuple[Instance, dict[str, Any]]]) -> Leftovers:
+    """Terminate, delete their idle alarms, and report what remains."""
+    ec2 = aws.client("ec2", region)
+    ids = [inst.instance_id for inst, _ in found]
+    ec2.terminate_instances(InstanceIds=ids)
+    left = Leftovers()
+    for _, raw in found:
+        for mapping in raw.get("BlockDeviceMappings", []):
+            ebs = mapping.get("Ebs") or {}
+            if ebs.get("VolumeId") and not ebs.get("DeleteOnTermination", True):
+                left.volumes.append(str(ebs["VolumeId"]))
+    alarms = [alarm_name(i) for i in ids]
+    try:
+        aws.client("cloudwatch", region).delete_alarms(AlarmNames=alarms)
+    except Exception:  # an alarm that is already gone needs no cleaning
+        pass
+    still_live = [
+        i
+        for r in ec2.describe_instances(
+            Filters=[
+                {
+                    "Name": "instance-state-name",
+                    "Values": ["pending", "running", "stopping", "stopped"],
+                }
+            ]
+        )["Reservations"]
+        for i in r["Instances"]
+        if i["InstanceId"] not in ids
+    ]
+    used_keys = {i.get("KeyName") for i in still_live}
+    used_groups = {g["GroupId"] for i in still_live for g in i.get("SecurityGroups", [])}
+    for _, raw in found:
+        key = raw.get("KeyName")
+        if key and key not in used_keys and key not in left.key_pairs and _is_managed_key(ec2, key):
+            left.key_pairs.append(str(key))
+        for group in raw.get("SecurityGroups", []):
+            if (
+                group.get("GroupName") == SECURITY_GROUP
+                and group["GroupId"] not in used_groups
+                and group["GroupId"] not in left.security_groups
+            ):
+                left.security_groups.append(str(group["GroupId"]))
+    return left
+
+
+def _is_managed_key(ec2: Any, key_name: str) -> bool:
+    try:
+        pairs = ec2.describe_key_pairs(KeyNames=[key_name])["KeyPairs"]
+    except Exception:
+        return False
+    return any(
+        t.get("Key") == MANAGED_TAG and t.get("Value") == "true"
+        for p in pairs
+        for t in p.get("Tags", [])
+    )
+
+
+def clean_up(aws: Any, region: str, left: Leftovers) -> list[str]:
+    """Delete the unused key pairs and security groups dlpick made; returns what was done.
+
+    A security group cannot be deleted while a terminating instance still holds it,
+    so that failure is reported and the group is left for the next clean-up.
+    """
+    ec2 = aws.client("ec2", region)
+    done = []
+    for key in left.key_pairs:
+        ec2.delete_key_pair(KeyName=key)
+        done.append(f"deleted key pair {key} (the private key file stays in ~/.ssh)")
+    for group in left.security_groups:
+        try:
+            ec2.delete_security_group(GroupId=group)
+            done.append(f"deleted security group {group}")
+        except Exception as exc:
+            from dlpick.pricing.aws import describe_error
+
+            done.append(f"kept security group {group}: {describe_error(exc, 'delete')}")
+    return done

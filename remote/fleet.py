@@ -1,0 +1,242 @@
+"""Seeing all spend: every instance in one or all regions, what it costs and has cost.
+
+A stopped instance bills nothing for compute but still pays for its volumes, so
+its storage cost per month is shown too.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from dlpick.remote.launch import IDLE_STOP_TAG, MANAGED_TAG, STOP_AFTER_TAG
+
+# EBS list prices per GB-month in us-east-1 (AWS EBS pricing page); other regions
+# differ by a few percent, so storage costs are labelled as estimates.
+EBS_USD_GB_MONTH = {
+    "gp3": 0.08,
+    "gp2": 0.10,
+    "io1": 0.125,
+    "io2": 0.125,
+    "st1": 0.045,
+    "sc1": 0.015,
+    "standard": 0.05,
+}
+
+
+def is_accelerated(instance_type: str) -> bool:
+    """GPU and ML accelerator families: g4dn, p5, gr6, trn1, inf2, dl1, ..."""
+    family = instance_type.split(".", 1)[0]
+    if family.startswith(("trn", "inf", "dl", "gr")):
+        return True
+    return family[:1] in ("g", "p") and family[1:2].isdigit()
+
+
+@dataclass
+class Instance:
+    """One instance as `dlpick ls` shows it."""
+
+    instance_id: str
+    region: str
+    name: str
+    instance_type: str
+    state: str
+    launch_time: datetime
+    spot: bool
+    az: str
+    managed: bool
+    tags: dict[str, str]
+    volumes_gib: dict[str, int] = field(default_factory=dict)  # volume type -> GiB
+    usd_hour: float | None = None
+    price_note: str = ""
+    public_dns: str = ""
+    idle: str = "-"  # "idle 23m", "active", "-" (unknown)
+
+    def uptime_hours(self, now: datetime) -> float:
+        if self.state not in ("running", "pending", "stopping", "shutting-down"):
+            return 0.0
+        return max(0.0, (now - self.launch_time).total_seconds() / 3600)
+
+    def cost_so_far(self, now: datetime) -> float | None:
+        """Compute cost since the current run started (uptime x hourly price)."""
+        if self.usd_hour is None:
+            return None
+        return self.uptime_hours(now) * self.usd_hour
+
+    @property
+    def storage_usd_month(self) -> float:
+        return sum(EBS_USD_GB_MONTH.get(kind, 0.08) * gib for kind, gib in self.volumes_gib.items())
+
+    @property
+    def billing_hourly(self) -> bool:
+        return self.state in ("running", "pending")
+
+    def to_record(self, now: datetime) -> dict[str, Any]:
+        cost = self.cost_so_far(now)
+        return {
+            "instance_id": self.instance_id,
+            "name": self.name,
+            "instance_type": self.instance_type,
+            "region": self.region,
+            "az": self.az,
+            "state": self.state,
+            "launch_time": self.launch_time.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "uptime_hours": round(self.uptime_hours(now), 3),
+            "market": "spot" if self.spot else "on-demand",
+            "usd_hour": self.usd_hour,
+            "cost_so_far_usd": None if cost is None else round(cost, 4),
+            "storage_usd_month": round(self.storage_usd_month, 2),
+            "managed": self.managed,
+            "idle": self.idle,
+            "stop_after": self.tags.get(STOP_AFTER_TAG),
+            "idle_stop_minutes": self.tags.get(IDLE_STOP_TAG),
+            "public_dns": self.public_dns,
+        }
+
+
+def _tags(raw: Iterable[dict[str, str]] | None) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in raw or []}
+
+
+def instance_from_api(raw: dict[str, Any], region: str) -> Instance:
+    tags = _tags(raw.get("Tags"))
+    launch = raw["LaunchTime"]
+    if isinstance(launch, str):
+        launch = datetime.fromisoformat(launch.replace("Z", "+00:00"))
+    if launch.tzinfo is None:
+        launch = launch.replace(tzinfo=UTC)
+    return Instance(
+        instance_id=raw["InstanceId"],
+        region=region,
+        name=tags.get("Name", ""),
+        instance_type=raw["InstanceType"],
+        state=raw["State"]["Name"],
+        launch_time=launch,
+        spot=raw.get("InstanceLifecycle") == "spot",
+        az=(raw.get("Placement") or {}).get("AvailabilityZone", ""),
+        managed=tags.get(MANAGED_TAG) == "true",
+        tags=tags,
+        public_dns=raw.get("PublicDnsName") or raw.get("PublicIpAddress") or "",
+    )
+
+
+def scan_region(aws: Any, region: str, *, everything: bool = False) -> list[Instance]:
+    """Instances in one region (accelerated ones unless `everything`), with their volumes."""
+    from dlpick.pricing.aws import paginate
+
+    ec2 = aws.client("ec2", region)
+    reservations = paginate(
+        ec2.describe_instances,
+        "Reservations",
+        Filters=[
+            {
+                "Name": "instance-state-name",
+                "Values": ["pending", "running", "stopping", "stopped", "shutting-down"],
+            }
+        ],
+    )
+    found = [
+        instance_from_api(raw, region)
+        for r in reservations
+        for raw in r.get("Instances", [])
+        if everything or is_accelerated(raw["InstanceType"])
+    ]
+    if found:
+        volumes = paginate(
+            ec2.describe_volumes,
+            "Volumes",
+            Filters=[{"Name": "attachment.instance-id", "Values": [i.instance_id for i in found]}],
+        )
+        by_id = {i.instance_id: i for i in found}
+        for volume in volumes:
+            for attachment in volume.get("Attachments", []):
+                owner = by_id.get(attachment.get("InstanceId", ""))
+                if owner is not None:
+                    kind = volume.get("VolumeType", "gp3")
+                    owner.volumes_gib[kind] = owner.volumes_gib.get(kind, 0) + int(volume["Size"])
+    return found
+
+
+def scan(
+    aws: Any,
+    regions: list[str],
+    *,
+    everything: bool = False,
+    warn: Callable[[str], None] | None = None,
+    workers: int = 8,
+) -> list[Instance]:
+    """Instances in every given region, scanned in parallel; a failing region is reported."""
+    from dlpick.pricing.aws import describe_error
+
+    def one(region: str) -> list[Instance]:
+        try:
+            return scan_region(aws, region, everything=everything)
+        except Exception as exc:
+            err = describe_error(exc, f"{region}: listing instances")
+            if err.credentials:
+                raise err from None
+            if warn:
+                warn(str(err))
+            return []
+
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(regions)))) as pool:
+        results = list(pool.map(one, regions))
+    return sorted((i for found in results for i in found), key=lambda i: (i.region, i.launch_time))
+
+
+def price_instances(instances: list[Instance], catalog: Any) -> None:
+    """Fill in each instance's hourly price from the price catalog (spot: its AZ's price)."""
+    by_region: dict[str, dict[str, Any]] = {}
+    for inst in instances:
+        if inst.region not in by_region:
+            offers = catalog.region(inst.region).offers()
+            by_region[inst.region] = {o.instance_type: o for o in offers}
+        offer = by_region[inst.region].get(inst.instance_type)
+        if offer is None:
+            inst.price_note = "no price known"
+            continue
+        if inst.spot:
+            inst.usd_hour = offer.spot_by_az.get(inst.az, offer.spot_usd_hour)
+            inst.price_note = f"spot, {offer.spot_source}"
+        else:
+            inst.usd_hour = offer.on_demand_usd_hour
+            inst.price_note = f"on-demand, {offer.price_source}"
+
+
+@dataclass(frozen=True)
+class Ticker:
+    """The header line: what is running and what it costs."""
+
+    running: int
+    usd_hour: float
+    spent_usd: float
+    idle: int
+    stopped_storage_usd_month: float
+
+    def text(self) -> str:
+        return (
+            f"{self.running} running · ${self.usd_hour:.2f}/h · ${self.spent_usd:.2f} spent"
+            f" · {self.idle} idle"
+        )
+
+
+def ticker(instances: list[Instance], now: datetime | None = None) -> Ticker:
+    now = now or datetime.now(UTC)
+    running = [i for i in instances if i.billing_hourly]
+    return Ticker(
+        running=len(running),
+        usd_hour=sum(i.usd_hour or 0 for i in running),
+        spent_usd=sum(i.cost_so_far(now) or 0 for i in running),
+        idle=sum(1 for i in running if i.idle.startswith("idle")),
+        stopped_storage_usd_month=sum(
+            i.storage_usd_month for i in instances if i.state == "stopped"
+        ),
+    )
+
+
+def now_utc(clock: Callable[[], float] = time.time) -> datetime:
+    return datetime.fromtimestamp(clock(), UTC)

@@ -1,0 +1,152 @@
+"""Idle detection: is anyone using this instance's accelerators?
+
+GPU utilisation comes from `nvidia-smi` over SSH; where SSH is not possible (and
+for Neuron devices, until a Neuron probe exists) CPU utilisation from CloudWatch
+stands in. An instance is idle when every accelerator stays below a threshold for
+a whole window; each idle episode is reported once, and ends when use resumes.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+NVIDIA_SMI_QUERY = (
+    "nvidia-smi --query-gpu=index,utilization.gpu,memory.used,memory.total "
+    "--format=csv,noheader,nounits"
+)
+
+
+@dataclass(frozen=True)
+class GpuReading:
+    index: int
+    utilization: float | None  # percent; None when nvidia-smi says [N/A]
+    memory_used_mib: float | None
+    memory_total_mib: float | None
+
+
+def _number(text: str) -> float | None:
+    text = text.strip()
+    for unit in ("%", "MiB", "W"):
+        text = text.removesuffix(unit).strip()
+    if not text or text.startswith("[") or text.upper() in ("N/A", "NA"):
+        return None  # "[N/A]", "[Not Supported]"
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def parse_nvidia_smi(output: str) -> list[GpuReading]:
+    """Rows of `--query-gpu=index,utilization.gpu,memory.used,memory.total` CSV output.
+
+    Accepts noheader/nounits output and, defensively, a header line and units.
+    """
+    readings = []
+    for line in output.splitlines():
+        line = line.strip()
+        if not line or line.lower().startswith("index"):
+            continue
+        parts = [p.strip() for p in line.split(",")]
+        if len(parts) < 4:
+            continue
+        try:
+            index = int(parts[0])
+        except ValueError:
+            continue
+        readings.append(GpuReading(index, _number(parts[1]), _number(parts[2]), _number(parts[3])))
+    return readings
+
+
+async def sample_gpus(run: Callable[[str], Awaitable[str]]) -> list[GpuReading]:
+    """One reading of every GPU, through any way of running a command on the host."""
+    return parse_nvidia_smi(await run(NVIDIA_SMI_QUERY))
+
+
+@dataclass
+class IdleEvent:
+    kind: str  # "idle" (an episode began) or "active" (it ended)
+    at: datetime
+    idle_since: datetime
+
+
+@dataclass
+class IdleTracker:
+    """Decides idleness from timed samples; an episode is announced once."""
+
+    threshold_percent: float = 5.0
+    window: timedelta = timedelta(minutes=15)
+    samples: deque[tuple[datetime, float]] = field(default_factory=lambda: deque(maxlen=4096))
+    busy_until: datetime | None = None  # time of the last sample at or above the threshold
+    first_sample: datetime | None = None
+    idle_since: datetime | None = None  # set while an announced episode lasts
+
+    def add(self, at: datetime, utilizations: list[float | None]) -> IdleEvent | None:
+        """Record one sample (every accelerator's %) and say if an episode began or ended.
+
+        Unknown readings ([N/A]) count as busy: never call an instance idle on no data.
+        """
+        peak = max((u if u is not None else 100.0 for u in utilizations), default=100.0)
+        self.samples.append((at, peak))
+        if self.first_sample is None:
+            self.first_sample = at
+        if peak >= self.threshold_percent:
+            self.busy_until = at
+            if self.idle_since is not None:
+                since, self.idle_since = self.idle_since, None
+                return IdleEvent("active", at, since)
+            return None
+        quiet_from = self.busy_until or self.first_sample
+        if self.idle_since is None and at - quiet_from >= self.window:
+            self.idle_since = quiet_from
+            return IdleEvent("idle", at, quiet_from)
+        return None
+
+    @property
+    def idle(self) -> bool:
+        return self.idle_since is not None
+
+    def idle_for(self, now: datetime) -> timedelta:
+        return now - self.idle_since if self.idle_since else timedelta(0)
+
+
+def cpu_utilization(
+    cloudwatch: Any, instance_id: str, start: datetime, end: datetime
+) -> list[tuple[datetime, float]]:
+    """CloudWatch CPUUtilization averages (5-minute points), oldest first."""
+    answer = cloudwatch.get_metric_statistics(
+        Namespace="AWS/EC2",
+        MetricName="CPUUtilization",
+        Dimensions=[{"Name": "InstanceId", "Value": instance_id}],
+        StartTime=start,
+        EndTime=end,
+        Period=300,
+        Statistics=["Average"],
+    )
+    points = [(p["Timestamp"], float(p["Average"])) for p in answer.get("Datapoints", [])]
+    return sorted(points)
+
+
+def alarm_states(aws: Any, region: str) -> dict[str, str]:
+    """Instance id -> 'idle (alarm)' / 'active' from the idle alarms dlpick created."""
+    from dlpick.pricing.aws import paginate
+
+    try:
+        alarms = paginate(
+            aws.client("cloudwatch", region).describe_alarms,
+            "MetricAlarms",
+            AlarmNamePrefix="dlpick-idle-",
+        )
+    except Exception:  # no permission to read alarms: idle state stays unknown
+        return {}
+    states = {}
+    for alarm in alarms:
+        instance_id = str(alarm["AlarmName"]).removeprefix("dlpick-idle-")
+        state = alarm.get("StateValue")
+        states[instance_id] = (
+            "idle (alarm)" if state == "ALARM" else "active" if state == "OK" else "-"
+        )
+    return states

@@ -1,0 +1,221 @@
+"""Spend guard: ls across regions, costs, stop/terminate protection, the guards at launch."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
+
+import boto3
+import pytest
+
+from dlpick.tui import cmd_fleet
+from tests.conftest import AwsPeers
+from tests.launch_fixtures import run
+from tests.peers.pricing_api import ec2_product
+
+REGIONS = ("us-east-1", "us-west-2", "ap-south-1")
+PRICES = {"us-east-1": 0.8048, "us-west-2": 0.95, "ap-south-1": 0.70}
+
+
+def start(
+    region: str,
+    instance_type: str = "g6.xlarge",
+    *,
+    managed: bool = True,
+    name: str = "",
+    spot: bool = False,
+) -> dict[str, Any]:
+    ec2 = boto3.client("ec2", region_name=region)
+    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    tags = [{"Key": "Name", "Value": name or f"job-{region}"}]
+    if managed:
+        tags.append({"Key": "dlpick:managed", "Value": "true"})
+    extra: dict[str, Any] = {"InstanceMarketOptions": {"MarketType": "spot"}} if spot else {}
+    return dict(
+        ec2.run_instances(
+            ImageId=image,
+            InstanceType=instance_type,
+            MinCount=1,
+            MaxCount=1,
+            TagSpecifications=[{"ResourceType": "instance", "Tags": tags}],
+            **extra,
+        )["Instances"][0]
+    )
+
+
+@pytest.fixture
+def fleet(aws: AwsPeers, monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
+    """One g6.xlarge in each of three regions, prices published, the clock two hours on."""
+    for region, usd in PRICES.items():
+        aws.pricing.products.append(ec2_product("g6.xlarge", region, usd))
+        aws.pricing.products.append(ec2_product("m5.large", region, 0.096))
+    aws.moto.spot.add("us-west-2", "g6.xlarge", "us-west-2a", 0.31)
+    launched = {region: start(region) for region in REGIONS}
+    clock = max(i["LaunchTime"] for i in launched.values()) + timedelta(hours=2)
+    monkeypatch.setattr(cmd_fleet, "_now", lambda: clock)
+    return SimpleNamespace(launched=launched, clock=clock, aws=aws)
+
+
+def ls_json(capsys: pytest.CaptureFixture[str], *args: str) -> list[dict[str, Any]]:
+    code, out, err = run(capsys, "ls", *args, "--format", "json")
+    assert code == 0, err
+    return list(json.loads(out))
+
+
+def test_ls_finds_every_instance_in_every_region_with_its_cost(
+    fleet: SimpleNamespace, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # moto enables every region; ask for three of them.
+    monkeypatch.setattr("dlpick.pricing.regions.enabled_regions", lambda ec2: list(REGIONS))
+    start("us-east-1", "m5.large", name="web")  # not accelerated: shown only with --all
+    records = ls_json(capsys, "--all-regions")
+    by_region = {r["region"]: r for r in records}
+    assert set(by_region) == set(REGIONS)
+    for region, record in by_region.items():
+        launched = fleet.launched[region]["LaunchTime"]
+        hours = (fleet.clock - launched).total_seconds() / 3600
+        assert record["usd_hour"] == PRICES[region]
+        assert record["cost_so_far_usd"] == pytest.approx(hours * PRICES[region], abs=1e-3)
+        assert record["managed"] is True and record["state"] == "running"
+    assert len(ls_json(capsys, "--all-regions", "--all")) == 4
+
+
+def test_spot_instances_cost_their_az_spot_price(
+    fleet: SimpleNamespace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    inst = start("us-west-2", spot=True, name="cheap")
+    record = next(
+        r
+        for r in ls_json(capsys, "--region", "us-west-2")
+        if r["instance_id"] == inst["InstanceId"]
+    )
+    assert record["market"] == "spot" and record["usd_hour"] == 0.31
+
+
+def test_stopped_instances_show_their_storage_cost(
+    fleet: SimpleNamespace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    inst = fleet.launched["us-east-1"]
+    ec2 = boto3.client("ec2", region_name="us-east-1")
+    ec2.stop_instances(InstanceIds=[inst["InstanceId"]])
+    volumes = ec2.describe_volumes(
+        Filters=[{"Name": "attachment.instance-id", "Values": [inst["InstanceId"]]}]
+    )["Volumes"]
+    from dlpick.remote.fleet import EBS_USD_GB_MONTH
+
+    expected = sum(EBS_USD_GB_MONTH[v["VolumeType"]] * v["Size"] for v in volumes)
+    [record] = ls_json(capsys, "--region", "us-east-1")
+    assert record["state"] == "stopped" and record["cost_so_far_usd"] == 0
+    assert record["storage_usd_month"] == pytest.approx(expected, abs=0.01) and expected > 0
+    code, out, _ = run(capsys, "ls", "--region", "us-east-1")
+    assert code == 0 and f"${expected:.2f}/mo disk" in out
+
+
+def test_untagged_instances_are_protected(
+    fleet: SimpleNamespace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stranger = start("us-east-1", managed=False, name="someone-elses")
+    code, _, err = run(capsys, "stop", stranger["InstanceId"], "--region", "us-east-1", "--yes")
+    assert code == 1 and "not launched by dlpick" in err and "--any" in err
+    code, _, err = run(
+        capsys, "terminate", stranger["InstanceId"], "--region", "us-east-1", "--yes"
+    )
+    assert code == 1
+    state = boto3.client("ec2", region_name="us-east-1").describe_instances(
+        InstanceIds=[stranger["InstanceId"]]
+    )["Reservations"][0]["Instances"][0]["State"]["Name"]
+    assert state == "running"
+    code, out, _ = run(
+        capsys, "stop", stranger["InstanceId"], "--region", "us-east-1", "--any", "--yes"
+    )
+    assert code == 0 and "stopping" in out
+
+
+def test_stop_names_type_region_and_cost_and_needs_confirmation(
+    fleet: SimpleNamespace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    inst = fleet.launched["us-west-2"]
+    code, out, err = run(capsys, "stop", inst["InstanceId"], "--region", "us-west-2")
+    assert code == 1 and "pass --yes" in err
+    assert (
+        f"{inst['InstanceId']} job-us-west-2 g6.xlarge in us-west-2, running, $1.90 so far" in out
+    )
+
+
+def test_terminate_reports_leftovers_and_cleans_up_what_dlpick_made(
+    account: SimpleNamespace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(capsys, "launch", "g6.xlarge", "--yes")[0] == 0
+    code, out, _ = run(capsys, "ls", "--format", "json")
+    [record] = json.loads(out)
+    code, out, _ = run(capsys, "terminate", record["instance_id"], "--yes")
+    assert code == 0
+    assert "key pairs dlpick made, now unused: dlpick-us-east-1" in out
+    assert "security groups dlpick made, now unused: sg-" in out
+    assert "--cleanup --yes" in out
+    code, out, _ = run(capsys, "terminate", record["instance_id"], "--yes", "--cleanup")
+    assert code == 0 and "deleted key pair dlpick-us-east-1" in out
+    assert boto3.client("ec2", region_name="us-east-1").describe_key_pairs()["KeyPairs"] == []
+
+
+def test_launch_creates_the_idle_alarm_and_the_self_stop(
+    account: SimpleNamespace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    account.aws.pricing.products.append(ec2_product("g6.12xlarge", "us-east-1", 4.602))
+    code, out, err = run(
+        capsys, "launch", "g6.12xlarge", "--max-hours", "8", "--budget", "100", "--yes"
+    )
+    assert code == 0, err
+    assert "idle guard    stop after 60 min below 2.083% CPU" in out
+    ec2 = boto3.client("ec2", region_name="us-east-1")
+    [reservation] = ec2.describe_instances(
+        Filters=[{"Name": "instance-state-name", "Values": ["running"]}]
+    )["Reservations"]
+    inst = reservation["Instances"][0]
+    alarm = boto3.client("cloudwatch", region_name="us-east-1").describe_alarms(
+        AlarmNames=[f"dlpick-idle-{inst['InstanceId']}"]
+    )["MetricAlarms"][0]
+    assert alarm["MetricName"] == "CPUUtilization" and alarm["Namespace"] == "AWS/EC2"
+    assert alarm["ComparisonOperator"] == "LessThanThreshold"
+    assert alarm["Threshold"] == pytest.approx(100 / 48, abs=0.001)
+    assert alarm["Period"] * alarm["EvaluationPeriods"] == 3600
+    assert alarm["AlarmActions"] == ["arn:aws:automate:us-east-1:ec2:stop"]
+    assert alarm["Dimensions"] == [{"Name": "InstanceId", "Value": inst["InstanceId"]}]
+    user_data = ec2.describe_instance_attribute(InstanceId=inst["InstanceId"], Attribute="userData")
+    script = base64.b64decode(user_data["UserData"]["Value"]).decode()
+    assert "shutdown -h +480 " in script  # 8 h is sooner than what $100 buys
+    behaviour = ec2.describe_instance_attribute(
+        InstanceId=inst["InstanceId"], Attribute="instanceInitiatedShutdownBehavior"
+    )
+    assert behaviour["InstanceInitiatedShutdownBehavior"]["Value"] == "stop"
+    tags = {t["Key"]: t["Value"] for t in inst["Tags"]}
+    assert tags["dlpick:idle-stop-minutes"] == "60"
+    stop_after = datetime.fromisoformat(tags["dlpick:stop-after"].replace("Z", "+00:00"))
+    assert abs(stop_after - datetime.now(UTC) - timedelta(hours=8)) < timedelta(minutes=5)
+    [record] = ls_json(capsys)
+    assert record["idle_stop_minutes"] == "60" and record["stop_after"] == tags["dlpick:stop-after"]
+
+
+def test_budget_limit_and_opting_out_of_the_idle_alarm(
+    account: SimpleNamespace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    account.aws.pricing.products.append(ec2_product("g6.xlarge", "us-east-1", 0.8048))
+    code, out, _ = run(capsys, "launch", "g6.xlarge", "--budget", "10", "--no-idle-stop", "--yes")
+    assert code == 0
+    assert "time limit    stops itself after 12.4 h (--budget $10 at $0.8048/h)" in out
+    assert (
+        boto3.client("cloudwatch", region_name="us-east-1").describe_alarms()["MetricAlarms"] == []
+    )
+    code, _, err = run(capsys, "launch", "g6.xlarge", "--budget", "-3", "--yes")
+    assert code == 1 and "--budget must be above zero" in err
+
+
+def test_spot_guards_terminate_because_one_time_spot_cannot_stop(
+    account: SimpleNamespace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(capsys, "launch", "g6.xlarge", "--spot", "--max-hours", "2", "--yes")[0] == 0
+    alarm = boto3.client("cloudwatch", region_name="us-east-1").describe_alarms()["MetricAlarms"][0]
+    assert alarm["AlarmActions"] == ["arn:aws:automate:us-east-1:ec2:terminate"]
