@@ -110,6 +110,14 @@ def api_calls_per_region() -> dict[str, Any]:
         moto.stop()
 
 
+def in_fresh_process(module: str) -> Any:
+    """A benchmark module's JSON, run alone: peak-memory figures must not see other runs."""
+    out = subprocess.run(
+        [sys.executable, "-m", module], cwd=ROOT, check=True, capture_output=True, text=True
+    )
+    return json.loads(out.stdout)
+
+
 def main() -> None:
     from bench.app_start import app_start_seconds
 
@@ -117,6 +125,7 @@ def main() -> None:
         "prices_offline_json": offline_prices_seconds(),
         "refresh_one_region": api_calls_per_region(),
         "app_start_to_painted_prices": app_start_seconds(),
+        "ssh_follow": in_fresh_process("bench.ssh_follow"),
     }
     print(json.dumps(figures, indent=2))
 
