@@ -244,6 +244,8 @@ def check_quota(
                 raise
             listed = None  # fall back to the shipped code and GetServiceQuota
         check.quota = read_quota(sq, rule, listed)
+        if check.quota.value is None:
+            check.reason = f"the account lists no quota named {rule.name!r}"
         check.used_vcpus, check.running = vcpus_in_use(
             aws.client("ec2", region), family_of(instance_type), market, {instance_type: vcpus}
         )
@@ -255,21 +257,59 @@ def check_quota(
     return check
 
 
-def gpu_quotas(aws: Any, region: str) -> list[tuple[Quota, int]]:
-    """Every GPU-relevant quota of the region with the vCPUs in use against it."""
+# (shipped quota name, market) -> (the quota as read, vCPUs in use against it)
+Headroom = dict[tuple[str, str], tuple[Quota, int]]
+
+
+def class_headroom(aws: Any, region: str) -> Headroom:
+    """Every GPU quota class of the region with its usage, read in one pass.
+
+    Keyed by the shipped rule's name so `verdict_for` finds a type's class without
+    another call; one pass serves a whole price table instead of a check per row.
+    """
+    from dlpick.pricing.aws import describe_error
+
     sq = aws.client("service-quotas", region)
     ec2 = aws.client("ec2", region)
-    listed = list_ec2_quotas(sq)
+    try:
+        listed: list[dict[str, Any]] | None = list_ec2_quotas(sq)
+    except Exception as exc:
+        if describe_error(exc, "").code not in ("AccessDeniedException", "AccessDenied"):
+            raise
+        listed = None  # as in check_quota: the shipped codes and GetServiceQuota
     instances = live_instances(ec2)
-    out = []
     vcpus_of: dict[str, int] = {}
-    seen: set[str] = set()
+    out: Headroom = {}
     for rule in rules():
         quota = read_quota(sq, rule, listed)
+        used, _ = vcpus_in_use(ec2, rule.families[0], rule.market, vcpus_of, instances)
+        out[rule.name, rule.market] = (quota, used)
+    return out
+
+
+def verdict_for(instance_type: str, vcpus: int, market: str, headroom: Headroom) -> QuotaCheck:
+    """The quota verdict for one instance from a region's headroom, without calling AWS."""
+    check = QuotaCheck(instance_type, market, vcpus, None, None)
+    rule = rule_for(instance_type, market)
+    if rule is None:
+        check.reason = f"no GPU quota class known for {family_of(instance_type)}"
+        return check
+    found = headroom.get((rule.name, market))
+    if found is None:
+        check.reason = f"{rule.name} was not read"
+        return check
+    check.quota, check.used_vcpus = found
+    return check
+
+
+def gpu_quotas(aws: Any, region: str) -> list[tuple[Quota, int]]:
+    """Every GPU-relevant quota of the region with the vCPUs in use against it."""
+    out = []
+    seen: set[str] = set()
+    for quota, used in class_headroom(aws, region).values():
         if quota.name in seen:
             continue
         seen.add(quota.name)
-        used, _ = vcpus_in_use(ec2, rule.families[0], rule.market, vcpus_of, instances)
         out.append((quota, used))
     return out
 

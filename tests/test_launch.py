@@ -112,6 +112,12 @@ def test_quota_code_is_resolved_by_name_from_the_account(account: SimpleNamespac
     assert check.verdict == "fits"
 
 
+def test_quota_unknown_when_the_account_lists_no_such_quota(account: SimpleNamespace) -> None:
+    check = check_quota(Aws(), REGION, "inf2.xlarge", 4)
+    assert check.verdict == "unknown"
+    assert "lists no quota named 'Running On-Demand Inf instances'" in check.summary()
+
+
 def test_quota_unknown_without_permission(account: SimpleNamespace) -> None:
     account.aws.moto.quotas.deny = True
     check = check_quota(Aws(), REGION, "g6.xlarge", 4)
