@@ -12,18 +12,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.common import isolated_env
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _isolated_env(home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "DLPICK_"))}
-    env.update(
-        HOME=str(home),
-        XDG_CACHE_HOME=str(home / ".cache"),
-        XDG_CONFIG_HOME=str(home / ".config"),
-        AWS_EC2_METADATA_DISABLED="true",
-    )
-    return env
 
 
 def offline_prices_seconds(runs: int = 5) -> dict[str, Any]:
@@ -31,7 +22,7 @@ def offline_prices_seconds(runs: int = 5) -> dict[str, Any]:
     dlpick = Path(sys.executable).with_name("dlpick")
     times = []
     with tempfile.TemporaryDirectory() as tmp:
-        env = _isolated_env(Path(tmp))
+        env = isolated_env(Path(tmp))
         subprocess.run(
             [str(dlpick), "prices", "--offline", "--format", "json"],
             env=env,
@@ -66,7 +57,7 @@ def api_calls_per_region() -> dict[str, Any]:
     saved = dict(os.environ)
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            os.environ.update(_isolated_env(Path(tmp)))
+            os.environ.update(isolated_env(Path(tmp)))
             os.environ.update(
                 AWS_ENDPOINT_URL=moto.url,
                 AWS_ENDPOINT_URL_PRICING=pricing.url,

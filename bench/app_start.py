@@ -8,7 +8,6 @@ so the child can report the time since its own process was started.
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -16,6 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from bench.common import isolated_env
 
 # Runs in the child: the app as `dlpick` builds it, exiting on the first frame with rows.
 CHILD = """
@@ -40,22 +41,11 @@ app.run(headless=True, size=(120, 36))
 """
 
 
-def _isolated_env(home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "DLPICK_"))}
-    env.update(
-        HOME=str(home),
-        XDG_CACHE_HOME=str(home / ".cache"),
-        XDG_CONFIG_HOME=str(home / ".config"),
-        AWS_EC2_METADATA_DISABLED="true",
-    )
-    return env
-
-
 def app_start_seconds(runs: int = 5) -> dict[str, Any]:
     """Median seconds from process start to a painted price table (no AWS credentials)."""
     times = []
     with tempfile.TemporaryDirectory() as tmp:
-        env = _isolated_env(Path(tmp))
+        env = isolated_env(Path(tmp))
 
         def once() -> float:
             start = time.perf_counter()

@@ -1,0 +1,18 @@
+"""What every benchmark shares: an environment that sees none of the user's setup."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def isolated_env(home: Path) -> dict[str, str]:
+    """This process's environment with HOME and XDG dirs in `home` and no AWS or dlpick settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "DLPICK_"))}
+    env.update(
+        HOME=str(home),
+        XDG_CACHE_HOME=str(home / ".cache"),
+        XDG_CONFIG_HOME=str(home / ".config"),
+        AWS_EC2_METADATA_DISABLED="true",
+    )
+    return env
