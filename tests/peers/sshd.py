@@ -1,7 +1,8 @@
 """A real OpenSSH sshd on 127.0.0.1, with its own host key, config and client key.
 
 Sessions get HOME set to a scratch directory (sshd's server-side SetEnv), so
-runs land there and not in the real home of whoever runs the tests.
+runs land there and not in the real home of whoever runs the tests, and PATH
+starts with that home's `bin`, where tests put fake host tools (nvidia-smi).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 
 SSHD = "/usr/sbin/sshd"
 SSH_ALIAS = "dlpick-test"  # the Host name tests use in ~/.ssh/config
+SESSION_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"  # sshd's default
 
 
 def free_port() -> int:
@@ -49,6 +51,7 @@ class Sshd:
         self.client_key = self.root / "id_ed25519"
         self.remote_home = self.root / "remote-home"
         self.remote_home.mkdir(exist_ok=True)
+        self.remote_bin = self.remote_home / "bin"  # first on the sessions' PATH
         self.config = self.root / "sshd_config"
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -92,7 +95,7 @@ class Sshd:
                     "MaxStartups 100:30:200",
                     "MaxSessions 50",
                     "LogLevel ERROR",
-                    f"SetEnv HOME={self.remote_home}",
+                    f"SetEnv HOME={self.remote_home} PATH={self.remote_bin}:{SESSION_PATH}",
                     "Subsystem sftp internal-sftp",
                     "",
                 ]

@@ -1,0 +1,74 @@
+"""A TARGET typed in the app: resolved once (EC2 lookup for an instance id), then
+connected to on demand with the same host-key rules as the CLI."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from dlpick.remote.ssh import Connect, SshOptions, connect
+from dlpick.remote.target import Target, TargetError, parse_target
+
+if TYPE_CHECKING:
+    import asyncssh
+
+
+@dataclass
+class HostAccess:
+    """How the app reaches one host: `text` is an instance id or `[user@]host[:port]`."""
+
+    text: str
+    region: str | None = None  # where to look an instance id up; None: the AWS default
+    profile: str | None = None
+    notify: Callable[[str], None] = field(default=lambda message: None)
+    _resolved: tuple[Target, SshOptions] | None = field(default=None, init=False, repr=False)
+
+    @property
+    def label(self) -> str:
+        return self.text
+
+    async def resolve(self) -> tuple[Target, SshOptions]:
+        """Where to connect and how to check the host key (raises TargetError)."""
+        if self._resolved is None:
+            spec = parse_target(self.text)
+            options = SshOptions(notify=lambda message: self.notify(message))
+            if spec.instance_id:
+                # boto3 blocks: keep it off the UI loop.
+                target, console = await asyncio.to_thread(self._lookup, spec.instance_id, spec)
+                options.console_output = console
+            else:
+                target = Target(host=spec.host, user=spec.user, port=spec.port)
+            self._resolved = (target, options)
+        return self._resolved
+
+    def _lookup(self, instance_id: str, spec: Any) -> tuple[Target, Callable[[str], str | None]]:
+        from dlpick.pricing.aws import Aws, describe_error
+        from dlpick.remote.target import resolve_instance
+
+        aws = Aws(profile=self.profile)
+        region = self.region or aws.default_region()
+        try:
+            ec2 = aws.client("ec2", region)
+            target = resolve_instance(ec2, instance_id, region, user=spec.user, port=spec.port)
+        except TargetError:
+            raise
+        except Exception as exc:  # botocore's many kinds, worded for the user
+            raise TargetError(str(describe_error(exc, f"looking up {instance_id}"))) from None
+
+        def console_output(iid: str) -> str | None:
+            try:
+                return str(ec2.get_console_output(InstanceId=iid).get("Output") or "")
+            except Exception:  # pinning falls back to trust on first use, which says so
+                return None
+
+        return target, console_output
+
+    async def connect(self) -> asyncssh.SSHClientConnection:
+        target, options = await self.resolve()
+        return await connect(target, options)
+
+    def connector(self) -> Connect:
+        """A factory of fresh connections, for reconnecting."""
+        return self.connect

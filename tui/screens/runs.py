@@ -1,0 +1,427 @@
+"""The runs screen: runs on one host, starting a run, and port forwards to it.
+
+Everything here talks to the host through asyncssh in async workers on Textual's
+loop. One connection serves the listing, new runs and the port forwards; it is
+closed, with the forwards, when the screen closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Button, DataTable, Footer, Input, Label, Static
+from textual.worker import Worker, WorkerState
+
+from dlpick.remote.runs import NAME, Run
+from dlpick.remote.target import TargetError, parse_target
+from dlpick.tui.host_access import HostAccess
+from dlpick.tui.screens.logs import LogsScreen
+
+if TYPE_CHECKING:
+    import asyncssh
+
+CSS = "../remote.tcss"
+
+
+def human_size(n: int) -> str:
+    """1536 -> '1.5 KiB'."""
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return str(n)
+
+
+def started_text(when: datetime | None) -> str:
+    return when.astimezone().strftime("%Y-%m-%d %H:%M:%S") if when else "?"
+
+
+# -- dialogs ----------------------------------------------------------------------------
+
+
+class TargetDialog(ModalScreen[str | None]):
+    """Ask which host to open: an instance id or [user@]host[:port]."""
+
+    CSS_PATH = CSS
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", tooltip="close without opening a host")
+    ]
+
+    def __init__(self, region: str | None) -> None:
+        super().__init__()
+        self.aws_region = region  # where an instance-id target is looked up
+
+    def compose(self) -> ComposeResult:
+        where = f" (instances in {self.aws_region})" if self.aws_region else ""
+        with Vertical(classes="dialog"):
+            yield Label("Runs on a host", classes="dialog-title")
+            yield Label(f"Instance id{where}, or [user@]host[:port] (~/.ssh/config applies)")
+            yield Input(placeholder="i-0123456789abcdef0 or ubuntu@gpu-box", id="target-input")
+            yield Static(id="target-error", classes="dialog-error")
+
+    @on(Input.Submitted)
+    def submit(self, event: Input.Submitted) -> None:
+        try:
+            parse_target(event.value)
+        except TargetError as exc:
+            self.query_one("#target-error", Static).update(str(exc))
+            return
+        self.dismiss(event.value.strip())
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+@dataclass(frozen=True)
+class NewRun:
+    """What the new-run form asks for."""
+
+    command: str
+    name: str | None = None
+    workdir: str | None = None
+
+
+def parse_new_run(command: str, name: str, workdir: str) -> NewRun:
+    """The form's fields as a NewRun; ValueError says which field is wrong."""
+    if not command.strip():
+        raise ValueError("give a command, e.g. python train.py --epochs 10")
+    name = name.strip()
+    if name and not NAME.match(name):
+        raise ValueError("name: letters, digits, '.', '_' or '-' (up to 64, no spaces)")
+    return NewRun(command.strip(), name or None, workdir.strip() or None)
+
+
+class NewRunDialog(ModalScreen[NewRun | None]):
+    """Start a command on the host, detached from SSH, logging to ~/dlpick-runs/."""
+
+    CSS_PATH = CSS
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", tooltip="close without starting anything")
+    ]
+
+    def __init__(self, host: str) -> None:
+        super().__init__()
+        self.host = host
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(f"Start a run on {self.host}", classes="dialog-title")
+            yield Label("Command (runs in your login shell, survives disconnecting)")
+            yield Input(placeholder="python train.py --epochs 10", id="run-command")
+            yield Label("Name (optional)")
+            yield Input(placeholder="e.g. resnet-lr3e-4", id="run-name")
+            yield Label("Working directory on the host (optional, default: home)")
+            yield Input(placeholder="~", id="run-workdir")
+            yield Static(id="run-error", classes="dialog-error")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Start", variant="primary", id="run-start", compact=True)
+                yield Button("Cancel", id="run-cancel", compact=True)
+
+    @on(Button.Pressed, "#run-start")
+    @on(Input.Submitted)
+    def start(self) -> None:
+        try:
+            run = parse_new_run(
+                self.query_one("#run-command", Input).value,
+                self.query_one("#run-name", Input).value,
+                self.query_one("#run-workdir", Input).value,
+            )
+        except ValueError as exc:
+            self.query_one("#run-error", Static).update(str(exc))
+            return
+        self.dismiss(run)
+
+    @on(Button.Pressed, "#run-cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+# -- the screen -------------------------------------------------------------------------
+
+
+@dataclass
+class Forward:
+    """A local port forwarded to a port on the host."""
+
+    label: str
+    remote_port: int
+    local_port: int
+    listener: Any
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.local_port}/"
+
+
+class RunsScreen(Screen[None]):
+    """The runs on one host: state, start time, log size; open, start, forward ports."""
+
+    CSS_PATH = CSS
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("o", "open_logs", "Open log", tooltip="follow the selected run's log (or enter)"),
+        Binding("n", "new_run", "New run", tooltip="start a command on the host, detached"),
+        Binding("p", "ports", "Ports", tooltip="open or close Jupyter and TensorBoard forwards"),
+        Binding("r", "refresh", "Refresh", tooltip="list the runs again now"),
+        Binding("escape,q", "back", "Back", tooltip="close this host (and its forwards)"),
+    ]
+    # What `p` forwards: the ports Jupyter and TensorBoard listen on by default.
+    FORWARDS: ClassVar[tuple[tuple[str, int], ...]] = (("Jupyter", 8888), ("TensorBoard", 6006))
+
+    def __init__(
+        self,
+        target: str,
+        region: str | None,
+        *,
+        access: HostAccess | None = None,
+        forwards: tuple[tuple[str, int], ...] | None = None,
+        refresh_every: float = 5.0,
+    ) -> None:
+        super().__init__()
+        self.target = target
+        self.aws_region = region  # where an instance-id target is looked up
+        self.access = access or HostAccess(target, region)
+        self.forward_ports = forwards if forwards is not None else self.FORWARDS
+        self.refresh_every = refresh_every
+        self.runs: list[Run] = []
+        self.forwards: list[Forward] = []
+        self.loaded = False
+        self._conn: asyncssh.SSHClientConnection | None = None
+        self._conn_lock = asyncio.Lock()
+
+    def compose(self) -> ComposeResult:
+        yield Static(Text.assemble(("Runs on ", "bold"), (self.target, "bold")), id="runs-title")
+        table: DataTable[str | Text] = DataTable(
+            id="runs-table", cursor_type="row", zebra_stripes=True
+        )
+        yield table
+        yield Static(id="runs-ports")
+        yield Static("connecting…", id="runs-status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.access.notify = lambda message: self.app.notify(message, timeout=8)
+        table = self.query_one("#runs-table", DataTable)
+        table.add_column("Run", key="run")
+        table.add_column("State", key="state")
+        table.add_column("Started", key="started")
+        table.add_column("Log", key="log")
+        table.add_column("Command", key="command")
+        table.focus()
+        self.load_runs()
+
+    async def on_unmount(self) -> None:
+        self._close_forwards()
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    async def connection(self) -> asyncssh.SSHClientConnection:
+        """The screen's one connection, opened (again) when needed."""
+        async with self._conn_lock:
+            if self._conn is None or self._conn.is_closed():
+                self._conn = await self.access.connect()
+            return self._conn
+
+    def _status(self, text: str | Text, *, error: bool = False) -> None:
+        line = Text(text, style="red") if isinstance(text, str) and error else text
+        self.query_one("#runs-status", Static).update(line)
+
+    def _failed(self, exc: BaseException, doing: str) -> None:
+        from dlpick.remote.ssh import SshError
+
+        if isinstance(exc, SshError | OSError) and self._conn is not None:
+            self._conn.close()  # reconnect next time
+            self._conn = None
+        self._status(f"{doing}: {exc}", error=True)
+        self.notify(str(exc), title=doing, severity="error", timeout=10)
+
+    # -- listing ---------------------------------------------------------------------
+
+    @work(exclusive=True, group="runs", exit_on_error=False, description="list the runs")
+    async def load_runs(self) -> None:
+        from dlpick.remote.runs import RunError, list_runs
+        from dlpick.remote.ssh import SshError
+
+        try:
+            conn = await self.connection()
+            runs = await list_runs(conn)
+        except (SshError, RunError, TargetError, OSError) as exc:
+            self._failed(exc, "Cannot list runs")
+        else:
+            self.show_runs(runs)
+        finally:
+            # The next look is scheduled only now, so slow hosts never get overlapping lists.
+            if self.is_attached:
+                self.set_timer(self.refresh_every, self._scheduled_refresh)
+
+    def _scheduled_refresh(self) -> None:
+        if self.is_current:
+            self.load_runs()
+
+    def on_screen_resume(self) -> None:
+        if self.loaded:
+            self.load_runs()  # back from a log: its run may have ended meanwhile
+
+    def show_runs(self, runs: list[Run]) -> None:
+        """Fill the table, newest first, keeping the selected run selected."""
+        self.runs = runs
+        self.loaded = True
+        table: DataTable[str | Text] = self.query_one("#runs-table", DataTable)
+        selected = self.selected_run()
+        table.clear()
+        for run in reversed(runs):
+            if run.exit_status == 0:
+                state = Text(run.state)
+            elif run.running:
+                state = Text(run.state, style="bold green")
+            else:
+                state = Text(run.state, style="red")
+            command = run.command if len(run.command) <= 60 else run.command[:57] + "…"
+            table.add_row(
+                run.run_id,
+                state,
+                started_text(run.started),
+                Text(human_size(run.log_size), justify="right"),
+                command,
+                key=run.run_id,
+            )
+        if selected and selected in table.rows:
+            table.move_cursor(row=table.get_row_index(selected))
+        running = sum(r.running for r in runs)
+        if runs:
+            self._status(
+                f"{len(runs)} run{'s' if len(runs) != 1 else ''}, {running} running  │  "
+                "enter opens a log, n starts a run, p forwards ports"
+            )
+        else:
+            self._status("no runs on this host yet: n starts one")
+
+    def selected_run(self) -> str | None:
+        table = self.query_one("#runs-table", DataTable)
+        if not table.row_count:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return str(key) if key is not None else None
+
+    def action_refresh(self) -> None:
+        self.load_runs()
+
+    # -- opening a log, starting a run ---------------------------------------------------
+
+    @on(DataTable.RowSelected, "#runs-table")
+    def _row_selected(self) -> None:
+        self.action_open_logs()
+
+    def action_open_logs(self) -> None:
+        run_id = self.selected_run()
+        if run_id is None:
+            self.notify("no run selected: n starts one", severity="warning")
+            return
+        self.open_logs(run_id)
+
+    def open_logs(self, run_id: str) -> None:
+        run = next((r for r in self.runs if r.run_id == run_id), None)
+        self.app.push_screen(
+            LogsScreen(self.target, run_id, self.aws_region, access=self.access, run=run)
+        )
+
+    def action_new_run(self) -> None:
+        def started(run: NewRun | None) -> None:
+            if run is not None:
+                self.start_run(run)
+
+        self.app.push_screen(NewRunDialog(self.target), started)
+
+    @work(group="start", exit_on_error=False, description="start a run")
+    async def start_run(self, run: NewRun) -> None:
+        from dlpick.remote.runs import RunError, start_run
+        from dlpick.remote.ssh import SshError
+
+        self._status(f"starting {run.command}…")
+        try:
+            conn = await self.connection()
+            run_id = await start_run(conn, run.command, name=run.name, workdir=run.workdir)
+        except (SshError, RunError, TargetError, OSError) as exc:
+            self._failed(exc, "Cannot start the run")
+            return
+        self.notify(f"started {run_id}", title="New run")
+        self.load_runs()
+        # Starting a run is almost always followed by watching it.
+        self.open_logs(run_id)
+
+    # -- port forwards -----------------------------------------------------------------
+
+    def action_ports(self) -> None:
+        if self.forwards:
+            self._close_forwards()
+            self._show_forwards()
+            self.notify("port forwards closed")
+        else:
+            self.open_forwards()
+
+    @work(exclusive=True, group="ports", exit_on_error=False, description="forward ports")
+    async def open_forwards(self) -> None:
+        from dlpick.remote.ssh import SshError
+
+        try:
+            conn = await self.connection()
+            for label, port in self.forward_ports:
+                try:
+                    # The same number locally when it is free, so URLs look as expected.
+                    listener = await conn.forward_local_port("127.0.0.1", port, "localhost", port)
+                except OSError:
+                    listener = await conn.forward_local_port("127.0.0.1", 0, "localhost", port)
+                self.forwards.append(Forward(label, port, listener.get_port(), listener))
+        except (SshError, TargetError, OSError) as exc:
+            self._close_forwards()
+            self._failed(exc, "Cannot forward ports")
+        self._show_forwards()
+
+    def _close_forwards(self) -> None:
+        forwards, self.forwards = self.forwards, []
+        for forward in forwards:
+            forward.listener.close()
+
+    def _show_forwards(self) -> None:
+        box = self.query_one("#runs-ports", Static)
+        if not self.forwards:
+            box.display = False
+            return
+        text = Text()
+        for forward in self.forwards:
+            if text:
+                text.append("\n")
+            text.append(f"{forward.label:<12}", style="bold")
+            text.append(forward.url, style="underline")
+            text.append(f"  → port {forward.remote_port} on the host", style="dim")
+        text.append("\np closes them", style="dim")
+        box.update(text)
+        box.display = True
+
+    def action_back(self) -> None:
+        self.dismiss(None)
+
+    @on(Worker.StateChanged)
+    def _worker_failed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR and event.worker.error is not None:
+            self._failed(event.worker.error, event.worker.description or "Failed")
+
+
+def ask_for_runs(app: App[Any], region: str | None) -> None:
+    """Ask for a TARGET, then open the runs screen on it (the app's `o`)."""
+
+    def chosen(target: str | None) -> None:
+        if target:
+            app.push_screen(RunsScreen(target, region))
+
+    app.push_screen(TargetDialog(region), chosen)
