@@ -117,6 +117,7 @@ def main() -> None:
         "refresh_one_region": api_calls_per_region(),
         "app_start_to_painted_prices": app_start_seconds(),
         "ssh_follow": in_fresh_process("bench.ssh_follow"),
+        "app_ingest": in_fresh_process("bench.app_ingest"),
     }
     print(json.dumps(figures, indent=2))
 

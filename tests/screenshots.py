@@ -14,8 +14,9 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from textual.pilot import Pilot
 from textual.widgets import DataTable
@@ -24,7 +25,13 @@ from dlpick.pricing.cache import PriceCache
 from dlpick.pricing.catalog import Catalog
 from dlpick.pricing.snapshot import RegionSnapshot, Snapshot
 from dlpick.pricing.specs import InstanceSpec
+from dlpick.remote import guard
+from dlpick.remote.fleet import Instance, price_instances
+from dlpick.remote.launch import IDLE_STOP_TAG, MANAGED_TAG, STOP_AFTER_TAG, Ami, LaunchPlan
+from dlpick.remote.quotas import Headroom, Quota, rules, verdict_for
+from dlpick.tui.account import AwsAccess
 from dlpick.tui.app import DlpickApp
+from dlpick.tui.config import Settings
 from dlpick.tui.screens.prices import LiveFactory
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -128,20 +135,158 @@ def offline_catalog(cache_dir: Path, snapshot: Snapshot | None = None) -> Catalo
     )
 
 
+# vCPU limits and usage of a made-up account: G fits, P has none (as new accounts).
+FIXED_LIMITS = {
+    ("G and VT", "on-demand"): (64, 8),
+    ("P", "on-demand"): (0, 0),
+    ("G and VT", "spot"): (64, 0),
+    ("P", "spot"): (0, 0),
+}
+FIXED_AT = datetime.fromtimestamp(FIXED_NOW, UTC)
+
+
+def _fixed_instance(
+    instance_id: str,
+    name: str,
+    itype: str,
+    region: str,
+    hours: float,
+    *,
+    state: str = "running",
+    managed: bool = True,
+    spot: bool = False,
+    idle: str = "active",
+    tags: dict[str, str] | None = None,
+) -> Instance:
+    return Instance(
+        instance_id=instance_id,
+        region=region,
+        name=name,
+        instance_type=itype,
+        state=state,
+        launch_time=FIXED_AT - timedelta(hours=hours),
+        spot=spot,
+        az=f"{region}b",
+        managed=managed,
+        tags={**({MANAGED_TAG: "true"} if managed else {}), **(tags or {})},
+        volumes_gib={"gp3": 200},
+        idle=idle,
+    )
+
+
+class FixedAccess(AwsAccess):
+    """An account answered from fixed data, so pictures never change with AWS."""
+
+    def __init__(self) -> None:
+        sentinel = object()  # never called: every AWS question is answered below
+        super().__init__(
+            lambda: sentinel,
+            settings=Settings(checkip_url="https://checkip.amazonaws.com"),
+            clock=lambda: FIXED_NOW,
+        )
+
+    def regions(self, home: str) -> list[str]:
+        return ["us-east-1", "eu-west-1", "ap-south-1"]
+
+    def headroom(self, region: str) -> Headroom:
+        out: Headroom = {}
+        for rule in rules():
+            limit, used = FIXED_LIMITS.get((rule.quota_class, rule.market), (None, 0))
+            value = None if limit is None else float(limit)
+            quota = Quota(rule.code, rule.name, value, rule.market, rule.quota_class)
+            out[rule.name, rule.market] = (quota, used)
+        return out
+
+    def plan(self, request: Any, price: Callable[[], tuple[float | None, str]]) -> LaunchPlan:
+        vcpus = next(s.vcpus for s in SPECS if s.instance_type == request.instance_type)
+        market = "spot" if request.spot else "on-demand"
+        usd, note = price()
+        return LaunchPlan(
+            request=request,
+            vcpus=vcpus,
+            arch="x86_64",
+            ami=Ami(
+                "ami-0d1e2f3a4b5c6d7e8",
+                "Deep Learning Base OSS Nvidia Driver GPU AMI (Ubuntu 24.04) 20261101",
+                "/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-ubuntu-24.04"
+                "/latest/ami-id",
+                "/dev/sda1",
+                75,
+                "ubuntu",
+            ),
+            key_name=f"dlpick-{request.region}",
+            key_path=Path(f"~/.ssh/dlpick-{request.region}.pem"),
+            create_key=True,
+            security_group_id=None,
+            cidr="203.0.113.7/32",
+            quota=verdict_for(request.instance_type, vcpus, market, self.headroom(request.region)),
+            usd_hour=usd,
+            price_note=note,
+            client_token="dlpick-0123456789abcdef01234567-0",
+            owner_arn="arn:aws:iam::123456789012:user/you",
+            deadline=guard.deadline(request.max_hours, request.budget, usd),
+        )
+
+    def fleet(self, regions: list[str], catalog: Any, warn: Callable[[str], None]) -> list[Any]:
+        guarded = {IDLE_STOP_TAG: "60", STOP_AFTER_TAG: "2026-09-01T20:00:00Z"}
+        instances = [
+            _fixed_instance(
+                "i-0a1b2c3d4e5f60001",
+                "llama-finetune",
+                "g6e.2xlarge",
+                "us-east-1",
+                5.25,
+                tags=guarded,
+            ),
+            _fixed_instance(
+                "i-0a1b2c3d4e5f60002",
+                "sweep-3",
+                "g6.xlarge",
+                "us-east-1",
+                26.5,
+                idle="idle (alarm)",
+                tags={IDLE_STOP_TAG: "60"},
+            ),
+            _fixed_instance(
+                "i-0a1b2c3d4e5f60003",
+                "notebook",
+                "g5.xlarge",
+                "us-east-1",
+                0,
+                state="stopped",
+                managed=False,
+                idle="-",
+            ),
+            _fixed_instance(
+                "i-0a1b2c3d4e5f60004",
+                "forgotten",
+                "p4d.24xlarge",
+                "eu-west-1",
+                50.0,
+                spot=True,
+                idle="-",
+            ),
+        ]
+        price_instances(instances, catalog)
+        return instances
+
+
 def make_app(
     cache_dir: Path,
     *,
     region: str = "us-east-1",
     live: LiveFactory | None = None,
     refresh_every: float = 60.0,
+    fixed_aws: bool = False,
 ) -> DlpickApp:
-    """The app on fixed data and a fixed clock."""
+    """The app on fixed data and a fixed clock; `fixed_aws` adds a made-up account."""
     return DlpickApp(
         offline_catalog(cache_dir),
         region=region,
         live=live,
         clock=lambda: FIXED_NOW,
         refresh_every=refresh_every,
+        account=FixedAccess() if fixed_aws else None,
     )
 
 
@@ -162,13 +307,62 @@ async def _help(pilot: Pilot[None]) -> None:
     await pilot.press("question_mark")
 
 
+async def _until(pilot: Pilot[None], condition: Callable[[], bool]) -> None:
+    for _ in range(500):
+        if condition():
+            return
+        await pilot.pause(0.01)
+    raise TimeoutError("the screen did not get ready")
+
+
+async def _launch_on(pilot: Pilot[None], itype: str) -> None:
+    app = pilot.app
+    table = app.query_one("#prices", DataTable)
+    # Quotas read (the column itself may not fit at 80 columns).
+    await _until(pilot, lambda: bool(getattr(app.screen, "_headroom", None)))
+    table.move_cursor(row=table.get_row_index(itype))
+    await pilot.press("l")
+    await _until(pilot, lambda: getattr(app.screen, "state", "") == "ready")
+    app.clear_notifications()  # the idle toast would cover the dialog
+
+
+async def _launch(pilot: Pilot[None]) -> None:
+    await _launch_on(pilot, "g6.xlarge")
+
+
+async def _launch_short(pilot: Pilot[None]) -> None:
+    await _launch_on(pilot, "p5.48xlarge")
+
+
+async def _instances(pilot: Pilot[None]) -> None:
+    app = pilot.app
+    await pilot.press("i")
+    await _until(pilot, lambda: app.screen.query_one("#instances", DataTable).row_count > 0)
+    await pilot.press("a")  # every region: the forgotten one in eu-west-1 too
+    app.clear_notifications()
+
+
+async def _logs(pilot: Pilot[None]) -> None:
+    """A run's log (a fixed replay, no SSH), ended, with a search match highlighted."""
+    from tests.log_replay import ended_and_searched, replay_screen
+
+    await pilot.app.push_screen(replay_screen(end=0))
+    await ended_and_searched(pilot)
+
+
 # name -> what to do before the picture
 SCREENS: dict[str, Callable[[Pilot[None]], Awaitable[None]] | None] = {
     "main": None,
     "detail": _detail,
     "filter": _filter,
     "help": _help,
+    "logs": _logs,
+    "launch": _launch,
+    "launch-short": _launch_short,
+    "instances": _instances,
 }
+# Screens that need an AWS account: drawn with FixedAccess and the fixed prices.
+AWS_SCREENS = ("launch", "launch-short", "instances")
 
 
 async def render(name: str, size: tuple[int, int], out: Path, app: DlpickApp) -> Path:
@@ -209,7 +403,10 @@ def main() -> int:
         for name in SCREENS:
             for size in SIZES:
                 cache = PriceCache(Path(tmp) / "prices.sqlite")
-                app = DlpickApp(Catalog(cache=cache, aws=None), region="us-east-1")
+                if name in AWS_SCREENS:
+                    app = make_app(Path(tmp) / name, fixed_aws=True)
+                else:
+                    app = DlpickApp(Catalog(cache=cache, aws=None), region="us-east-1")
                 svg = asyncio.run(render(name, size, out, app))
                 print(f"{svg.relative_to(ROOT)}  {to_png(svg).relative_to(ROOT)}")
     return 0

@@ -8,18 +8,26 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from functools import partial
-from typing import ClassVar
+from typing import Any, ClassVar
 
+from textual import on, work
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.message import Message
+from textual.reactive import reactive
 from textual.screen import Screen
+from textual.timer import Timer
+from textual.worker import Worker, get_current_worker
 
 from dlpick.pricing.cache import PriceCache
 from dlpick.pricing.catalog import Catalog
+from dlpick.tui.account import AwsAccess, Fleet, connect_with
 from dlpick.tui.config import Settings
 from dlpick.tui.screens.help import HelpScreen
+from dlpick.tui.screens.instances import InstancesScreen
 from dlpick.tui.screens.prices import LiveFactory, PriceSource, PricesScreen
 
 
@@ -48,8 +56,8 @@ class ScreenCommands(Provider):
         screen = self.screen
         app = self.app
         found: list[tuple[str, str, Callable[[], object]]] = []
-        if isinstance(screen, PricesScreen):
-            for binding in _bindings(PricesScreen.BINDINGS):
+        if isinstance(screen, PricesScreen | InstancesScreen):
+            for binding in _bindings(type(screen).BINDINGS):
                 found.append(
                     (
                         binding.description,
@@ -75,15 +83,33 @@ class ScreenCommands(Provider):
                 yield Hit(score, matcher.highlight(title), command, text=title, help=help_text)
 
 
+class FleetScanned(Message):
+    """The fleet worker's answer: every instance in the account's regions, priced."""
+
+    def __init__(self, fleet: Fleet) -> None:
+        super().__init__()
+        self.fleet = fleet
+
+
 class DlpickApp(App[None]):
-    """Price table, filters, region picker, detail pane and help."""
+    """Price table, filters, region picker, detail pane, help, launch and instances."""
 
     CSS_PATH = "app.tcss"
     TITLE = "dlpick"
     COMMANDS = App.COMMANDS | {ScreenCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("question_mark", "help", "Help", key_display="?", tooltip="every key, explained"),
+        Binding(
+            "i",
+            "instances",
+            "Instances",
+            tooltip="your instances: cost so far, idle state, stop or terminate",
+        ),
+        Binding("o", "open_runs", "Runs", tooltip="runs on a host: follow logs, start, ports"),
     ]
+
+    # The last scan of the user's instances; the ticker and the instances screen watch it.
+    fleet: reactive[Fleet] = reactive(Fleet("waiting"), always_update=True, init=False)
 
     def __init__(
         self,
@@ -94,12 +120,21 @@ class DlpickApp(App[None]):
         clock: Callable[[], float] = time.time,
         refresh_every: float = 60.0,
         notes: list[str] | None = None,
+        account: AwsAccess | None = None,
+        fleet_every: float = 60.0,
     ) -> None:
         """`catalog` must be offline (aws=None): it paints the first frame.
 
         `live` makes the live price source inside the refresh worker; None is offline.
+        `account` reaches AWS (in workers) for quotas, launching and the instances;
+        None means no AWS at all.
         """
         super().__init__()
+        self.catalog = catalog
+        self.region = region
+        self.clock = clock
+        self.fleet_every = fleet_every
+        self.account = account or AwsAccess(None, clock=clock)
         self.prices = PricesScreen(
             catalog,
             region=region,
@@ -107,10 +142,126 @@ class DlpickApp(App[None]):
             clock=clock,
             refresh_every=refresh_every,
             notes=notes,
+            account=self.account,
         )
+        self._fleet_worker: Worker[None] | None = None
+        self._fleet_timer: Timer | None = None
+        self._idle_first_seen: dict[str, datetime] = {}  # instance id -> first seen idle
+
+    def on_mount(self) -> None:
+        # After the first frame, like the price refresh: the scan imports boto3.
+        self.call_after_refresh(self.refresh_fleet)
 
     def get_default_screen(self) -> Screen[None]:
         return self.prices
+
+    # -- the fleet: ticker, instances screen, idle notifications ---------------------
+
+    def refresh_fleet(self) -> None:
+        """Scan the user's instances now; the next scan is scheduled when this one ends."""
+        if self.account.offline:
+            self.fleet = Fleet("unavailable", message=self.account.why_not)
+            return
+        if self._fleet_worker is not None and not self._fleet_worker.is_finished:
+            return  # the scan under way answers this request too: scans never overlap
+        if self._fleet_timer is not None:
+            self._fleet_timer.stop()
+            self._fleet_timer = None
+        self._fleet_worker = self.scan_fleet()
+
+    @work(
+        thread=True,
+        exclusive=True,
+        group="fleet",
+        exit_on_error=False,
+        description="scanning your instances",
+    )
+    def scan_fleet(self) -> None:
+        from dlpick.pricing.aws import describe_error
+
+        worker = get_current_worker()
+        aws = self.account.get()
+        if aws is None:
+            self.post_message(FleetScanned(Fleet("unavailable", message=self.account.why_not)))
+            return
+        home = self.prices.view.region if self.prices.view.region != "all" else self.region
+        regions = self.account.regions(home)
+        warnings: list[str] = []
+        try:
+            instances = self.account.fleet(regions, self.catalog, warnings.append)
+        except Exception as exc:
+            err = describe_error(exc, "scanning your instances")
+            fleet = Fleet("error", message=str(err))
+        else:
+            fleet = Fleet(
+                "ok",
+                instances=tuple(instances),
+                at=self.account.now(),
+                regions=tuple(regions),
+                warnings=tuple(warnings),
+            )
+        if not worker.is_cancelled:
+            self.post_message(FleetScanned(fleet))
+
+    @on(FleetScanned)
+    def _fleet_scanned(self, message: FleetScanned) -> None:
+        fleet = message.fleet
+        if fleet.status == "error" and self.fleet.status == "ok":
+            # Keep the last instances known, marked stale, rather than blanking the ticker.
+            fleet = Fleet(
+                "error",
+                instances=self.fleet.instances,
+                at=self.fleet.at,
+                regions=self.fleet.regions,
+                message=fleet.message,
+            )
+        self.fleet = fleet
+        if fleet.status == "ok":
+            self._notify_idle(fleet)
+
+    @on(Worker.StateChanged)
+    def _fleet_worker_changed(self, event: Worker.StateChanged) -> None:
+        worker = event.worker
+        if worker.group != "fleet" or worker is not self._fleet_worker:
+            return
+        if worker.error is not None:
+            self.notify(f"scanning instances failed: {worker.error}", severity="error")
+        if worker.is_finished and self.fleet.status != "unavailable":
+            # Scheduled only now, so scans never overlap.
+            self._fleet_timer = self.set_timer(self.fleet_every, self.refresh_fleet)
+
+    def _notify_idle(self, fleet: Fleet) -> None:
+        """One notification and one bell per idle episode; the episode ends when it works."""
+        assert fleet.at is not None
+        idle_now = {i.instance_id: i for i in fleet.instances if i.idle.startswith("idle")}
+        for gone in set(self._idle_first_seen) - set(idle_now):
+            del self._idle_first_seen[gone]
+        for instance_id, inst in idle_now.items():
+            if instance_id in self._idle_first_seen:
+                continue
+            self._idle_first_seen[instance_id] = fleet.at
+            self.notify(idle_message(inst), title="Idle instance", timeout=30)
+            self.bell()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # No "Instances" key in the footer of the instances screen itself.
+        if action == "instances" and isinstance(self.screen, InstancesScreen):
+            return False
+        return True
+
+    def action_instances(self) -> None:
+        if not isinstance(self.screen, InstancesScreen):
+            view = self.prices.view
+            home = self.region if view.all_regions else view.region
+            self.push_screen(
+                InstancesScreen(self.account, region=home, all_regions=view.all_regions)
+            )
+
+    def action_open_runs(self) -> None:
+        from dlpick.tui.screens.runs import ask_for_runs
+
+        region = self.prices.view.region
+        ask_for_runs(self, None if region == "all" else region)
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
@@ -127,10 +278,31 @@ class DlpickApp(App[None]):
             HelpScreen(
                 [
                     ("Price table", rows(PricesScreen.BINDINGS)),
+                    ("Instances", rows(InstancesScreen.BINDINGS)),
                     ("Everywhere", rows(self.BINDINGS) + extra),
                 ]
             )
         )
+
+
+def idle_message(inst: Any) -> str:
+    """What the idle notification says: type, region, idle for, money spent idle, keys."""
+    from dlpick.remote.launch import IDLE_STOP_TAG
+
+    # The idle alarm fires after its whole window below the threshold, and the
+    # notice comes when the alarm is first seen: idle at least that window long.
+    minutes = int(inst.tags.get(IDLE_STOP_TAG) or 0)
+    how_long = f"at least {minutes} min" if minutes else "a while"
+    if inst.usd_hour is None:
+        spent = "cost unknown"
+    elif minutes:
+        spent = f"${inst.usd_hour * minutes / 60:,.2f} spent idle"
+    else:
+        spent = f"${inst.usd_hour:,.2f}/h"
+    return (
+        f"{inst.instance_type} {inst.instance_id} in {inst.region} has been idle for "
+        f"{how_long} ({spent}). Press i, then s to stop or t to terminate it."
+    )
 
 
 def build_app(settings: Settings, region: str) -> DlpickApp:
@@ -139,4 +311,7 @@ def build_app(settings: Settings, region: str) -> DlpickApp:
     cache = PriceCache(warn=notes.append)
     catalog = Catalog(cache=cache, aws=None, warn=notes.append)
     live = None if settings.offline else live_catalogs(settings.profile, cache)
-    return DlpickApp(catalog, region=region, live=live, notes=notes)
+    account = AwsAccess(
+        None if settings.offline else connect_with(settings.profile), settings=settings
+    )
+    return DlpickApp(catalog, region=region, live=live, notes=notes, account=account)

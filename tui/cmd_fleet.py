@@ -66,7 +66,7 @@ def _now() -> datetime:
     return now_utc()
 
 
-def _fmt_hours(hours: float) -> str:
+def fmt_hours(hours: float) -> str:
     if hours < 1:
         return f"{hours * 60:.0f}m"
     if hours < 48:
@@ -74,15 +74,32 @@ def _fmt_hours(hours: float) -> str:
     return f"{hours / 24:.1f}d"
 
 
-def load_fleet(aws: Any, regions: list[str], everything: bool, warn: Any) -> list[Any]:
-    """Instances in the regions, priced from the catalog, with idle alarm states."""
+def guard_text(inst: Any) -> str:
+    """'idle 60m, until 09-01 20:00': the guards dlpick set on an instance at launch."""
+    guard = []
+    if inst.tags.get("dlpick:idle-stop-minutes"):
+        guard.append(f"idle {inst.tags['dlpick:idle-stop-minutes']}m")
+    if inst.tags.get("dlpick:stop-after"):
+        guard.append(f"until {inst.tags['dlpick:stop-after'][5:16].replace('T', ' ')}")
+    return ", ".join(guard) or "-"
+
+
+def load_fleet(
+    aws: Any, regions: list[str], everything: bool, warn: Any, catalog: Any = None
+) -> list[Any]:
+    """Instances in the regions, priced from the catalog, with idle alarm states.
+
+    Without a catalog, prices come live; the app passes its own (cached) one.
+    """
     from dlpick.pricing.cache import PriceCache
     from dlpick.pricing.catalog import Catalog
     from dlpick.remote.fleet import price_instances, scan
     from dlpick.remote.idle import alarm_states
 
     instances = scan(aws, regions, everything=everything, warn=warn)
-    price_instances(instances, Catalog(cache=PriceCache(warn=warn), aws=aws, warn=warn))
+    if catalog is None:
+        catalog = Catalog(cache=PriceCache(warn=warn), aws=aws, warn=warn)
+    price_instances(instances, catalog)
     for region in sorted({i.region for i in instances}):
         states = alarm_states(aws, region)
         for inst in instances:
@@ -135,22 +152,17 @@ def cmd_ls(args: argparse.Namespace, settings: Settings) -> int:
             cost_text = f"${inst.storage_usd_month:.2f}/mo disk"
         else:
             cost_text = "?" if cost is None else f"${cost:.2f}"
-        guard = []
-        if inst.tags.get("dlpick:idle-stop-minutes"):
-            guard.append(f"idle {inst.tags['dlpick:idle-stop-minutes']}m")
-        if inst.tags.get("dlpick:stop-after"):
-            guard.append(f"until {inst.tags['dlpick:stop-after'][5:16].replace('T', ' ')}")
         cells = {
             "ID": inst.instance_id + ("" if inst.managed or wide else " *"),
             "Name": inst.name,
             "Type": inst.instance_type + (" spot" if inst.spot else ""),
             "Region": inst.region,
             "State": inst.state,
-            "Up": _fmt_hours(inst.uptime_hours(now)) if inst.billing_hourly else "-",
+            "Up": fmt_hours(inst.uptime_hours(now)) if inst.billing_hourly else "-",
             "$/h": "?" if inst.usd_hour is None else f"{inst.usd_hour:.3f}",
             "Cost": cost_text,
             "Idle": inst.idle,
-            "Guard": ", ".join(guard) or "-",
+            "Guard": guard_text(inst),
             "dlpick": "yes" if inst.managed else "no",
         }
         table.add_row(*(cells[c] for c in columns))

@@ -20,6 +20,10 @@ LEGEND: tuple[tuple[str | Text, str], ...] = (
     ("FP32/BF16 TF", "FP32 non-tensor or BF16 dense TFLOPs of all accelerators"),
     ("#", "accelerators per instance; 1/8 is a slice of one GPU"),
     ("—", "not known: no price here, or no published chip figure"),
+    (
+        "Quota",
+        "with AWS access: ✓ one more fits your vCPU quota, short N: N vCPUs missing, ? unknown",
+    ),
     (Text("green", style=BEST_STYLE), "the best (lowest) $/TF·h in its column"),
     (Text("yellow", style=CHANGED_STYLE), "a price that just changed"),
 )

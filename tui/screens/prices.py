@@ -27,11 +27,15 @@ from textual.widgets import DataTable, Footer, LoadingIndicator, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from dlpick.pricing.catalog import Catalog, Offer, UnknownRegionError, cheapest_per_type
+from dlpick.remote.quotas import Headroom, verdict_for
+from dlpick.tui.account import AwsAccess
 from dlpick.tui.cli import DESCENDING, filter_records, sort_records
 from dlpick.tui.output import provenance
 from dlpick.tui.screens.dialogs import ALL_REGIONS, FilterDialog, Filters, RegionPicker
+from dlpick.tui.screens.launch import LaunchDialog
 from dlpick.tui.widgets.detail import DetailPane
 from dlpick.tui.widgets.price_table import (
+    QUOTA_FIELD,
     Column,
     Shown,
     best_values,
@@ -39,6 +43,7 @@ from dlpick.tui.widgets.price_table import (
     columns_for,
     fit_columns,
 )
+from dlpick.tui.widgets.ticker import TopBar
 
 # How long a changed price stays marked.
 MARK_SECONDS = 2.0
@@ -84,6 +89,16 @@ class SourceWarning(Message):
         self.text = text
 
 
+class QuotasArrived(Message):
+    """A region's GPU quota classes and their usage, read once by the quota worker."""
+
+    def __init__(self, region: str, headroom: Headroom, problem: str = "") -> None:
+        super().__init__()
+        self.region = region
+        self.headroom = headroom
+        self.problem = problem  # why some or all verdicts are unknown
+
+
 @dataclass
 class View:
     """What the user chose to look at."""
@@ -111,12 +126,28 @@ class PricesScreen(Screen[None]):
         Binding("s", "cycle_sort", "Sort", tooltip="sort by the next column"),
         Binding("r", "reverse", "Reverse", show=False, tooltip="reverse the sort order"),
         Binding("f", "filter", "Filter", tooltip="filter by accelerator model, GPU memory, price"),
-        Binding("m", "toggle_metric", "Metric", tooltip="switch TFLOPs between FP32 and BF16"),
+        # Metric, Details and Quit stay out of the footer so Launch and Instances fit
+        # at 80 columns; help (?) and the command palette list them.
+        Binding(
+            "m",
+            "toggle_metric",
+            "Metric",
+            show=False,
+            tooltip="switch TFLOPs between FP32 and BF16",
+        ),
         Binding("v", "toggle_spot", "Spot/OD", tooltip="switch between on-demand and spot view"),
         Binding("g", "pick_region", "Region", tooltip="choose a region, or all regions"),
-        Binding("d", "toggle_detail", "Details", tooltip="show or hide the detail pane"),
+        Binding(
+            "d", "toggle_detail", "Details", show=False, tooltip="show or hide the detail pane"
+        ),
+        Binding(
+            "l",
+            "launch",
+            "Launch",
+            tooltip="launch the highlighted type: plan, quota verdict, confirm",
+        ),
         Binding("ctrl+r", "refresh(True)", "Refresh", show=False, tooltip="fetch live prices now"),
-        Binding("q", "app.quit", "Quit", tooltip="quit dlpick"),
+        Binding("q", "app.quit", "Quit", show=False, tooltip="quit dlpick"),
     ]
 
     def __init__(
@@ -128,9 +159,11 @@ class PricesScreen(Screen[None]):
         clock: Callable[[], float] = time.time,
         refresh_every: float = 60.0,
         notes: list[str] | None = None,
+        account: AwsAccess | None = None,
     ) -> None:
         super().__init__()
         self.catalog = catalog
+        self.account = account or AwsAccess(None, clock=clock)
         self.live_factory = live
         self.clock = clock
         self.refresh_every = refresh_every
@@ -150,15 +183,17 @@ class PricesScreen(Screen[None]):
         self._refresh_worker: Worker[None] | None = None
         self._timer: Timer | None = None
         self._notified: set[str] = set()
+        self._headroom: dict[str, Headroom] = {}  # by region, read once per region
 
     def compose(self) -> ComposeResult:
-        yield Static(id="title")
+        yield TopBar()
         with Horizontal(id="status"):
             yield Static(id="sources")
             yield LoadingIndicator(id="spinner")
         yield DataTable(id="prices", cursor_type="row", zebra_stripes=True)
         yield DetailPane(id="detail")
-        yield Footer(compact=True)
+        # The palette hint makes way for the keys at 80 columns; help (?) lists ^p.
+        yield Footer(compact=True, show_command_palette=False)
 
     @property
     def table(self) -> DataTable[Text]:
@@ -171,6 +206,7 @@ class PricesScreen(Screen[None]):
         self.table.focus()
         # After the first frame: the worker's boto3 import must not delay the paint.
         self.call_after_refresh(self.start_refresh)
+        self.call_after_refresh(self.start_quotas)
         # Ages like "3 min ago" go stale while the app sits open.
         self.set_interval(30, self._show_header)
 
@@ -192,6 +228,12 @@ class PricesScreen(Screen[None]):
         offers = cheapest_per_type(self._raw, spot=view.spot) if view.all_regions else self._raw
         self._offers = {o.instance_type: o for o in offers}
         records = [o.to_record() for o in offers]
+        headroom = self._headroom.get(view.region)
+        if headroom is not None:
+            market = "spot" if view.spot else "on-demand"
+            for record in records:
+                check = verdict_for(record["instance_type"], record["vcpus"], market, headroom)
+                record[QUOTA_FIELD] = check.short_by if check.verdict != "unknown" else None
         self._total = len(records)
         flt = view.filters
         records = filter_records(records, gpus=flt.gpus, min_gpu_memory=flt.min_gpu_memory)
@@ -203,7 +245,9 @@ class PricesScreen(Screen[None]):
         return sort_records(records, self._sort_column().field, view.reverse)
 
     def _columns(self) -> list[Column]:
-        return columns_for(self.view.metric, self.view.spot, self.view.all_regions)
+        view = self.view
+        quota = not view.all_regions and view.region in self._headroom
+        return columns_for(view.metric, view.spot, view.all_regions, quota=quota)
 
     def _sort_column(self) -> Column:
         by_key = {c.key: c for c in self._columns()}
@@ -428,6 +472,50 @@ class PricesScreen(Screen[None]):
             # Scheduled only now, so refreshes never overlap.
             self._timer = self.set_timer(self.refresh_every, self.start_refresh)
 
+    # -- quotas ----------------------------------------------------------------
+
+    def start_quotas(self) -> None:
+        """Read the region's quotas once, in the background, when AWS can be reached."""
+        region = self.view.region
+        if self.account.offline or region == ALL_REGIONS or region in self._headroom:
+            return
+        self.read_quotas(region)
+
+    @work(
+        thread=True,
+        exclusive=True,
+        group="quotas",
+        exit_on_error=False,
+        description="reading vCPU quotas",
+    )
+    def read_quotas(self, region: str) -> None:
+        from dlpick.pricing.aws import describe_error
+
+        if self.account.get() is None:
+            return  # no credentials: the column stays hidden, the ticker says why
+        try:
+            headroom = self.account.headroom(region)
+        except Exception as exc:
+            err = describe_error(exc, f"reading vCPU quotas in {region}")
+            self.post_message(QuotasArrived(region, {}, str(err)))
+            return
+        self.post_message(QuotasArrived(region, headroom))
+
+    @on(QuotasArrived)
+    def _quotas_arrived(self, message: QuotasArrived) -> None:
+        self._headroom[message.region] = message.headroom
+        if message.problem:
+            self._notify_once(f"quota verdicts unknown: {message.problem}", severity="warning")
+        if message.region == self.view.region:
+            self._rebuild()
+
+    def forget_quotas(self, region: str) -> None:
+        """Usage changed (a launch): read the region's quotas again."""
+        self._headroom.pop(region, None)
+        if region == self.view.region:
+            self._rebuild()
+        self.start_quotas()
+
     def _notify_once(self, text: str, *, severity: Any) -> None:
         if text not in self._notified:
             self._notified.add(text)
@@ -497,6 +585,7 @@ class PricesScreen(Screen[None]):
         self._raw = self._load_offline()
         self._rebuild()
         self.start_refresh()
+        self.start_quotas()
 
     def action_toggle_detail(self) -> None:
         pane = self.query_one(DetailPane)
@@ -508,6 +597,23 @@ class PricesScreen(Screen[None]):
             self.notify(self._offline_reason or "offline", timeout=4)
             return
         self.start_refresh(force)
+
+    def action_launch(self) -> None:
+        offer = self._offers.get(self._cursor_type() or "")
+        if offer is None:
+            self.notify("no instance type highlighted", timeout=4)
+            return
+        self.app.push_screen(
+            LaunchDialog(offer, spot=self.view.spot, account=self.account), self._launched
+        )
+
+    def _launched(self, region: str | None) -> None:
+        """The dialog closed; after a launch, usage changed in `region`."""
+        if region is not None:
+            self.forget_quotas(region)
+            rescan: Callable[[], None] | None = getattr(self.app, "refresh_fleet", None)
+            if rescan is not None:
+                rescan()
 
     @on(DataTable.RowHighlighted)
     def _row_highlighted(self) -> None:

@@ -23,6 +23,9 @@ SCROLLBAR = 1
 BEST_STYLE = "bold green"
 OTHER_BASIS_STYLE = "dim"
 CHANGED_STYLE = "bold black on yellow"
+QUOTA_STYLES = {"fits": "green", "short": "bold red", "unknown": "dim"}
+# The record field the quota column shows: vCPUs missing (0 when one more fits).
+QUOTA_FIELD = "quota_short_vcpus"
 
 
 @dataclass(frozen=True)
@@ -36,8 +39,11 @@ class Column:
     short: str = ""  # label when the terminal is narrow
 
 
-def columns_for(metric: str, spot: bool, all_regions: bool) -> list[Column]:
-    """Every column the view could show, in display order."""
+def columns_for(metric: str, spot: bool, all_regions: bool, quota: bool = False) -> list[Column]:
+    """Every column the view could show, in display order.
+
+    `quota` adds the vCPU quota verdict, known only for one region with AWS access.
+    """
     m = metric.upper()
     view, other = 90, 40
     cols = [Column("type", "Type", "instance_type", 100, numeric=False)]
@@ -61,13 +67,27 @@ def columns_for(metric: str, spot: bool, all_regions: bool) -> list[Column]:
             short="Spot/TF",
         ),
     ]
+    if quota:
+        # Dropped before vCPU on a narrow terminal: the launch dialog repeats it.
+        cols.append(Column("quota", "Quota", QUOTA_FIELD, 25, numeric=False))
     return cols
+
+
+def quota_text(short_vcpus: int | None) -> tuple[str, str]:
+    """('✓', 'fits'), ('short 48', 'short') or ('?', 'unknown') for one quota cell."""
+    if short_vcpus is None:
+        return "?", "unknown"
+    if short_vcpus <= 0:
+        return "✓", "fits"
+    return f"short {short_vcpus}", "short"
 
 
 def _plain(column: Column, record: dict[str, Any]) -> str:
     value = record.get(column.field)
     if column.key in ("type", "region"):
         return str(value)
+    if column.key == "quota":
+        return quota_text(value)[0]
     if column.key == "accel":
         text = str(value)
         return text if len(text) <= column.cap else text[: column.cap - 1] + "…"
@@ -113,6 +133,9 @@ def cell(
         text.stylize(CHANGED_STYLE)
         return text
     value = record.get(column.field)
+    if column.key == "quota":
+        text.stylize(QUOTA_STYLES[quota_text(value)[1]])
+        return text
     if column.key in best and value is not None and value == best[column.key]:
         text.stylize(BEST_STYLE)
     elif column.key in (("od", "od_tf") if spot else ("spot", "spot_tf")):

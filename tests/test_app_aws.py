@@ -1,0 +1,393 @@
+"""The app's AWS side, driven with Pilot against moto: quotas, launch, instances, ticker."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import boto3
+import pytest
+from rich.console import Console
+from textual.widgets import Button, Checkbox, DataTable, Input, Log, Select, Static
+
+from dlpick.tui.account import AwsAccess, connect_with
+from dlpick.tui.app import DlpickApp
+from dlpick.tui.config import load_settings
+from dlpick.tui.screens.instances import ConfirmAction, InstancesScreen
+from dlpick.tui.screens.launch import LaunchDialog
+from dlpick.tui.screens.prices import PricesScreen
+from tests.conftest import AwsPeers
+from tests.launch_fixtures import P_OD, REGION
+from tests.screenshots import FIXED_NOW, ON_DEMAND, offline_catalog
+from tests.test_app import column, table_of, wait_for
+from tests.test_fleet import start
+
+SIZE = (120, 36)
+
+
+@pytest.fixture(autouse=True)
+def steady_cursor(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(Input, "_toggle_cursor", lambda self: None)
+
+
+def only_regions(monkeypatch: pytest.MonkeyPatch, *regions: str) -> None:
+    """moto enables every region; the app watches these (each scan stays quick)."""
+    monkeypatch.setattr("dlpick.pricing.regions.enabled_regions", lambda ec2: list(regions))
+
+
+def aws_app(tmp_path: Path, *, clock: float = FIXED_NOW, fleet_every: float = 60.0) -> DlpickApp:
+    """The app on the fixed price snapshot, reaching moto through standard configuration."""
+    account = AwsAccess(connect_with(None), settings=load_settings(), clock=lambda: clock)
+    return DlpickApp(
+        offline_catalog(tmp_path),
+        region=REGION,
+        clock=lambda: clock,
+        account=account,
+        fleet_every=fleet_every,
+    )
+
+
+def plain(widget: Any) -> str:
+    console = Console(width=200, record=True, file=io.StringIO())
+    console.print(widget.content if isinstance(widget, Static) else widget)
+    return console.export_text()
+
+
+def text_of(app: DlpickApp, selector: str) -> str:
+    return plain(app.screen.query_one(selector, Static))
+
+
+async def open_launch(app: DlpickApp, pilot: Any, itype: str) -> LaunchDialog:
+    table = table_of(app)
+    table.move_cursor(row=table.get_row_index(itype))
+    await pilot.press("l")
+    dialog = app.screen
+    assert isinstance(dialog, LaunchDialog)
+    await wait_for(lambda: dialog.state in ("ready", "failed"), pilot, 20)
+    return dialog
+
+
+def live_instances(region: str = REGION) -> list[dict[str, Any]]:
+    reservations = boto3.client("ec2", region_name=region).describe_instances(
+        Filters=[{"Name": "instance-state-name", "Values": ["pending", "running"]}]
+    )["Reservations"]
+    return [dict(i) for r in reservations for i in r["Instances"]]
+
+
+# -- quota column and launch dialog ---------------------------------------------------
+
+
+async def test_launch_dialog_end_to_end(
+    account: SimpleNamespace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    only_regions(monkeypatch, REGION)
+    app = aws_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        # The quota column: one read of the region's quotas, a verdict per row and view.
+        await wait_for(lambda: "quota" in [c.value for c in table_of(app).columns], pilot, 20)
+        quota = column(app, "quota")
+        assert quota["g6.xlarge"] == "✓" and quota["g6.12xlarge"] == "✓"  # 64 G vCPUs
+        assert quota["p5.48xlarge"] == "short 192"  # no P vCPUs at all
+        assert quota["trn1.2xlarge"] == "?"  # the Trn quota is not known in this account
+        await pilot.press("v")  # spot: P5 spot is not seeded, so unknown
+        assert column(app, "quota")["p5.48xlarge"] == "?"
+        assert column(app, "quota")["g6.xlarge"] == "✓"
+        await pilot.press("v")
+        dialog = await open_launch(app, pilot, "g6.xlarge")
+        assert dialog.state == "ready", text_of(app, "#launch-error")
+        plan = text_of(app, "#launch-plan")
+        assert "g6.xlarge in us-east-1, on-demand, $0.8048/h" in plan
+        assert "Deep Learning Base OSS Nvidia Driver GPU AMI (Ubuntu 24.04)" in plan
+        assert "create dlpick-us-east-1" in plan and "203.0.113.7/32 only" in plan
+        assert "stop after 60 min" in plan
+        assert "Running On-Demand G and VT instances (L-DB2E81BA): 64 vCPUs" in plan
+        assert "this launch needs 4 - fits" in plan
+        assert "$0.8048/h" in text_of(app, "#launch-summary")
+        assert not dialog.query_one("#launch-request", Button).display
+        dialog.query_one("#launch-name", Input).value = "my-training"
+        await pilot.pause()  # the change is seen: the plan on screen is no longer current
+        assert dialog.plan is None and dialog.query_one("#launch-go", Button).disabled
+        await wait_for(lambda: dialog.state == "ready" and dialog.plan is not None, pilot, 20)
+        assert "my-training" in text_of(app, "#launch-plan")
+        await pilot.click("#launch-go")
+        await wait_for(lambda: dialog.state in ("done", "ready"), pilot, 30)
+        result = text_of(app, "#launch-result")
+        [inst] = live_instances()
+        assert f"{inst['InstanceId']} is running in us-east-1 ($0.8048/h" in result, (
+            result + text_of(app, "#launch-error")
+        )
+        assert "ssh -i" in result and "dlpick stop" in result
+        progress = "\n".join(dialog.query_one("#launch-progress", Log).lines)
+        assert "starting g6.xlarge" in progress
+        tags = {t["Key"]: t["Value"] for t in inst["Tags"]}
+        assert tags["dlpick:managed"] == "true" and tags["Name"] == "my-training"
+        assert tags["dlpick:owner"].startswith("arn:aws:")
+        assert not dialog.query_one("#launch-go", Button).display
+        await pilot.click("#launch-cancel")  # now labelled Close
+        assert isinstance(app.screen, PricesScreen)
+        # The launch used 4 G vCPUs: the quota is read again and still fits.
+        await wait_for(lambda: column(app, "quota").get("g6.xlarge") == "✓", pilot, 20)
+
+
+async def test_short_quota_disables_launch_and_offers_the_request(
+    account: SimpleNamespace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    only_regions(monkeypatch, REGION)
+    app = aws_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        dialog = await open_launch(app, pilot, "p5.48xlarge")
+        assert "short by 192" in text_of(app, "#launch-plan")
+        assert "Launch is disabled" in text_of(app, "#launch-quota")
+        assert dialog.query_one("#launch-go", Button).disabled
+        request = dialog.query_one("#launch-request", Button)
+        assert request.display and not request.disabled
+        await pilot.click("#launch-request")
+        question = text_of(app, "#launch-question")
+        assert f"({P_OD}) in us-east-1 from 0 to 192 vCPUs?" in question
+        assert account.aws.moto.quotas.requests == []  # nothing asked before confirming
+        await pilot.click("#launch-request-yes")
+        await wait_for(lambda: "requested" in text_of(app, "#launch-result"), pilot, 20)
+        assert f"requested {P_OD} = 192 vCPUs in us-east-1: PENDING" in text_of(
+            app, "#launch-result"
+        )
+        [filed] = account.aws.moto.quotas.requests
+        assert (filed["QuotaCode"], filed["DesiredValue"]) == (P_OD, 192)
+        assert live_instances() == []
+
+
+async def test_launch_errors_are_one_line_and_bad_fields_block_launch(
+    account: SimpleNamespace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    only_regions(monkeypatch, REGION)
+    app = aws_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        dialog = await open_launch(app, pilot, "g6.xlarge")
+        dialog.query_one("#launch-idle", Input).value = "soon"
+        await wait_for(lambda: dialog.state == "failed", pilot)
+        assert "idle stop must be whole minutes" in text_of(app, "#launch-error")
+        assert dialog.query_one("#launch-go", Button).disabled
+        dialog.query_one("#launch-idle", Input).value = ""
+        await wait_for(lambda: dialog.state == "ready", pilot, 20)
+        assert "idle guard    none" not in text_of(app, "#launch-plan")  # grid, not raw
+        assert "none (--no-idle-stop)" in text_of(app, "#launch-plan")
+        # The account has no AL2023 DLAMI published: one clear line, nothing crashes.
+        dialog.query_one("#launch-os", Select).value = "al2023"
+        await wait_for(lambda: dialog.state == "failed", pilot, 20)
+        error = text_of(app, "#launch-error")
+        assert "no base Deep Learning AMI for al2023" in error and len(error.splitlines()) <= 2
+        assert dialog.query_one("#launch-go", Button).disabled
+
+
+async def test_without_credentials_the_dialog_only_closes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = aws_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.press("l")
+        dialog = app.screen
+        assert isinstance(dialog, LaunchDialog)
+        await wait_for(lambda: dialog.state == "no-aws", pilot, 20)
+        assert "no AWS credentials found" in text_of(app, "#launch-plan")
+        buttons = [b for b in dialog.query(Button) if b.display and b.parent and b.parent.display]
+        assert [str(b.label) for b in buttons] == ["Close"]
+        assert not dialog.query_one("#launch-options").display
+        await pilot.click("#launch-cancel")
+        assert isinstance(app.screen, PricesScreen)
+        await wait_for(lambda: "no AWS credentials" in text_of(app, "#ticker"), pilot)
+        assert "quota" not in [c.value for c in table_of(app).columns]
+        # The instances screen is also in the command palette; it says why it is empty.
+        await pilot.press("ctrl+p", *"Instances")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await wait_for(lambda: isinstance(app.screen, InstancesScreen), pilot)
+        status = text_of(app, "#instances-status")
+        assert "no AWS credentials found" in status and "no instances to show" in status
+
+
+# -- instances screen, ticker, idle notifications --------------------------------------
+
+
+# One instance per region, of a type moto offers there and the fixed snapshot prices.
+FLEET_TYPES = {"us-east-1": "g6.xlarge", "eu-west-1": "g4dn.xlarge", "ap-south-1": "g6.xlarge"}
+
+
+@pytest.fixture
+def three_regions(aws: AwsPeers, monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
+    """An instance in each of three regions, and a clock two hours after they started."""
+    regions = tuple(FLEET_TYPES)
+    only_regions(monkeypatch, *regions)
+    launched = {r: start(r, FLEET_TYPES[r]) for r in regions}
+    clock = max(i["LaunchTime"] for i in launched.values()) + timedelta(hours=2)
+    return SimpleNamespace(regions=regions, launched=launched, clock=clock)
+
+
+def cost(launched: dict[str, Any], clock: Any, region: str) -> float:
+    hours = (clock - launched[region]["LaunchTime"]).total_seconds() / 3600
+    return hours * ON_DEMAND[region][FLEET_TYPES[region]]
+
+
+def instance_cells(app: DlpickApp, key: str) -> dict[str, str]:
+    table = app.screen.query_one("#instances", DataTable)
+    return {
+        str(row.key.value): str(getattr(table.get_cell(row.key, key), "plain", ""))
+        for row in table.ordered_rows
+    }
+
+
+async def test_instances_screen_costs_ticker_stop_and_untagged_protection(
+    three_regions: SimpleNamespace, tmp_path: Path
+) -> None:
+    fleet = three_regions
+    stranger = start("us-east-1", managed=False, name="someone-elses")
+    everyone = {**{r: i for r, i in fleet.launched.items()}, "stranger": stranger}
+    app = aws_app(tmp_path, clock=fleet.clock.timestamp())
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(lambda: app.fleet.status == "ok", pilot, 20)
+        costs = {r: cost(fleet.launched, fleet.clock, r) for r in fleet.regions}
+        hours = (fleet.clock - stranger["LaunchTime"]).total_seconds() / 3600
+        costs["stranger"] = hours * ON_DEMAND["us-east-1"]["g6.xlarge"]
+        per_hour = sum(ON_DEMAND[r][FLEET_TYPES[r]] for r in fleet.regions) + 0.8048
+        assert text_of(app, "#ticker").strip() == (
+            f"4 running · ${per_hour:,.2f}/h · ${sum(costs.values()):,.2f} spent · 0 idle"
+        )
+        await pilot.press("i")
+        assert isinstance(app.screen, InstancesScreen)
+        await wait_for(lambda: app.screen.query_one("#instances", DataTable).row_count > 0, pilot)
+        here = {fleet.launched["us-east-1"]["InstanceId"], stranger["InstanceId"]}
+        assert set(instance_cells(app, "cost")) == here  # this region only
+        assert "2 more in other regions (a)" in text_of(app, "#instances-status")
+        assert "4 running" in text_of(app, "#ticker")  # the ticker is on this screen too
+        await pilot.press("a")
+        by_id = instance_cells(app, "cost")
+        assert len(by_id) == 4
+        for key, launched in everyone.items():
+            instance_id = launched["InstanceId"]
+            assert by_id[instance_id] == f"${costs[key]:,.2f}"
+            assert (
+                instance_cells(app, "region")[instance_id]
+                == launched["Placement"]["AvailabilityZone"][:-1]
+            )
+            assert instance_cells(app, "managed")[instance_id] == (
+                "no" if key == "stranger" else "yes"
+            )
+        assert instance_cells(app, "up")[fleet.launched["eu-west-1"]["InstanceId"]] == "2.0h"
+
+        # Stop the eu-west-1 one: the confirmation names type, region and cost so far.
+        table = app.screen.query_one("#instances", DataTable)
+        target = fleet.launched["eu-west-1"]["InstanceId"]
+        table.move_cursor(row=table.get_row_index(target))
+        await pilot.press("s")
+        confirm = app.screen
+        assert isinstance(confirm, ConfirmAction)
+        text = "\n".join(plain(s) for s in confirm.query(Static))
+        assert "Stop g4dn.xlarge in eu-west-1?" in plain(confirm.query_one(".dialog-title"))
+        assert f"${costs['eu-west-1']:,.2f} so far" in text
+        await pilot.press("enter")  # the focus is on Cancel: Enter alone stops nothing
+        assert isinstance(app.screen, InstancesScreen)
+        assert live_instances("eu-west-1")
+        await pilot.press("s")
+        await pilot.click("#confirm-yes")
+        await wait_for(lambda: not live_instances("eu-west-1"), pilot, 20)
+        await wait_for(
+            lambda: instance_cells(app, "state").get(target) in ("stopping", "stopped"), pilot, 20
+        )
+        assert table.cursor_row == table.get_row_index(target)  # the cursor stayed on it
+
+        # An instance dlpick did not launch: terminate needs the extra confirmation.
+        table.move_cursor(row=table.get_row_index(stranger["InstanceId"]))
+        await pilot.press("t")
+        confirm = app.screen
+        assert isinstance(confirm, ConfirmAction)
+        assert "Not launched by dlpick" in plain(confirm.query_one("#confirm-foreign", Static))
+        assert confirm.query_one("#confirm-yes", Button).disabled
+        await pilot.press("escape")
+        assert stranger["InstanceId"] in {i["InstanceId"] for i in live_instances()}
+        await pilot.press("t")
+        app.screen.query_one("#confirm-anyway", Checkbox).value = True
+        await pilot.pause()
+        await pilot.click("#confirm-yes")
+        await wait_for(
+            lambda: stranger["InstanceId"] not in {i["InstanceId"] for i in live_instances()},
+            pilot,
+            20,
+        )
+
+
+def put_idle_alarm(instance_id: str, state: Any) -> None:
+    """The alarm dlpick creates at launch, forced into a state (moto never evaluates it)."""
+    from dlpick.remote.guard import alarm_name, create_idle_alarm
+
+    cloudwatch = boto3.client("cloudwatch", region_name=REGION)
+    create_idle_alarm(
+        cloudwatch,
+        region=REGION,
+        instance_id=instance_id,
+        minutes=60,
+        threshold_percent=5.0,
+        terminate=False,
+        tags=[],
+    )
+    cloudwatch.set_alarm_state(
+        AlarmName=alarm_name(instance_id), StateValue=state, StateReason="test"
+    )
+
+
+async def test_idle_instances_are_announced_once_per_episode(
+    aws: AwsPeers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    only_regions(monkeypatch, REGION)
+    launched = start(REGION)
+    target = launched["InstanceId"]
+    ec2 = boto3.client("ec2", region_name=REGION)
+    ec2.create_tags(Resources=[target], Tags=[{"Key": "dlpick:idle-stop-minutes", "Value": "60"}])
+    put_idle_alarm(target, "ALARM")
+    clock = (launched["LaunchTime"] + timedelta(hours=2)).timestamp()
+    app = aws_app(tmp_path, clock=clock, fleet_every=0.05)
+    bells: list[int] = []
+    monkeypatch.setattr(app, "bell", lambda: bells.append(1))
+    scans: list[Any] = []
+
+    def idle_notes() -> list[str]:
+        return [n.message for n in app._notifications if "idle" in n.message]
+
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        app.watch(app, "fleet", lambda fleet: scans.append(fleet), init=False)
+        await wait_for(lambda: len(scans) >= 4, pilot, 20)  # several scans, one episode
+        assert len(idle_notes()) == 1 and len(bells) == 1
+        assert idle_notes()[0] == (
+            f"g6.xlarge {target} in us-east-1 has been idle for at least 60 min "
+            "($0.80 spent idle). Press i, then s to stop or t to terminate it."
+        )
+        assert "1 idle" in text_of(app, "#ticker")
+        cloudwatch = boto3.client("cloudwatch", region_name=REGION)
+        cloudwatch.set_alarm_state(
+            AlarmName=f"dlpick-idle-{target}", StateValue="OK", StateReason="busy again"
+        )
+        await wait_for(lambda: "0 idle" in text_of(app, "#ticker"), pilot, 20)
+        cloudwatch.set_alarm_state(
+            AlarmName=f"dlpick-idle-{target}", StateValue="ALARM", StateReason="idle again"
+        )
+        await wait_for(lambda: len(idle_notes()) == 2, pilot, 20)  # a new episode
+        assert len(bells) == 2
+
+
+# -- pictures ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [(120, 36), (80, 24)], ids=["120x36", "80x24"])
+@pytest.mark.parametrize("screen", ["launch", "launch-short", "instances"])
+def test_snapshots(
+    snap_compare: Callable[..., bool], tmp_path: Path, screen: str, size: tuple[int, int]
+) -> None:
+    from tests.screenshots import SCREENS, make_app
+
+    assert snap_compare(
+        make_app(tmp_path, fixed_aws=True), terminal_size=size, run_before=SCREENS[screen]
+    )

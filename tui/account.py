@@ -1,0 +1,128 @@
+"""How the app reaches AWS: one shared access, resolved off the UI thread.
+
+Finding credentials imports boto3, so it happens in the first worker that needs
+AWS, never on the path to the first frame. Every screen asks the same
+`AwsAccess`, so the answer (and the enabled regions) is looked up once.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from dlpick.tui.config import Settings
+
+# Makes an `Aws` with credentials, or None without; called in a worker thread.
+Connect = Callable[[], Any | None]
+
+NO_CREDENTIALS = "no AWS credentials found (run `aws configure` or set AWS_PROFILE)"
+OFFLINE = "dlpick runs offline (--offline): AWS is not used"
+
+
+def connect_with(profile: str | None) -> Connect:
+    """The connector `dlpick` uses: boto3's own credential chain for the profile."""
+
+    def connect() -> Any | None:
+        from dlpick.pricing.aws import Aws
+
+        aws = Aws(profile=profile)
+        return aws if aws.has_credentials() else None
+
+    return connect
+
+
+class AwsAccess:
+    """The app's AWS account, shared by its screens. `get()` blocks: call it in workers."""
+
+    def __init__(
+        self,
+        connect: Connect | None,
+        *,
+        settings: Settings | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._connect = connect
+        self.settings = settings or Settings()
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._resolved = connect is None
+        self._aws: Any | None = None
+        self._regions: list[str] | None = None
+
+    @property
+    def offline(self) -> bool:
+        return self._connect is None
+
+    @property
+    def available(self) -> bool | None:
+        """True with credentials, False without, None while not yet looked up."""
+        if not self._resolved:
+            return None
+        return self._aws is not None
+
+    @property
+    def why_not(self) -> str:
+        return OFFLINE if self.offline else NO_CREDENTIALS
+
+    def get(self) -> Any | None:
+        """The `Aws` to call, or None without credentials (resolved once)."""
+        with self._lock:
+            if not self._resolved:
+                self._aws = self._connect() if self._connect else None
+                self._resolved = True
+            return self._aws
+
+    def regions(self, home: str) -> list[str]:
+        """The account's enabled regions, asked once; `home` alone if that fails."""
+        aws = self.get()
+        if aws is None:
+            return [home]
+        with self._lock:
+            if self._regions is None:
+                from dlpick.pricing.regions import enabled_regions
+
+                try:
+                    self._regions = enabled_regions(aws.client("ec2", home)) or [home]
+                except Exception:  # no ec2:DescribeRegions: watch the home region only
+                    self._regions = [home]
+            return list(self._regions)
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), UTC)
+
+    # What the app's workers ask of AWS. They go through these few methods, so an
+    # app built for pictures can answer them from fixed data instead.
+
+    def headroom(self, region: str) -> Any:
+        """The region's GPU quota classes with their usage (remote.quotas.Headroom)."""
+        from dlpick.remote.quotas import class_headroom
+
+        return class_headroom(self.get(), region)
+
+    def plan(self, request: Any, price: Callable[[], tuple[float | None, str]]) -> Any:
+        """A LaunchPlan for a LaunchRequest, found with read-only calls."""
+        from dlpick.remote.launch import plan_launch
+
+        return plan_launch(self.get(), request, price)
+
+    def fleet(self, regions: list[str], catalog: Any, warn: Callable[[str], None]) -> list[Any]:
+        """Instances with accelerators in the regions, priced, with their idle states."""
+        from dlpick.tui.cmd_fleet import load_fleet
+
+        return load_fleet(self.get(), regions, False, warn, catalog=catalog)
+
+
+@dataclass(frozen=True)
+class Fleet:
+    """What the app last learned about the user's instances, for the ticker and screens."""
+
+    status: str  # "waiting", "ok", "unavailable" (offline or no credentials), "error"
+    instances: tuple[Any, ...] = ()  # dlpick.remote.fleet.Instance
+    at: datetime | None = None
+    regions: tuple[str, ...] = ()
+    message: str = ""  # why unavailable, or the error
+    warnings: tuple[str, ...] = field(default=())

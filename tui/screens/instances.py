@@ -1,0 +1,432 @@
+"""The instances screen: what runs where, what it has cost, and stopping it.
+
+The rows come from the app's fleet scan (every enabled region, on a timer that
+never overlaps), so switching between this region and all regions is instant.
+Stop and terminate ask first, naming type, region and cost so far; an instance
+dlpick did not launch needs an extra, explicit confirmation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.events import Resize
+from textual.message import Message
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Button, Checkbox, DataTable, Footer, Label, Static
+
+from dlpick.tui.account import AwsAccess, Fleet
+from dlpick.tui.cmd_fleet import fmt_hours, guard_text
+from dlpick.tui.widgets.ticker import TopBar
+
+# DataTable pads each cell by one column on each side; one more for the scrollbar.
+CELL_PADDING = 2
+SCROLLBAR = 1
+STATE_STYLES = {
+    "running": "green",
+    "pending": "yellow",
+    "stopping": "yellow",
+    "shutting-down": "yellow",
+    "stopped": "dim",
+    "terminated": "dim",
+}
+
+
+@dataclass(frozen=True)
+class Col:
+    key: str
+    label: str
+    priority: int  # on a narrow terminal, lower priorities go first
+    right: bool = False
+    cap: int = 0  # widest a cell may be (0: no limit)
+
+
+# At 80 columns what is left is: which instance, where, is it running, what it cost,
+# is it idle. Name, uptime, the hourly price and the guards come back when wider.
+COLUMNS = (
+    Col("id", "ID", 100),
+    Col("name", "Name", 32, cap=16),
+    Col("type", "Type", 90),
+    Col("region", "Region", 70),
+    Col("state", "State", 85),
+    Col("up", "Up", 30, right=True),
+    Col("usd", "$/h", 40, right=True),
+    Col("cost", "Cost", 80, right=True),
+    Col("idle", "Idle", 75),
+    Col("guard", "Guard", 10, cap=22),
+    Col("managed", "dlpick", 35),
+)
+
+
+def cells(inst: Any, now: datetime) -> dict[str, Text]:
+    """One instance's cells, by column key."""
+    cost = inst.cost_so_far(now)
+    if inst.state == "stopped":
+        # A stopped instance bills only for its volumes.
+        cost_text = f"${inst.storage_usd_month:,.0f}/mo disk"
+    else:
+        cost_text = "?" if cost is None else f"${cost:,.2f}"
+    idle_style = "bold black on yellow" if inst.idle.startswith("idle") else ""
+    usd = "?" if inst.usd_hour is None else f"{inst.usd_hour:.3f}"
+    return {
+        "id": Text(inst.instance_id),
+        "name": Text(inst.name or "-"),
+        "type": Text(inst.instance_type),
+        "region": Text(inst.region),
+        "state": Text(inst.state, style=STATE_STYLES.get(inst.state, "")),
+        "up": Text(fmt_hours(inst.uptime_hours(now)) if inst.billing_hourly else "-"),
+        "usd": Text(f"{usd} spot" if inst.spot else usd),
+        "cost": Text(cost_text),
+        # Where the verdict came from is the same for all for now: the idle alarm.
+        "idle": Text(inst.idle.replace(" (alarm)", ""), style=idle_style),
+        "guard": Text(guard_text(inst)),
+        "managed": Text("yes") if inst.managed else Text("no", style="bold yellow"),
+    }
+
+
+def fit(columns: list[Col], rows: list[dict[str, Text]], width: int) -> list[tuple[Col, int]]:
+    """The columns that fit `width`, dropping the lowest priorities first."""
+
+    def widths(cols: list[Col]) -> list[tuple[Col, int]]:
+        out = []
+        for col in cols:
+            content = max((len(r[col.key].plain) for r in rows), default=0)
+            if col.cap:
+                content = min(content, col.cap)
+            out.append((col, max(len(col.label), content)))
+        return out
+
+    kept = list(columns)
+    for victim in sorted(columns, key=lambda c: c.priority):
+        laid = widths(kept)
+        if sum(w + CELL_PADDING for _, w in laid) + SCROLLBAR <= width or len(kept) <= 3:
+            return laid
+        kept.remove(victim)
+    return widths(kept)
+
+
+class ActionDone(Message):
+    """A stop or terminate went through (or was refused); lines to tell the user."""
+
+    def __init__(self, lines: list[str], error: bool = False) -> None:
+        super().__init__()
+        self.lines = lines
+        self.error = error
+
+
+class ConfirmAction(ModalScreen[bool]):
+    """'Stop g6.xlarge i-… in us-east-1?', with its cost so far; untagged needs a tick."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", tooltip="leave the instance alone"),
+    ]
+
+    def __init__(self, verb: str, inst: Any, now: datetime) -> None:
+        super().__init__()
+        self.verb = verb
+        self.inst = inst
+        self.now = now
+
+    def compose(self) -> ComposeResult:
+        inst, verb = self.inst, self.verb
+        cost = inst.cost_so_far(self.now)
+        if inst.billing_hourly:
+            spent = "cost so far unknown" if cost is None else f"${cost:,.2f} so far"
+            rate = "" if inst.usd_hour is None else f" at ${inst.usd_hour:.4f}/h"
+            how = f"{inst.state} for {fmt_hours(inst.uptime_hours(self.now))}, "
+        else:  # stopped: no compute bill, only its volumes
+            spent = f"${inst.storage_usd_month:,.2f}/month for its volumes"
+            rate = ""
+            how = f"{inst.state}, "
+        with Vertical(id="confirm-dialog", classes="dialog"):
+            yield Label(
+                f"{verb.capitalize()} {inst.instance_type} in {inst.region}?",
+                classes="dialog-title",
+            )
+            yield Static(
+                Text.assemble(
+                    (inst.instance_id, "bold"),
+                    f" {inst.name}" if inst.name else "",
+                    f"\n{how}",
+                    (spent, "bold"),
+                    rate,
+                )
+            )
+            if verb == "stop":
+                consequence = (
+                    "Compute billing stops; its volumes still bill while stopped "
+                    f"(about ${inst.storage_usd_month:,.2f}/month). Start it again from "
+                    "the AWS console or CLI."
+                )
+            else:
+                consequence = (
+                    "Terminating deletes the instance and its root volume. This cannot be undone."
+                )
+            yield Static(consequence, id="confirm-consequence")
+            if not inst.managed:
+                yield Static(
+                    Text(
+                        "Not launched by dlpick (no dlpick:managed tag): it may belong to "
+                        "someone else or to another tool.",
+                        style="bold yellow",
+                    ),
+                    id="confirm-foreign",
+                )
+                yield Checkbox(f"I know; {verb} it anyway", id="confirm-anyway", compact=True)
+            with Horizontal(classes="dialog-buttons"):
+                yield Button(
+                    verb.capitalize(),
+                    id="confirm-yes",
+                    variant="error",
+                    compact=True,
+                    disabled=not inst.managed,
+                )
+                yield Button("Cancel", id="confirm-no", compact=True)
+
+    def on_mount(self) -> None:
+        # The safe answer has the focus: Enter alone never stops anything.
+        self.query_one("#confirm-no", Button).focus()
+
+    @on(Checkbox.Changed, "#confirm-anyway")
+    def _anyway(self, event: Checkbox.Changed) -> None:
+        self.query_one("#confirm-yes", Button).disabled = not event.value
+
+    @on(Button.Pressed, "#confirm-yes")
+    def _yes(self) -> None:
+        self.dismiss(True)
+
+    @on(Button.Pressed, "#confirm-no")
+    def action_cancel(self) -> None:
+        self.dismiss(False)
+
+
+class InstancesScreen(Screen[None]):
+    """Your instances in this region (or all), with cost so far, idle state and guards."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("a", "toggle_regions", "All regions", tooltip="this region only, or every region"),
+        Binding("s", "act('stop')", "Stop", tooltip="stop the highlighted instance (asks first)"),
+        Binding(
+            "t",
+            "act('terminate')",
+            "Terminate",
+            tooltip="terminate the highlighted instance (asks first)",
+        ),
+        Binding("r", "rescan", "Rescan", tooltip="scan your instances now"),
+        Binding("escape", "back", "Prices", tooltip="back to the price table"),
+        Binding("q", "app.quit", "Quit", show=False, tooltip="quit dlpick"),
+    ]
+
+    def __init__(self, account: AwsAccess, *, region: str, all_regions: bool = False) -> None:
+        super().__init__()
+        self.account = account
+        self.home = region  # the region shown when not showing all
+        self.all_regions = all_regions
+        self.fleet = Fleet("waiting")
+        self._shown: list[Any] = []
+
+    def compose(self) -> ComposeResult:
+        yield TopBar()
+        yield Static(id="instances-status")
+        yield DataTable(id="instances", cursor_type="row", zebra_stripes=True)
+        yield Footer(compact=True)
+
+    @property
+    def table(self) -> DataTable[Text]:
+        return self.query_one("#instances", DataTable)
+
+    def on_mount(self) -> None:
+        self.table.focus()
+        if hasattr(self.app, "fleet"):
+            self.watch(self.app, "fleet", self._fleet_changed, init=True)
+        self._rescan()
+
+    def _rescan(self) -> None:
+        refresh: Callable[[], None] | None = getattr(self.app, "refresh_fleet", None)
+        if refresh is not None:
+            refresh()
+
+    def _fleet_changed(self, fleet: Fleet) -> None:
+        self.fleet = fleet
+        self._rebuild()
+
+    # -- drawing -------------------------------------------------------------------
+
+    def _visible(self) -> list[Any]:
+        instances = list(self.fleet.instances)
+        if self.all_regions:
+            return instances
+        return [i for i in instances if i.region == self.home]
+
+    def _columns(self) -> list[Col]:
+        if self.all_regions:
+            return list(COLUMNS)
+        return [c for c in COLUMNS if c.key != "region"]
+
+    def _rebuild(self) -> None:
+        """Draw the table again, keeping the cursor on the same instance."""
+        table = self.table
+        keep = self._cursor_id()
+        now = self.account.now()
+        shown = self._visible()
+        rows = [cells(i, now) for i in shown]
+        laid = fit(self._columns(), rows, self.app.size.width)
+        managed_hidden = all(col.key != "managed" for col, _ in laid)
+        table.clear(columns=True)
+        for col, width in laid:
+            table.add_column(
+                Text(col.label, justify="right" if col.right else "left"), width=width, key=col.key
+            )
+        for inst, row in zip(shown, rows, strict=True):
+            if managed_hidden and not inst.managed:
+                # No room for the dlpick column: a foreign instance's id says it instead.
+                row["id"] = Text(inst.instance_id, style="bold yellow")
+            out = []
+            for col, width in laid:
+                text = row[col.key]
+                if col.cap and len(text.plain) > width:
+                    text = Text(text.plain[: width - 1] + "…", style=text.style)
+                text.justify = "right" if col.right else "left"
+                out.append(text)
+            table.add_row(*out, key=inst.instance_id)
+        self._shown = shown
+        ids = [i.instance_id for i in shown]
+        if keep in ids:
+            table.move_cursor(row=ids.index(keep), animate=False)
+        self._show_title(managed_hidden and any(not i.managed for i in shown))
+
+    def _show_title(self, foreign_marked: bool) -> None:
+        fleet = self.fleet
+        where = "all regions" if self.all_regions else self.home
+        title = Text.assemble(("dlpick", "bold"), "  ", ("instances", "bold"), f" · {where}")
+        self.query_one("#title", Static).update(title)
+        status = self.query_one("#instances-status", Static)
+        if fleet.status == "unavailable":
+            status.update(Text(f"{fleet.message}: no instances to show", style="bold"))
+            return
+        if fleet.status == "waiting":
+            status.update(Text("scanning your instances…", style="dim"))
+            return
+        parts = []
+        count = len(self._shown)
+        total = len(fleet.instances)
+        kind = "instance" if count == 1 else "instances"
+        parts.append(f"{count} {kind} with accelerators")
+        if not self.all_regions and total > count:
+            parts.append(f"{total - count} more in other regions (a)")
+        if fleet.at is not None:
+            parts.append(f"scanned {fleet.at:%H:%M} UTC")
+        if foreign_marked:
+            parts.append(
+                "yellow id: not launched by dlpick"
+                if self.app.size.width >= 100
+                else "yellow id: not dlpick's"
+            )
+        line = Text(" · ".join(parts))
+        if fleet.status == "error":
+            line.append(f"\nlast scan failed: {fleet.message}", style="bold red")
+        for warning in fleet.warnings[:2]:
+            line.append(f"\n{warning}", style="yellow")
+        status.update(line)
+
+    def _cursor_id(self) -> str | None:
+        table = self.table
+        if not table.row_count:
+            return None
+        row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
+        return row_key.value
+
+    def on_resize(self, event: Resize) -> None:
+        self._rebuild()
+
+    # -- actions ---------------------------------------------------------------------
+
+    def action_toggle_regions(self) -> None:
+        self.all_regions = not self.all_regions
+        self._rebuild()
+
+    def action_rescan(self) -> None:
+        self._rescan()
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def _highlighted(self) -> Any | None:
+        wanted = self._cursor_id()
+        return next((i for i in self._shown if i.instance_id == wanted), None)
+
+    def action_act(self, verb: str) -> None:
+        inst = self._highlighted()
+        if inst is None:
+            self.notify("no instance highlighted", timeout=4)
+            return
+        if verb == "stop" and inst.state not in ("running", "pending"):
+            self.notify(f"{inst.instance_id} is {inst.state}: nothing to stop", timeout=4)
+            return
+        if inst.state in ("terminated", "shutting-down"):
+            self.notify(f"{inst.instance_id} is already {inst.state}", timeout=4)
+            return
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self.act(verb, inst.region, inst.instance_id, not inst.managed)
+
+        self.app.push_screen(ConfirmAction(verb, inst, self.account.now()), confirmed)
+
+    @work(
+        thread=True,
+        exclusive=True,
+        group="instance-action",
+        exit_on_error=False,
+        description="stopping or terminating",
+    )
+    def act(self, verb: str, region: str, instance_id: str, allow_any: bool) -> None:
+        from dlpick.pricing.aws import describe_error
+        from dlpick.remote.actions import (
+            ActionError,
+            check_managed,
+            find_instances,
+            stop,
+            terminate,
+        )
+
+        aws = self.account.get()
+        try:
+            found = find_instances(aws, region, [instance_id])
+            # Checked again on AWS's current tags, not the scan's: they may have changed.
+            check_managed([inst for inst, _ in found], allow_any)
+            if verb == "stop":
+                stop(aws, region, [instance_id])
+                lines = [f"stopping {instance_id}; its volumes still bill while stopped"]
+            else:
+                left = terminate(aws, region, found)
+                lines = [f"terminating {instance_id}", *left.lines()]
+                if left.cleanable:
+                    lines.append(
+                        f"to delete them: dlpick terminate {instance_id} --region {region} "
+                        "--cleanup --yes"
+                    )
+        except ActionError as exc:
+            self.post_message(ActionDone([str(exc).replace("pass --any", "confirm")], True))
+            return
+        except Exception as exc:
+            self.post_message(ActionDone([str(describe_error(exc, f"{verb} {instance_id}"))], True))
+            return
+        self.post_message(ActionDone(lines))
+
+    @on(ActionDone)
+    def _action_done(self, message: ActionDone) -> None:
+        self.notify(
+            "\n".join(message.lines),
+            severity="error" if message.error else "information",
+            timeout=10,
+        )
+        self._rescan()

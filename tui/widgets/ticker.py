@@ -1,0 +1,64 @@
+"""The header ticker: what runs on AWS right now and what it costs, on every screen.
+
+The app owns the fleet (one background scan on a timer); the ticker only watches
+the app's `fleet` reactive, so any screen shows it by composing `TopBar()` or
+`Ticker()`.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.widgets import Static
+
+from dlpick.tui.account import OFFLINE, Fleet
+
+
+def ticker_text(fleet: Fleet) -> Text:
+    """'2 running · $3.41/h · $6.82 spent · 1 idle', or why there is nothing to show."""
+    from dlpick.remote.fleet import ticker
+
+    if fleet.status == "unavailable":
+        if fleet.message == OFFLINE:
+            return Text("")  # offline by choice: the sources line already says so
+        return Text(fleet.message.split(" (")[0], style="dim")
+    if fleet.status == "waiting":
+        return Text("")
+    if fleet.status == "error" and fleet.at is None:
+        return Text("instances unknown", style="dim")
+    t = ticker(list(fleet.instances), fleet.at)
+    if t.running == 0:
+        text = Text("nothing running", style="dim")
+    else:
+        text = Text(
+            f"{t.running} running · ${t.usd_hour:,.2f}/h · ${t.spent_usd:,.2f} spent · ",
+            style="bold",
+        )
+        text.append(f"{t.idle} idle", style="bold black on yellow" if t.idle else "bold")
+    if fleet.status == "error":
+        text.append(" (stale)", style="dim")
+    return text
+
+
+class Ticker(Static):
+    """The fleet summary line; hidden while nothing is known yet."""
+
+    def on_mount(self) -> None:
+        if hasattr(self.app, "fleet"):
+            self.watch(self.app, "fleet", self.show, init=True)
+        else:
+            self.display = False
+
+    def show(self, fleet: Fleet) -> None:
+        text = ticker_text(fleet)
+        self.update(text)
+        self.display = bool(text.plain)
+
+
+class TopBar(Horizontal):
+    """A screen's title (`#title`, filled by the screen) with the ticker at the right."""
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="title")
+        yield Ticker(id="ticker")
