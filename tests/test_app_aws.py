@@ -299,6 +299,8 @@ async def test_instances_screen_costs_ticker_stop_and_untagged_protection(
             lambda: instance_cells(app, "state").get(target) in ("stopping", "stopped"), pilot, 20
         )
         assert table.cursor_row == table.get_row_index(target)  # the cursor stayed on it
+        await pilot.press("o")  # runs and logs need a running instance
+        assert isinstance(app.screen, InstancesScreen)
 
         # An instance dlpick did not launch: terminate needs the extra confirmation.
         table.move_cursor(row=table.get_row_index(stranger["InstanceId"]))

@@ -221,6 +221,7 @@ class InstancesScreen(Screen[None]):
             tooltip="terminate the highlighted instance (asks first)",
         ),
         Binding("r", "rescan", "Rescan", tooltip="scan your instances now"),
+        Binding("o", "runs", "Runs", tooltip="runs and logs on the highlighted instance, over SSH"),
         Binding("escape", "back", "Prices", tooltip="back to the price table"),
         Binding("q", "app.quit", "Quit", show=False, tooltip="quit dlpick"),
     ]
@@ -358,6 +359,17 @@ class InstancesScreen(Screen[None]):
 
     def action_back(self) -> None:
         self.app.pop_screen()
+
+    def action_runs(self) -> None:
+        from dlpick.tui.screens.runs import RunsScreen
+
+        inst = self._highlighted()
+        if inst is None:
+            self.notify("no instance highlighted", timeout=4)
+        elif inst.state != "running":
+            self.notify(f"{inst.instance_id} is {inst.state}: start it to reach it", timeout=4)
+        else:
+            self.app.push_screen(RunsScreen(inst.instance_id, inst.region))
 
     def _highlighted(self) -> Any | None:
         wanted = self._cursor_id()
