@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
-from typing import Any
 
 import boto3
 import pytest
 
 from dlpick.tui.cli import main
 from tests.conftest import AwsPeers
+from tests.peers.text_server import TextServer
 
 REGION = "us-east-1"
 G_OD, P_OD, G_SPOT, P_SPOT = "L-DB2E81BA", "L-417A185B", "L-3819A6DF", "L-7212CCBC"
@@ -29,36 +27,13 @@ TORCH = (
 NEURON = "/aws/service/neuron/dlami/multi-framework/ubuntu-24.04/latest/image_id"
 
 
-class CheckIp:
-    """The check-IP service, on loopback, answering with whatever address a test sets."""
-
-    def __init__(self) -> None:
-        self.address = "203.0.113.7"
-        peer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                body = f"{peer.address}\n".encode()
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
-
-
 @pytest.fixture
-def checkip(monkeypatch: pytest.MonkeyPatch) -> Iterator[CheckIp]:
-    peer = CheckIp()
+def checkip(monkeypatch: pytest.MonkeyPatch) -> Iterator[TextServer]:
+    """The check-IP service, answering with the address a test sets in `.body`."""
+    peer = TextServer("203.0.113.7\n")
     monkeypatch.setenv("DLPICK_CHECKIP_URL", peer.url)
     yield peer
-    peer.server.shutdown()
-    peer.server.server_close()
+    peer.stop()
 
 
 def register_image(name: str, arch: str) -> str:
@@ -74,7 +49,7 @@ def register_image(name: str, arch: str) -> str:
 
 
 @pytest.fixture
-def account(aws: AwsPeers, checkip: CheckIp) -> SimpleNamespace:
+def account(aws: AwsPeers, checkip: TextServer) -> SimpleNamespace:
     """An account with DLAMIs published, 64 G vCPUs and no P vCPUs."""
     images = {
         "base": register_image(

@@ -260,7 +260,7 @@ def test_a_new_address_replaces_the_old_ssh_rule(
     account: SimpleNamespace, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert run(capsys, "launch", "g6.xlarge", "--yes")[0] == 0
-    account.checkip.address = "198.51.100.23"
+    account.checkip.body = "198.51.100.23\n"
     assert run(capsys, "launch", "g6.2xlarge", "--yes")[0] == 0
     [group] = security_groups()
     assert lx.ssh_rules(group) == ["198.51.100.23/32"]

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import http.server
 import re
-import threading
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Callable
@@ -25,6 +23,7 @@ from dlpick.tui.screens.runs import NewRunDialog, RunsScreen, TargetDialog, ask_
 from dlpick.tui.widgets.follow_log import FollowLog, display_lines
 from tests.log_replay import FIXED_RUN_ID, HostApp, ended_and_searched, replay_app, settled
 from tests.peers.sshd import SSH_ALIAS, Sshd
+from tests.peers.text_server import TextServer
 
 
 @pytest.fixture(autouse=True)
@@ -232,20 +231,8 @@ async def test_start_a_run_follow_pause_search_and_see_it_end(sshd: Sshd) -> Non
 
 
 async def test_port_forward_answers_on_a_local_port(sshd: Sshd) -> None:
-    class Hello(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = b"jupyter here"
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hello)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    remote_port = server.server_address[1]
+    server = TextServer("jupyter here")
+    remote_port = server.port
     screen = RunsScreen(SSH_ALIAS, None, forwards=(("Jupyter", remote_port),))
     app = HostApp(screen)
 
@@ -269,7 +256,7 @@ async def test_port_forward_answers_on_a_local_port(sshd: Sshd) -> None:
             with pytest.raises(OSError):
                 await asyncio.to_thread(get, forward.url)
     finally:
-        server.shutdown()
+        server.stop()
 
 
 async def test_target_prompt_opens_the_runs_screen(sshd: Sshd) -> None:

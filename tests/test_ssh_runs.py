@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import http.server
 import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -31,6 +29,7 @@ from dlpick.remote.target import Target, TargetError, parse_target, resolve_inst
 from dlpick.tui.cli import main
 from dlpick.tui.cmd_ssh import forward_spec
 from tests.peers.sshd import SSH_ALIAS, Sshd, TcpCutter, free_port, wait_for
+from tests.peers.text_server import TextServer
 
 CUT_ALIAS = "dlpick-cut"
 
@@ -490,21 +489,9 @@ def test_instance_without_fingerprints_is_trusted_on_first_use(
 
 
 def test_ssh_forwards_a_port_and_runs_a_shell(sshd: Sshd) -> None:
-    class Hello(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = b"tensorboard here"
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hello)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = TextServer("tensorboard here")
     local = free_port()
-    remote = server.server_address[1]
+    remote = server.port
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -538,7 +525,7 @@ def test_ssh_forwards_a_port_and_runs_a_shell(sshd: Sshd) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-        server.shutdown()
+        server.stop()
 
 
 def test_ssh_refuses_a_bad_forward(sshd: Sshd, capsys: pytest.CaptureFixture[str]) -> None:
