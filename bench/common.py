@@ -14,5 +14,7 @@ def isolated_env(home: Path) -> dict[str, str]:
         XDG_CACHE_HOME=str(home / ".cache"),
         XDG_CONFIG_HOME=str(home / ".config"),
         AWS_EC2_METADATA_DISABLED="true",
+        # Benchmarks never SSH to an instance's (possibly real) address while watching idleness.
+        DLPICK_WATCH_IDLE_OVER_SSH="false",
     )
     return env

@@ -31,6 +31,9 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(home / ".aws" / "credentials"))
     # Never ask an instance metadata service for credentials from a test.
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    # moto's instances have made-up public addresses: the app must never SSH to them.
+    # A test that watches idleness over SSH turns this on and maps the address to sshd.
+    monkeypatch.setenv("DLPICK_WATCH_IDLE_OVER_SSH", "false")
     return home
 
 

@@ -181,7 +181,10 @@ class FixedAccess(AwsAccess):
         sentinel = object()  # never called: every AWS question is answered below
         super().__init__(
             lambda: sentinel,
-            settings=Settings(checkip_url="https://checkip.amazonaws.com"),
+            # Pictures never reach a host: no SSH to the fixed instances' made-up addresses.
+            settings=Settings(
+                checkip_url="https://checkip.amazonaws.com", watch_idle_over_ssh=False
+            ),
             clock=lambda: FIXED_NOW,
         )
 

@@ -14,14 +14,26 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import asyncssh
+import boto3
 import pytest
+from textual.widgets import DataTable
 
 from dlpick.remote.idle import IdleTracker
 from dlpick.remote.idle_watch import IdleWatcher, ProbeError, is_neuron, sample_host
 from dlpick.remote.ssh import connect, connector
 from dlpick.remote.target import Target
+from dlpick.tui.account import AwsAccess, connect_with
+from dlpick.tui.app import DlpickApp
+from dlpick.tui.config import load_settings
 from tests.conftest import AwsPeers
+from tests.launch_fixtures import REGION
 from tests.peers.sshd import SSH_ALIAS, Sshd
+from tests.screenshots import ON_DEMAND, offline_catalog
+from tests.test_app import wait_for
+from tests.test_app_aws import SIZE, aws_app, instance_cells, only_regions, text_of
+from tests.test_fleet import start
+from tests.test_ssh_runs import map_instance_to_sshd
 
 T0 = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 
@@ -63,7 +75,11 @@ class FakeGpus:
     @property
     def calls(self) -> int:
         path = self.dir / "next"
-        return int(path.read_text()) - 1 if path.exists() else 0
+        while path.exists():
+            text = path.read_text()
+            if text:  # empty while the fake rewrites it, when the app samples in the background
+                return int(text) - 1
+        return 0
 
 
 @pytest.fixture
@@ -172,8 +188,6 @@ async def test_idle_for_a_whole_window_is_announced_once(gpus: FakeGpus) -> None
 
 
 def put_cpu(aws: AwsPeers, instance_id: str, percent: float, at: datetime) -> Any:
-    import boto3
-
     cloudwatch = boto3.client("cloudwatch", region_name="us-east-1")
     cloudwatch.put_metric_data(
         Namespace="AWS/EC2",
@@ -221,3 +235,110 @@ async def test_neuron_instances_are_judged_by_cpu(aws: AwsPeers, gpus: FakeGpus)
     assert sample.source == "cpu" and sample.utilizations == [87.0]
     assert sample.note is not None and "Neuron" in sample.note
     assert gpus.calls == 0  # nvidia-smi is not asked about Neuron devices
+
+
+# -- the app watches its running instances ---------------------------------------------
+
+
+def idle_watchers(app: Any) -> list[Any]:
+    return [w for w in app.workers if w.group == "idle-watch" and not w.is_finished]
+
+
+async def test_app_watches_running_instances_over_ssh(
+    aws: AwsPeers,
+    gpus: FakeGpus,
+    sshd: Sshd,
+    isolated_home: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Idle GPUs over SSH: one notice and bell, shown idle, cleared when used again."""
+    monkeypatch.setenv("DLPICK_WATCH_IDLE_OVER_SSH", "true")
+    monkeypatch.setenv("DLPICK_IDLE_WINDOW_MINUTES", "5")
+    only_regions(monkeypatch, REGION)
+    launched = start(REGION)  # a g6.xlarge dlpick manages
+    iid = launched["InstanceId"]
+    ec2 = boto3.client("ec2", region_name=REGION)
+    address = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0][
+        "PublicIpAddress"
+    ]
+    map_instance_to_sshd(sshd, isolated_home, address)  # its made-up address reaches sshd
+    gpus.queue(*[TWO_IDLE] * 2000)  # more than the test takes, a sample every 20 ms
+
+    now = [launched["LaunchTime"] + timedelta(hours=2)]  # the app's clock, moved by hand
+
+    def clock() -> float:
+        return now[0].timestamp()
+
+    account = AwsAccess(connect_with(None), settings=load_settings(), clock=clock)
+    app = DlpickApp(
+        offline_catalog(tmp_path),
+        region=REGION,
+        clock=clock,
+        account=account,
+        fleet_every=0.05,
+        idle_every=0.02,
+    )
+    bells: list[int] = []
+    monkeypatch.setattr(app, "bell", lambda: bells.append(1))
+    scans: list[Any] = []
+
+    def idle_notes() -> list[str]:
+        return [n.message for n in app._notifications if "idle" in n.message]
+
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        app.watch(app, "fleet", lambda fleet: scans.append(fleet), init=False)
+        await wait_for(lambda: gpus.calls >= 2, pilot, 20)  # watched from the first scan
+        assert [w.name for w in idle_watchers(app)] == [iid]
+        assert not idle_notes() and "0 idle" in text_of(app, "#ticker")
+
+        now[0] += timedelta(minutes=20)  # quiet since the first sample, 20 minutes ago
+        await wait_for(lambda: len(idle_notes()) == 1, pilot, 20)
+        seen = len(scans)
+        await wait_for(lambda: len(scans) >= seen + 2 and gpus.calls >= 20, pilot, 20)
+        spent = ON_DEMAND[REGION]["g6.xlarge"] * 20 / 60
+        assert idle_notes() == [
+            f"g6.xlarge {iid} in us-east-1 has been idle for 20 min "
+            f"(${spent:,.2f} spent idle). Press i, then s to stop or t to terminate it."
+        ]
+        assert len(bells) == 1
+        assert "1 idle" in text_of(app, "#ticker")
+        await pilot.press("i")
+        await wait_for(lambda: app.screen.query_one("#instances", DataTable).row_count > 0, pilot)
+        assert instance_cells(app, "idle")[iid] == "idle 20m"
+
+        # In use again: every sample still to come is a busy GPU.
+        for n in range(1, gpus.queued + 1):
+            (gpus.dir / str(n)).write_text(BUSY_T4)
+        await wait_for(lambda: "0 idle" in text_of(app, "#ticker"), pilot, 20)
+        await wait_for(lambda: instance_cells(app, "idle")[iid] == "-", pilot)
+        assert len(idle_notes()) == 1 and len(bells) == 1
+
+        # Stopped: its watcher ends with it.
+        ec2.stop_instances(InstanceIds=[iid])
+        await wait_for(lambda: not idle_watchers(app), pilot, 20)
+        calls = gpus.calls
+        await pilot.pause(0.2)
+        assert gpus.calls == calls
+
+
+async def test_app_does_not_ssh_when_the_setting_is_off(
+    aws: AwsPeers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dialled: list[Any] = []
+
+    async def no_ssh(*args: Any, **kwargs: Any) -> Any:
+        dialled.append(args)
+        raise OSError("this test must not SSH anywhere")
+
+    monkeypatch.setattr(asyncssh, "connect", no_ssh)
+    only_regions(monkeypatch, REGION)
+    start(REGION)  # running and managed: watched only when the user allows it
+    app = aws_app(tmp_path, fleet_every=0.05)
+    assert not app.account.settings.watch_idle_over_ssh  # the suite's default
+    scans: list[Any] = []
+    async with app.run_test(size=SIZE) as pilot:
+        app.watch(app, "fleet", lambda fleet: scans.append(fleet), init=False)
+        await wait_for(lambda: len(scans) >= 2, pilot, 20)
+        assert app.fleet.status == "ok" and len(app.fleet.instances) == 1
+        assert not idle_watchers(app) and not dialled

@@ -115,6 +115,11 @@ class AwsAccess:
 
         return load_fleet(self.get(), regions, False, warn, catalog=catalog)
 
+    def cloudwatch(self, region: str) -> Any | None:
+        """A CloudWatch client for the region (idle watching's CPU fallback), or None."""
+        aws = self.get()
+        return None if aws is None else aws.client("cloudwatch", region)
+
 
 @dataclass(frozen=True)
 class Fleet:

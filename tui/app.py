@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from dataclasses import replace
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, ClassVar
 
@@ -91,6 +92,16 @@ class FleetScanned(Message):
         self.fleet = fleet
 
 
+class InstanceIdleChanged(Message):
+    """An idle watcher's verdict: an instance's idle episode began ("idle") or ended."""
+
+    def __init__(self, instance_id: str, kind: str, idle_since: datetime) -> None:
+        super().__init__()
+        self.instance_id = instance_id
+        self.kind = kind
+        self.idle_since = idle_since
+
+
 class DlpickApp(App[None]):
     """Price table, filters, region picker, detail pane, help, launch and instances."""
 
@@ -122,18 +133,21 @@ class DlpickApp(App[None]):
         notes: list[str] | None = None,
         account: AwsAccess | None = None,
         fleet_every: float = 60.0,
+        idle_every: float = 60.0,
     ) -> None:
         """`catalog` must be offline (aws=None): it paints the first frame.
 
         `live` makes the live price source inside the refresh worker; None is offline.
         `account` reaches AWS (in workers) for quotas, launching and the instances;
-        None means no AWS at all.
+        None means no AWS at all. `idle_every` is how often (seconds) each running
+        instance is sampled for idleness over SSH, when the settings allow it.
         """
         super().__init__()
         self.catalog = catalog
         self.region = region
         self.clock = clock
         self.fleet_every = fleet_every
+        self.idle_every = idle_every
         self.account = account or AwsAccess(None, clock=clock)
         self.prices = PricesScreen(
             catalog,
@@ -147,6 +161,9 @@ class DlpickApp(App[None]):
         self._fleet_worker: Worker[None] | None = None
         self._fleet_timer: Timer | None = None
         self._idle_first_seen: dict[str, datetime] = {}  # instance id -> first seen idle
+        self._scanned = Fleet("waiting")  # the last scan as AWS answered, before SSH's verdicts
+        self._idle_watchers: dict[str, Worker[None]] = {}  # instance id -> its SSH idle watcher
+        self._ssh_idle: dict[str, datetime] = {}  # instance id -> idle since, per its watcher
 
     def on_mount(self) -> None:
         # After the first frame, like the price refresh: the scan imports boto3.
@@ -206,18 +223,21 @@ class DlpickApp(App[None]):
     @on(FleetScanned)
     def _fleet_scanned(self, message: FleetScanned) -> None:
         fleet = message.fleet
-        if fleet.status == "error" and self.fleet.status == "ok":
+        if fleet.status == "error" and self._scanned.status == "ok":
             # Keep the last instances known, marked stale, rather than blanking the ticker.
             fleet = Fleet(
                 "error",
-                instances=self.fleet.instances,
-                at=self.fleet.at,
-                regions=self.fleet.regions,
+                instances=self._scanned.instances,
+                at=self._scanned.at,
+                regions=self._scanned.regions,
                 message=fleet.message,
             )
-        self.fleet = fleet
+        self._scanned = fleet
         if fleet.status == "ok":
-            self._notify_idle(fleet)
+            self._watch_running(fleet)
+        self.fleet = self._with_ssh_idle(fleet)
+        if fleet.status == "ok":
+            self._notify_idle(self.fleet)
 
     @on(Worker.StateChanged)
     def _fleet_worker_changed(self, event: Worker.StateChanged) -> None:
@@ -231,7 +251,10 @@ class DlpickApp(App[None]):
             self._fleet_timer = self.set_timer(self.fleet_every, self.refresh_fleet)
 
     def _notify_idle(self, fleet: Fleet) -> None:
-        """One notification and one bell per idle episode; the episode ends when it works."""
+        """One notification and one bell per idle episode; the episode ends when it works.
+
+        The idle alarm and the SSH watcher may both call the same episode idle: one notice.
+        """
         assert fleet.at is not None
         idle_now = {i.instance_id: i for i in fleet.instances if i.idle.startswith("idle")}
         for gone in set(self._idle_first_seen) - set(idle_now):
@@ -240,8 +263,117 @@ class DlpickApp(App[None]):
             if instance_id in self._idle_first_seen:
                 continue
             self._idle_first_seen[instance_id] = fleet.at
-            self.notify(idle_message(inst), title="Idle instance", timeout=30)
+            self.notify(
+                idle_message(inst, self._ssh_idle_for(instance_id)),
+                title="Idle instance",
+                timeout=30,
+            )
             self.bell()
+
+    # -- idle over SSH: one watcher per running instance dlpick launched ---------------
+
+    def _watch_running(self, fleet: Fleet) -> None:
+        """Start watchers for newly running managed instances; stop those no longer running."""
+        running = {i.instance_id: i for i in fleet.instances if i.managed and i.state == "running"}
+        if not self.account.settings.watch_idle_over_ssh:
+            running = {}
+        for instance_id in set(self._idle_watchers) - set(running):
+            self._idle_watchers.pop(instance_id).cancel()
+            self._ssh_idle.pop(instance_id, None)
+        for instance_id, inst in running.items():
+            if instance_id not in self._idle_watchers:
+                self._idle_watchers[instance_id] = self.run_worker(
+                    self.watch_idle(inst),
+                    name=instance_id,
+                    group="idle-watch",
+                    exit_on_error=False,
+                    description=f"watching {instance_id} for idleness",
+                )
+
+    async def watch_idle(self, inst: Any) -> None:
+        """Sample one instance's GPUs over SSH (CloudWatch CPU where SSH fails), forever."""
+        import asyncio
+
+        from dlpick.remote.idle import IdleTracker
+        from dlpick.remote.idle_watch import IdleWatcher
+
+        settings = self.account.settings
+        cloudwatch = await asyncio.to_thread(self.account.cloudwatch, inst.region)
+        watcher = IdleWatcher(
+            instance_type=inst.instance_type,
+            connect=self._ssh_connector(inst),
+            cloudwatch=cloudwatch,
+            instance_id=inst.instance_id,
+            tracker=IdleTracker(
+                threshold_percent=settings.idle_threshold_percent,
+                window=timedelta(minutes=settings.idle_window_minutes),
+            ),
+            clock=self.account.now,
+            interval=self.idle_every,
+        )
+        async for event in watcher.events():
+            self.post_message(InstanceIdleChanged(inst.instance_id, event.kind, event.idle_since))
+
+    def _ssh_connector(self, inst: Any) -> Any:
+        """Connections to the instance, with the CLI's host-key rules; failures as SshError."""
+        from dlpick.remote.ssh import SshError
+        from dlpick.remote.target import TargetError
+        from dlpick.tui.host_access import HostAccess
+
+        access = HostAccess(
+            inst.instance_id,
+            inst.region,
+            self.account.settings.profile,
+            notify=lambda message: self.notify(message, title="Idle watch"),
+        )
+
+        async def connect() -> Any:
+            try:
+                return await access.connect()
+            except TargetError as exc:  # not running, no public address: CPU stands in
+                raise SshError(str(exc)) from None
+
+        return connect
+
+    @on(InstanceIdleChanged)
+    def _instance_idle_changed(self, message: InstanceIdleChanged) -> None:
+        if message.instance_id not in self._idle_watchers:
+            return  # its watcher was stopped after the event was sent
+        if message.kind == "idle":
+            self._ssh_idle[message.instance_id] = message.idle_since
+        else:
+            self._ssh_idle.pop(message.instance_id, None)
+        self.fleet = self._with_ssh_idle(self._scanned)
+        if self.fleet.at is not None:
+            self._notify_idle(self.fleet)
+
+    def _ssh_idle_for(self, instance_id: str) -> timedelta | None:
+        since = self._ssh_idle.get(instance_id)
+        return None if since is None else max(timedelta(0), self.account.now() - since)
+
+    def _with_ssh_idle(self, fleet: Fleet) -> Fleet:
+        """The scan, with the instances SSH found idle marked `idle Nm`."""
+        if not self._ssh_idle:
+            return fleet
+        instances = []
+        for inst in fleet.instances:
+            idle_for = self._ssh_idle_for(inst.instance_id)
+            if idle_for is not None:
+                inst = replace(inst, idle=f"idle {int(idle_for.total_seconds() // 60)}m")
+            instances.append(inst)
+        return replace(fleet, instances=tuple(instances))
+
+    @on(Worker.StateChanged)
+    def _idle_watcher_changed(self, event: Worker.StateChanged) -> None:
+        worker = event.worker
+        if worker.group != "idle-watch" or worker.error is None:
+            return
+        if self._idle_watchers.get(worker.name) is worker:
+            del self._idle_watchers[worker.name]  # the next scan starts a fresh one
+            self._ssh_idle.pop(worker.name, None)
+        self.notify(
+            f"watching {worker.name} for idleness failed: {worker.error}", severity="warning"
+        )
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # No "Instances" key in the footer of the instances screen itself.
@@ -285,16 +417,26 @@ class DlpickApp(App[None]):
         )
 
 
-def idle_message(inst: Any) -> str:
-    """What the idle notification says: type, region, idle for, money spent idle, keys."""
+def idle_message(inst: Any, idle_for: timedelta | None = None) -> str:
+    """What the idle notification says: type, region, idle for, money spent idle, keys.
+
+    `idle_for` is known when the SSH watcher saw the episode begin; otherwise the
+    idle alarm's window is the lower bound.
+    """
     from dlpick.remote.launch import IDLE_STOP_TAG
 
-    # The idle alarm fires after its whole window below the threshold, and the
-    # notice comes when the alarm is first seen: idle at least that window long.
-    minutes = int(inst.tags.get(IDLE_STOP_TAG) or 0)
-    how_long = f"at least {minutes} min" if minutes else "a while"
+    if idle_for is not None:
+        minutes = int(idle_for.total_seconds() // 60)
+        how_long = f"{minutes} min"
+    else:
+        # The idle alarm fires after its whole window below the threshold, and the
+        # notice comes when the alarm is first seen: idle at least that window long.
+        minutes = int(inst.tags.get(IDLE_STOP_TAG) or 0)
+        how_long = f"at least {minutes} min" if minutes else "a while"
     if inst.usd_hour is None:
         spent = "cost unknown"
+    elif idle_for is not None:
+        spent = f"${inst.usd_hour * idle_for.total_seconds() / 3600:,.2f} spent idle"
     elif minutes:
         spent = f"${inst.usd_hour * minutes / 60:,.2f} spent idle"
     else:

@@ -22,12 +22,22 @@ class ConfigError(ValueError):
 
 @dataclass
 class Settings:
+    """What the user can set (config key, or `DLPICK_` + its name in capitals).
+
+    `idle_threshold_percent` / `idle_window_minutes`: an instance is idle when every
+    accelerator stays below the threshold for the whole window.
+    `watch_idle_over_ssh`: while the app runs, SSH into each running instance dlpick
+    launched to sample its GPUs with nvidia-smi (CloudWatch CPU stands in where SSH
+    fails); false keeps dlpick off the instances, leaving the CloudWatch idle alarm.
+    """
+
     region: str | None = None
     profile: str | None = None
     offline: bool = False
     checkip_url: str = "https://checkip.amazonaws.com"
     idle_threshold_percent: float = 5.0
     idle_window_minutes: float = 15.0
+    watch_idle_over_ssh: bool = True
 
     def merged(self, **overrides: Any) -> Settings:
         """A copy with every non-None override applied (how flags win)."""

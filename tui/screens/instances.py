@@ -85,7 +85,7 @@ def cells(inst: Any, now: datetime) -> dict[str, Text]:
         "up": Text(fmt_hours(inst.uptime_hours(now)) if inst.billing_hourly else "-"),
         "usd": Text(f"{usd} spot" if inst.spot else usd),
         "cost": Text(cost_text),
-        # Where the verdict came from is the same for all for now: the idle alarm.
+        # "idle" from the idle alarm, "idle 20m" from watching the GPUs over SSH.
         "idle": Text(inst.idle.replace(" (alarm)", ""), style=idle_style),
         "guard": Text(guard_text(inst)),
         "managed": Text("yes") if inst.managed else Text("no", style="bold yellow"),
