@@ -7,7 +7,6 @@ not pay for it.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -184,8 +183,3 @@ def paginate(method: Callable[..., Any], key: str, **kwargs: Any) -> list[Any]:
         token = page.get("NextToken")
         if not token:
             return items
-
-
-def env_region() -> str | None:
-    """The region named by the environment, without importing boto3."""
-    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")

@@ -199,7 +199,7 @@ def filter_records(
     return out
 
 
-def _make_catalog(args: argparse.Namespace, settings: Settings, warn: Callable[[str], None]) -> Any:
+def _make_catalog(settings: Settings, warn: Callable[[str], None]) -> Any:
     from dlpick.pricing.cache import PriceCache
     from dlpick.pricing.catalog import Catalog
 
@@ -229,7 +229,7 @@ def cmd_prices(args: argparse.Namespace, settings: Settings) -> int:
         else ("spot_usd_per_fp32_tflop_hour" if args.spot else "usd_per_fp32_tflop_hour")
     )
     region = _resolve_region(args, settings)
-    catalog = _make_catalog(args, settings, _warn)
+    catalog = _make_catalog(settings, _warn)
     all_regions = region.lower() == "all"
     try:
         if all_regions:

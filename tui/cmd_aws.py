@@ -124,7 +124,7 @@ def confirm(question: str, assume_yes: bool) -> bool:
     return answer in ("y", "yes")
 
 
-def launch_price(settings: Settings, aws: Any, region: str, instance_type: str, spot: bool) -> Any:
+def launch_price(aws: Any, region: str, instance_type: str, spot: bool) -> Any:
     """A callable giving (usd/hour, where it came from) through the price catalog."""
     from dlpick.pricing.cache import PriceCache
     from dlpick.pricing.catalog import Catalog
@@ -178,9 +178,7 @@ def cmd_launch(args: argparse.Namespace, settings: Settings) -> int:
         budget=args.budget,
     )
     print(f"planning {req.instance_type} in {region}...", file=sys.stderr)
-    plan = lx.plan_launch(
-        aws, req, launch_price(settings, aws, region, req.instance_type, req.spot)
-    )
+    plan = lx.plan_launch(aws, req, launch_price(aws, region, req.instance_type, req.spot))
     for line in plan.describe():
         print(line)
     refusal = lx.quota_refusal(plan)
