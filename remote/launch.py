@@ -25,6 +25,7 @@ from typing import Any
 from dlpick.pricing.aws import AwsError, describe_error
 from dlpick.remote import guard
 from dlpick.remote.quotas import QuotaCheck, check_quota
+from dlpick.remote.target import login_user_for_image
 
 MANAGED_TAG = "dlpick:managed"
 OWNER_TAG = "dlpick:owner"
@@ -273,8 +274,8 @@ def find_ami(aws: Any, region: str, flavour: str, os_name: str, arch: str, famil
         if mapping.get("DeviceName") == root:
             size = int((mapping.get("Ebs") or {}).get("VolumeSize") or 0)
     name = str(image.get("Name") or image_id)
-    user = "ec2-user" if ("amazon-linux" in name.lower() or os_name == "al2023") else "ubuntu"
-    return Ami(image_id, name, parameter, root, size, user)
+    # The same rule `dlpick run` and `dlpick ssh` use, so the printed ssh command agrees.
+    return Ami(image_id, name, parameter, root, size, login_user_for_image(name))
 
 
 # -- the caller's address --------------------------------------------------------
