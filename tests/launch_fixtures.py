@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from types import SimpleNamespace
+from typing import Any
 
 import boto3
 import pytest
@@ -84,3 +85,16 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     code = main(list(args))
     out, err = capsys.readouterr()
     return code, out, err
+
+
+def live_instances(region: str = REGION) -> list[dict[str, Any]]:
+    """Pending and running instances in a region, as moto describes them."""
+    reservations = boto3.client("ec2", region_name=region).describe_instances(
+        Filters=[{"Name": "instance-state-name", "Values": ["pending", "running"]}]
+    )["Reservations"]
+    return [dict(i) for r in reservations for i in r["Instances"]]
+
+
+def only_regions(monkeypatch: pytest.MonkeyPatch, *regions: str) -> None:
+    """moto enables every region; act as if only these were (each scan stays quick)."""
+    monkeypatch.setattr("dlpick.pricing.regions.enabled_regions", lambda ec2: list(regions))

@@ -21,7 +21,7 @@ from dlpick.tui.screens.instances import ConfirmAction, InstancesScreen
 from dlpick.tui.screens.launch import LaunchDialog
 from dlpick.tui.screens.prices import PricesScreen
 from tests.conftest import AwsPeers
-from tests.launch_fixtures import P_OD, REGION
+from tests.launch_fixtures import P_OD, REGION, live_instances, only_regions
 from tests.screenshots import FIXED_NOW, ON_DEMAND, offline_catalog
 from tests.test_app import column, table_of, wait_for
 from tests.test_fleet import start
@@ -32,11 +32,6 @@ SIZE = (120, 36)
 @pytest.fixture(autouse=True)
 def steady_cursor(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(Input, "_toggle_cursor", lambda self: None)
-
-
-def only_regions(monkeypatch: pytest.MonkeyPatch, *regions: str) -> None:
-    """moto enables every region; the app watches these (each scan stays quick)."""
-    monkeypatch.setattr("dlpick.pricing.regions.enabled_regions", lambda ec2: list(regions))
 
 
 def aws_app(tmp_path: Path, *, clock: float = FIXED_NOW, fleet_every: float = 60.0) -> DlpickApp:
@@ -69,13 +64,6 @@ async def open_launch(app: DlpickApp, pilot: Any, itype: str) -> LaunchDialog:
     assert isinstance(dialog, LaunchDialog)
     await wait_for(lambda: dialog.state in ("ready", "failed"), pilot, 20)
     return dialog
-
-
-def live_instances(region: str = REGION) -> list[dict[str, Any]]:
-    reservations = boto3.client("ec2", region_name=region).describe_instances(
-        Filters=[{"Name": "instance-state-name", "Values": ["pending", "running"]}]
-    )["Reservations"]
-    return [dict(i) for r in reservations for i in r["Instances"]]
 
 
 # -- quota column and launch dialog ---------------------------------------------------

@@ -13,7 +13,7 @@ import pytest
 
 from dlpick.tui import cmd_fleet
 from tests.conftest import AwsPeers
-from tests.launch_fixtures import run
+from tests.launch_fixtures import only_regions, run
 from tests.peers.pricing_api import ec2_product
 
 REGIONS = ("us-east-1", "us-west-2", "ap-south-1")
@@ -69,7 +69,7 @@ def test_ls_finds_every_instance_in_every_region_with_its_cost(
     fleet: SimpleNamespace, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # moto enables every region; ask for three of them.
-    monkeypatch.setattr("dlpick.pricing.regions.enabled_regions", lambda ec2: list(REGIONS))
+    only_regions(monkeypatch, *REGIONS)
     start("us-east-1", "m5.large", name="web")  # not accelerated: shown only with --all
     records = ls_json(capsys, "--all-regions")
     by_region = {r["region"]: r for r in records}

@@ -27,11 +27,11 @@ from dlpick.tui.account import AwsAccess, connect_with
 from dlpick.tui.app import DlpickApp
 from dlpick.tui.config import load_settings
 from tests.conftest import AwsPeers
-from tests.launch_fixtures import REGION
+from tests.launch_fixtures import REGION, only_regions
 from tests.peers.sshd import SSH_ALIAS, Sshd
 from tests.screenshots import ON_DEMAND, offline_catalog
 from tests.test_app import wait_for
-from tests.test_app_aws import SIZE, aws_app, instance_cells, only_regions, text_of
+from tests.test_app_aws import SIZE, aws_app, instance_cells, text_of
 from tests.test_fleet import start
 from tests.test_ssh_runs import map_instance_to_sshd
 

@@ -20,19 +20,13 @@ from tests.launch_fixtures import (
     NEURON,
     P_OD,
     REGION,
+    live_instances,
     run,
 )
 
 
 def ec2() -> Any:
     return boto3.client("ec2", region_name=REGION)
-
-
-def live_instances() -> list[dict[str, Any]]:
-    reservations = ec2().describe_instances(
-        Filters=[{"Name": "instance-state-name", "Values": ["pending", "running"]}]
-    )["Reservations"]
-    return [i for r in reservations for i in r["Instances"]]
 
 
 def security_groups() -> list[dict[str, Any]]:
