@@ -1,5 +1,5 @@
-"""AWS access shared by every part of dlpick: clients with sane timeouts, and
-errors turned into one line a user can act on.
+"""AWS access shared by every part of dlpick: clients with sane timeouts whose
+failures arrive as one AwsError, translated here and nowhere else.
 
 boto3 is imported lazily so that offline commands and the app's first frame do
 not pay for it.
@@ -8,12 +8,16 @@ not pay for it.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from dlpick.pricing.errors import AwsError, one_line
 
 if TYPE_CHECKING:
     import boto3
+
+T = TypeVar("T")
 
 # The Pricing API answers from a few regions only; us-east-1 is the documented one.
 PRICING_REGION = "us-east-1"
@@ -36,15 +40,8 @@ CREDENTIAL_ERRORS = frozenset(
 THROTTLE_ERRORS = frozenset(
     {"Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException"}
 )
-
-
-class AwsError(Exception):
-    """An AWS failure worded for the user (one line, no traceback)."""
-
-    def __init__(self, message: str, *, code: str = "", credentials: bool = False) -> None:
-        super().__init__(message)
-        self.code = code
-        self.credentials = credentials
+ACCESS_DENIED_ERRORS = frozenset({"UnauthorizedOperation", "AccessDenied", "AccessDeniedException"})
+OPT_IN_ERRORS = frozenset({"OptInRequired", "InvalidRegion"})
 
 
 @dataclass
@@ -105,72 +102,267 @@ class Aws:
     def default_region(self) -> str:
         return self._session().region_name or DEFAULT_REGION
 
-    def has_credentials(self) -> bool:
+    def credentials_problem(self) -> AwsError | None:
+        """Why no AWS call can work (no credentials, a missing profile), or None."""
         try:
-            return self._session().get_credentials() is not None
-        except Exception:  # a broken profile is the same as none for this question
-            return False
+            if self._session().get_credentials() is None:
+                return aws_error(_no_credentials())
+        except _botocore_errors() as exc:
+            return aws_error(exc)
+        return None
+
+    def has_credentials(self) -> bool:
+        return self.credentials_problem() is None
+
+    def require_credentials(self) -> Aws:
+        """This access, or the AwsError saying why it has no credentials."""
+        problem = self.credentials_problem()
+        if problem is not None:
+            raise problem
+        return self
 
     def client(self, service: str, region: str) -> Any:
+        """A client whose failures raise AwsError (see TranslatingClient)."""
         key = (service, region, threading.get_ident())
         with self._lock:
             cached = self._clients.get(key)
         if cached is not None:
             return cached
-        # The stubs type client() per service literal; the name here is a plain str.
-        make: Callable[..., Any] = self._session().client
-        made = make(service, region_name=region, config=client_config())
+        try:
+            # The stubs type client() per service literal; the name here is a plain str.
+            make: Callable[..., Any] = self._session().client
+            made = TranslatingClient(
+                make(service, region_name=region, config=client_config()), region
+            )
+        except _botocore_errors() as exc:
+            raise aws_error(exc, region=region) from exc
         with self._lock:
             self._clients[key] = made
         return made
 
 
-def describe_error(exc: BaseException, doing: str) -> AwsError:
-    """Turn a botocore exception into an AwsError with one actionable line."""
+def _operation(name: str) -> str:
+    return "".join(part.title() for part in name.split("_"))
+
+
+def aws_error(exc: BaseException, operation: str = "", region: str = "") -> AwsError:
+    """The one translation of a botocore failure into an AwsError (one line, a hint)."""
     from botocore.exceptions import (
-        BotoCoreError,
         ClientError,
+        ConnectionClosedError,
+        ConnectTimeoutError,
         EndpointConnectionError,
         NoCredentialsError,
         NoRegionError,
+        PartialCredentialsError,
         ProfileNotFound,
+        ReadTimeoutError,
     )
+    from botocore.parsers import ResponseParserError
 
     if isinstance(exc, AwsError):
         return exc
-    if isinstance(exc, NoCredentialsError):
+    where = " ".join(p for p in (operation, f"in {region}" if region else "") if p)
+    prefix = f"{where}: " if where else ""
+    if isinstance(exc, NoCredentialsError | PartialCredentialsError):
         return AwsError(
-            f"{doing}: no AWS credentials found (run `aws configure` or set AWS_PROFILE)",
+            "no AWS credentials found",
+            hint="run `aws configure`, or set AWS_PROFILE or AWS_ACCESS_KEY_ID",
             code="NoCredentials",
             credentials=True,
         )
     if isinstance(exc, ProfileNotFound):
-        return AwsError(f"{doing}: {exc}", code="ProfileNotFound", credentials=True)
+        # The same words as the AWS CLI.
+        return AwsError(str(exc), code="ProfileNotFound", credentials=True)
     if isinstance(exc, NoRegionError):
-        return AwsError(f"{doing}: no AWS region set (use --region or AWS_DEFAULT_REGION)")
-    if isinstance(exc, EndpointConnectionError):
-        return AwsError(f"{doing}: cannot reach AWS ({exc})", code="EndpointConnectionError")
+        return AwsError(
+            "no AWS region set", hint="pass --region or set AWS_DEFAULT_REGION", code="NoRegion"
+        )
+    if isinstance(exc, EndpointConnectionError | ConnectTimeoutError | ConnectionClosedError):
+        url = getattr(exc, "kwargs", {}).get("endpoint_url", "")
+        return AwsError(
+            f"{prefix}cannot reach AWS" + (f" at {url}" if url else ""),
+            hint="check the network, or use --offline for cached prices",
+            code="EndpointConnectionError",
+            unreachable=True,
+        )
+    if isinstance(exc, ReadTimeoutError):
+        return AwsError(
+            f"{prefix}AWS did not answer in time",
+            hint="retry; the network may be slow",
+            code="ReadTimeout",
+            unreachable=True,
+        )
+    if isinstance(exc, ResponseParserError):
+        return AwsError(
+            f"{prefix}AWS sent an answer dlpick cannot read ({one_line(exc, 120)})",
+            hint="retry; if it persists, check AWS_ENDPOINT_URL",
+            code="MalformedAnswer",
+        )
     if isinstance(exc, ClientError):
-        err = exc.response.get("Error", {})
-        code = str(err.get("Code", ""))
-        message = str(err.get("Message", "")).strip()
-        if code in CREDENTIAL_ERRORS:
-            return AwsError(
-                f"{doing}: AWS credentials were refused ({code}); refresh them "
-                "(e.g. `aws sso login`) and retry",
-                code=code,
-                credentials=True,
-            )
-        if code in THROTTLE_ERRORS:
-            return AwsError(
-                f"{doing}: AWS is throttling requests ({code}); retry in a minute", code=code
-            )
-        if code in ("UnauthorizedOperation", "AccessDenied", "AccessDeniedException"):
-            return AwsError(f"{doing}: permission denied ({code}): {message}", code=code)
-        return AwsError(f"{doing}: {code}: {message}" if message else f"{doing}: {code}", code=code)
-    if isinstance(exc, BotoCoreError):
-        return AwsError(f"{doing}: {exc}", code=type(exc).__name__)
-    return AwsError(f"{doing}: {exc}", code=type(exc).__name__)
+        return _client_error(exc, prefix)
+    if isinstance(exc, OSError):
+        return AwsError(
+            f"{prefix}the connection to AWS failed ({exc.strerror or one_line(exc, 120)})",
+            hint="check the network and retry",
+            code="ConnectionError",
+            unreachable=True,
+        )
+    return AwsError(f"{prefix}{one_line(exc)}", code=type(exc).__name__)
+
+
+def _client_error(exc: Any, prefix: str) -> AwsError:
+    err = exc.response.get("Error", {})
+    meta = exc.response.get("ResponseMetadata", {})
+    status = meta.get("HTTPStatusCode")
+    code = str(err.get("Code", "") or status or "")
+    message = one_line(err.get("Message", "") or "", 200)
+    if code in CREDENTIAL_ERRORS:
+        return AwsError(
+            f"{prefix}AWS credentials were refused ({code})",
+            hint="refresh them (e.g. `aws sso login`) and retry",
+            code=code,
+            credentials=True,
+        )
+    if code in THROTTLE_ERRORS:
+        return AwsError(
+            f"{prefix}AWS is throttling requests ({code})", hint="retry in a minute", code=code
+        )
+    if code in ACCESS_DENIED_ERRORS:
+        return AwsError(
+            f"{prefix}permission denied ({code})" + (f": {message}" if message else ""),
+            hint="ask your AWS administrator for this permission",
+            code=code,
+        )
+    if code in OPT_IN_ERRORS:
+        return AwsError(
+            f"{prefix}the region is not enabled for this account ({code})",
+            hint="enable it under Account > AWS Regions, or pick another region",
+            code=code,
+            credentials=False,
+        )
+    if code.isdigit() or (status and status >= 500 and not message):
+        # A body AWS did not write (a proxy's or load balancer's page): status and reason.
+        reason = message or _http_reason(int(code) if code.isdigit() else status)
+        return AwsError(
+            f"{prefix}AWS answered HTTP {code or status}" + (f" ({reason})" if reason else ""),
+            hint="retry later; if it persists, check AWS_ENDPOINT_URL",
+            code=code,
+        )
+    return AwsError(f"{prefix}{code}: {message}" if message else f"{prefix}{code}", code=code)
+
+
+def _http_reason(status: int | None) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status or 0).phrase
+    except ValueError:
+        return ""
+
+
+class TranslatingClient:
+    """A boto3 client whose calls raise AwsError, translated once here, not botocore's own.
+
+    Everything else (``meta``, ``exceptions``, attributes) passes through.
+    """
+
+    def __init__(self, client: Any, region: str) -> None:
+        self._client = client
+        self._region = region
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._client, name)
+        if name.startswith("_") or name in ("meta", "exceptions") or not callable(attr):
+            return attr
+        if name == "get_paginator":
+            return lambda op: _TranslatingPaginator(attr(op), _operation(op), self._region)
+        if name == "get_waiter":
+            return lambda waiter: _TranslatingWaiter(attr(waiter), waiter, self._region)
+        operation = _operation(name)
+        region = self._region
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return attr(*args, **kwargs)
+            except _botocore_errors() as exc:
+                raise aws_error(exc, operation, region) from exc
+
+        return call
+
+
+class _TranslatingPaginator:
+    def __init__(self, paginator: Any, operation: str, region: str) -> None:
+        self._paginator = paginator
+        self._operation = operation
+        self._region = region
+
+    def paginate(self, **kwargs: Any) -> Iterator[Any]:
+        try:
+            yield from self._paginator.paginate(**kwargs)
+        except _botocore_errors() as exc:
+            raise aws_error(exc, self._operation, self._region) from exc
+
+
+class _TranslatingWaiter:
+    def __init__(self, waiter: Any, name: str, region: str) -> None:
+        self._waiter = waiter
+        self._name = name
+        self._region = region
+
+    def wait(self, **kwargs: Any) -> None:
+        from botocore.exceptions import WaiterError
+
+        try:
+            self._waiter.wait(**kwargs)
+        except WaiterError as exc:
+            last = getattr(exc, "last_response", None) or {}
+            if "Error" in last:  # the waiter stopped on an AWS error: say that one
+                from botocore.exceptions import ClientError
+
+                raise aws_error(ClientError(last, "Wait"), "", self._region) from exc  # type: ignore[arg-type]
+            reason = getattr(exc, "kwargs", {}).get("reason", exc)
+            raise AwsError(
+                f"waiting for {self._name.replace('_', ' ')} in {self._region}: {reason}",
+                code="WaiterError",
+            ) from exc
+        except _botocore_errors() as exc:
+            raise aws_error(exc, "", self._region) from exc
+
+
+def _no_credentials() -> Exception:
+    from botocore.exceptions import NoCredentialsError
+
+    return NoCredentialsError()
+
+
+def _botocore_errors() -> tuple[type[Exception], ...]:
+    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.parsers import ResponseParserError
+
+    # OSError: a connection lost in a way botocore did not wrap.
+    return (BotoCoreError, ClientError, ResponseParserError, OSError)
+
+
+def map_regions(work: Callable[[str], T], regions: Iterable[str], *, workers: int = 8) -> list[T]:
+    """`work` for every region in parallel threads, results in the regions' order.
+
+    On an interrupt (Ctrl-C) the pending regions are dropped and the threads still
+    in a network call are not waited for.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    names = list(regions)
+    if len(names) <= 1:
+        return [work(name) for name in names]
+    pool = ThreadPoolExecutor(max_workers=max(1, min(workers, len(names))))
+    try:
+        results = list(pool.map(work, names))
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+    return results
 
 
 def paginate(method: Callable[..., Any], key: str, **kwargs: Any) -> list[Any]:

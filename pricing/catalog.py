@@ -15,6 +15,7 @@ from typing import Any
 
 from dlpick.pricing.cache import PriceCache
 from dlpick.pricing.chips import Chip, chip_for
+from dlpick.pricing.errors import AwsError, InputError
 from dlpick.pricing.snapshot import Snapshot, bundled
 from dlpick.pricing.specs import InstanceSpec
 
@@ -169,10 +170,6 @@ class RegionPrices:
         ]
 
 
-class UnknownRegionError(ValueError):
-    pass
-
-
 class Catalog:
     """Loads region prices from live AWS, the cache, or the snapshot, in that order."""
 
@@ -214,8 +211,6 @@ class Catalog:
         self, kind: str, region: str, refresh: bool, fetch: Callable[[], Any]
     ) -> tuple[Any, str, str] | None:
         """(payload, source, as_of) from live or cache; None means use the snapshot."""
-        from dlpick.pricing.aws import AwsError, describe_error
-
         if not refresh:
             hit = self.cache.get(kind, region, allow_stale=not self.live)
             if hit is not None and (hit.fresh or not self.live):
@@ -223,9 +218,9 @@ class Catalog:
         if self.live:
             try:
                 payload = fetch()
-            except Exception as exc:
-                err: AwsError = describe_error(exc, f"{region}: fetching {kind} prices")
-                if err.credentials or err.code == "EndpointConnectionError":
+            except AwsError as exc:
+                err = exc.doing(f"{region}: fetching {kind} prices")
+                if err.account_wide:
                     # The same failure would repeat for every region and kind.
                     self._offline_reason = str(err)
                     self.warn(f"{err}; showing cached or bundled prices")
@@ -312,7 +307,7 @@ class Catalog:
         from dlpick.pricing.regions import is_known_region
 
         if not is_known_region(region, set(self.snapshot.regions)):
-            raise UnknownRegionError(f"unknown region {region!r} (e.g. us-east-1, eu-west-1)")
+            raise InputError(f"unknown region {region!r} (e.g. us-east-1, eu-west-1)")
 
 
 def cheapest_per_type(offers: Iterable[Offer], *, spot: bool = False) -> list[Offer]:

@@ -272,12 +272,12 @@ def main(argv: list[str] | None = None) -> int:
     public.add_argument("--source-text", required=True, help="where the prices came from")
     args = parser.parse_args(argv)
     if args.source == "live":
-        from dlpick.pricing.aws import describe_error
+        from dlpick.pricing.errors import DlpickError
 
         try:
             snap = build_live(args.regions, args.profile)
-        except Exception as exc:
-            print(f"error: {describe_error(exc, 'fetching prices')}", file=sys.stderr)
+        except DlpickError as exc:
+            print(f"error: fetching prices: {exc}", file=sys.stderr)
             return 1
     else:
         snap = build_public(

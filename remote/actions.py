@@ -5,31 +5,26 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from dlpick.pricing.errors import AwsError, InputError
 from dlpick.remote.fleet import Instance, instance_from_api
 from dlpick.remote.guard import alarm_name
 from dlpick.remote.launch import MANAGED_TAG, SECURITY_GROUP
-
-
-class ActionError(Exception):
-    """A refusal worded for the user."""
 
 
 def find_instances(
     aws: Any, region: str, instance_ids: list[str]
 ) -> list[tuple[Instance, dict[str, Any]]]:
     """The instances (and their raw descriptions) named by id in a region."""
-    from dlpick.pricing.aws import describe_error
-
     ec2 = aws.client("ec2", region)
     try:
         reservations = ec2.describe_instances(InstanceIds=instance_ids)["Reservations"]
-    except Exception as exc:
-        err = describe_error(exc, f"looking up {', '.join(instance_ids)} in {region}")
+    except AwsError as err:
         if err.code.startswith("InvalidInstanceID"):
-            raise ActionError(
-                f"no instance {', '.join(instance_ids)} in {region} (pass --region?)"
+            raise InputError(
+                f"no instance {', '.join(instance_ids)} in {region}",
+                hint="is it in another region? pass --region",
             ) from None
-        raise err from None
+        raise err.doing(f"looking up {', '.join(instance_ids)}") from None
     return [(instance_from_api(raw, region), raw) for r in reservations for raw in r["Instances"]]
 
 
@@ -37,7 +32,7 @@ def check_managed(instances: list[Instance], allow_any: bool) -> None:
     """Refuse to touch instances dlpick did not launch unless asked explicitly."""
     foreign = [i.instance_id for i in instances if not i.managed]
     if foreign and not allow_any:
-        raise ActionError(
+        raise InputError(
             f"{', '.join(foreign)} not launched by dlpick (no {MANAGED_TAG} tag); "
             "pass --any to act on it anyway"
         )
@@ -87,7 +82,7 @@ def terminate(aws: Any, region: str, found: list[tuple[Instance, dict[str, Any]]
     alarms = [alarm_name(i) for i in ids]
     try:
         aws.client("cloudwatch", region).delete_alarms(AlarmNames=alarms)
-    except Exception:  # an alarm that is already gone needs no cleaning
+    except AwsError:  # an alarm that is already gone needs no cleaning
         pass
     still_live = [
         i
@@ -121,7 +116,7 @@ def terminate(aws: Any, region: str, found: list[tuple[Instance, dict[str, Any]]
 def _is_managed_key(ec2: Any, key_name: str) -> bool:
     try:
         pairs = ec2.describe_key_pairs(KeyNames=[key_name])["KeyPairs"]
-    except Exception:
+    except AwsError:
         return False
     return any(
         t.get("Key") == MANAGED_TAG and t.get("Value") == "true"
@@ -145,8 +140,6 @@ def clean_up(aws: Any, region: str, left: Leftovers) -> list[str]:
         try:
             ec2.delete_security_group(GroupId=group)
             done.append(f"deleted security group {group}")
-        except Exception as exc:
-            from dlpick.pricing.aws import describe_error
-
-            done.append(f"kept security group {group}: {describe_error(exc, 'delete')}")
+        except AwsError as exc:
+            done.append(f"kept security group {group}: {exc}")
     return done

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from dlpick.pricing.errors import AwsError
 from dlpick.remote.launch import IDLE_STOP_TAG, MANAGED_TAG, STOP_AFTER_TAG
 
 # EBS list prices per GB-month in us-east-1 (AWS EBS pricing page); other regions
@@ -161,31 +161,79 @@ def scan_region(aws: Any, region: str, *, everything: bool = False) -> list[Inst
     return found
 
 
-def scan(
-    aws: Any,
-    regions: list[str],
-    *,
-    everything: bool = False,
-    warn: Callable[[str], None] | None = None,
-    workers: int = 8,
-) -> list[Instance]:
-    """Instances in every given region, scanned in parallel; a failing region is reported."""
-    from dlpick.pricing.aws import describe_error
+@dataclass(frozen=True)
+class FleetScan:
+    """Instances found in the regions asked, and the regions that could not be read.
 
-    def one(region: str) -> list[Instance]:
+    A region that could not be read is never taken as empty: `complete` is False
+    and every total made from the scan is a lower bound.
+    """
+
+    instances: tuple[Instance, ...]
+    regions: tuple[str, ...]
+    unreadable: tuple[tuple[str, str], ...] = ()  # (region, why)
+
+    @property
+    def complete(self) -> bool:
+        return not self.unreadable
+
+    def unreadable_records(self) -> list[dict[str, str]]:
+        return [{"region": region, "reason": why} for region, why in self.unreadable]
+
+
+def scan(aws: Any, regions: list[str], *, everything: bool = False, workers: int = 8) -> FleetScan:
+    """Instances in every given region, scanned in parallel.
+
+    A region that fails is named in the result with the reason. When no region
+    could be read at all, the first failure is raised: there is nothing to show.
+    """
+    from dlpick.pricing.aws import map_regions
+
+    def one(region: str) -> list[Instance] | AwsError:
         try:
             return scan_region(aws, region, everything=everything)
-        except Exception as exc:
-            err = describe_error(exc, f"{region}: listing instances")
-            if err.credentials:
-                raise err from None
-            if warn:
-                warn(str(err))
-            return []
+        except AwsError as exc:
+            return exc
 
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(regions)))) as pool:
-        results = list(pool.map(one, regions))
-    return sorted((i for found in results for i in found), key=lambda i: (i.region, i.launch_time))
+    results = map_regions(one, regions, workers=workers)
+    failed = [
+        (region, got)
+        for region, got in zip(regions, results, strict=True)
+        if isinstance(got, AwsError)
+    ]
+    if failed and len(failed) == len(regions):
+        region, err = failed[0]
+        raise err.doing(f"listing instances in {region}") from None
+    found = [i for got in results if not isinstance(got, AwsError) for i in got]
+    return FleetScan(
+        instances=tuple(sorted(found, key=lambda i: (i.region, i.launch_time))),
+        regions=tuple(regions),
+        unreadable=tuple((region, str(err)) for region, err in failed),
+    )
+
+
+def load_fleet(
+    aws: Any, regions: list[str], *, everything: bool = False, catalog: Any = None
+) -> FleetScan:
+    """Instances in the regions, priced from the catalog, with their idle alarm states.
+
+    Without a catalog, prices come live (or cached); the app passes its own.
+    """
+    from dlpick.pricing.cache import PriceCache
+    from dlpick.pricing.catalog import Catalog
+    from dlpick.remote.idle import alarm_states
+
+    found = scan(aws, regions, everything=everything)
+    if catalog is None:
+        catalog = Catalog(cache=PriceCache(), aws=aws)
+    instances = list(found.instances)
+    price_instances(instances, catalog)
+    for region in sorted({i.region for i in instances}):
+        states = alarm_states(aws, region)
+        for inst in instances:
+            if inst.region == region and inst.instance_id in states:
+                inst.idle = states[inst.instance_id]
+    return found
 
 
 def price_instances(instances: list[Instance], catalog: Any) -> None:
@@ -209,23 +257,43 @@ def price_instances(instances: list[Instance], catalog: Any) -> None:
 
 @dataclass(frozen=True)
 class Ticker:
-    """The header line: what is running and what it costs."""
+    """The header line: what is running and what it costs.
+
+    When a region could not be read, or a running instance has no known price,
+    the figures are lower bounds and say so.
+    """
 
     running: int
     usd_hour: float
     spent_usd: float
     idle: int
     stopped_storage_usd_month: float
+    unpriced: int = 0  # running instances whose price is unknown
+    unreadable: tuple[str, ...] = ()  # regions that could not be read
+
+    @property
+    def complete(self) -> bool:
+        return not self.unpriced and not self.unreadable
 
     def text(self) -> str:
-        return (
-            f"{self.running} running · ${self.usd_hour:.2f}/h · ${self.spent_usd:.2f} spent"
-            f" · {self.idle} idle"
+        count = "at least " if self.unreadable else ""
+        money = "" if self.complete else "≥"
+        line = (
+            f"{count}{self.running} running · {money}${self.usd_hour:,.2f}/h"
+            f" · {money}${self.spent_usd:,.2f} spent · {self.idle} idle"
         )
+        if self.unpriced:
+            line += f" · {self.unpriced} without a known price"
+        if self.unreadable:
+            line += f" · {len(self.unreadable)} region{'s' * (len(self.unreadable) > 1)} unreadable"
+        return line
 
 
-def ticker(instances: list[Instance], now: datetime | None = None) -> Ticker:
+def ticker(
+    instances: Iterable[Instance], now: datetime | None = None, unreadable: Iterable[str] = ()
+) -> Ticker:
     now = now or datetime.now(UTC)
+    instances = list(instances)
     running = [i for i in instances if i.billing_hourly]
     return Ticker(
         running=len(running),
@@ -235,6 +303,8 @@ def ticker(instances: list[Instance], now: datetime | None = None) -> Ticker:
         stopped_storage_usd_month=sum(
             i.storage_usd_month for i in instances if i.state == "stopped"
         ),
+        unpriced=sum(1 for i in running if i.usd_hour is None),
+        unreadable=tuple(unreadable),
     )
 
 

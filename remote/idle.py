@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from dlpick.pricing.errors import AwsError
+
 NVIDIA_SMI_QUERY = (
     "nvidia-smi --query-gpu=index,utilization.gpu,memory.used,memory.total "
     "--format=csv,noheader,nounits"
@@ -140,7 +142,7 @@ def alarm_states(aws: Any, region: str) -> dict[str, str]:
             "MetricAlarms",
             AlarmNamePrefix="dlpick-idle-",
         )
-    except Exception:  # no permission to read alarms: idle state stays unknown
+    except AwsError:  # no permission to read alarms: idle state stays unknown
         return {}
     states = {}
     for alarm in alarms:

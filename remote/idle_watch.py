@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from dlpick.pricing.errors import DlpickError
 from dlpick.remote.idle import (
     NVIDIA_SMI_QUERY,
     GpuReading,
@@ -28,7 +29,7 @@ from dlpick.remote.ssh import Connect, SshError
 NEURON_FAMILIES = ("trn", "inf")
 
 
-class ProbeError(Exception):
+class ProbeError(DlpickError):
     """The host could not report its GPUs (worded for the user)."""
 
 

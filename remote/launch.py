@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from dlpick.pricing.aws import AwsError, describe_error
+from dlpick.pricing.errors import AwsError, DataError, DlpickError
 from dlpick.remote import guard
 from dlpick.remote.quotas import QuotaCheck, check_quota
 from dlpick.remote.target import login_user_for_image
@@ -251,18 +251,17 @@ def find_ami(aws: Any, region: str, flavour: str, os_name: str, arch: str, famil
             parameter = dlami_parameter(flavour, os_name, arch, family)
         try:
             image_id = ssm.get_parameter(Name=parameter)["Parameter"]["Value"]
-        except Exception as exc:
-            err = describe_error(exc, "looking up the Deep Learning AMI")
+        except AwsError as err:
             if err.code == "ParameterNotFound":
                 raise LaunchError(
                     f"no {flavour} Deep Learning AMI for {os_name} ({arch}) in {region} "
                     f"(SSM parameter {parameter}); try another --os or --ami"
                 ) from None
-            raise err from None
+            raise err.doing("looking up the Deep Learning AMI") from None
     try:
         images = ec2.describe_images(ImageIds=[image_id])["Images"]
-    except Exception as exc:
-        raise describe_error(exc, f"looking up image {image_id}") from None
+    except AwsError as exc:
+        raise exc.doing(f"looking up image {image_id}") from None
     if not images:
         raise LaunchError(f"image {image_id} not found in {region}")
     image = images[0]
@@ -313,9 +312,12 @@ def default_key_path(key_name: str) -> Path:
 
 def write_private_key(path: Path, material: str) -> None:
     """Write a private key atomically at mode 0600; never replace an existing file."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:
+        raise DataError(f"cannot write the private key {path}: {exc.strerror}") from None
     try:
         with os.fdopen(fd, "w") as f:
             f.write(material if material.endswith("\n") else material + "\n")
@@ -325,6 +327,8 @@ def write_private_key(path: Path, material: str) -> None:
         os.link(tmp, path)
     except FileExistsError:
         raise LaunchError(f"{path} already exists; dlpick never overwrites a private key") from None
+    except OSError as exc:
+        raise DataError(f"cannot write the private key {path}: {exc.strerror}") from None
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -346,13 +350,11 @@ def public_key_of(path: Path) -> str:
 
 
 def key_pair_exists(ec2: Any, name: str) -> bool:
-    from botocore.exceptions import ClientError
-
     try:
         ec2.describe_key_pairs(KeyNames=[name])
         return True
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "InvalidKeyPair.NotFound":
+    except AwsError as exc:
+        if exc.code == "InvalidKeyPair.NotFound":
             return False
         raise
 
@@ -516,10 +518,9 @@ def _token_for(ec2: Any, req: LaunchRequest) -> tuple[str, str | None]:
 
 
 def explain(
-    exc: BaseException, req: LaunchRequest, suggest: Callable[[], str] | None = None
+    err: AwsError, req: LaunchRequest, suggest: Callable[[], str] | None = None
 ) -> AwsError:
     """A launch failure as one line that says what to do next."""
-    err = describe_error(exc, "launch failed")
     code = err.code
     where = suggest() if suggest else ""
     messages = {
@@ -557,7 +558,7 @@ def explain(
     }
     if code in messages:
         return LaunchError(messages[code], code=code)
-    return err
+    return err.doing("launch failed")
 
 
 def offered_elsewhere(aws: Any, req: LaunchRequest) -> str:
@@ -572,7 +573,7 @@ def offered_elsewhere(aws: Any, req: LaunchRequest) -> str:
         zones = sorted(o["Location"] for o in offers)
         if zones:
             parts.append("AZs with it: " + ", ".join(zones))
-    except Exception:  # a hint must never hide the real error
+    except AwsError:  # a hint must never hide the real error
         pass
     try:
         from dlpick.pricing.snapshot import bundled
@@ -586,7 +587,7 @@ def offered_elsewhere(aws: Any, req: LaunchRequest) -> str:
             parts.append(
                 "other regions: " + ", ".join(regions[:6]) + ("..." if len(regions) > 6 else "")
             )
-    except Exception:
+    except DlpickError:
         pass
     return ("; " + "; ".join(parts)) if parts else ""
 
@@ -611,9 +612,9 @@ def _add_idle_alarm(
             tags=_tags(plan),
         )
         progress(f"idle guard: alarm {name} ({plan.guard_action} when idle)")
-    except Exception as exc:
+    except AwsError as exc:
         progress(
-            f"WARNING: could not create the idle alarm ({describe_error(exc, 'cloudwatch')}); "
+            f"WARNING: could not create the idle alarm ({exc}); "
             f"{instance_id} runs without an idle guard"
         )
 
@@ -625,7 +626,7 @@ def plan_launch(
     ec2 = aws.client("ec2", req.region)
     try:
         types = ec2.describe_instance_types(InstanceTypes=[req.instance_type])["InstanceTypes"]
-    except Exception as exc:
+    except AwsError as exc:
         raise explain(exc, req) from None
     if not types:
         raise LaunchError(f"{req.instance_type} is not an EC2 instance type in {req.region}")
@@ -654,7 +655,7 @@ def plan_launch(
     key_path = req.key_file or default_key_path(key_name)
     exists = key_pair_exists(ec2, key_name)
     if req.key_name and not exists:
-        raise explain(_client_error("InvalidKeyPair.NotFound"), req)
+        raise explain(AwsError("no such key pair", code="InvalidKeyPair.NotFound"), req)
     if req.key_name and not key_path.exists():
         raise LaunchError(
             f"no private key for key pair {key_name} at {key_path}; pass --key-file PATH"
@@ -696,12 +697,6 @@ def plan_launch(
         deadline=limit,
         notes=notes,
     )
-
-
-def _client_error(code: str, message: str = "") -> Exception:
-    from botocore.exceptions import ClientError
-
-    return ClientError({"Error": {"Code": code, "Message": message}}, "RunInstances")
 
 
 def quota_refusal(plan: LaunchPlan) -> LaunchError | None:
@@ -783,8 +778,8 @@ def dry_run(aws: Any, plan: LaunchPlan) -> None:
         args.pop("KeyName")
     try:
         ec2.run_instances(DryRun=True, **args)
-    except Exception as exc:
-        if describe_error(exc, "").code == "DryRunOperation":
+    except AwsError as exc:
+        if exc.code == "DryRunOperation":
             return
         raise explain(exc, plan.request) from None
     raise LaunchError("EC2 did not answer the dry run as expected; nothing was created")
@@ -835,7 +830,7 @@ def execute(aws: Any, plan: LaunchPlan, progress: Callable[[str], None]) -> Laun
             _add_idle_alarm(aws, plan, instance_id, progress)
     except LaunchError:
         raise
-    except Exception as exc:
+    except AwsError as exc:
         raise explain(exc, req, lambda: offered_elsewhere(aws, req)) from None
     return LaunchResult(
         instance_id=instance_id,

@@ -16,6 +16,9 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from dlpick.pricing.aws import ACCESS_DENIED_ERRORS
+from dlpick.pricing.errors import AwsError
+
 SERVICE_CODE = "ec2"
 _ON_DEMAND_NAME = re.compile(r"^Running On-Demand (?P<cls>.+) instances$", re.IGNORECASE)
 _SPOT_NAME = re.compile(r"^All (?P<cls>.+) Spot Instance Requests$", re.IGNORECASE)
@@ -144,8 +147,6 @@ def resolve_code(rule: QuotaRule, listed: Iterable[dict[str, Any]]) -> tuple[str
 
 def read_quota(sq: Any, rule: QuotaRule, listed: list[dict[str, Any]] | None) -> Quota:
     """The quota's applied value (or AWS's default), and any pending increase."""
-    from botocore.exceptions import ClientError
-
     code, name = resolve_code(rule, listed or [])
     by_code = {str(q.get("QuotaCode")): q for q in listed or []}
     value: float | None = None
@@ -156,8 +157,8 @@ def read_quota(sq: Any, rule: QuotaRule, listed: list[dict[str, Any]] | None) ->
             try:
                 value = float(call(ServiceCode=SERVICE_CODE, QuotaCode=code)["Quota"]["Value"])
                 break
-            except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") != "NoSuchResourceException":
+            except AwsError as exc:
+                if exc.code != "NoSuchResourceException":
                     raise
     pending = None
     if code:
@@ -165,7 +166,7 @@ def read_quota(sq: Any, rule: QuotaRule, listed: list[dict[str, Any]] | None) ->
             history = sq.list_requested_service_quota_change_history_by_quota(
                 ServiceCode=SERVICE_CODE, QuotaCode=code
             ).get("RequestedQuotas", [])
-        except ClientError:
+        except AwsError:
             history = []
         open_requests = [r for r in history if r.get("Status") in ("PENDING", "CASE_OPENED")]
         if open_requests:
@@ -227,8 +228,6 @@ def check_quota(
     aws: Any, region: str, instance_type: str, vcpus: int, *, spot: bool = False, count: int = 1
 ) -> QuotaCheck:
     """Will `count` instances of `instance_type` fit the region's vCPU quota?"""
-    from dlpick.pricing.aws import describe_error
-
     market = "spot" if spot else "on-demand"
     rule = rule_for(instance_type, market)
     check = QuotaCheck(instance_type, market, vcpus * count, None, None)
@@ -239,8 +238,8 @@ def check_quota(
     try:
         try:
             listed = list_ec2_quotas(sq)
-        except Exception as exc:
-            if describe_error(exc, "").code not in ("AccessDeniedException", "AccessDenied"):
+        except AwsError as exc:
+            if exc.code not in ACCESS_DENIED_ERRORS:
                 raise
             listed = None  # fall back to the shipped code and GetServiceQuota
         check.quota = read_quota(sq, rule, listed)
@@ -249,11 +248,10 @@ def check_quota(
         check.used_vcpus, check.running = vcpus_in_use(
             aws.client("ec2", region), family_of(instance_type), market, {instance_type: vcpus}
         )
-    except Exception as exc:
-        err = describe_error(exc, "reading quotas")
-        if err.credentials:
-            raise err from None
-        check.reason = str(err)
+    except AwsError as exc:
+        if exc.credentials:
+            raise
+        check.reason = str(exc.doing("reading quotas"))
     return check
 
 
@@ -267,14 +265,12 @@ def class_headroom(aws: Any, region: str) -> Headroom:
     Keyed by the shipped rule's name so `verdict_for` finds a type's class without
     another call; one pass serves a whole price table instead of a check per row.
     """
-    from dlpick.pricing.aws import describe_error
-
     sq = aws.client("service-quotas", region)
     ec2 = aws.client("ec2", region)
     try:
         listed: list[dict[str, Any]] | None = list_ec2_quotas(sq)
-    except Exception as exc:
-        if describe_error(exc, "").code not in ("AccessDeniedException", "AccessDenied"):
+    except AwsError as exc:
+        if exc.code not in ACCESS_DENIED_ERRORS:
             raise
         listed = None  # as in check_quota: the shipped codes and GetServiceQuota
     instances = live_instances(ec2)

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from dlpick.pricing.errors import DlpickError
+
 RUNS_DIR = "dlpick-runs"
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -52,7 +54,7 @@ done
 """
 
 
-class RunError(Exception):
+class RunError(DlpickError):
     """A run that cannot be started or found; worded for the user."""
 
 

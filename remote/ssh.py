@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dlpick.pricing.errors import SshError as BaseSshError
 from dlpick.remote.target import Target
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ FAST_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
 Connect = Callable[[], Awaitable["asyncssh.SSHClientConnection"]]
 
 
-class SshError(Exception):
+class SshError(BaseSshError):
     """An SSH failure worded for the user (one line)."""
 
     transient = False  # True when retrying later may succeed (network, not keys)

@@ -9,8 +9,11 @@ with ssh itself.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from dlpick.pricing.errors import AwsError, InputError
 
 INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8,17}$")
 # user@host, user@[v6addr]:port, host:port; the host part may be an ssh config alias.
@@ -19,7 +22,7 @@ HOST_TARGET = re.compile(
 )
 
 
-class TargetError(ValueError):
+class TargetError(InputError):
     """A TARGET that cannot be understood or resolved; worded for the user."""
 
 
@@ -94,15 +97,14 @@ def resolve_instance(
     `ec2` is a boto3 EC2 client for `region`. Raises TargetError when the
     instance is not there, not running, or has no public address.
     """
-    from botocore.exceptions import ClientError
-
     try:
         reservations = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
-    except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
-        if code in ("InvalidInstanceID.NotFound", "InvalidInstanceID.Malformed"):
-            raise TargetError(f"no instance {instance_id} in {region}") from None
-        raise
+    except AwsError as exc:
+        if exc.code in ("InvalidInstanceID.NotFound", "InvalidInstanceID.Malformed"):
+            raise TargetError(
+                f"no instance {instance_id} in {region}", hint="is it in another region?"
+            ) from None
+        raise exc.doing(f"looking up {instance_id}") from None
     instances = [i for r in reservations for i in r.get("Instances", [])]
     if not instances:
         raise TargetError(f"no instance {instance_id} in {region}")
@@ -122,7 +124,7 @@ def resolve_instance(
     if image_id:
         try:
             images = ec2.describe_images(ImageIds=[image_id]).get("Images", [])
-        except ClientError:
+        except AwsError:
             images = []  # a deregistered AMI: fall back on the usual user
         if images:
             image_name = images[0].get("Name")
@@ -136,3 +138,31 @@ def resolve_instance(
         public_dns=instance.get("PublicDnsName") or None,
         key_name=instance.get("KeyName") or None,
     )
+
+
+def instance_access(
+    aws: Any,
+    instance_id: str,
+    region: str,
+    *,
+    user: str | None = None,
+    port: int | None = None,
+    say: Callable[[str], None] | None = None,
+) -> tuple[Target, Callable[[str], str | None]]:
+    """An instance's SSH target, and a reader of its console output (for host-key pinning).
+
+    The reader answers None when the console cannot be read; pinning then falls
+    back to trust on first use, and `say` is told why.
+    """
+    ec2 = aws.client("ec2", region)
+    target = resolve_instance(ec2, instance_id, region, user=user, port=port)
+
+    def console_output(iid: str) -> str | None:
+        try:
+            return str(ec2.get_console_output(InstanceId=iid).get("Output") or "")
+        except AwsError as exc:
+            if say is not None:
+                say(f"could not read the console output of {iid}: {exc}")
+            return None
+
+    return target, console_output

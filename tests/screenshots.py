@@ -26,7 +26,7 @@ from dlpick.pricing.catalog import Catalog
 from dlpick.pricing.snapshot import RegionSnapshot, Snapshot
 from dlpick.pricing.specs import InstanceSpec
 from dlpick.remote import guard
-from dlpick.remote.fleet import Instance, price_instances
+from dlpick.remote.fleet import FleetScan, Instance, price_instances
 from dlpick.remote.launch import IDLE_STOP_TAG, MANAGED_TAG, STOP_AFTER_TAG, Ami, LaunchPlan
 from dlpick.remote.quotas import Headroom, Quota, rules, verdict_for
 from dlpick.tui.account import AwsAccess
@@ -230,7 +230,7 @@ class FixedAccess(AwsAccess):
             deadline=guard.deadline(request.max_hours, request.budget, usd),
         )
 
-    def fleet(self, regions: list[str], catalog: Any, warn: Callable[[str], None]) -> list[Any]:
+    def fleet(self, regions: list[str], catalog: Any) -> FleetScan:
         guarded = {IDLE_STOP_TAG: "60", STOP_AFTER_TAG: "2026-09-01T20:00:00Z"}
         instances = [
             _fixed_instance(
@@ -271,7 +271,7 @@ class FixedAccess(AwsAccess):
             ),
         ]
         price_instances(instances, catalog)
-        return instances
+        return FleetScan(tuple(instances), tuple(regions))
 
 
 def make_app(

@@ -62,7 +62,7 @@ def fleet(aws: AwsPeers, monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
 def ls_json(capsys: pytest.CaptureFixture[str], *args: str) -> list[dict[str, Any]]:
     code, out, err = run(capsys, "ls", *args, "--format", "json")
     assert code == 0, err
-    return list(json.loads(out))
+    return list(json.loads(out)["instances"])
 
 
 def test_ls_finds_every_instance_in_every_region_with_its_cost(
@@ -150,7 +150,7 @@ def test_terminate_reports_leftovers_and_cleans_up_what_dlpick_made(
 ) -> None:
     assert run(capsys, "launch", "g6.xlarge", "--yes")[0] == 0
     code, out, _ = run(capsys, "ls", "--format", "json")
-    [record] = json.loads(out)
+    [record] = json.loads(out)["instances"]
     code, out, _ = run(capsys, "terminate", record["instance_id"], "--yes")
     assert code == 0
     assert "key pairs dlpick made, now unused: dlpick-us-east-1" in out

@@ -12,9 +12,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dlpick.tui.config import Settings
+
+if TYPE_CHECKING:
+    from dlpick.remote.fleet import FleetScan
 
 # Makes an `Aws` with credentials, or None without; called in a worker thread.
 Connect = Callable[[], Any | None]
@@ -109,11 +112,11 @@ class AwsAccess:
 
         return plan_launch(self.get(), request, price)
 
-    def fleet(self, regions: list[str], catalog: Any, warn: Callable[[str], None]) -> list[Any]:
+    def fleet(self, regions: list[str], catalog: Any) -> FleetScan:
         """Instances with accelerators in the regions, priced, with their idle states."""
-        from dlpick.tui.cmd_fleet import load_fleet
+        from dlpick.remote.fleet import load_fleet
 
-        return load_fleet(self.get(), regions, False, warn, catalog=catalog)
+        return load_fleet(self.get(), regions, catalog=catalog)
 
     def cloudwatch(self, region: str) -> Any | None:
         """A CloudWatch client for the region (idle watching's CPU fallback), or None."""
@@ -130,4 +133,4 @@ class Fleet:
     at: datetime | None = None
     regions: tuple[str, ...] = ()
     message: str = ""  # why unavailable, or the error
-    warnings: tuple[str, ...] = field(default=())
+    unreadable: tuple[tuple[str, str], ...] = field(default=())  # (region, why)

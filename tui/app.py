@@ -194,7 +194,7 @@ class DlpickApp(App[None]):
         description="scanning your instances",
     )
     def scan_fleet(self) -> None:
-        from dlpick.pricing.aws import describe_error
+        from dlpick.pricing.errors import DlpickError
 
         worker = get_current_worker()
         aws = self.account.get()
@@ -203,19 +203,17 @@ class DlpickApp(App[None]):
             return
         home = self.prices.view.region if self.prices.view.region != "all" else self.region
         regions = self.account.regions(home)
-        warnings: list[str] = []
         try:
-            instances = self.account.fleet(regions, self.catalog, warnings.append)
-        except Exception as exc:
-            err = describe_error(exc, "scanning your instances")
-            fleet = Fleet("error", message=str(err))
+            found = self.account.fleet(regions, self.catalog)
+        except DlpickError as exc:
+            fleet = Fleet("error", message=str(exc))
         else:
             fleet = Fleet(
                 "ok",
-                instances=tuple(instances),
+                instances=found.instances,
                 at=self.account.now(),
-                regions=tuple(regions),
-                warnings=tuple(warnings),
+                regions=found.regions,
+                unreadable=found.unreadable,
             )
         if not worker.is_cancelled:
             self.post_message(FleetScanned(fleet))

@@ -1,17 +1,28 @@
 """The `dlpick` command line. Every subcommand calls the same library code as the app.
 
-Exit codes: 0 success, 1 a user-facing error (one line on stderr), 2 usage.
+Exit codes: 0 success, 1 a user-facing error (one line on stderr), 2 usage,
+3 a partial answer (some region could not be read), 70 a bug, 130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from dlpick.pricing.aws import AwsError
-from dlpick.tui.config import ConfigError, Settings, aws_config_region, load_settings
+from dlpick.pricing.errors import (
+    EXIT_BUG,
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    DlpickError,
+    InputError,
+    bug_line,
+)
+from dlpick.tui.config import Settings, aws_config_region, load_settings
 
 # Friendly names for --sort, besides every field of the JSON record.
 SORT_ALIASES = {
@@ -44,11 +55,7 @@ SORT_LABELS = {
 DESCENDING = {"gpu_count", "gpu_memory_gib", "vcpus", "memory_gib", "fp32_tflops", "bf16_tflops"}
 
 
-class UserError(Exception):
-    """A problem the user can fix; printed as one line, exit code 1."""
-
-
-def _warn(message: str) -> None:
+def warn(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr)
 
 
@@ -149,7 +156,7 @@ def _sort_key(field: str) -> str:
 
     key = SORT_ALIASES.get(field.lower(), field.lower().replace("-", "_"))
     if key not in RECORD_FIELDS:
-        raise UserError(
+        raise InputError(
             f"unknown sort column {field!r}; use one of: {', '.join(sorted(SORT_ALIASES))} "
             "or a JSON field name"
         )
@@ -215,35 +222,35 @@ def _make_catalog(settings: Settings, warn: Callable[[str], None]) -> Any:
 
 
 def cmd_prices(args: argparse.Namespace, settings: Settings) -> int:
-    from dlpick.pricing.catalog import UnknownRegionError, cheapest_per_type
+    from dlpick.pricing.catalog import cheapest_per_type
     from dlpick.tui import output
 
     settings = settings.merged(offline=args.offline, profile=args.profile)
     if args.max_price is not None and args.max_price < 0:
-        raise UserError(f"--max-price must be zero or more, not {args.max_price:g}")
+        raise InputError(f"--max-price must be zero or more, not {args.max_price:g}")
     if args.min_gpu_memory is not None and args.min_gpu_memory < 0:
-        raise UserError(f"--min-gpu-memory must be zero or more, not {args.min_gpu_memory:g}")
+        raise InputError(f"--min-gpu-memory must be zero or more, not {args.min_gpu_memory:g}")
     sort_key = (
         _sort_key(args.sort)
         if args.sort
         else ("spot_usd_per_fp32_tflop_hour" if args.spot else "usd_per_fp32_tflop_hour")
     )
     region = _resolve_region(args, settings)
-    catalog = _make_catalog(settings, _warn)
+    catalog = _make_catalog(settings, warn)
     all_regions = region.lower() == "all"
     try:
         if all_regions:
             offers = cheapest_per_type(catalog.all_offers(refresh=args.refresh), spot=args.spot)
         else:
             offers = catalog.offers(region, refresh=args.refresh)
-    except UnknownRegionError as exc:
-        raise UserError(str(exc)) from None
+    except InputError as exc:
+        raise InputError(str(exc)) from None
     records = [o.to_record() for o in offers]
     gpus = [g.strip() for g in (args.gpu or "").split(",") if g.strip()]
     models = sorted({r["gpu_model"] for r in records})
     unknown = [g for g in gpus if not any(model_matches(m, g) for m in models)]
     if unknown:
-        raise UserError(f"unknown accelerator model {unknown[0]!r}; known: {', '.join(models)}")
+        raise InputError(f"unknown accelerator model {unknown[0]!r}; known: {', '.join(models)}")
     records = filter_records(
         records,
         gpus=gpus,
@@ -277,6 +284,7 @@ def run_app(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command (or the app); every failure ends here as one line and an exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -284,15 +292,50 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             return run_app(args, settings)
         handler: Callable[[argparse.Namespace, Settings], int] = args.handler
-        return handler(args, settings)
-    except (UserError, ConfigError, AwsError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        code = handler(args, settings)
+        sys.stdout.flush()
+        return code
+    except DlpickError as exc:
+        return _fail(f"error: {exc}", EXIT_ERROR)
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+        # Worker threads may sit in a network call for seconds: do not wait for them.
+        _fail("interrupted", EXIT_INTERRUPTED)
+        os._exit(EXIT_INTERRUPTED)
     except BrokenPipeError:
-        return 0
+        _silence_stdout()
+        return EXIT_OK
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EIO, errno.EBADF, errno.EROFS) and _stdout_failed():
+            _silence_stdout()
+            return _fail(f"error: cannot write the output: {exc.strerror}", EXIT_ERROR)
+        return _fail(bug_line(exc, " ".join(argv or sys.argv[1:])), EXIT_BUG)
+    except Exception as exc:
+        return _fail(bug_line(exc, " ".join(argv or sys.argv[1:])), EXIT_BUG)
+
+
+def _fail(line: str, code: int) -> int:
+    try:
+        print(line, file=sys.stderr, flush=True)
+    except OSError:
+        pass
+    return code
+
+
+def _stdout_failed() -> bool:
+    try:
+        sys.stdout.flush()
+    except OSError:
+        return True
+    return False
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's last flush does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":

@@ -91,11 +91,11 @@ def register(sub: Any) -> None:
 
 def _aws(settings: Settings) -> Any:
     from dlpick.pricing.aws import Aws
-    from dlpick.tui.cli import UserError
+    from dlpick.pricing.errors import InputError
 
     aws = Aws(profile=settings.profile)
     if not aws.has_credentials():
-        raise UserError("no AWS credentials found (run `aws configure` or set AWS_PROFILE)")
+        raise InputError("no AWS credentials found (run `aws configure` or set AWS_PROFILE)")
     return aws
 
 
@@ -114,12 +114,12 @@ def _region(args: argparse.Namespace, settings: Settings, value: str | None = No
 
 def confirm(question: str, assume_yes: bool) -> bool:
     """Ask on the terminal; without one, only --yes says yes."""
-    from dlpick.tui.cli import UserError
+    from dlpick.pricing.errors import InputError
 
     if assume_yes:
         return True
     if not sys.stdin.isatty():
-        raise UserError(f"{question.rstrip('?')}: needs confirmation; pass --yes")
+        raise InputError(f"{question.rstrip('?')}: needs confirmation; pass --yes")
     answer = input(f"{question} [y/N] ").strip().lower()
     return answer in ("y", "yes")
 
@@ -142,12 +142,12 @@ def launch_price(aws: Any, region: str, instance_type: str, spot: bool) -> Any:
 
 
 def cmd_launch(args: argparse.Namespace, settings: Settings) -> int:
+    from dlpick.pricing.errors import InputError
     from dlpick.remote import launch as lx
-    from dlpick.tui.cli import UserError
 
     settings = settings.merged(profile=args.profile)
     if args.max_price is not None and (args.max_price <= 0 or not args.spot):
-        raise UserError("--max-price needs --spot and a price above zero")
+        raise InputError("--max-price needs --spot and a price above zero")
     limits = (
         ("--max-hours", args.max_hours),
         ("--budget", args.budget),
@@ -155,7 +155,7 @@ def cmd_launch(args: argparse.Namespace, settings: Settings) -> int:
     )
     for flag, value in limits:
         if value is not None and value <= 0:
-            raise UserError(f"{flag} must be above zero")
+            raise InputError(f"{flag} must be above zero")
     region = _region(args, settings)
     aws = _aws(settings)
     req = lx.LaunchRequest(
@@ -203,7 +203,7 @@ def cmd_launch(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_quotas(args: argparse.Namespace, settings: Settings) -> int:
-    from dlpick.pricing.aws import describe_error
+    from dlpick.pricing.errors import AwsError
     from dlpick.remote.quotas import gpu_quotas
 
     settings = settings.merged(profile=args.profile)
@@ -211,8 +211,8 @@ def cmd_quotas(args: argparse.Namespace, settings: Settings) -> int:
     aws = _aws(settings)
     try:
         rows = gpu_quotas(aws, region)
-    except Exception as exc:
-        raise describe_error(exc, f"reading quotas in {region}") from None
+    except AwsError as exc:
+        raise exc.doing(f"reading quotas in {region}") from None
     from rich.console import Console
     from rich.table import Table
 
@@ -235,22 +235,21 @@ def cmd_quotas(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_quota_request(args: argparse.Namespace, settings: Settings) -> int:
-    from dlpick.pricing.aws import describe_error
+    from dlpick.pricing.errors import AwsError, InputError
     from dlpick.remote.quotas import request_increase
-    from dlpick.tui.cli import UserError
 
     settings = settings.merged(profile=args.profile)
     region = _region(args, settings, args.request_region)
     if args.value <= 0:
-        raise UserError("VALUE must be a number of vCPUs above zero")
+        raise InputError("VALUE must be a number of vCPUs above zero")
     aws = _aws(settings)
     if not confirm(f"Ask AWS to raise {args.code} in {region} to {args.value:g} vCPUs?", args.yes):
         print("not requested", file=sys.stderr)
         return 1
     try:
         answer = request_increase(aws, region, args.code, args.value)
-    except Exception as exc:
-        raise describe_error(exc, f"requesting {args.code}") from None
+    except AwsError as exc:
+        raise exc.doing(f"requesting {args.code}") from None
     print(
         f"requested {args.code} = {args.value:g} vCPUs in {region}: "
         f"{answer.get('Status', 'PENDING')} (case {answer.get('CaseId') or answer.get('Id', '?')})"

@@ -8,6 +8,9 @@ import sys
 from datetime import datetime
 from typing import Any
 
+from dlpick.pricing.errors import EXIT_OK, EXIT_PARTIAL
+from dlpick.tui.cli import warn as _warn
+from dlpick.tui.cmd_aws import _aws, _region
 from dlpick.tui.config import Settings
 
 
@@ -84,58 +87,57 @@ def guard_text(inst: Any) -> str:
     return ", ".join(guard) or "-"
 
 
-def load_fleet(
-    aws: Any, regions: list[str], everything: bool, warn: Any, catalog: Any = None
-) -> list[Any]:
-    """Instances in the regions, priced from the catalog, with idle alarm states.
-
-    Without a catalog, prices come live; the app passes its own (cached) one.
-    """
-    from dlpick.pricing.cache import PriceCache
-    from dlpick.pricing.catalog import Catalog
-    from dlpick.remote.fleet import price_instances, scan
-    from dlpick.remote.idle import alarm_states
-
-    instances = scan(aws, regions, everything=everything, warn=warn)
-    if catalog is None:
-        catalog = Catalog(cache=PriceCache(warn=warn), aws=aws, warn=warn)
-    price_instances(instances, catalog)
-    for region in sorted({i.region for i in instances}):
-        states = alarm_states(aws, region)
-        for inst in instances:
-            if inst.region == region and inst.instance_id in states:
-                inst.idle = states[inst.instance_id]
-    return instances
-
-
 def cmd_ls(args: argparse.Namespace, settings: Settings) -> int:
     from dlpick.pricing.regions import enabled_regions
-    from dlpick.remote.fleet import ticker
-    from dlpick.tui.cli import _warn
-    from dlpick.tui.cmd_aws import _aws, _region
+    from dlpick.remote.fleet import load_fleet, ticker
 
     settings = settings.merged(profile=args.profile)
     aws = _aws(settings)
-    if args.all_regions:
-        regions = enabled_regions(aws.client("ec2", _region(args, settings)))
-    else:
-        regions = [_region(args, settings)]
-    instances = load_fleet(aws, regions, args.all, _warn)
+    home = _region(args, settings)
+    regions = enabled_regions(aws.client("ec2", home)) if args.all_regions else [home]
+    found = load_fleet(aws, regions, everything=args.all)
+    instances = list(found.instances)
     now = _now()
+    summary = ticker(instances, now, [region for region, _ in found.unreadable])
     if args.format == "json":
-        print(json.dumps([i.to_record(now) for i in instances], indent=2))
-        return 0
+        print(
+            json.dumps(
+                {
+                    "instances": [i.to_record(now) for i in instances],
+                    "regions": list(found.regions),
+                    "unreadable_regions": found.unreadable_records(),
+                    "complete": summary.complete,
+                    "running": summary.running,
+                    "usd_hour": round(summary.usd_hour, 4),
+                    "spent_usd": round(summary.spent_usd, 4),
+                },
+                indent=2,
+            )
+        )
+    else:
+        _print_ls_table(instances, found.regions, args.all_regions, now)
+        print(summary.text() + _storage_text(summary.stopped_storage_usd_month))
+    for region, why in found.unreadable:
+        _warn(f"could not read {region}: {why}")
+    return EXIT_OK if found.complete else EXIT_PARTIAL
+
+
+def _storage_text(usd_month: float) -> str:
+    return f" · stopped volumes ${usd_month:.2f}/month" if usd_month else ""
+
+
+def _print_ls_table(
+    instances: list[Any], regions: tuple[str, ...], multi: bool, now: datetime
+) -> None:
     from rich import box
     from rich.console import Console
     from rich.table import Table
 
     console = Console()
     wide = console.width >= 120
-    multi = args.all_regions
     where = "all enabled regions" if multi else regions[0]
-    table = Table(
-        title=f"{len(instances)} instances in {where}", box=box.SIMPLE_HEAD, pad_edge=False
-    )
+    noun = "instance" if len(instances) == 1 else "instances"
+    table = Table(title=f"{len(instances)} {noun} in {where}", box=box.SIMPLE_HEAD, pad_edge=False)
     columns = ["ID"] + (["Name"] if wide else []) + ["Type"] + (["Region"] if multi else [])
     columns += ["State", "Up", "$/h", "Cost", "Idle"] + (["Guard", "dlpick"] if wide else [])
     for col in columns:
@@ -169,12 +171,6 @@ def cmd_ls(args: argparse.Namespace, settings: Settings) -> int:
     console.print(table)
     if not wide and any(not i.managed for i in instances):
         console.print("* not launched by dlpick", highlight=False)
-    t = ticker(instances, now)
-    line = f"{t.text()}"
-    if t.stopped_storage_usd_month:
-        line += f" · stopped volumes ${t.stopped_storage_usd_month:.2f}/month"
-    console.print(line, highlight=False)
-    return 0
 
 
 def _confirm_each(verb: str, found: list[Any], assume_yes: bool) -> bool:
@@ -197,22 +193,21 @@ def _confirm_each(verb: str, found: list[Any], assume_yes: bool) -> bool:
 def _targets(args: argparse.Namespace, settings: Settings) -> tuple[Any, str, list[Any]]:
     from dlpick.pricing.cache import PriceCache
     from dlpick.pricing.catalog import Catalog
-    from dlpick.remote.actions import ActionError, check_managed, find_instances
+    from dlpick.pricing.errors import InputError
+    from dlpick.remote.actions import check_managed, find_instances
     from dlpick.remote.fleet import price_instances
-    from dlpick.tui.cli import UserError, _warn
-    from dlpick.tui.cmd_aws import _aws, _region
 
     bad = [t for t in args.targets if not t.startswith("i-")]
     if bad:
-        raise UserError(f"{bad[0]!r} is not an instance id (i-...)")
+        raise InputError(f"{bad[0]!r} is not an instance id (i-...)")
     settings = settings.merged(profile=args.profile)
     region = _region(args, settings)
     aws = _aws(settings)
     try:
         found = find_instances(aws, region, args.targets)
         check_managed([inst for inst, _ in found], args.any)
-    except ActionError as exc:
-        raise UserError(str(exc)) from None
+    except InputError as exc:
+        raise InputError(str(exc)) from None
     price_instances([inst for inst, _ in found], Catalog(cache=PriceCache(), aws=aws, warn=_warn))
     return aws, region, found
 

@@ -1,7 +1,7 @@
 """The SSH subcommands: `dlpick run`, `runs`, `logs` and `ssh`.
 
 Each handler takes (args, settings) and returns an exit code; problems the user
-can fix are raised as UserError (one line, exit code 1).
+can fix are raised as InputError (one line, exit code 1).
 """
 
 from __future__ import annotations
@@ -127,9 +127,9 @@ def register(sub: Any) -> None:
 
 
 def _user_error(message: str) -> Exception:
-    from dlpick.tui.cli import UserError
+    from dlpick.pricing.errors import InputError
 
-    return UserError(message)
+    return InputError(message)
 
 
 def _say(message: str) -> None:
@@ -137,7 +137,7 @@ def _say(message: str) -> None:
 
 
 def _run_async(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine, turning the library's one-line errors into UserError."""
+    """Run a coroutine, turning the library's one-line errors into InputError."""
     from dlpick.remote.runs import RunError
     from dlpick.remote.ssh import SshError
     from dlpick.remote.target import TargetError
@@ -151,7 +151,7 @@ def _run_async(coro: Coroutine[Any, Any, T]) -> T:
 def _resolve(args: argparse.Namespace, settings: Settings) -> tuple[Target, SshOptions]:
     """TARGET as typed -> where to connect, and how to check its host key."""
     from dlpick.remote.ssh import SshOptions
-    from dlpick.remote.target import Target, TargetError, parse_target, resolve_instance
+    from dlpick.remote.target import Target, TargetError, instance_access, parse_target
 
     try:
         spec = parse_target(args.target)
@@ -161,28 +161,14 @@ def _resolve(args: argparse.Namespace, settings: Settings) -> tuple[Target, SshO
     if not spec.instance_id:
         return Target(host=spec.host, user=spec.user, port=spec.port), options
 
-    from dlpick.pricing.aws import Aws, AwsError, describe_error
+    from dlpick.pricing.aws import Aws
     from dlpick.tui.cli import _resolve_region
 
     region = _resolve_region(args, settings.merged(profile=getattr(args, "profile", None)))
-    ec2 = Aws(profile=getattr(args, "profile", None) or settings.profile).client("ec2", region)
-    try:
-        target = resolve_instance(ec2, spec.instance_id, region, user=spec.user, port=spec.port)
-    except TargetError as exc:
-        raise _user_error(str(exc)) from None
-    except AwsError:
-        raise
-    except Exception as exc:
-        raise describe_error(exc, f"looking up {spec.instance_id}") from None
-
-    def console_output(instance_id: str) -> str | None:
-        try:
-            return str(ec2.get_console_output(InstanceId=instance_id).get("Output") or "")
-        except Exception as exc:  # pinning falls back to first use; say why
-            _say(f"could not read the console output of {instance_id}: {exc}")
-            return None
-
-    options.console_output = console_output
+    aws = Aws(profile=getattr(args, "profile", None) or settings.profile)
+    target, options.console_output = instance_access(
+        aws, spec.instance_id, region, user=spec.user, port=spec.port, say=_say
+    )
     return target, options
 
 

@@ -13,11 +13,9 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from dlpick.pricing.errors import ConfigError
+
 ENV_PREFIX = "DLPICK_"
-
-
-class ConfigError(ValueError):
-    """A setting that cannot be read; worded for the user."""
 
 
 @dataclass

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from dlpick.remote.ssh import Connect, SshOptions, connect
-from dlpick.remote.target import Target, TargetError, parse_target
+from dlpick.remote.target import Target, parse_target
 
 if TYPE_CHECKING:
     import asyncssh
@@ -44,26 +44,12 @@ class HostAccess:
         return self._resolved
 
     def _lookup(self, instance_id: str, spec: Any) -> tuple[Target, Callable[[str], str | None]]:
-        from dlpick.pricing.aws import Aws, describe_error
-        from dlpick.remote.target import resolve_instance
+        from dlpick.pricing.aws import Aws
+        from dlpick.remote.target import instance_access
 
         aws = Aws(profile=self.profile)
         region = self.region or aws.default_region()
-        try:
-            ec2 = aws.client("ec2", region)
-            target = resolve_instance(ec2, instance_id, region, user=spec.user, port=spec.port)
-        except TargetError:
-            raise
-        except Exception as exc:  # botocore's many kinds, worded for the user
-            raise TargetError(str(describe_error(exc, f"looking up {instance_id}"))) from None
-
-        def console_output(iid: str) -> str | None:
-            try:
-                return str(ec2.get_console_output(InstanceId=iid).get("Output") or "")
-            except Exception:  # pinning falls back to trust on first use, which says so
-                return None
-
-        return target, console_output
+        return instance_access(aws, instance_id, region, user=spec.user, port=spec.port)
 
     async def connect(self) -> asyncssh.SSHClientConnection:
         target, options = await self.resolve()

@@ -334,8 +334,8 @@ class InstancesScreen(Screen[None]):
         line = Text(" · ".join(parts))
         if fleet.status == "error":
             line.append(f"\nlast scan failed: {fleet.message}", style="bold red")
-        for warning in fleet.warnings[:2]:
-            line.append(f"\n{warning}", style="yellow")
+        for region, why in fleet.unreadable[:2]:
+            line.append(f"\n? {region} could not be read: {why}", style="bold red")
         status.update(line)
 
     def _cursor_id(self) -> str | None:
@@ -401,9 +401,9 @@ class InstancesScreen(Screen[None]):
         description="stopping or terminating",
     )
     def act(self, verb: str, region: str, instance_id: str, allow_any: bool) -> None:
-        from dlpick.pricing.aws import describe_error
+        from dlpick.pricing.errors import DlpickError
         from dlpick.remote.actions import (
-            ActionError,
+            InputError,
             check_managed,
             find_instances,
             stop,
@@ -426,11 +426,11 @@ class InstancesScreen(Screen[None]):
                         f"to delete them: dlpick terminate {instance_id} --region {region} "
                         "--cleanup --yes"
                     )
-        except ActionError as exc:
+        except InputError as exc:
             self.post_message(ActionDone([str(exc).replace("pass --any", "confirm")], True))
             return
-        except Exception as exc:
-            self.post_message(ActionDone([str(describe_error(exc, f"{verb} {instance_id}"))], True))
+        except DlpickError as exc:
+            self.post_message(ActionDone([f"{verb} {instance_id}: {exc}"], True))
             return
         self.post_message(ActionDone(lines))
 

@@ -324,7 +324,7 @@ class LaunchDialog(ModalScreen[str | None]):
         description="planning the launch",
     )
     def make_plan(self, generation: int, request: Any) -> None:
-        from dlpick.pricing.aws import describe_error
+        from dlpick.pricing.errors import DlpickError
 
         worker = get_current_worker()
         if self.account.get() is None:
@@ -333,8 +333,8 @@ class LaunchDialog(ModalScreen[str | None]):
         spot = request.spot
         try:
             plan = self.account.plan(request, lambda: offer_price(self.offer, spot))
-        except Exception as exc:
-            self.post_message(Failed("plan", str(describe_error(exc, "planning")), generation))
+        except DlpickError as exc:
+            self.post_message(Failed("plan", f"planning: {exc}", generation))
             return
         if not worker.is_cancelled:
             self.post_message(PlanReady(generation, plan))
@@ -494,7 +494,7 @@ class LaunchDialog(ModalScreen[str | None]):
 
     @work(thread=True, exclusive=True, group="launch", exit_on_error=False, description="launching")
     def launch(self, plan: Any) -> None:
-        from dlpick.pricing.aws import describe_error
+        from dlpick.pricing.errors import DlpickError
         from dlpick.remote.launch import execute
 
         def progress(text: str) -> None:
@@ -504,8 +504,8 @@ class LaunchDialog(ModalScreen[str | None]):
         aws = self.account.get()
         try:
             result = execute(aws, plan, progress)
-        except Exception as exc:
-            self.post_message(Failed("launch", str(describe_error(exc, "launch failed"))))
+        except DlpickError as exc:
+            self.post_message(Failed("launch", f"launch failed: {exc}"))
             return
         self.post_message(Launched(result))
 
@@ -557,13 +557,13 @@ class LaunchDialog(ModalScreen[str | None]):
         thread=True, exclusive=True, group="launch-dry", exit_on_error=False, description="dry run"
     )
     def dry_run(self, plan: Any) -> None:
-        from dlpick.pricing.aws import describe_error
+        from dlpick.pricing.errors import DlpickError
         from dlpick.remote.launch import dry_run
 
         try:
             dry_run(self.account.get(), plan)
-        except Exception as exc:
-            self.post_message(Failed("dry-run", str(describe_error(exc, "dry run"))))
+        except DlpickError as exc:
+            self.post_message(Failed("dry-run", f"dry run: {exc}"))
             return
         self.post_message(DryRunPassed())
 
@@ -613,13 +613,13 @@ class LaunchDialog(ModalScreen[str | None]):
         description="requesting a quota increase",
     )
     def request_quota(self, region: str, code: str, value: int) -> None:
-        from dlpick.pricing.aws import describe_error
+        from dlpick.pricing.errors import DlpickError
         from dlpick.remote.quotas import request_increase
 
         try:
             answer = request_increase(self.account.get(), region, code, value)
-        except Exception as exc:
-            self.post_message(Failed("request", str(describe_error(exc, f"requesting {code}"))))
+        except DlpickError as exc:
+            self.post_message(Failed("request", f"requesting {code}: {exc}"))
             return
         case = answer.get("CaseId") or answer.get("Id") or "?"
         self.post_message(

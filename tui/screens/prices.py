@@ -26,7 +26,8 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Footer, LoadingIndicator, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from dlpick.pricing.catalog import Catalog, Offer, UnknownRegionError, cheapest_per_type
+from dlpick.pricing.catalog import Catalog, Offer, cheapest_per_type
+from dlpick.pricing.errors import InputError
 from dlpick.remote.quotas import Headroom, verdict_for
 from dlpick.tui.account import AwsAccess
 from dlpick.tui.cli import DESCENDING, filter_records, sort_records
@@ -218,7 +219,7 @@ class PricesScreen(Screen[None]):
             if self.view.all_regions:
                 return self.catalog.all_offers()
             return self.catalog.offers(self.view.region)
-        except UnknownRegionError as exc:
+        except InputError as exc:
             self._notify_once(str(exc), severity="error")
             return []
 
@@ -489,14 +490,14 @@ class PricesScreen(Screen[None]):
         description="reading vCPU quotas",
     )
     def read_quotas(self, region: str) -> None:
-        from dlpick.pricing.aws import describe_error
+        from dlpick.pricing.errors import DlpickError
 
         if self.account.get() is None:
             return  # no credentials: the column stays hidden, the ticker says why
         try:
             headroom = self.account.headroom(region)
-        except Exception as exc:
-            err = describe_error(exc, f"reading vCPU quotas in {region}")
+        except DlpickError as exc:
+            err = f"reading vCPU quotas in {region}: {exc}"
             self.post_message(QuotasArrived(region, {}, str(err)))
             return
         self.post_message(QuotasArrived(region, headroom))

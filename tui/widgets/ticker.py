@@ -26,18 +26,25 @@ def ticker_text(fleet: Fleet) -> Text:
     if fleet.status == "waiting":
         return Text("")
     if fleet.status == "error" and fleet.at is None:
-        return Text("instances unknown", style="dim")
-    t = ticker(list(fleet.instances), fleet.at)
-    if t.running == 0:
+        # Fail closed: an account that could not be read is unknown, never "nothing running".
+        return Text(f"? running: {fleet.message}", style="bold red")
+    t = ticker(fleet.instances, fleet.at, [region for region, _ in fleet.unreadable])
+    if t.running == 0 and t.complete:
         text = Text("nothing running", style="dim")
     else:
+        count = "≥" if t.unreadable else ""
+        money = "" if t.complete else "≥"
         text = Text(
-            f"{t.running} running · ${t.usd_hour:,.2f}/h · ${t.spent_usd:,.2f} spent · ",
+            f"{count}{t.running} running · {money}${t.usd_hour:,.2f}/h · "
+            f"{money}${t.spent_usd:,.2f} spent · ",
             style="bold",
         )
         text.append(f"{t.idle} idle", style="bold black on yellow" if t.idle else "bold")
+    if t.unreadable:
+        names = ", ".join(t.unreadable[:2]) + ("…" if len(t.unreadable) > 2 else "")
+        text.append(f" · ? {names} unreadable", style="bold red")
     if fleet.status == "error":
-        text.append(" (stale)", style="dim")
+        text.append(" (stale: last scan failed)", style="dim")
     return text
 
 
