@@ -19,40 +19,9 @@ from dlpick.pricing.errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     DlpickError,
-    InputError,
     bug_line,
 )
 from dlpick.tui.config import Settings, aws_config_region, load_settings
-
-# Friendly names for --sort, besides every field of the JSON record.
-SORT_ALIASES = {
-    "type": "instance_type",
-    "gpu": "gpu_model",
-    "model": "gpu_model",
-    "count": "gpu_count",
-    "gpus": "gpu_count",
-    "gpu-memory": "gpu_memory_gib",
-    "memory": "memory_gib",
-    "vcpu": "vcpus",
-    "tflops": "fp32_tflops",
-    "fp32": "fp32_tflops",
-    "bf16": "bf16_tflops",
-    "price": "on_demand_usd_hour",
-    "on-demand": "on_demand_usd_hour",
-    "spot": "spot_usd_hour",
-    "value": "usd_per_fp32_tflop_hour",
-    "spot-value": "spot_usd_per_fp32_tflop_hour",
-}
-SORT_LABELS = {
-    "usd_per_fp32_tflop_hour": "on-demand $ per FP32 TFLOP-hour",
-    "spot_usd_per_fp32_tflop_hour": "spot $ per FP32 TFLOP-hour",
-    "usd_per_bf16_tflop_hour": "on-demand $ per BF16 TFLOP-hour",
-    "spot_usd_per_bf16_tflop_hour": "spot $ per BF16 TFLOP-hour",
-    "on_demand_usd_hour": "on-demand $/hour",
-    "spot_usd_hour": "spot $/hour",
-}
-# Bigger is better for these, so they sort from the top.
-DESCENDING = {"gpu_count", "gpu_memory_gib", "vcpus", "memory_gib", "fp32_tflops", "bf16_tflops"}
 
 
 def warn(message: str) -> None:
@@ -82,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     from dlpick.pricing.catalog import RECORD_FIELDS
+    from dlpick.pricing.select import SORT_ALIASES
 
     prices = sub.add_parser(
         "prices",
@@ -151,61 +121,6 @@ def _resolve_region(args: argparse.Namespace, settings: Settings) -> str:
     return args.region or settings.region or aws_config_region(args.profile) or DEFAULT_REGION
 
 
-def _sort_key(field: str) -> str:
-    from dlpick.pricing.catalog import RECORD_FIELDS
-
-    key = SORT_ALIASES.get(field.lower(), field.lower().replace("-", "_"))
-    if key not in RECORD_FIELDS:
-        raise InputError(
-            f"unknown sort column {field!r}; use one of: {', '.join(sorted(SORT_ALIASES))} "
-            "or a JSON field name"
-        )
-    return key
-
-
-def sort_records(
-    records: list[dict[str, Any]], key: str, reverse: bool = False
-) -> list[dict[str, Any]]:
-    """Sort with unknown values (None) always last."""
-    descending = (key in DESCENDING) != reverse
-    known = [r for r in records if r.get(key) is not None]
-    unknown = [r for r in records if r.get(key) is None]
-    known.sort(
-        key=lambda r: (r[key], r["instance_type"]) if not descending else r[key], reverse=descending
-    )
-    unknown.sort(key=lambda r: r["instance_type"])
-    return known + unknown
-
-
-def model_matches(model: str, wanted: str) -> bool:
-    """'A100' matches 'A100 40GB' and 'A100 80GB'; 'L4' matches 'L4' but not 'L40S'."""
-    model, wanted = model.casefold(), wanted.strip().casefold()
-    return model == wanted or model.startswith(wanted + " ")
-
-
-def filter_records(
-    records: list[dict[str, Any]],
-    *,
-    gpus: Sequence[str] = (),
-    min_gpu_memory: float | None = None,
-    max_price: float | None = None,
-    spot: bool = False,
-) -> list[dict[str, Any]]:
-    out = []
-    for r in records:
-        if gpus and not any(model_matches(r["gpu_model"], g) for g in gpus):
-            continue
-        if min_gpu_memory is not None and r["gpu_memory_gib"] < min_gpu_memory:
-            continue
-        price = r["spot_usd_hour"] if spot else r["on_demand_usd_hour"]
-        if spot and price is None:
-            continue
-        if max_price is not None and (price is None or price > max_price):
-            continue
-        out.append(r)
-    return out
-
-
 def _make_catalog(settings: Settings, warn: Callable[[str], None]) -> Any:
     from dlpick.pricing.cache import PriceCache
     from dlpick.pricing.catalog import Catalog
@@ -223,34 +138,31 @@ def _make_catalog(settings: Settings, warn: Callable[[str], None]) -> Any:
 
 def cmd_prices(args: argparse.Namespace, settings: Settings) -> int:
     from dlpick.pricing.catalog import cheapest_per_type
+    from dlpick.pricing.select import (
+        SORT_LABELS,
+        filter_records,
+        sort_key_for,
+        sort_records,
+        unknown_models,
+    )
     from dlpick.tui import output
 
     settings = settings.merged(offline=args.offline, profile=args.profile)
-    if args.max_price is not None and args.max_price < 0:
-        raise InputError(f"--max-price must be zero or more, not {args.max_price:g}")
-    if args.min_gpu_memory is not None and args.min_gpu_memory < 0:
-        raise InputError(f"--min-gpu-memory must be zero or more, not {args.min_gpu_memory:g}")
     sort_key = (
-        _sort_key(args.sort)
+        sort_key_for(args.sort)
         if args.sort
         else ("spot_usd_per_fp32_tflop_hour" if args.spot else "usd_per_fp32_tflop_hour")
     )
     region = _resolve_region(args, settings)
     catalog = _make_catalog(settings, warn)
     all_regions = region.lower() == "all"
-    try:
-        if all_regions:
-            offers = cheapest_per_type(catalog.all_offers(refresh=args.refresh), spot=args.spot)
-        else:
-            offers = catalog.offers(region, refresh=args.refresh)
-    except InputError as exc:
-        raise InputError(str(exc)) from None
+    if all_regions:
+        offers = cheapest_per_type(catalog.all_offers(refresh=args.refresh), spot=args.spot)
+    else:
+        offers = catalog.offers(region, refresh=args.refresh)
     records = [o.to_record() for o in offers]
     gpus = [g.strip() for g in (args.gpu or "").split(",") if g.strip()]
-    models = sorted({r["gpu_model"] for r in records})
-    unknown = [g for g in gpus if not any(model_matches(m, g) for m in models)]
-    if unknown:
-        raise InputError(f"unknown accelerator model {unknown[0]!r}; known: {', '.join(models)}")
+    unknown_models(gpus, sorted({r["gpu_model"] for r in records}))
     records = filter_records(
         records,
         gpus=gpus,

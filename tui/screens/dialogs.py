@@ -15,7 +15,9 @@ from textual.suggester import SuggestFromList
 from textual.widgets import Button, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from dlpick.tui.cli import model_matches
+from dlpick.pricing.errors import InputError
+from dlpick.pricing.inputs import parse_number
+from dlpick.pricing.select import unknown_models
 
 ALL_REGIONS = "all"
 
@@ -49,20 +51,18 @@ def _number(text: str, what: str) -> float | None:
     if not text:
         return None
     try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"{what} must be a number") from None
-    if value < 0:
-        raise ValueError(f"{what} must be zero or more")
-    return value
+        return parse_number(text, what, minimum=0)
+    except InputError as exc:
+        raise ValueError(exc.message) from None
 
 
 def parse_filters(gpu: str, min_memory: str, max_price: str, models: Sequence[str]) -> Filters:
     """Filters from the dialog's fields; ValueError names the field that is wrong."""
     gpus = tuple(g.strip() for g in gpu.split(",") if g.strip())
-    unknown = [g for g in gpus if not any(model_matches(m, g) for m in models)]
-    if unknown:
-        raise ValueError(f"unknown accelerator model {unknown[0]!r}")
+    try:
+        unknown_models(gpus, models)
+    except InputError as exc:
+        raise ValueError(exc.message) from None
     return Filters(
         gpus=gpus,
         min_gpu_memory=_number(min_memory, "minimum GPU memory"),

@@ -28,9 +28,9 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from dlpick.pricing.catalog import Catalog, Offer, cheapest_per_type
 from dlpick.pricing.errors import InputError
+from dlpick.pricing.select import DESCENDING, filter_records, sort_records
 from dlpick.remote.quotas import Headroom, verdict_for
 from dlpick.tui.account import AwsAccess
-from dlpick.tui.cli import DESCENDING, filter_records, sort_records
 from dlpick.tui.output import provenance
 from dlpick.tui.screens.dialogs import ALL_REGIONS, FilterDialog, Filters, RegionPicker
 from dlpick.tui.screens.launch import LaunchDialog

@@ -1,0 +1,105 @@
+"""Choosing offers: the sort orders and filters the CLI and the app share.
+
+Records are the JSON records of `dlpick prices` (`Offer.to_record()`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from dlpick.pricing.catalog import RECORD_FIELDS
+from dlpick.pricing.errors import InputError
+
+# Friendly names for --sort, besides every field of the JSON record.
+SORT_ALIASES = {
+    "type": "instance_type",
+    "gpu": "gpu_model",
+    "model": "gpu_model",
+    "count": "gpu_count",
+    "gpus": "gpu_count",
+    "gpu-memory": "gpu_memory_gib",
+    "memory": "memory_gib",
+    "vcpu": "vcpus",
+    "tflops": "fp32_tflops",
+    "fp32": "fp32_tflops",
+    "bf16": "bf16_tflops",
+    "price": "on_demand_usd_hour",
+    "on-demand": "on_demand_usd_hour",
+    "spot": "spot_usd_hour",
+    "value": "usd_per_fp32_tflop_hour",
+    "spot-value": "spot_usd_per_fp32_tflop_hour",
+}
+SORT_LABELS = {
+    "usd_per_fp32_tflop_hour": "on-demand $ per FP32 TFLOP-hour",
+    "spot_usd_per_fp32_tflop_hour": "spot $ per FP32 TFLOP-hour",
+    "usd_per_bf16_tflop_hour": "on-demand $ per BF16 TFLOP-hour",
+    "spot_usd_per_bf16_tflop_hour": "spot $ per BF16 TFLOP-hour",
+    "on_demand_usd_hour": "on-demand $/hour",
+    "spot_usd_hour": "spot $/hour",
+}
+# Bigger is better for these, so they sort from the top.
+DESCENDING = {"gpu_count", "gpu_memory_gib", "vcpus", "memory_gib", "fp32_tflops", "bf16_tflops"}
+
+
+def sort_key_for(field: str) -> str:
+    """The record field a --sort name (alias or JSON field) stands for."""
+    key = SORT_ALIASES.get(field.lower(), field.lower().replace("-", "_"))
+    if key not in RECORD_FIELDS:
+        raise InputError(
+            f"unknown sort column {field!r}; use one of: {', '.join(sorted(SORT_ALIASES))} "
+            "or a JSON field name"
+        )
+    return key
+
+
+def sort_records(
+    records: list[dict[str, Any]], key: str, reverse: bool = False
+) -> list[dict[str, Any]]:
+    """Sort with unknown values (None) always last."""
+    descending = (key in DESCENDING) != reverse
+    known = [r for r in records if r.get(key) is not None]
+    unknown = [r for r in records if r.get(key) is None]
+    known.sort(
+        key=lambda r: (r[key], r["instance_type"]) if not descending else r[key], reverse=descending
+    )
+    unknown.sort(key=lambda r: r["instance_type"])
+    return known + unknown
+
+
+def model_matches(model: str, wanted: str) -> bool:
+    """'A100' matches 'A100 40GB' and 'A100 80GB'; 'L4' matches 'L4' but not 'L40S'."""
+    model, wanted = model.casefold(), wanted.strip().casefold()
+    return model == wanted or model.startswith(wanted + " ")
+
+
+def filter_records(
+    records: list[dict[str, Any]],
+    *,
+    gpus: Sequence[str] = (),
+    min_gpu_memory: float | None = None,
+    max_price: float | None = None,
+    spot: bool = False,
+) -> list[dict[str, Any]]:
+    out = []
+    for r in records:
+        if gpus and not any(model_matches(r["gpu_model"], g) for g in gpus):
+            continue
+        if min_gpu_memory is not None and r["gpu_memory_gib"] < min_gpu_memory:
+            continue
+        price = r["spot_usd_hour"] if spot else r["on_demand_usd_hour"]
+        if spot and price is None:
+            continue
+        if max_price is not None and (price is None or price > max_price):
+            continue
+        out.append(r)
+    return out
+
+
+def unknown_models(wanted: Sequence[str], models: Sequence[str]) -> None:
+    """InputError for the first wanted accelerator model no known model matches."""
+    unknown = [g for g in wanted if not any(model_matches(m, g) for m in models)]
+    if unknown:
+        raise InputError(
+            f"unknown accelerator model {unknown[0]!r}", hint=f"known: {', '.join(models)}"
+        )
