@@ -7,6 +7,8 @@ not pay for it.
 
 from __future__ import annotations
 
+import os
+import re
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -69,9 +71,17 @@ def client_config() -> Any:
     return Config(
         connect_timeout=5,
         read_timeout=20,
-        retries={"mode": "standard", "max_attempts": 4},
+        # AWS_MAX_ATTEMPTS is the standard way to change it; the Config would override it.
+        retries={"mode": "standard", "max_attempts": _max_attempts()},
         user_agent_extra="dlpick",
     )
+
+
+def _max_attempts() -> int:
+    try:
+        return max(1, min(10, int(os.environ.get("AWS_MAX_ATTEMPTS", "4"))))
+    except ValueError:
+        return 4
 
 
 class Aws:
@@ -162,8 +172,7 @@ def aws_error(exc: BaseException, operation: str = "", region: str = "") -> AwsE
 
     if isinstance(exc, AwsError):
         return exc
-    where = " ".join(p for p in (operation, f"in {region}" if region else "") if p)
-    prefix = f"{where}: " if where else ""
+    at: dict[str, Any] = {"operation": operation, "region": region}
     if isinstance(exc, NoCredentialsError | PartialCredentialsError):
         return AwsError(
             "no AWS credentials found",
@@ -181,37 +190,47 @@ def aws_error(exc: BaseException, operation: str = "", region: str = "") -> AwsE
     if isinstance(exc, EndpointConnectionError | ConnectTimeoutError | ConnectionClosedError):
         url = getattr(exc, "kwargs", {}).get("endpoint_url", "")
         return AwsError(
-            f"{prefix}cannot reach AWS" + (f" at {url}" if url else ""),
+            "cannot reach AWS" + (f" at {url}" if url else ""),
             hint="check the network, or use --offline for cached prices",
             code="EndpointConnectionError",
             unreachable=True,
+            **at,
         )
     if isinstance(exc, ReadTimeoutError):
         return AwsError(
-            f"{prefix}AWS did not answer in time",
-            hint="retry; the network may be slow",
+            "AWS did not answer in time",
+            hint="retry, the network may be slow",
             code="ReadTimeout",
             unreachable=True,
+            **at,
         )
     if isinstance(exc, ResponseParserError):
+        text = str(exc)
+        if re.search(r"<\s*(!doctype|html)\b", text, re.IGNORECASE):
+            # A proxy's or load balancer's error page, not an AWS answer.
+            reason = f"an HTML page ({one_line(text, 80)}) came back instead of an AWS answer"
+        else:
+            reason = "AWS sent an answer dlpick cannot read"
         return AwsError(
-            f"{prefix}AWS sent an answer dlpick cannot read ({one_line(exc, 120)})",
-            hint="retry; if it persists, check AWS_ENDPOINT_URL",
+            reason,
+            hint="retry later, and if it persists check AWS_ENDPOINT_URL and any proxy",
             code="MalformedAnswer",
+            **at,
         )
     if isinstance(exc, ClientError):
-        return _client_error(exc, prefix)
+        return _client_error(exc, at)
     if isinstance(exc, OSError):
         return AwsError(
-            f"{prefix}the connection to AWS failed ({exc.strerror or one_line(exc, 120)})",
+            f"the connection to AWS failed ({exc.strerror or one_line(exc, 120)})",
             hint="check the network and retry",
             code="ConnectionError",
             unreachable=True,
+            **at,
         )
-    return AwsError(f"{prefix}{one_line(exc)}", code=type(exc).__name__)
+    return AwsError(one_line(exc), code=type(exc).__name__, **at)
 
 
-def _client_error(exc: Any, prefix: str) -> AwsError:
+def _client_error(exc: Any, at: dict[str, Any]) -> AwsError:
     err = exc.response.get("Error", {})
     meta = exc.response.get("ResponseMetadata", {})
     status = meta.get("HTTPStatusCode")
@@ -219,37 +238,43 @@ def _client_error(exc: Any, prefix: str) -> AwsError:
     message = one_line(err.get("Message", "") or "", 200)
     if code in CREDENTIAL_ERRORS:
         return AwsError(
-            f"{prefix}AWS credentials were refused ({code})",
-            hint="refresh them (e.g. `aws sso login`) and retry",
+            f"AWS credentials were refused ({code})",
+            hint="refresh them (e.g. `aws sso login`) and retry"
+            + (", or enable the region if it is an opt-in one" if code == "AuthFailure" else ""),
             code=code,
             credentials=True,
+            **at,
         )
     if code in THROTTLE_ERRORS:
         return AwsError(
-            f"{prefix}AWS is throttling requests ({code})", hint="retry in a minute", code=code
+            f"AWS is throttling requests ({code})", hint="retry in a minute", code=code, **at
         )
     if code in ACCESS_DENIED_ERRORS:
         return AwsError(
-            f"{prefix}permission denied ({code})" + (f": {message}" if message else ""),
+            f"permission denied ({code})" + (f": {message}" if message else ""),
             hint="ask your AWS administrator for this permission",
             code=code,
+            **at,
         )
     if code in OPT_IN_ERRORS:
         return AwsError(
-            f"{prefix}the region is not enabled for this account ({code})",
+            f"the region is not enabled for this account ({code})",
             hint="enable it under Account > AWS Regions, or pick another region",
             code=code,
-            credentials=False,
+            **at,
         )
     if code.isdigit() or (status and status >= 500 and not message):
         # A body AWS did not write (a proxy's or load balancer's page): status and reason.
-        reason = message or _http_reason(int(code) if code.isdigit() else status)
+        http = int(code) if code.isdigit() else status
+        reason = message.removeprefix(str(http)).strip() if message != code else ""
+        reason = reason or _http_reason(http)
         return AwsError(
-            f"{prefix}AWS answered HTTP {code or status}" + (f" ({reason})" if reason else ""),
-            hint="retry later; if it persists, check AWS_ENDPOINT_URL",
+            f"AWS answered HTTP {http}" + (f" ({reason})" if reason else ""),
+            hint="retry later, and if it persists check AWS_ENDPOINT_URL and any proxy",
             code=code,
+            **at,
         )
-    return AwsError(f"{prefix}{code}: {message}" if message else f"{prefix}{code}", code=code)
+    return AwsError(f"{code}: {message}" if message else code, code=code, **at)
 
 
 def _http_reason(status: int | None) -> str:

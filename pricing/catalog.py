@@ -219,7 +219,7 @@ class Catalog:
             try:
                 payload = fetch()
             except AwsError as exc:
-                err = exc.doing(f"{region}: fetching {kind} prices")
+                err = exc.doing(f"fetching {kind} prices", region)
                 if err.account_wide:
                     # The same failure would repeat for every region and kind.
                     self._offline_reason = str(err)

@@ -31,7 +31,7 @@ class DlpickError(Exception):
         self.hint = one_line(hint)
 
     def __str__(self) -> str:
-        return f"{self.message} ({self.hint})" if self.hint else self.message
+        return f"{self.message} — {self.hint}" if self.hint else self.message
 
 
 class InputError(DlpickError):
@@ -47,18 +47,28 @@ class DataError(DlpickError):
 
 
 class AwsError(DlpickError):
-    """An AWS call that failed. `code` is AWS's error code (or the failure's kind)."""
+    """An AWS call that failed: what was being done, where, and AWS's reason.
+
+    `code` is AWS's error code (or the failure's kind); the message reads
+    "listing instances in us-east-1: AWS credentials were refused (ExpiredToken)".
+    """
 
     def __init__(
         self,
-        message: str,
+        reason: str,
         *,
+        operation: str = "",
+        region: str = "",
         hint: str = "",
         code: str = "",
         credentials: bool = False,
         unreachable: bool = False,
     ) -> None:
-        super().__init__(message, hint=hint)
+        where = " ".join(p for p in (operation, f"in {region}" if region else "") if p)
+        super().__init__(f"{where}: {reason}" if where else reason, hint=hint)
+        self.reason = one_line(reason)
+        self.operation = operation
+        self.region = region
         self.code = code
         self.credentials = credentials  # the credentials themselves do not work
         self.unreachable = unreachable  # AWS (or the endpoint) cannot be reached at all
@@ -68,10 +78,12 @@ class AwsError(DlpickError):
         """The same failure would repeat for every region: no point trying the others."""
         return self.credentials or self.unreachable
 
-    def doing(self, what: str) -> AwsError:
-        """The same error, its message prefixed with what was being done."""
+    def doing(self, what: str, region: str | None = None) -> AwsError:
+        """The same error told as what dlpick was doing (replacing the API call's name)."""
         err = AwsError(
-            f"{what}: {self.message}",
+            self.reason,
+            operation=what,
+            region=self.region if region is None else region,
             hint=self.hint,
             code=self.code,
             credentials=self.credentials,

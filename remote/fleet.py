@@ -203,7 +203,7 @@ def scan(aws: Any, regions: list[str], *, everything: bool = False, workers: int
     ]
     if failed and len(failed) == len(regions):
         region, err = failed[0]
-        raise err.doing(f"listing instances in {region}") from None
+        raise err.doing("listing instances", region) from None
     found = [i for got in results if not isinstance(got, AwsError) for i in got]
     return FleetScan(
         instances=tuple(sorted(found, key=lambda i: (i.region, i.launch_time))),

@@ -17,6 +17,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from dlpick.pricing.errors import InputError
+from dlpick.remote.limits import MAX_HOURS
+
 ALARM_PERIOD_SECONDS = 300
 
 
@@ -51,8 +54,10 @@ def deadline(
         options.append(Deadline(max_hours, f"--max-hours {max_hours:g}"))
     if budget is not None:
         if not usd_hour:
-            raise ValueError("--budget needs a known hourly price for this type")
-        options.append(Deadline(budget / usd_hour, f"--budget ${budget:g} at ${usd_hour:.4f}/h"))
+            raise InputError("--budget needs a known hourly price for this type")
+        # A budget that lasts longer than any training run is capped, not overflowed.
+        hours = min(budget / usd_hour, MAX_HOURS)
+        options.append(Deadline(hours, f"--budget ${budget:g} at ${usd_hour:.4f}/h"))
     return min(options, key=lambda d: d.hours) if options else None
 
 

@@ -140,6 +140,7 @@ class _KeyChecker:
         self.notify = notify
         self.label = label
         self.refusal: str | None = None
+        self.refusal_hint = ""
 
     def client(self) -> Any:
         import asyncssh
@@ -172,8 +173,10 @@ class _KeyChecker:
         where = self.files[0] if self.files else Path("~/.ssh/known_hosts")
         if self._pinned(host, addr, port):
             self.refusal = (
-                f"host key for {self.label} has changed (now {fingerprint}); refusing to connect. "
-                f"If the host was rebuilt, remove the old key with: "
+                f"host key for {self.label} has changed (now {fingerprint}); refusing to connect"
+            )
+            self.refusal_hint = (
+                f"if the host was rebuilt, remove the old key with: "
                 f"ssh-keygen -R '{name}' -f {where}"
             )
             return False
@@ -280,7 +283,8 @@ async def connect(
         return await asyncssh.connect(target.host, client_factory=checker.client, **kwargs)
     except asyncssh.HostKeyNotVerifiable as exc:
         raise HostKeyError(
-            checker.refusal or f"host key of {target.label} not accepted: {exc.reason}"
+            checker.refusal or f"host key of {target.label} not accepted: {exc.reason}",
+            hint=checker.refusal_hint,
         ) from None
     except asyncssh.PermissionDenied:
         raise SshError(

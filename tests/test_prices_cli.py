@@ -224,8 +224,11 @@ def test_corrupt_cache_is_replaced_not_fatal(
     [
         (["--region", "us-esat-1"], "unknown region 'us-esat-1'"),
         (["--sort", "cheapness"], "unknown sort column 'cheapness'"),
-        (["--max-price", "-1"], "--max-price must be zero or more"),
-        (["--min-gpu-memory", "-8"], "--min-gpu-memory must be zero or more"),
+        (["--max-price", "-1"], "--max-price must be at least 0, not '-1'"),
+        (["--max-price", "nan"], "--max-price must be a finite number, not 'nan'"),
+        (["--min-gpu-memory", "-8"], "--min-gpu-memory must be at least 0, not '-8'"),
+        (["--min-gpu-memory", "nan"], "--min-gpu-memory must be a finite number"),
+        (["--region", "xx-fake-9"], "unknown region 'xx-fake-9'"),
         (["--gpu", "Z9000"], "unknown accelerator model 'Z9000'"),
     ],
 )

@@ -409,9 +409,9 @@ def map_instance_to_sshd(sshd: Sshd, home: Path, address: str) -> None:
 
 
 def test_instance_resolves_address_and_login_user(aws: Any) -> None:
-    import boto3
+    from dlpick.pricing.aws import Aws
 
-    ec2 = boto3.client("ec2", region_name="us-east-1")
+    ec2 = Aws().client("ec2", "us-east-1")
     ubuntu, amazon = launch(UBUNTU_DLAMI), launch(AMAZON_LINUX_DLAMI)
     target = resolve_instance(ec2, ubuntu["InstanceId"], "us-east-1")
     assert target.host == ubuntu["PublicIpAddress"]

@@ -11,13 +11,14 @@ import errno
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from dlpick.pricing.errors import (
     EXIT_BUG,
     EXIT_ERROR,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    EXIT_USAGE,
     DlpickError,
     bug_line,
 )
@@ -29,7 +30,7 @@ def warn(message: str) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="dlpick",
         description=(
             "Compare AWS GPU and accelerator instances by price per TFLOP-hour, launch them "
@@ -89,13 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     prices.add_argument(
         "--min-gpu-memory",
-        type=float,
+        type=number_arg("--min-gpu-memory", minimum=0),
         metavar="GIB",
         help="minimum total accelerator memory of the instance, GiB",
     )
     prices.add_argument(
         "--max-price",
-        type=float,
+        type=number_arg("--max-price", minimum=0),
         metavar="USD",
         help="maximum price per hour (spot price with --spot)",
     )
@@ -115,10 +116,45 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _resolve_region(args: argparse.Namespace, settings: Settings) -> str:
-    from dlpick.pricing.aws import DEFAULT_REGION
+def region_for(explicit: str | None, settings: Settings, *, allow_all: bool = False) -> str:
+    """The region a command works in: the flag, the config, AWS's own config, us-east-1.
 
-    return args.region or settings.region or aws_config_region(args.profile) or DEFAULT_REGION
+    The one place a region is resolved and checked, for every command and the app.
+    """
+    from dlpick.pricing.aws import DEFAULT_REGION
+    from dlpick.pricing.inputs import check_region
+
+    region = explicit or settings.region or aws_config_region(settings.profile) or DEFAULT_REGION
+    if allow_all and region.lower() == "all":
+        return "all"
+    return check_region(region)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with usage errors on one line (exit 2), pointing at --help."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def number_arg(
+    flag: str,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    above: bool = False,
+    integer: bool = False,
+) -> Callable[[str], float]:
+    """An argparse type: a finite number in range, else InputError naming the flag (exit 1)."""
+    from dlpick.pricing.inputs import parse_number
+
+    def parse(text: str) -> float:
+        value = parse_number(
+            text, flag, minimum=minimum, maximum=maximum, above=above, integer=integer
+        )
+        return int(value) if integer else value
+
+    return parse
 
 
 def _make_catalog(settings: Settings, warn: Callable[[str], None]) -> Any:
@@ -153,7 +189,7 @@ def cmd_prices(args: argparse.Namespace, settings: Settings) -> int:
         if args.sort
         else ("spot_usd_per_fp32_tflop_hour" if args.spot else "usd_per_fp32_tflop_hour")
     )
-    region = _resolve_region(args, settings)
+    region = region_for(args.region, settings, allow_all=True)
     catalog = _make_catalog(settings, warn)
     all_regions = region.lower() == "all"
     if all_regions:
@@ -186,11 +222,10 @@ def cmd_prices(args: argparse.Namespace, settings: Settings) -> int:
 
 def run_app(args: argparse.Namespace, settings: Settings) -> int:
     """Open the terminal app (Textual is imported only now, so subcommands stay fast)."""
-    from dlpick.pricing.aws import DEFAULT_REGION
     from dlpick.tui.app import build_app
 
     settings = settings.merged(offline=args.app_offline, profile=args.profile)
-    region = args.app_region or settings.region or aws_config_region(args.profile) or DEFAULT_REGION
+    region = region_for(args.app_region, settings, allow_all=True)
     build_app(settings, region).run()
     return 0
 
@@ -198,8 +233,8 @@ def run_app(args: argparse.Namespace, settings: Settings) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command (or the app); every failure ends here as one line and an exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
     try:
+        args = parser.parse_args(argv)  # flag values are checked here (InputError)
         settings = load_settings()
         if args.command is None:
             return run_app(args, settings)

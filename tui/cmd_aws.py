@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
+from dlpick.tui.cli import region_for
 from dlpick.tui.config import Settings
 
 
@@ -18,6 +20,16 @@ def register(sub: Any) -> None:
         DEFAULT_VOLUME_GB,
         OS_CHOICES,
     )
+    from dlpick.remote.limits import (
+        MAX_BUDGET_USD,
+        MAX_HOURS,
+        MAX_IDLE_STOP_MINUTES,
+        MAX_QUOTA_VCPUS,
+        MAX_VOLUME_GB,
+        MIN_IDLE_STOP_MINUTES,
+        MIN_VOLUME_GB,
+    )
+    from dlpick.tui.cli import number_arg
 
     launch = sub.add_parser(
         "launch",
@@ -32,7 +44,12 @@ def register(sub: Any) -> None:
     launch.add_argument("instance_type", metavar="TYPE", help="e.g. g6.xlarge")
     launch.add_argument("--region", help="region (default: your configured one)")
     launch.add_argument("--spot", action="store_true", help="one-time spot instance")
-    launch.add_argument("--max-price", type=float, metavar="USD", help="spot price cap per hour")
+    launch.add_argument(
+        "--max-price",
+        type=number_arg("--max-price", minimum=0, above=True),
+        metavar="USD",
+        help="spot price cap per hour",
+    )
     launch.add_argument(
         "--ami",
         default="base",
@@ -42,7 +59,11 @@ def register(sub: Any) -> None:
     launch.add_argument("--key-name", help="an existing EC2 key pair (default: dlpick-REGION)")
     launch.add_argument("--key-file", type=Path, help="its private key (default ~/.ssh/NAME.pem)")
     launch.add_argument(
-        "--volume-gb", type=int, default=DEFAULT_VOLUME_GB, help="root volume size in GB"
+        "--volume-gb",
+        type=number_arg("--volume-gb", minimum=MIN_VOLUME_GB, maximum=MAX_VOLUME_GB, integer=True),
+        default=DEFAULT_VOLUME_GB,
+        help=f"root volume size in GB ({MIN_VOLUME_GB} to {MAX_VOLUME_GB}, default "
+        f"{DEFAULT_VOLUME_GB}; at least the image's own size)",
     )
     launch.add_argument(
         "--ssh-cidr", help="who may SSH in (default: your public IP /32 from checkip_url)"
@@ -56,7 +77,12 @@ def register(sub: Any) -> None:
     )
     launch.add_argument(
         "--idle-stop",
-        type=int,
+        type=number_arg(
+            "--idle-stop",
+            minimum=MIN_IDLE_STOP_MINUTES,
+            maximum=MAX_IDLE_STOP_MINUTES,
+            integer=True,
+        ),
         default=DEFAULT_IDLE_STOP_MINUTES,
         metavar="MINUTES",
         help=f"stop the instance after this long idle (default {DEFAULT_IDLE_STOP_MINUTES})",
@@ -66,9 +92,17 @@ def register(sub: Any) -> None:
         action="store_true",
         help="no idle alarm (the instance runs until stopped)",
     )
-    launch.add_argument("--max-hours", type=float, metavar="H", help="stop itself after H hours")
     launch.add_argument(
-        "--budget", type=float, metavar="USD", help="stop itself when this much has been spent"
+        "--max-hours",
+        type=number_arg("--max-hours", minimum=0, above=True, maximum=MAX_HOURS),
+        metavar="H",
+        help=f"stop itself after H hours (at most {MAX_HOURS:g})",
+    )
+    launch.add_argument(
+        "--budget",
+        type=number_arg("--budget", minimum=0, above=True, maximum=MAX_BUDGET_USD),
+        metavar="USD",
+        help="stop itself when this much has been spent",
     )
     launch.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     launch.set_defaults(handler=cmd_launch)
@@ -83,7 +117,12 @@ def register(sub: Any) -> None:
     qsub = quotas.add_subparsers(dest="quotas_action", metavar="ACTION")
     request = qsub.add_parser("request", help="ask AWS to raise a quota")
     request.add_argument("code", metavar="CODE", help="quota code, e.g. L-DB2E81BA")
-    request.add_argument("value", metavar="VALUE", type=float, help="vCPUs wanted")
+    request.add_argument(
+        "value",
+        metavar="VALUE",
+        type=number_arg("VALUE", minimum=1, maximum=MAX_QUOTA_VCPUS, integer=True),
+        help=f"vCPUs wanted (a whole number, 1 to {MAX_QUOTA_VCPUS:,})",
+    )
     request.add_argument("--region", dest="request_region", help="region")
     request.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     request.set_defaults(handler=cmd_quota_request)
@@ -91,25 +130,8 @@ def register(sub: Any) -> None:
 
 def _aws(settings: Settings) -> Any:
     from dlpick.pricing.aws import Aws
-    from dlpick.pricing.errors import InputError
 
-    aws = Aws(profile=settings.profile)
-    if not aws.has_credentials():
-        raise InputError("no AWS credentials found (run `aws configure` or set AWS_PROFILE)")
-    return aws
-
-
-def _region(args: argparse.Namespace, settings: Settings, value: str | None = None) -> str:
-    from dlpick.pricing.aws import DEFAULT_REGION
-    from dlpick.tui.config import aws_config_region
-
-    return (
-        value
-        or getattr(args, "region", None)
-        or settings.region
-        or aws_config_region(settings.profile)
-        or DEFAULT_REGION
-    )
+    return Aws(profile=settings.profile).require_credentials()
 
 
 def confirm(question: str, assume_yes: bool) -> bool:
@@ -148,15 +170,7 @@ def cmd_launch(args: argparse.Namespace, settings: Settings) -> int:
     settings = settings.merged(profile=args.profile)
     if args.max_price is not None and (args.max_price <= 0 or not args.spot):
         raise InputError("--max-price needs --spot and a price above zero")
-    limits = (
-        ("--max-hours", args.max_hours),
-        ("--budget", args.budget),
-        ("--idle-stop", args.idle_stop),
-    )
-    for flag, value in limits:
-        if value is not None and value <= 0:
-            raise InputError(f"{flag} must be above zero")
-    region = _region(args, settings)
+    region = region_for(args.region, settings)
     aws = _aws(settings)
     req = lx.LaunchRequest(
         instance_type=args.instance_type,
@@ -207,12 +221,12 @@ def cmd_quotas(args: argparse.Namespace, settings: Settings) -> int:
     from dlpick.remote.quotas import gpu_quotas
 
     settings = settings.merged(profile=args.profile)
-    region = _region(args, settings)
+    region = region_for(args.region, settings)
     aws = _aws(settings)
     try:
         rows = gpu_quotas(aws, region)
     except AwsError as exc:
-        raise exc.doing(f"reading quotas in {region}") from None
+        raise exc.doing("reading quotas", region) from None
     from rich.console import Console
     from rich.table import Table
 
@@ -239,9 +253,12 @@ def cmd_quota_request(args: argparse.Namespace, settings: Settings) -> int:
     from dlpick.remote.quotas import request_increase
 
     settings = settings.merged(profile=args.profile)
-    region = _region(args, settings, args.request_region)
-    if args.value <= 0:
-        raise InputError("VALUE must be a number of vCPUs above zero")
+    region = region_for(args.request_region or args.region, settings)
+    if not re.fullmatch(r"L-[0-9A-F]{8}", args.code):
+        raise InputError(
+            f"{args.code!r} is not a quota code",
+            hint="codes look like L-DB2E81BA: see dlpick quotas",
+        )
     aws = _aws(settings)
     if not confirm(f"Ask AWS to raise {args.code} in {region} to {args.value:g} vCPUs?", args.yes):
         print("not requested", file=sys.stderr)

@@ -9,8 +9,9 @@ from datetime import datetime
 from typing import Any
 
 from dlpick.pricing.errors import EXIT_OK, EXIT_PARTIAL
+from dlpick.tui.cli import region_for
 from dlpick.tui.cli import warn as _warn
-from dlpick.tui.cmd_aws import _aws, _region
+from dlpick.tui.cmd_aws import _aws
 from dlpick.tui.config import Settings
 
 
@@ -93,7 +94,7 @@ def cmd_ls(args: argparse.Namespace, settings: Settings) -> int:
 
     settings = settings.merged(profile=args.profile)
     aws = _aws(settings)
-    home = _region(args, settings)
+    home = region_for(args.region, settings)
     regions = enabled_regions(aws.client("ec2", home)) if args.all_regions else [home]
     found = load_fleet(aws, regions, everything=args.all)
     instances = list(found.instances)
@@ -201,7 +202,7 @@ def _targets(args: argparse.Namespace, settings: Settings) -> tuple[Any, str, li
     if bad:
         raise InputError(f"{bad[0]!r} is not an instance id (i-...)")
     settings = settings.merged(profile=args.profile)
-    region = _region(args, settings)
+    region = region_for(args.region, settings)
     aws = _aws(settings)
     try:
         found = find_instances(aws, region, args.targets)

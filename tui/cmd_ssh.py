@@ -16,6 +16,9 @@ from collections.abc import Coroutine
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from dlpick.pricing.errors import InputError
+from dlpick.tui.cli import number_arg
+
 if TYPE_CHECKING:
     from dlpick.remote.follow import FollowEvent
     from dlpick.remote.ssh import SshOptions
@@ -100,7 +103,12 @@ def register(sub: Any) -> None:
     )
     start = logs.add_mutually_exclusive_group()
     start.add_argument("--from-start", action="store_true", help="begin at the first line")
-    start.add_argument("--tail", type=int, metavar="N", help="begin at the last N lines")
+    start.add_argument(
+        "--tail",
+        type=number_arg("--tail", minimum=0, maximum=10_000_000, integer=True),
+        metavar="N",
+        help="begin at the last N lines",
+    )
     _add_connection_options(logs)
     logs.set_defaults(handler=cmd_logs)
 
@@ -126,45 +134,30 @@ def register(sub: Any) -> None:
     ssh.set_defaults(handler=cmd_ssh)
 
 
-def _user_error(message: str) -> Exception:
-    from dlpick.pricing.errors import InputError
-
-    return InputError(message)
-
-
 def _say(message: str) -> None:
     print(f"dlpick: {message}", file=sys.stderr, flush=True)
 
 
 def _run_async(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine, turning the library's one-line errors into InputError."""
-    from dlpick.remote.runs import RunError
-    from dlpick.remote.ssh import SshError
-    from dlpick.remote.target import TargetError
-
-    try:
-        return asyncio.run(coro)
-    except (SshError, RunError, TargetError) as exc:
-        raise _user_error(str(exc)) from None
+    """Run a coroutine; its failures are DlpickErrors, reported once by `main`."""
+    return asyncio.run(coro)
 
 
 def _resolve(args: argparse.Namespace, settings: Settings) -> tuple[Target, SshOptions]:
     """TARGET as typed -> where to connect, and how to check its host key."""
     from dlpick.remote.ssh import SshOptions
-    from dlpick.remote.target import Target, TargetError, instance_access, parse_target
+    from dlpick.remote.target import Target, instance_access, parse_target
 
-    try:
-        spec = parse_target(args.target)
-    except TargetError as exc:
-        raise _user_error(str(exc)) from None
+    spec = parse_target(args.target)
     options = SshOptions(identity=args.identity, accept_new=args.accept_new, notify=_say)
     if not spec.instance_id:
         return Target(host=spec.host, user=spec.user, port=spec.port), options
 
     from dlpick.pricing.aws import Aws
-    from dlpick.tui.cli import _resolve_region
+    from dlpick.tui.cli import region_for
 
-    region = _resolve_region(args, settings.merged(profile=getattr(args, "profile", None)))
+    settings = settings.merged(profile=getattr(args, "profile", None))
+    region = region_for(args.region, settings)
     aws = Aws(profile=getattr(args, "profile", None) or settings.profile)
     target, options.console_output = instance_access(
         aws, spec.instance_id, region, user=spec.user, port=spec.port, say=_say
@@ -186,12 +179,12 @@ def _split_run_args(args: argparse.Namespace) -> list[str]:
                 if value not in (None, False):
                     setattr(args, key, value)
     elif words and words[0].startswith("-"):
-        raise _user_error(
+        raise InputError(
             f"unknown option {words[0]!r}; put the command after --, "
             "e.g. dlpick run HOST -- python train.py"
         )
     if not words:
-        raise _user_error("no command given: dlpick run TARGET -- COMMAND...")
+        raise InputError("no command given: dlpick run TARGET -- COMMAND...")
     return words
 
 
@@ -271,8 +264,6 @@ def cmd_logs(args: argparse.Namespace, settings: Settings) -> int:
     from dlpick.remote.runs import find_run
     from dlpick.remote.ssh import connect, connector
 
-    if args.tail is not None and args.tail < 0:
-        raise _user_error(f"--tail must be zero or more, not {args.tail}")
     target, options = _resolve(args, settings)
 
     def show(event: FollowEvent) -> None:
@@ -366,10 +357,10 @@ def forward_spec(text: str) -> str:
     """`-L PORT` means the same port on the host; anything else is ssh's own -L syntax."""
     match = FORWARD.match(text)
     if not match:
-        raise _user_error(f"cannot read -L {text!r}: use PORT or PORT:HOST:PORT (e.g. -L 8888)")
+        raise InputError(f"cannot read -L {text!r}: use PORT or PORT:HOST:PORT (e.g. -L 8888)")
     for key in ("port", "hport"):
         if match[key] and not 0 < int(match[key]) < 65536:
-            raise _user_error(f"port {match[key]} in -L {text!r} is out of range")
+            raise InputError(f"port {match[key]} in -L {text!r} is out of range")
     if match["host"]:
         return text
     bind = f"{match['bind']}:" if match["bind"] else ""
@@ -428,7 +419,7 @@ def cmd_ssh(args: argparse.Namespace, settings: Settings) -> int:
     target, options = _resolve(args, settings)
     ssh = shutil.which("ssh")
     if ssh is None:
-        raise _user_error("no ssh client found on PATH (install OpenSSH)")
+        raise InputError("no ssh client found on PATH (install OpenSSH)")
 
     async def check() -> tuple[str | None, str | None]:
         if target.instance_id:

@@ -1,0 +1,134 @@
+"""An AWS endpoint that fails every request one chosen way, in each service's own wire format.
+
+It stands in for the failures AWS, a proxy or the network produce (refused or
+expired credentials, throttling, a region not enabled, an HTML error page, an
+answer that cannot be parsed), so every command can be tried against each.
+The service is read from the request's SigV4 credential scope.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One failure: the AWS error code per protocol family, or a raw HTTP answer."""
+
+    name: str
+    status: int
+    ec2_code: str = ""
+    json_code: str = ""
+    message: str = ""
+    raw_body: str = ""  # sent as is (HTML pages, malformed answers)
+    raw_type: str = "text/html"
+
+
+FAULTS = {
+    "expired": Fault(
+        "expired", 400, "RequestExpired", "ExpiredTokenException", "The security token expired"
+    ),
+    "denied": Fault(
+        "denied",
+        403,
+        "UnauthorizedOperation",
+        "AccessDeniedException",
+        "You are not authorized to perform this operation.",
+    ),
+    "throttled": Fault(
+        "throttled", 400, "RequestLimitExceeded", "ThrottlingException", "Rate exceeded"
+    ),
+    "not-enabled": Fault(
+        "not-enabled", 401, "OptInRequired", "OptInRequired", "You are not subscribed."
+    ),
+    "html500": Fault(
+        "html500",
+        500,
+        raw_body=(
+            "<!doctype html>\n<html><head><title>500 Internal Server Error</title></head>\n"
+            "<body><h1>Internal Server Error</h1>\n<p>The server encountered an internal error"
+            " and was unable to complete your request.</p>\n"
+            + "<p>padding</p>\n" * 40
+            + "</body></html>"
+        ),
+    ),
+    "malformed": Fault("malformed", 200, raw_body="<Response><unclosed", raw_type="text/xml"),
+}
+
+_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/aws4_request")
+
+
+class FaultServer:
+    """Serves `fault` (settable between requests) on 127.0.0.1; counts requests."""
+
+    def __init__(self) -> None:
+        self.fault = FAULTS["expired"]
+        self.requests = 0
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                self.rfile.read(length)
+                server.requests += 1
+                match = _SCOPE.search(self.headers.get("Authorization", ""))
+                service = match.group(1) if match else ""
+                status, content_type, body, extra = server.answer(service)
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                for key, value in extra.items():
+                    self.send_header(key, value)
+                data = body.encode()
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def answer(self, service: str) -> tuple[int, str, str, dict[str, str]]:
+        fault = self.fault
+        if fault.raw_body:
+            return fault.status, fault.raw_type, fault.raw_body, {}
+        if service == "ec2":
+            body = (
+                '<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error>'
+                f"<Code>{fault.ec2_code}</Code><Message>{fault.message}</Message>"
+                "</Error></Errors><RequestID>fault-0</RequestID></Response>"
+            )
+            return fault.status, "text/xml", body, {}
+        if service in ("sts", "iam"):
+            body = (
+                f"<ErrorResponse><Error><Type>Sender</Type><Code>{fault.ec2_code}</Code>"
+                f"<Message>{fault.message}</Message></Error><RequestId>fault-0</RequestId>"
+                "</ErrorResponse>"
+            )
+            return fault.status, "text/xml", body, {}
+        body = f'{{"__type": "{fault.json_code}", "message": "{fault.message}"}}'
+        return (
+            fault.status,
+            "application/x-amz-json-1.1",
+            body,
+            {"x-amzn-ErrorType": fault.json_code},
+        )
+
+    def start(self) -> FaultServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
