@@ -391,12 +391,30 @@ def map_regions(work: Callable[[str], T], regions: Iterable[str], *, workers: in
 
 
 def paginate(method: Callable[..., Any], key: str, **kwargs: Any) -> list[Any]:
-    """Collect `key` from every page of a NextToken-paginated call."""
+    """Collect `key` from every page of a NextToken-paginated call.
+
+    A page without `key` is not an empty answer but one dlpick cannot read.
+    """
     items: list[Any] = []
     token: str | None = None
     while True:
         page = method(**kwargs, **({"NextToken": token} if token else {}))
-        items.extend(page.get(key, []))
+        items.extend(expect(page, key, list))
         token = page.get("NextToken")
         if not token:
             return items
+
+
+def expect(answer: Any, key: str, kind: type = object) -> Any:
+    """`answer[key]` when the answer has it with the right type, else a MalformedAnswer.
+
+    botocore leaves a JSON answer it could not parse as {"message": body}: such an
+    answer must never read as "nothing there".
+    """
+    if not isinstance(answer, dict) or not isinstance(answer.get(key), kind):
+        raise AwsError(
+            f"AWS sent an answer dlpick cannot read (no {key})",
+            hint="retry later, and if it persists check AWS_ENDPOINT_URL and any proxy",
+            code="MalformedAnswer",
+        )
+    return answer[key]

@@ -47,6 +47,12 @@ RECORD_FIELDS = (
     "spot_price_as_of",
 )
 SOURCES = ("live", "cache", "snapshot")
+KIND_LABELS = {
+    "specs": "instance types",
+    "ondemand": "on-demand prices",
+    "spot": "spot prices",
+    "regions": "the enabled regions",
+}
 
 
 def iso(epoch: float) -> str:
@@ -189,6 +195,7 @@ class Catalog:
         self._warn = warn or (lambda _msg: None)
         self._warned: set[str] = set()
         self._offline_reason: str | None = None if aws is not None else "offline"
+        self._failed_regions: set[str] = set()  # live reads failed here: cache or snapshot
 
     @property
     def snapshot(self) -> Snapshot:
@@ -215,17 +222,20 @@ class Catalog:
             hit = self.cache.get(kind, region, allow_stale=not self.live)
             if hit is not None and (hit.fresh or not self.live):
                 return hit.payload, "cache", iso(hit.fetched_at)
-        if self.live:
+        if self.live and region not in self._failed_regions:
             try:
                 payload = fetch()
             except AwsError as exc:
-                err = exc.doing(f"fetching {kind} prices", region)
+                err = exc.doing(f"reading {KIND_LABELS.get(kind, kind)}", region)
                 if err.account_wide:
                     # The same failure would repeat for every region and kind.
                     self._offline_reason = str(err)
-                    self.warn(f"{err}; showing cached or bundled prices")
+                    self.warn(f"showing cached or bundled prices: {err}")
                 else:
-                    self.warn(f"{err}; showing cached or bundled prices for {region}")
+                    # One failure per region is enough to say; the other kinds would
+                    # most likely fail the same way, each after its own retries.
+                    self._failed_regions.add(region)
+                    self.warn(f"showing cached or bundled prices for {region}: {err}")
             else:
                 stamp = self.cache.put(kind, region, payload)
                 return payload, "live", iso(stamp)

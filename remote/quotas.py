@@ -16,7 +16,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from dlpick.pricing.aws import ACCESS_DENIED_ERRORS
+from dlpick.pricing.aws import ACCESS_DENIED_ERRORS, expect
 from dlpick.pricing.errors import AwsError
 
 SERVICE_CODE = "ec2"
@@ -316,4 +316,4 @@ def request_increase(aws: Any, region: str, code: str, value: float) -> dict[str
     answer = sq.request_service_quota_increase(
         ServiceCode=SERVICE_CODE, QuotaCode=code, DesiredValue=float(value)
     )
-    return dict(answer.get("RequestedQuota", {}))
+    return dict(expect(answer, "RequestedQuota", dict))

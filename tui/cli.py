@@ -252,7 +252,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         _silence_stdout()
         return EXIT_OK
     except OSError as exc:
-        if exc.errno in (errno.ENOSPC, errno.EIO, errno.EBADF, errno.EROFS) and _stdout_failed():
+        # Files dlpick itself writes (cache, keys, state) turn these into DlpickErrors
+        # where they are written: what reaches here is the output the user redirected.
+        if exc.errno in (errno.ENOSPC, errno.EIO, errno.EFBIG, errno.EDQUOT):
             _silence_stdout()
             return _fail(f"error: cannot write the output: {exc.strerror}", EXIT_ERROR)
         return _fail(bug_line(exc, " ".join(argv or sys.argv[1:])), EXIT_BUG)
@@ -266,14 +268,6 @@ def _fail(line: str, code: int) -> int:
     except OSError:
         pass
     return code
-
-
-def _stdout_failed() -> bool:
-    try:
-        sys.stdout.flush()
-    except OSError:
-        return True
-    return False
 
 
 def _silence_stdout() -> None:

@@ -1,0 +1,207 @@
+"""Every subcommand against every way AWS can fail, and every bad input: one line, no traceback.
+
+The failures come from a real HTTP endpoint on 127.0.0.1 that answers in each
+service's own wire format (tests/peers/fault_server.py), or from a port where
+nothing listens. Nothing here patches dlpick.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from dlpick.pricing.errors import EXIT_ERROR, EXIT_USAGE
+from dlpick.tui.cli import main
+from tests.peers.fault_server import FAULTS, FaultServer
+
+INSTANCE = "i-0123456789abcdef0"
+# Each command that reaches AWS, with the exit code it must end with when AWS fails.
+# `prices` is the one that falls back: cached or bundled prices, marked as such.
+COMMANDS = {
+    "prices": (["prices", "--format", "json"], 0),
+    "ls": (["ls"], EXIT_ERROR),
+    "ls-all-regions": (["ls", "--all-regions"], EXIT_ERROR),
+    "quotas": (["quotas"], EXIT_ERROR),
+    "quotas-request": (["quotas", "request", "L-DB2E81BA", "64", "--yes"], EXIT_ERROR),
+    "launch": (["launch", "g6.xlarge", "--yes"], EXIT_ERROR),
+    "stop": (["stop", INSTANCE, "--yes"], EXIT_ERROR),
+    "terminate": (["terminate", INSTANCE, "--yes"], EXIT_ERROR),
+    "run": (["run", INSTANCE, "--", "true"], EXIT_ERROR),
+    "runs": (["runs", INSTANCE], EXIT_ERROR),
+    "logs": (["logs", INSTANCE], EXIT_ERROR),
+    "ssh": (["ssh", INSTANCE], EXIT_ERROR),
+}
+
+
+@pytest.fixture(scope="module")
+def fault_server() -> Iterator[FaultServer]:
+    server = FaultServer().start()
+    yield server
+    server.stop()
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def dummy_credentials(monkeypatch: pytest.MonkeyPatch, endpoint: str, *, attempts: int = 1) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    # Retries only where the retry is the point: the back-off costs seconds a call.
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", str(attempts))
+
+
+def run(capsys: pytest.CaptureFixture[str], argv: list[str]) -> tuple[int, str, str]:
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line(err: str, start: str) -> None:
+    assert "Traceback" not in err, err
+    assert err.count("\n") == 1, err
+    assert err.startswith(start), err
+    assert "<" not in err and "b'" not in err, err  # no HTML, no raw bytes
+
+
+@pytest.mark.parametrize("fault", [*FAULTS, "unreachable"])
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_every_command_fails_in_one_honest_line(
+    fault: str,
+    command: str,
+    fault_server: FaultServer,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if fault == "unreachable":
+        dummy_credentials(monkeypatch, f"http://127.0.0.1:{closed_port()}")
+    else:
+        fault_server.fault = FAULTS[fault]
+        # "Throttled past retries": one retry, still throttled.
+        dummy_credentials(monkeypatch, fault_server.url, attempts=2 if fault == "throttled" else 1)
+    argv, expected = COMMANDS[command]
+    code, out, err = run(capsys, argv)
+    assert code == expected, (code, err)
+    if expected == 0:
+        # Prices fall back to the bundled snapshot and say so, once, with the reason.
+        assert_one_line(err, "warning: ")
+        assert '"price_source": "snapshot"' in out
+    else:
+        assert_one_line(_last_line(err), "error: ")
+        assert out == ""
+        # Fail closed: nothing that reads as an empty fleet or a fitting quota.
+        assert "$0.00" not in out + err and "fits" not in out + err
+
+
+def _last_line(err: str) -> str:
+    """Progress lines ("planning ...") may come first; the failure is the last line."""
+    lines = [line for line in err.splitlines() if not line.startswith("planning ")]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["launch", "g6.xlarge", "--max-hours", "nan"], "--max-hours must be a finite number"),
+        (["launch", "g6.xlarge", "--max-hours", "1e300"], "--max-hours must be at most 8760"),
+        (["launch", "g6.xlarge", "--max-hours", "0"], "--max-hours must be above 0"),
+        (["launch", "g6.xlarge", "--budget", "1e400"], "--budget must be a finite number"),
+        (["launch", "g6.xlarge", "--volume-gb", "-1"], "--volume-gb must be at least 8"),
+        (["launch", "g6.xlarge", "--volume-gb", "0"], "--volume-gb must be at least 8"),
+        (["launch", "g6.xlarge", "--volume-gb", "999999"], "--volume-gb must be at most 16384"),
+        (["launch", "g6.xlarge", "--volume-gb", "20.5"], "--volume-gb must be a whole number"),
+        (["launch", "g6.xlarge", "--idle-stop", "0"], "--idle-stop must be at least 5"),
+        (["launch", "g6.xlarge", "--max-price", "nan", "--spot"], "--max-price must be a finite"),
+        (["launch", "g6.xlarge", "--region", "xx-fake-9"], "unknown region 'xx-fake-9'"),
+        (["prices", "--offline", "--max-price", "nan"], "--max-price must be a finite number"),
+        (["prices", "--offline", "--min-gpu-memory", "inf"], "--min-gpu-memory must be a finite"),
+        (["quotas", "request", "L-DB2E81BA", "nan"], "VALUE must be a finite number"),
+        (["quotas", "request", "L-DB2E81BA", "inf"], "VALUE must be a finite number"),
+        (["quotas", "request", "L-DB2E81BA", "1e12"], "VALUE must be at most 100000"),
+        (["quotas", "request", "L-DB2E81BA", "0"], "VALUE must be at least 1"),
+        (["quotas", "request", "not-a-code", "64"], "'not-a-code' is not a quota code"),
+        (["quotas", "--region", "xx-fake-9"], "unknown region 'xx-fake-9'"),
+        (["ls", "--region", "xx-fake-9"], "unknown region 'xx-fake-9'"),
+        (["stop", INSTANCE, "--region", "xx-fake-9"], "unknown region 'xx-fake-9'"),
+        (["terminate", INSTANCE, "--region", "xx-fake-9"], "unknown region 'xx-fake-9'"),
+        (["runs", INSTANCE, "--region", "xx-fake-9"], "unknown region 'xx-fake-9'"),
+        (["logs", "box", "--tail", "-3"], "--tail must be at least 0"),
+        (["--region", "xx-fake-9", "--offline"], "unknown region 'xx-fake-9'"),
+    ],
+)
+def test_bad_input_is_refused_before_anything_reaches_aws(
+    argv: list[str],
+    message: str,
+    fault_server: FaultServer,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    dummy_credentials(monkeypatch, fault_server.url)
+    before = fault_server.requests
+    code, out, err = run(capsys, argv)
+    assert code == EXIT_ERROR, err
+    assert_one_line(err, "error: ")
+    assert message in err
+    assert out == ""
+    assert fault_server.requests == before
+
+
+def test_a_region_from_the_environment_is_checked_too(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "xx-fake-9")
+    code, _, err = run(capsys, ["prices", "--offline"])
+    assert code == EXIT_ERROR
+    assert_one_line(err, "error: unknown region 'xx-fake-9'")
+
+
+def test_usage_errors_are_one_line_with_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["launch"])
+    _, err = capsys.readouterr()
+    assert exit_info.value.code == EXIT_USAGE
+    assert err.count("\n") == 1 and "dlpick launch: error:" in err and "--help" in err
+
+
+def test_a_full_disk_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    env = {**os.environ, "HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            [sys.executable, "-m", "dlpick.tui.cli", "prices", "--offline", "--format", "json"],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+    assert done.returncode == EXIT_ERROR
+    assert done.stderr == "error: cannot write the output: No space left on device\n"
+
+
+def test_a_bug_is_reported_as_a_bug_with_its_traceback_in_the_log(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, isolated_home: Path
+) -> None:
+    from dlpick.pricing import catalog
+
+    def broken(*_: object, **__: object) -> None:
+        raise ZeroDivisionError("division by zero")
+
+    # A programming error deep inside a command (not a failure dlpick knows).
+    monkeypatch.setattr(catalog.Catalog, "offers", broken)
+    code, _, err = run(capsys, ["prices", "--offline"])
+    log = isolated_home / ".local" / "state" / "dlpick" / "bugs.log"
+    assert code == 70
+    assert err.startswith("bug in dlpick: ZeroDivisionError: division by zero; traceback in ")
+    assert str(log) in err and err.count("\n") == 1
+    assert "Traceback (most recent call last)" in log.read_text()
