@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from dlpick.pricing.errors import DlpickError
+from dlpick.pricing.errors import AwsError, DlpickError
 from dlpick.remote.idle import (
     NVIDIA_SMI_QUERY,
     GpuReading,
@@ -115,7 +115,7 @@ class IdleWatcher:
             points = await asyncio.to_thread(
                 cpu_utilization, self.cloudwatch, self.instance_id, at - self.cpu_lookback, at
             )
-        except Exception as exc:  # botocore's many kinds: an unknown reading, said why
+        except AwsError as exc:  # an unknown reading, said why
             return IdleSample(at, "cpu", [None], f"{note} (CloudWatch: {exc})")
         value = points[-1][1] if points else None
         return IdleSample(at, "cpu", [value], note)

@@ -116,7 +116,9 @@ def test_run_then_runs_then_logs_follow_exits_with_status(
         "--name",
         "hello",
         "--",
-        "echo out; echo err >&2; sleep 0.3; printf 'no newline'; exit 4",
+        # Held until the test says go, so `runs` sees it running however slow the connect.
+        'echo out; echo err >&2; while [ ! -f "$HOME/go-on" ]; do sleep 0.05; done; '
+        "printf 'no newline'; exit 4",
     )
     assert rc == 0, err
     run_id = out.strip()
@@ -127,6 +129,7 @@ def test_run_then_runs_then_logs_follow_exits_with_status(
     assert rc == 0
     assert run_id in out and "running" in out
 
+    (sshd.remote_home / "go-on").touch()
     rc, out, _ = dlpick(capsys, "logs", SSH_ALIAS, "--follow", "--from-start")
     assert rc == 4
     assert out == "out\nerr\nno newline"
@@ -181,7 +184,10 @@ def test_no_runs_and_no_command(sshd: Sshd, capsys: pytest.CaptureFixture[str]) 
 
 async def test_run_survives_the_session_ending(sshd: Sshd, cutter: TcpCutter) -> None:
     conn = await connect(Target(host=CUT_ALIAS))
-    run_id = await start_run(conn, "sleep 1; echo survived", name="survivor")
+    go_on = sshd.remote_home / "go-on-survivor"
+    run_id = await start_run(
+        conn, f'while [ ! -f "{go_on}" ]; do sleep 0.05; done; echo survived', name="survivor"
+    )
     assert cutter.cut() == 1  # the network drops right after the start
     with contextlib.suppress(Exception):
         await conn.wait_closed()
@@ -190,6 +196,7 @@ async def test_run_survives_the_session_ending(sshd: Sshd, cutter: TcpCutter) ->
     try:
         run = await find_run(direct, "survivor")
         assert run.run_id == run_id and run.state == "running"
+        go_on.touch()
         follower = LogFollower.for_run(connector(Target(host=SSH_ALIAS)), run_id, connection=direct)
         chunks: list[bytes] = []
         status = await follower.run(

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from dlpick.pricing.errors import AwsError
 from dlpick.tui.config import Settings
 
 if TYPE_CHECKING:
@@ -90,7 +91,7 @@ class AwsAccess:
 
                 try:
                     self._regions = enabled_regions(aws.client("ec2", home)) or [home]
-                except Exception:  # no ec2:DescribeRegions: watch the home region only
+                except AwsError:  # no ec2:DescribeRegions: watch the home region only
                     self._regions = [home]
             return list(self._regions)
 

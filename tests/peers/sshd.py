@@ -134,8 +134,10 @@ class Sshd:
             self._tmp.cleanup()
 
     def reset(self) -> None:
-        """Forget every run from earlier tests."""
+        """Forget every run from earlier tests, and the go-on files runs wait for."""
         shutil.rmtree(self.remote_home / "dlpick-runs", ignore_errors=True)
+        for held in self.remote_home.glob("go-on*"):
+            held.unlink()
 
     def known_hosts_line(self, port: int | None = None) -> str:
         """The ~/.ssh/known_hosts line OpenSSH writes for this server."""
