@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -308,9 +307,10 @@ class Catalog:
 
     def all_offers(self, *, refresh: bool = False, workers: int = 8) -> list[Offer]:
         """Offers in every region, fetched in parallel."""
+        from dlpick.pricing.aws import map_regions
+
         names = self.regions(refresh=refresh)
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            per_region = list(pool.map(lambda r: self.region(r, refresh=refresh), names))
+        per_region = map_regions(lambda r: self.region(r, refresh=refresh), names, workers=workers)
         return [offer for prices in per_region for offer in prices.offers()]
 
     def check_region(self, region: str) -> None:

@@ -8,9 +8,11 @@ nothing listens. Nothing here patches dlpick.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +20,7 @@ import pytest
 
 from dlpick.pricing.errors import EXIT_ERROR, EXIT_USAGE
 from dlpick.tui.cli import main
-from tests.peers.fault_server import FAULTS, FaultServer
+from tests.peers.fault_server import FAULTS, HANG, FaultServer
 
 INSTANCE = "i-0123456789abcdef0"
 # Each command that reaches AWS, with the exit code it must end with when AWS fails.
@@ -205,3 +207,43 @@ def test_a_bug_is_reported_as_a_bug_with_its_traceback_in_the_log(
     assert err.startswith("bug in dlpick: ZeroDivisionError: division by zero; traceback in ")
     assert str(log) in err and err.count("\n") == 1
     assert "Traceback (most recent call last)" in log.read_text()
+
+
+def test_ctrl_c_stops_a_command_within_half_a_second(
+    fault_server: FaultServer, tmp_path: Path
+) -> None:
+    """AWS accepts the connections and never answers; Ctrl-C must not wait for it."""
+    fault_server.fault = HANG
+    env = {
+        **os.environ,
+        "HOME": str(tmp_path),
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),
+        "XDG_STATE_HOME": str(tmp_path / "state"),
+        "AWS_ENDPOINT_URL": fault_server.url,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    before = fault_server.requests
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dlpick.tui.cli", "ls", "--all-regions"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while fault_server.requests == before:  # the command is now waiting on AWS
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.01)
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=5)
+        took = time.monotonic() - sent
+    finally:
+        proc.kill()
+        fault_server.fault = FAULTS["expired"]
+    assert proc.returncode == 130
+    assert proc.stderr is not None and proc.stderr.read() == "interrupted\n"
+    assert took < 0.5, took

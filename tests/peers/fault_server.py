@@ -25,6 +25,7 @@ class Fault:
     message: str = ""
     raw_body: str = ""  # sent as is (HTML pages, malformed answers)
     raw_type: str = "text/html"
+    hang: bool = False  # accept the request and never answer (a black hole)
 
 
 FAULTS = {
@@ -57,6 +58,7 @@ FAULTS = {
     ),
     "malformed": Fault("malformed", 200, raw_body="<Response><unclosed", raw_type="text/xml"),
 }
+HANG = Fault("hang", 0, hang=True)
 
 _SCOPE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/aws4_request")
 
@@ -67,6 +69,7 @@ class FaultServer:
     def __init__(self) -> None:
         self.fault = FAULTS["expired"]
         self.requests = 0
+        self._released = threading.Event()  # set at stop: hung requests may end
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -77,6 +80,9 @@ class FaultServer:
                 length = int(self.headers.get("Content-Length") or 0)
                 self.rfile.read(length)
                 server.requests += 1
+                if server.fault.hang:
+                    server._released.wait()
+                    return
                 match = _SCOPE.search(self.headers.get("Authorization", ""))
                 service = match.group(1) if match else ""
                 status, content_type, body, extra = server.answer(service)
@@ -130,5 +136,6 @@ class FaultServer:
         return self
 
     def stop(self) -> None:
+        self._released.set()
         self._httpd.shutdown()
         self._httpd.server_close()
