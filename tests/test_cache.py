@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import os
+import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from dlpick.pricing.cache import TTL, PriceCache
+from dlpick.tui.cli import main
 
 
 class Clock:
@@ -48,3 +55,108 @@ def test_cache_survives_reopening(tmp_path: Path) -> None:
     PriceCache(path).put("ondemand", "eu-west-1", {"p5.48xlarge": 60.0})
     got = PriceCache(path).get("ondemand", "eu-west-1")
     assert got is not None and got.payload == {"p5.48xlarge": 60.0}
+
+
+# Tests run as root, for whom permission bits (chmod 0o500) do not stop a write.
+# These places fail for root too: a regular file where the cache's folder should
+# be (mkdir and open fail with ENOTDIR), and a folder where the cache file should
+# be (SQLite cannot open a directory).
+def file_where_folder_should_be(tmp_path: Path) -> Path:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    return blocker / "dlpick" / "prices.sqlite"
+
+
+def folder_where_file_should_be(tmp_path: Path) -> Path:
+    path = tmp_path / "prices.sqlite"
+    path.mkdir()
+    return path
+
+
+@pytest.mark.parametrize("place", [file_where_folder_should_be, folder_where_file_should_be])
+def test_a_cache_that_cannot_be_opened_is_skipped_with_one_warning(
+    tmp_path: Path, place: Callable[[Path], Path]
+) -> None:
+    path = place(tmp_path)
+    warnings: list[str] = []
+    cache = PriceCache(path, warn=warnings.append)
+    assert cache.get("spot", "us-east-1") is None
+    assert cache.put("spot", "us-east-1", {"a": 1}, fetched_at=5.0) == 5.0
+    assert cache.get("spot", "us-east-1", allow_stale=True) is None
+    cache.drop("spot", "us-east-1")
+    assert len(warnings) == 1, warnings
+    assert warnings[0].startswith("price cache unavailable (")
+    assert warnings[0].endswith("): working without it")
+    assert path.parent.exists() or path.parent.parent.is_file()  # nothing was removed
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a read-only folder anyway")
+def test_a_read_only_cache_folder_is_skipped_with_one_warning(tmp_path: Path) -> None:
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o500)
+    warnings: list[str] = []
+    try:
+        cache = PriceCache(folder / "prices.sqlite", warn=warnings.append)
+        cache.put("spot", "us-east-1", {"a": 1})
+        assert cache.get("spot", "us-east-1") is None
+    finally:
+        folder.chmod(0o700)
+    assert len(warnings) == 1 and "working without it" in warnings[0]
+
+
+def test_a_full_disk_mid_run_turns_the_cache_off_with_one_warning(tmp_path: Path) -> None:
+    warnings: list[str] = []
+    cache = PriceCache(tmp_path / "c.sqlite", warn=warnings.append)
+    cache.put("ondemand", "us-east-1", {"g5.xlarge": 1.006})
+    # SQLite's page cap gives the same SQLITE_FULL a full disk does, even for root.
+    assert cache._conn is not None
+    pages = cache._conn.execute("PRAGMA page_count").fetchone()[0]
+    cache._conn.execute(f"PRAGMA max_page_count={pages}")
+    cache.put("spot", "us-east-1", {"g5.xlarge": {"us-east-1a": "x" * 100_000}})
+    cache.put("spot", "eu-west-1", {"g5.xlarge": {"eu-west-1a": "x" * 100_000}})
+    assert cache.get("ondemand", "us-east-1") is None  # off for the rest of the run
+    assert len(warnings) == 1 and "full" in warnings[0], warnings
+    assert warnings[0].startswith("price cache unavailable (")
+    # The file itself was kept: the next run reads what was written before.
+    again = PriceCache(tmp_path / "c.sqlite").get("ondemand", "us-east-1")
+    assert again is not None and again.payload == {"g5.xlarge": 1.006}
+
+
+def test_a_locked_cache_is_not_mistaken_for_a_corrupt_one(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite"
+    PriceCache(path).put("ondemand", "us-east-1", {"g5.xlarge": 1.0})
+    holder = sqlite3.connect(path)
+    holder.execute("BEGIN EXCLUSIVE")
+    warnings: list[str] = []
+    try:
+        cache = PriceCache(path, warn=warnings.append, timeout=0.1)
+        cache.put("spot", "us-east-1", {})
+    finally:
+        holder.rollback()
+        holder.close()
+    assert len(warnings) == 1 and "locked" in warnings[0], warnings
+    kept = PriceCache(path).get("ondemand", "us-east-1")
+    assert kept is not None and kept.payload == {"g5.xlarge": 1.0}
+
+
+def prices_offline(capsys: pytest.CaptureFixture[str]) -> tuple[int, list[dict], str]:
+    code = main(["prices", "--offline", "--region", "us-east-1", "--format", "json"])
+    out, err = capsys.readouterr()
+    return code, json.loads(out) if out else [], err
+
+
+def test_prices_with_an_unwritable_cache_folder_still_answers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, expected, err = prices_offline(capsys)
+    assert code == 0 and err == "" and expected
+    blocker = tmp_path / "cache-is-a-file"
+    blocker.write_text("")  # XDG_CACHE_HOME a regular file: fails for root too
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
+    code, records, err = prices_offline(capsys)
+    assert code == 0
+    assert records == expected
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith(f"warning: price cache unavailable ({blocker}/dlpick: Not a directory)")
+    assert err.rstrip().endswith("working without it")
