@@ -9,6 +9,7 @@ is left alone and the run goes on without it, with one warning.
 from __future__ import annotations
 
 import json
+import math
 import os
 import sqlite3
 import threading
@@ -151,8 +152,19 @@ class PriceCache:
         self._give_up(exc)
         return False
 
-    def get(self, kind: str, key: str, *, allow_stale: bool = False) -> Cached | None:
-        """The cached payload, or None when absent (or stale, unless allowed)."""
+    def get(
+        self,
+        kind: str,
+        key: str,
+        *,
+        allow_stale: bool = False,
+        valid: Callable[[Any], bool] | None = None,
+    ) -> Cached | None:
+        """The cached payload, or None when absent (or stale, unless allowed).
+
+        A payload that is not JSON, or that `valid` refuses, is dropped with a warning
+        and reads as absent, so the caller fetches (and stores) it again.
+        """
         row = self._with_conn(
             lambda conn: conn.execute(
                 "SELECT fetched_at, payload FROM entries WHERE kind=? AND key=?", (kind, key)
@@ -160,20 +172,21 @@ class PriceCache:
         )
         if row is None:
             return None
+        fetched_at, payload, readable = 0.0, None, True
         try:
             fetched_at = float(row[0])
             payload = json.loads(row[1])
+            readable = math.isfinite(fetched_at)
         except (TypeError, ValueError):
-            self._malformed(kind, key)
+            readable = False
+        if not readable or (valid is not None and not valid(payload)):
+            self.warn(f"the cached {kind} entry for {key} was malformed; rebuilding it")
+            self.drop(kind, key)
             return None
         fresh = self.clock() - fetched_at < TTL.get(kind, 0)
         if not fresh and not allow_stale:
             return None
         return Cached(payload=payload, fetched_at=fetched_at, fresh=fresh)
-
-    def _malformed(self, kind: str, key: str) -> None:
-        self.warn(f"the cached {kind} entry for {key} was malformed; rebuilding it")
-        self.drop(kind, key)
 
     def drop(self, kind: str, key: str) -> None:
         """Forget one entry (one found malformed, so the next fetch rebuilds it)."""

@@ -1,4 +1,5 @@
-"""The price cache: time-to-live per kind, and a corrupt file never crashes."""
+"""The price cache: time-to-live per kind; a corrupt, unwritable or malformed cache never
+fails a command."""
 
 from __future__ import annotations
 
@@ -10,8 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from dlpick.pricing.aws import Aws
 from dlpick.pricing.cache import TTL, PriceCache
+from dlpick.pricing.catalog import Catalog
+from dlpick.pricing.snapshot import bundled
 from dlpick.tui.cli import main
+from tests.conftest import AwsPeers
+from tests.peers.pricing_api import ec2_product
 
 
 class Clock:
@@ -160,3 +166,88 @@ def test_prices_with_an_unwritable_cache_folder_still_answers(
     assert err.count("\n") == 1 and "Traceback" not in err
     assert err.startswith(f"warning: price cache unavailable ({blocker}/dlpick: Not a directory)")
     assert err.rstrip().endswith("working without it")
+
+
+G5_SPEC = {
+    "instance_type": "g5.xlarge",
+    "vcpus": 4,
+    "memory_gib": 16.0,
+    "architectures": ["x86_64"],
+    "accelerator_kind": "gpu",
+    "accelerator_vendor": "NVIDIA",
+    "accelerator_name": "A10G",
+    "accelerator_count": 1,
+    "accelerator_memory_gib": 24.0,
+}
+MALFORMED = [
+    ("specs", []),
+    ("specs", None),
+    ("specs", {"g5.xlarge": {}}),  # keys missing
+    ("specs", {"g5.xlarge": {**G5_SPEC, "vcpus": "4"}}),
+    ("specs", {"g5.xlarge": {**G5_SPEC, "architectures": "x86_64"}}),
+    ("specs", {"g5.xlarge": [G5_SPEC]}),
+    ("ondemand", []),
+    ("ondemand", None),
+    ("ondemand", {"g5.xlarge": "1.006"}),
+    ("ondemand", {"g5.xlarge": None}),
+    ("ondemand", {"g5.xlarge": True}),
+    ("ondemand", {"g5.xlarge": -1}),
+    ("spot", []),
+    ("spot", {"g5.xlarge": 0.4}),  # one level missing
+    ("spot", {"g5.xlarge": {"us-east-1a": "0.4"}}),
+    ("spot", {"g5.xlarge": {"us-east-1a": float("nan")}}),
+]
+
+
+@pytest.mark.parametrize(("kind", "payload"), MALFORMED)
+def test_a_malformed_cached_payload_is_dropped_and_the_snapshot_used(
+    tmp_path: Path, kind: str, payload: object
+) -> None:
+    snapshot = bundled()
+    warnings: list[str] = []
+    cache = PriceCache(tmp_path / "c.sqlite", warn=warnings.append)
+    cache.put(kind, "us-east-1", payload)
+    catalog = Catalog(cache=cache, aws=None, snapshot=snapshot, warn=warnings.append)
+    offers = {o.instance_type: o for o in catalog.offers("us-east-1")}
+    clean = Catalog(cache=PriceCache(tmp_path / "clean.sqlite"), aws=None, snapshot=snapshot)
+    expected = {o.instance_type: o for o in clean.offers("us-east-1")}
+    assert offers == expected  # exactly what an empty cache gives: the snapshot
+    assert warnings == [f"the cached {kind} entry for us-east-1 was malformed; rebuilding it"]
+    assert cache.get(kind, "us-east-1", allow_stale=True) is None  # dropped
+
+
+@pytest.mark.parametrize("payload", [{}, None, [1, 2], "us-east-1", {"regions": ["us-east-1"]}])
+def test_a_malformed_cached_region_list_is_dropped(tmp_path: Path, payload: object) -> None:
+    warnings: list[str] = []
+    cache = PriceCache(tmp_path / "c.sqlite", warn=warnings.append)
+    cache.put("regions", "all", payload)
+    snapshot = bundled()
+    catalog = Catalog(cache=cache, aws=None, snapshot=snapshot, warn=warnings.append)
+    assert catalog.regions() == sorted(snapshot.regions)
+    assert warnings == ["the cached regions entry for all was malformed; rebuilding it"]
+
+
+def test_a_cached_entry_that_is_not_json_is_dropped(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite"
+    warnings: list[str] = []
+    cache = PriceCache(path, warn=warnings.append)
+    cache.put("ondemand", "us-east-1", {"g5.xlarge": 1.0})
+    cache.close()
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE entries SET payload = '{\"g5.xlarge\": 1.'")
+    assert cache.get("ondemand", "us-east-1") is None
+    assert cache.get("ondemand", "us-east-1") is None
+    assert warnings == ["the cached ondemand entry for us-east-1 was malformed; rebuilding it"]
+
+
+def test_a_malformed_entry_is_rebuilt_from_live_prices(aws: AwsPeers, tmp_path: Path) -> None:
+    aws.pricing.products.append(ec2_product("g5.xlarge", "us-east-1", 1.006))
+    warnings: list[str] = []
+    cache = PriceCache(tmp_path / "c.sqlite", warn=warnings.append)
+    cache.put("ondemand", "us-east-1", [])
+    catalog = Catalog(cache=cache, aws=Aws(), warn=warnings.append)
+    g5 = next(o for o in catalog.offers("us-east-1") if o.instance_type == "g5.xlarge")
+    assert (g5.on_demand_usd_hour, g5.price_source) == (1.006, "live")
+    assert warnings == ["the cached ondemand entry for us-east-1 was malformed; rebuilding it"]
+    rebuilt = cache.get("ondemand", "us-east-1")
+    assert rebuilt is not None and rebuilt.payload["g5.xlarge"] == 1.006
