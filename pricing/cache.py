@@ -14,7 +14,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,8 +28,9 @@ TTL = {
     "spot": 10 * 60,
     "regions": 24 * 3600,
 }
-SCHEMA_VERSION = 1
-_COLUMNS = "kind, key, fetched_at, payload"
+# 2: entries are kept per scope (whose answers they are: profile and endpoints).
+SCHEMA_VERSION = 2
+_COLUMNS = "scope, kind, key, fetched_at, payload"
 # SQLite's own words for "this file is not a (sound) database": only these replace it.
 # Anything else (cannot open, read-only, full, locked, I/O) says nothing about the
 # file's content, so it is kept and the run works without the cache.
@@ -40,6 +41,31 @@ def _is_corrupt(exc: sqlite3.Error) -> bool:
     return getattr(exc, "sqlite_errorcode", None) in _CORRUPT
 
 
+# The endpoints the cached kinds come from (specs, spot, regions: EC2; on-demand:
+# Pricing), as boto3 reads them from the environment.
+_ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_EC2", "AWS_ENDPOINT_URL_PRICING")
+
+
+def cache_scope(profile: str | None, environ: Mapping[str, str] | None = None) -> str:
+    """Whose answers these are: the profile and the endpoints in effect, read offline.
+
+    Entries are kept per scope, so a run against another endpoint (a local
+    emulator) or another profile never shows in this one's prices. The account id
+    would be more precise but costs an STS call on every run; a profile names one
+    account in practice.
+    """
+    environ = os.environ if environ is None else environ
+    profile = profile or environ.get("AWS_PROFILE") or environ.get("AWS_DEFAULT_PROFILE")
+    parts = [f"profile={profile or 'default'}"]
+    if environ.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "").lower() != "true":
+        parts += [f"{name}={environ[name]}" for name in _ENDPOINT_VARIABLES if environ.get(name)]
+    return " ".join(parts)
+
+
+# The scope of a run with the default profile and AWS's own endpoints.
+DEFAULT_SCOPE = cache_scope(None, {})
+
+
 @dataclass(frozen=True)
 class Cached:
     payload: Any
@@ -48,7 +74,11 @@ class Cached:
 
 
 class PriceCache:
-    """Payloads (JSON) keyed by (kind, key), each stamped with when it was fetched."""
+    """Payloads (JSON) keyed by (scope, kind, key), each stamped with when it was fetched.
+
+    A scope (`cache_scope`) says whose answers an entry holds, so
+    runs against other endpoints or profiles never read each other's entries.
+    """
 
     def __init__(
         self,
@@ -95,8 +125,8 @@ class PriceCache:
             if version != SCHEMA_VERSION or not self._has_table(conn):
                 conn.execute("DROP TABLE IF EXISTS entries")
                 conn.execute(
-                    "CREATE TABLE entries (kind TEXT, key TEXT, fetched_at REAL, payload TEXT,"
-                    " PRIMARY KEY (kind, key))"
+                    "CREATE TABLE entries (scope TEXT, kind TEXT, key TEXT, fetched_at REAL,"
+                    " payload TEXT, PRIMARY KEY (scope, kind, key))"
                 )
                 conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
                 conn.commit()
@@ -159,6 +189,7 @@ class PriceCache:
         *,
         allow_stale: bool = False,
         valid: Callable[[Any], bool] | None = None,
+        scope: str = DEFAULT_SCOPE,
     ) -> Cached | None:
         """The cached payload, or None when absent (or stale, unless allowed).
 
@@ -167,7 +198,8 @@ class PriceCache:
         """
         row = self._with_conn(
             lambda conn: conn.execute(
-                "SELECT fetched_at, payload FROM entries WHERE kind=? AND key=?", (kind, key)
+                "SELECT fetched_at, payload FROM entries WHERE scope=? AND kind=? AND key=?",
+                (scope, kind, key),
             ).fetchone()
         )
         if row is None:
@@ -181,23 +213,31 @@ class PriceCache:
             readable = False
         if not readable or (valid is not None and not valid(payload)):
             self.warn(f"the cached {kind} entry for {key} was malformed; rebuilding it")
-            self.drop(kind, key)
+            self.drop(kind, key, scope=scope)
             return None
         fresh = self.clock() - fetched_at < TTL.get(kind, 0)
         if not fresh and not allow_stale:
             return None
         return Cached(payload=payload, fetched_at=fetched_at, fresh=fresh)
 
-    def drop(self, kind: str, key: str) -> None:
+    def drop(self, kind: str, key: str, *, scope: str = DEFAULT_SCOPE) -> None:
         """Forget one entry (one found malformed, so the next fetch rebuilds it)."""
-        self._write("DELETE FROM entries WHERE kind=? AND key=?", (kind, key))
+        self._write("DELETE FROM entries WHERE scope=? AND kind=? AND key=?", (scope, kind, key))
 
-    def put(self, kind: str, key: str, payload: Any, *, fetched_at: float | None = None) -> float:
+    def put(
+        self,
+        kind: str,
+        key: str,
+        payload: Any,
+        *,
+        fetched_at: float | None = None,
+        scope: str = DEFAULT_SCOPE,
+    ) -> float:
         stamp = self.clock() if fetched_at is None else fetched_at
         text = json.dumps(payload, separators=(",", ":"))
         self._write(
-            f"INSERT OR REPLACE INTO entries ({_COLUMNS}) VALUES (?,?,?,?)",
-            (kind, key, stamp, text),
+            f"INSERT OR REPLACE INTO entries ({_COLUMNS}) VALUES (?,?,?,?,?)",
+            (scope, kind, key, stamp, text),
         )
         return stamp
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeGuard
 
-from dlpick.pricing.cache import Cached, PriceCache
+from dlpick.pricing.cache import Cached, PriceCache, cache_scope
 from dlpick.pricing.chips import Chip, chip_for
 from dlpick.pricing.errors import AwsError, InputError
 from dlpick.pricing.snapshot import Snapshot, bundled
@@ -235,9 +235,13 @@ class Catalog:
         snapshot: Snapshot | None = None,
         warn: Callable[[str], None] | None = None,
         clock: Callable[[], float] = time.time,
+        profile: str | None = None,  # the profile of an offline run (a live one has aws's)
     ) -> None:
         self.cache = cache
         self.aws = aws
+        # Offline runs read the entries a live run with the same profile and
+        # endpoints wrote, and no others.
+        self.scope = cache_scope(aws.profile if aws is not None else profile)
         self._snapshot = snapshot
         self.clock = clock
         self._warn = warn or (lambda _msg: None)
@@ -281,7 +285,7 @@ class Catalog:
                 else:
                     self.warn(f"{err}; showing cached or bundled prices for {region}")
             else:
-                stamp = self.cache.put(kind, region, payload)
+                stamp = self.cache.put(kind, region, payload, scope=self.scope)
                 return payload, "live", iso(stamp)
         hit = self._cached(kind, region, allow_stale=True)
         if hit is not None:
@@ -290,7 +294,9 @@ class Catalog:
 
     def _cached(self, kind: str, key: str, *, allow_stale: bool) -> Cached | None:
         """A cached payload of the shape its kind must have (else dropped, as absent)."""
-        return self.cache.get(kind, key, allow_stale=allow_stale, valid=PAYLOAD_SHAPES[kind])
+        return self.cache.get(
+            kind, key, allow_stale=allow_stale, valid=PAYLOAD_SHAPES[kind], scope=self.scope
+        )
 
     def region(self, region: str, *, refresh: bool = False) -> RegionPrices:
         """Specs and prices for one region."""

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from dlpick.pricing.aws import Aws
-from dlpick.pricing.cache import TTL, PriceCache
+from dlpick.pricing.cache import DEFAULT_SCOPE, TTL, PriceCache, cache_scope
 from dlpick.pricing.catalog import Catalog
 from dlpick.pricing.snapshot import bundled
 from dlpick.tui.cli import main
@@ -206,23 +206,23 @@ def test_a_malformed_cached_payload_is_dropped_and_the_snapshot_used(
     snapshot = bundled()
     warnings: list[str] = []
     cache = PriceCache(tmp_path / "c.sqlite", warn=warnings.append)
-    cache.put(kind, "us-east-1", payload)
     catalog = Catalog(cache=cache, aws=None, snapshot=snapshot, warn=warnings.append)
+    cache.put(kind, "us-east-1", payload, scope=catalog.scope)
     offers = {o.instance_type: o for o in catalog.offers("us-east-1")}
     clean = Catalog(cache=PriceCache(tmp_path / "clean.sqlite"), aws=None, snapshot=snapshot)
     expected = {o.instance_type: o for o in clean.offers("us-east-1")}
     assert offers == expected  # exactly what an empty cache gives: the snapshot
     assert warnings == [f"the cached {kind} entry for us-east-1 was malformed; rebuilding it"]
-    assert cache.get(kind, "us-east-1", allow_stale=True) is None  # dropped
+    assert cache.get(kind, "us-east-1", allow_stale=True, scope=catalog.scope) is None  # dropped
 
 
 @pytest.mark.parametrize("payload", [{}, None, [1, 2], "us-east-1", {"regions": ["us-east-1"]}])
 def test_a_malformed_cached_region_list_is_dropped(tmp_path: Path, payload: object) -> None:
     warnings: list[str] = []
     cache = PriceCache(tmp_path / "c.sqlite", warn=warnings.append)
-    cache.put("regions", "all", payload)
     snapshot = bundled()
     catalog = Catalog(cache=cache, aws=None, snapshot=snapshot, warn=warnings.append)
+    cache.put("regions", "all", payload, scope=catalog.scope)
     assert catalog.regions() == sorted(snapshot.regions)
     assert warnings == ["the cached regions entry for all was malformed; rebuilding it"]
 
@@ -244,10 +244,65 @@ def test_a_malformed_entry_is_rebuilt_from_live_prices(aws: AwsPeers, tmp_path: 
     aws.pricing.products.append(ec2_product("g5.xlarge", "us-east-1", 1.006))
     warnings: list[str] = []
     cache = PriceCache(tmp_path / "c.sqlite", warn=warnings.append)
-    cache.put("ondemand", "us-east-1", [])
     catalog = Catalog(cache=cache, aws=Aws(), warn=warnings.append)
+    cache.put("ondemand", "us-east-1", [], scope=catalog.scope)
     g5 = next(o for o in catalog.offers("us-east-1") if o.instance_type == "g5.xlarge")
     assert (g5.on_demand_usd_hour, g5.price_source) == (1.006, "live")
     assert warnings == ["the cached ondemand entry for us-east-1 was malformed; rebuilding it"]
-    rebuilt = cache.get("ondemand", "us-east-1")
+    rebuilt = cache.get("ondemand", "us-east-1", scope=catalog.scope)
     assert rebuilt is not None and rebuilt.payload["g5.xlarge"] == 1.006
+
+
+def test_the_scope_follows_the_profile_and_the_endpoints() -> None:
+    assert cache_scope(None, {}) == DEFAULT_SCOPE
+    assert cache_scope("default", {}) == DEFAULT_SCOPE
+    assert cache_scope(None, {"AWS_REGION": "eu-west-1"}) == DEFAULT_SCOPE  # data names it
+    scopes = {
+        cache_scope(None, {}),
+        cache_scope("ml", {}),
+        cache_scope(None, {"AWS_PROFILE": "ml2"}),
+        cache_scope(None, {"AWS_ENDPOINT_URL": "http://127.0.0.1:5000"}),
+        cache_scope(None, {"AWS_ENDPOINT_URL": "http://127.0.0.1:5001"}),
+        cache_scope(None, {"AWS_ENDPOINT_URL_EC2": "http://127.0.0.1:5000"}),
+        cache_scope(None, {"AWS_ENDPOINT_URL_PRICING": "http://127.0.0.1:5000"}),
+    }
+    assert len(scopes) == 7
+    # The flag's profile wins over the variable, as in boto3.
+    assert cache_scope("ml", {"AWS_PROFILE": "other"}) == cache_scope("ml", {})
+    ignored = {"AWS_ENDPOINT_URL": "http://x.test", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS": "true"}
+    assert cache_scope(None, ignored) == DEFAULT_SCOPE
+
+
+def test_two_scopes_do_not_see_each_others_entries(tmp_path: Path) -> None:
+    cache = PriceCache(tmp_path / "c.sqlite")
+    here = cache_scope(None, {})
+    there = cache_scope(None, {"AWS_ENDPOINT_URL": "http://127.0.0.1:5000"})
+    cache.put("ondemand", "us-east-1", {"g5.xlarge": 1.006}, scope=here)
+    assert cache.get("ondemand", "us-east-1", scope=there) is None
+    cache.put("ondemand", "us-east-1", {"g5.xlarge": 9.0}, scope=there)
+    mine = cache.get("ondemand", "us-east-1", scope=here)
+    theirs = cache.get("ondemand", "us-east-1", scope=there)
+    assert mine is not None and mine.payload == {"g5.xlarge": 1.006}
+    assert theirs is not None and theirs.payload == {"g5.xlarge": 9.0}
+
+
+def test_offline_prices_show_only_entries_of_the_same_endpoint_and_profile(
+    aws: AwsPeers, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    aws.pricing.products.append(ec2_product("g4dn.xlarge", "us-east-1", 0.111))
+    snapshot_price = bundled().regions["us-east-1"].on_demand["g4dn.xlarge"]
+    assert snapshot_price != 0.111
+
+    def g4dn(*flags: str, profile: tuple[str, ...] = ()) -> tuple[object, object]:
+        code = main([*profile, "prices", "--region", "us-east-1", "--format", "json", *flags])
+        out, err = capsys.readouterr()
+        assert code == 0 and err == "", err
+        record = next(r for r in json.loads(out) if r["instance_type"] == "g4dn.xlarge")
+        return record["on_demand_usd_hour"], record["price_source"]
+
+    assert g4dn() == (0.111, "live")  # from the emulator, stored under its scope
+    assert g4dn("--offline") == (0.111, "cache")  # same endpoint and profile
+    assert g4dn("--offline", profile=("--profile", "other")) == (snapshot_price, "snapshot")
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_PRICING"):
+        monkeypatch.delenv(name)
+    assert g4dn("--offline") == (snapshot_price, "snapshot")  # AWS's own endpoints
