@@ -118,13 +118,13 @@ class Settings:
 
 def _from_env(name: str, text: str, where: str) -> Any:
     """An environment value (always text) as the type its key takes, then checked."""
-    kind = next(f.type for f in fields(Settings) if f.name == name)
+    default = next(f.default for f in fields(Settings) if f.name == name)
     value: object = text
-    if kind == "bool":
+    if isinstance(default, bool):
         if text.strip().lower() not in _TRUE + _FALSE:
             raise ConfigError(f"{where} must be one of {'/'.join(_TRUE + _FALSE)}, not {text!r}")
         value = text.strip().lower() in _TRUE
-    elif kind == "float":
+    elif isinstance(default, float):
         try:
             value = float(text)
         except ValueError:
