@@ -6,13 +6,14 @@ and every price says which (`live`, `cache`, `snapshot`) and as of when.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeGuard
 
-from dlpick.pricing.cache import PriceCache
+from dlpick.pricing.cache import Cached, PriceCache, cache_scope
 from dlpick.pricing.chips import Chip, chip_for
 from dlpick.pricing.errors import AwsError, InputError
 from dlpick.pricing.snapshot import Snapshot, bundled
@@ -175,6 +176,59 @@ class RegionPrices:
         ]
 
 
+# -- what a cached payload of each kind must look like ------------------------
+# The cache is data from outside (another version of dlpick, a hand edit, a torn
+# write): each kind's shape is checked here before it is used.
+
+
+def _is_amount(value: object) -> TypeGuard[float]:
+    """A finite number, zero or more (JSON's true/false are not numbers here)."""
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value >= 0
+    )
+
+
+def _is_text_list(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+# InstanceSpec.from_json's fields and what each must hold.
+_SPEC_FIELDS: dict[str, Callable[[object], bool]] = {
+    "instance_type": lambda v: isinstance(v, str),
+    "vcpus": _is_amount,
+    "memory_gib": _is_amount,
+    "architectures": _is_text_list,
+    "accelerator_kind": lambda v: isinstance(v, str),
+    "accelerator_vendor": lambda v: isinstance(v, str),
+    "accelerator_name": lambda v: isinstance(v, str),
+    "accelerator_count": _is_amount,
+    "accelerator_memory_gib": _is_amount,
+}
+
+
+def _is_spec(value: object) -> bool:
+    return (
+        isinstance(value, dict)
+        and all(name in value and ok(value[name]) for name, ok in _SPEC_FIELDS.items())
+        and _is_text_list(value.get("usage_classes", []))
+    )
+
+
+def _is_map(value: object, ok: Callable[[object], bool]) -> bool:
+    return isinstance(value, dict) and all(isinstance(k, str) and ok(v) for k, v in value.items())
+
+
+PAYLOAD_SHAPES: dict[str, Callable[[Any], bool]] = {
+    "specs": lambda p: _is_map(p, _is_spec),  # type -> InstanceSpec JSON
+    "ondemand": lambda p: _is_map(p, _is_amount),  # type -> USD/hour
+    "spot": lambda p: _is_map(p, lambda by_az: _is_map(by_az, _is_amount)),  # type -> AZ -> USD
+    "regions": _is_text_list,  # region codes
+}
+
+
 class Catalog:
     """Loads region prices from live AWS, the cache, or the snapshot, in that order."""
 
@@ -186,9 +240,13 @@ class Catalog:
         snapshot: Snapshot | None = None,
         warn: Callable[[str], None] | None = None,
         clock: Callable[[], float] = time.time,
+        profile: str | None = None,  # the profile of an offline run (a live one has aws's)
     ) -> None:
         self.cache = cache
         self.aws = aws
+        # Offline runs read the entries a live run with the same profile and
+        # endpoints wrote, and no others.
+        self.scope = cache_scope(aws.profile if aws is not None else profile)
         self._snapshot = snapshot
         self.clock = clock
         self._warn = warn or (lambda _msg: None)
@@ -218,7 +276,7 @@ class Catalog:
     ) -> tuple[Any, str, str] | None:
         """(payload, source, as_of) from live or cache; None means use the snapshot."""
         if not refresh:
-            hit = self.cache.get(kind, region, allow_stale=not self.live)
+            hit = self._cached(kind, region, allow_stale=not self.live)
             if hit is not None and (hit.fresh or not self.live):
                 return hit.payload, "cache", iso(hit.fetched_at)
         if self.live and region not in self._failed_regions:
@@ -236,12 +294,18 @@ class Catalog:
                     self._failed_regions.add(region)
                     self.warn(f"showing cached or bundled prices for {region}: {err}")
             else:
-                stamp = self.cache.put(kind, region, payload)
+                stamp = self.cache.put(kind, region, payload, scope=self.scope)
                 return payload, "live", iso(stamp)
-        hit = self.cache.get(kind, region, allow_stale=True)
+        hit = self._cached(kind, region, allow_stale=True)
         if hit is not None:
             return hit.payload, "cache", iso(hit.fetched_at)
         return None
+
+    def _cached(self, kind: str, key: str, *, allow_stale: bool) -> Cached | None:
+        """A cached payload of the shape its kind must have (else dropped, as absent)."""
+        return self.cache.get(
+            kind, key, allow_stale=allow_stale, valid=PAYLOAD_SHAPES[kind], scope=self.scope
+        )
 
     def region(self, region: str, *, refresh: bool = False) -> RegionPrices:
         """Specs and prices for one region."""

@@ -7,9 +7,11 @@ dir, launches, pinned host keys and the bug log in the data dir (platformdirs).
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 APP = "dlpick"
+CONFIG_ENV = "DLPICK_CONFIG"
 
 
 def config_dir() -> Path:
@@ -18,9 +20,10 @@ def config_dir() -> Path:
     return Path(user_config_dir(APP, appauthor=False))
 
 
-def config_file() -> Path:
+def config_file(environ: Mapping[str, str] | None = None) -> Path:
     """The config file; `DLPICK_CONFIG` names another one (which must then exist)."""
-    return Path(os.environ.get("DLPICK_CONFIG") or config_dir() / "config.toml")
+    environ = os.environ if environ is None else environ
+    return Path(environ.get(CONFIG_ENV) or config_dir() / "config.toml")
 
 
 def cache_dir() -> Path:

@@ -169,7 +169,7 @@ def _make_catalog(settings: Settings, warn: Callable[[str], None]) -> Any:
         if not aws.has_credentials():
             warn("no AWS credentials found; showing cached or bundled snapshot prices")
             aws = None
-    return Catalog(cache=PriceCache(warn=warn), aws=aws, warn=warn)
+    return Catalog(cache=PriceCache(warn=warn), aws=aws, warn=warn, profile=settings.profile)
 
 
 def cmd_prices(args: argparse.Namespace, settings: Settings) -> int:

@@ -1,7 +1,8 @@
 """Settings: `~/.config/dlpick/config.toml`, then `DLPICK_*` variables, then flags.
 
-AWS profile and region resolution stay boto3's own; dlpick only adds its own
-defaults on top.
+Every key is checked where it enters (file, environment, flag) by one check per
+key, and a bad one is refused with a ConfigError naming it. AWS profile and region
+resolution stay boto3's own; dlpick only adds its own defaults on top.
 """
 
 from __future__ import annotations
@@ -9,13 +10,79 @@ from __future__ import annotations
 import configparser
 import os
 import tomllib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from dlpick.pricing.errors import ConfigError
+from dlpick.pricing.errors import ConfigError, InputError
+from dlpick.pricing.inputs import check_region, parse_number
+from dlpick.pricing.locations import CONFIG_ENV, config_file
 
 ENV_PREFIX = "DLPICK_"
+# Environment values are always text, so they spell booleans in words.
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+def _boolean(value: object, where: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise ConfigError(f"{where} must be true or false, not {value!r}")
+
+
+def _text(value: object, where: str) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(f"{where} must be a string, not {value!r}")
+    if not value.strip():
+        raise ConfigError(f"{where} must not be empty")
+    return value
+
+
+def _optional_text(value: object, where: str) -> str | None:
+    return None if value is None else _text(value, where)
+
+
+def _region(value: object, where: str) -> str | None:
+    if value is None:
+        return None
+    try:
+        return check_region(_text(value, where))
+    except InputError as exc:
+        raise ConfigError(f"{where}: {exc.message}", hint=exc.hint) from None
+
+
+def _http_url(value: object, where: str) -> str:
+    parts = urlsplit(_text(value, where))
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{where} must be an http(s) URL, not {value!r}")
+    return str(value)
+
+
+def _number(*, above: float, maximum: float) -> Callable[[object, str], float]:
+    def check(value: object, where: str) -> float:
+        # A TOML string or boolean is not a number, though float() would take some.
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{where} must be a number, not {value!r}")
+        try:
+            return parse_number(value, where, minimum=above, above=True, maximum=maximum)
+        except InputError as exc:
+            raise ConfigError(exc.message, hint=exc.hint) from None
+
+    return check
+
+
+# One check per key: it takes the value as TOML (or a flag) gives it and returns it typed.
+CHECKS: dict[str, Callable[[object, str], Any]] = {
+    "region": _region,
+    "profile": _optional_text,
+    "offline": _boolean,
+    "checkip_url": _http_url,
+    "idle_threshold_percent": _number(above=0, maximum=100),
+    "idle_window_minutes": _number(above=0, maximum=24 * 60),
+    "watch_idle_over_ssh": _boolean,
+}
 
 
 @dataclass
@@ -37,6 +104,11 @@ class Settings:
     idle_window_minutes: float = 15.0
     watch_idle_over_ssh: bool = True
 
+    def __post_init__(self) -> None:
+        # Settings built in code or merged from flags pass the same checks as the file.
+        for f in fields(self):
+            setattr(self, f.name, CHECKS[f.name](getattr(self, f.name), f.name))
+
     def merged(self, **overrides: Any) -> Settings:
         """A copy with every non-None override applied (how flags win)."""
         values = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -44,50 +116,66 @@ class Settings:
         return Settings(**values)
 
 
-def config_path() -> Path:
-    from platformdirs import user_config_dir
-
-    return Path(os.environ.get("DLPICK_CONFIG") or Path(user_config_dir("dlpick")) / "config.toml")
-
-
-def _coerce(kind: Any, raw: Any, name: str) -> Any:
-    text = str(raw)
-    if kind in (bool, "bool"):
-        if isinstance(raw, bool):
-            return raw
-        if text.lower() in ("1", "true", "yes", "on"):
-            return True
-        if text.lower() in ("0", "false", "no", "off", ""):
-            return False
-        raise ConfigError(f"{name}: expected true or false, got {text!r}")
-    if kind in (float, "float"):
+def _from_env(name: str, text: str, where: str) -> Any:
+    """An environment value (always text) as the type its key takes, then checked."""
+    default = next(f.default for f in fields(Settings) if f.name == name)
+    value: object = text
+    if isinstance(default, bool):
+        if text.strip().lower() not in _TRUE + _FALSE:
+            raise ConfigError(f"{where} must be one of {'/'.join(_TRUE + _FALSE)}, not {text!r}")
+        value = text.strip().lower() in _TRUE
+    elif isinstance(default, float):
         try:
-            return float(raw)
+            value = float(text)
         except ValueError:
-            raise ConfigError(f"{name}: expected a number, got {text!r}") from None
-    return text or None
+            raise ConfigError(f"{where} must be a number, not {text!r}") from None
+    return CHECKS[name](value, where)
 
 
-def load_settings(path: Path | None = None, environ: dict[str, str] | None = None) -> Settings:
+def _read_file(path: Path, named: bool) -> dict[str, Any]:
+    """The config file's table; {} when the default file does not exist."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        if named:
+            raise ConfigError(
+                f"{CONFIG_ENV} names {path}, which does not exist",
+                hint=f"create it, or unset {CONFIG_ENV}",
+            ) from None
+        return {}
+    except OSError as exc:
+        raise ConfigError(f"cannot read the config file {path}: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"the config file {path} is not valid UTF-8 (byte {exc.start})",
+            hint="save it as UTF-8",
+        ) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"the config file {path} is not valid TOML: {exc}") from None
+
+
+def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
     """Settings from the config file and the environment (flags are merged by the caller)."""
-    environ = dict(os.environ) if environ is None else environ
-    path = path or config_path()
+    environ = os.environ if environ is None else environ
+    named = path is None and bool(environ.get(CONFIG_ENV))
+    path = path or config_file(environ)
     values: dict[str, Any] = {}
-    known = {f.name: f.type for f in fields(Settings)}
-    if path.exists():
-        try:
-            data = tomllib.loads(path.read_text("utf-8"))
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError(f"cannot read {path}: {exc}") from None
-        for key, raw in data.items():
-            name = key.replace("-", "_")
-            if name not in known:
-                raise ConfigError(f"{path}: unknown setting {key!r}")
-            values[name] = _coerce(known[name], raw, f"{path}: {key}")
-    for name, kind in known.items():
+    for key, raw in _read_file(path, named).items():
+        name = key.replace("-", "_")
+        if name not in CHECKS:
+            raise ConfigError(
+                f"{path}: unknown setting {key!r}", hint="known: " + ", ".join(CHECKS)
+            )
+        values[name] = CHECKS[name](raw, f"{path}: {key}")
+    for name in CHECKS:
         env = f"{ENV_PREFIX}{name.upper()}"
-        if env in environ:
-            values[name] = _coerce(kind, environ[env], env)
+        # An empty variable means unset, as a shell's `DLPICK_REGION=` does.
+        if environ.get(env):
+            values[name] = _from_env(name, environ[env], env)
     return Settings(**values)
 
 
