@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from dlpick.pricing.errors import AwsError
-from dlpick.remote.launch import IDLE_STOP_TAG, MANAGED_TAG, STOP_AFTER_TAG
+from dlpick.remote.tags import IDLE_STOP_TAG, MANAGED_TAG, STOP_AFTER_TAG
 
 # EBS list prices per GB-month in us-east-1 (AWS EBS pricing page); other regions
 # differ by a few percent, so storage costs are labelled as estimates.

@@ -17,11 +17,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from dlpick.remote.tags import IDLE_ALARM_PREFIX
+
 ALARM_PERIOD_SECONDS = 300
 
 
 def alarm_name(instance_id: str) -> str:
-    return f"dlpick-idle-{instance_id}"
+    """The name of the idle alarm dlpick makes for an instance."""
+    return f"{IDLE_ALARM_PREFIX}{instance_id}"
 
 
 def idle_cpu_threshold(vcpus: int, configured_percent: float) -> float:

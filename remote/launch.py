@@ -25,15 +25,17 @@ from typing import Any
 from dlpick.pricing.errors import AwsError, DataError, DlpickError
 from dlpick.remote import guard
 from dlpick.remote.quotas import QuotaCheck, check_quota
+from dlpick.remote.tags import (
+    IDLE_STOP_TAG,
+    MANAGED_TAG,
+    OWNER_TAG,
+    SECURITY_GROUP,
+    STOP_AFTER_TAG,
+    TOKEN_TAG,
+)
 from dlpick.remote.target import login_user_for_image
 
-MANAGED_TAG = "dlpick:managed"
-OWNER_TAG = "dlpick:owner"
-TOKEN_TAG = "dlpick:client-token"
-STOP_AFTER_TAG = "dlpick:stop-after"
-IDLE_STOP_TAG = "dlpick:idle-stop-minutes"
 DEFAULT_IDLE_STOP_MINUTES = 60
-SECURITY_GROUP = "dlpick-ssh"
 OS_CHOICES = ("ubuntu-22.04", "ubuntu-24.04", "al2023")
 DEFAULT_OS = "ubuntu-24.04"
 DEFAULT_VOLUME_GB = 200
@@ -397,7 +399,7 @@ def ssh_rules(group: dict[str, Any]) -> list[str]:
 
 
 def ensure_security_group(ec2: Any, vpc_id: str, cidr: str, tags: list[dict[str, str]]) -> str:
-    """The dlpick-ssh group, created if missing, letting SSH in from `cidr` only."""
+    """dlpick's SSH group, created if missing, letting SSH in from `cidr` only."""
     group = find_security_group(ec2, vpc_id)
     if group is None:
         group_id = ec2.create_security_group(

@@ -79,11 +79,13 @@ def fmt_hours(hours: float) -> str:
 
 def guard_text(inst: Any) -> str:
     """'idle 60m, until 09-01 20:00': the guards dlpick set on an instance at launch."""
+    from dlpick.remote.tags import IDLE_STOP_TAG, STOP_AFTER_TAG
+
     guard = []
-    if inst.tags.get("dlpick:idle-stop-minutes"):
-        guard.append(f"idle {inst.tags['dlpick:idle-stop-minutes']}m")
-    if inst.tags.get("dlpick:stop-after"):
-        guard.append(f"until {inst.tags['dlpick:stop-after'][5:16].replace('T', ' ')}")
+    if inst.tags.get(IDLE_STOP_TAG):
+        guard.append(f"idle {inst.tags[IDLE_STOP_TAG]}m")
+    if inst.tags.get(STOP_AFTER_TAG):
+        guard.append(f"until {inst.tags[STOP_AFTER_TAG][5:16].replace('T', ' ')}")
     return ", ".join(guard) or "-"
 
 

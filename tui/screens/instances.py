@@ -23,6 +23,7 @@ from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Checkbox, DataTable, Footer, Label, Static
 
+from dlpick.remote.tags import MANAGED_TAG
 from dlpick.tui.account import AwsAccess, Fleet
 from dlpick.tui.cmd_fleet import fmt_hours, guard_text
 from dlpick.tui.widgets.ticker import TopBar
@@ -174,7 +175,7 @@ class ConfirmAction(ModalScreen[bool]):
             if not inst.managed:
                 yield Static(
                     Text(
-                        "Not launched by dlpick (no dlpick:managed tag): it may belong to "
+                        f"Not launched by dlpick (no {MANAGED_TAG} tag): it may belong to "
                         "someone else or to another tool.",
                         style="bold yellow",
                     ),
