@@ -336,7 +336,7 @@ def identity_file(target: Target, given: str | None, configured: object) -> str 
         return os.path.expanduser(given)
     if configured or not target.key_name:
         return None
-    from dlpick.remote.launch import default_key_path
+    from dlpick.remote.access import default_key_path
 
     path = default_key_path(target.key_name)
     return str(path) if path.is_file() else None
