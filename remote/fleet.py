@@ -28,6 +28,15 @@ EBS_USD_GB_MONTH = {
 }
 
 
+def fmt_hours(hours: float) -> str:
+    """A duration as '25m', '3.5h' or '4.2d'."""
+    if hours < 1:
+        return f"{hours * 60:.0f}m"
+    if hours < 48:
+        return f"{hours:.1f}h"
+    return f"{hours / 24:.1f}d"
+
+
 def is_accelerated(instance_type: str) -> bool:
     """GPU and ML accelerator families: g4dn, p5, gr6, trn1, inf2, dl1, ..."""
     family = instance_type.split(".", 1)[0]
@@ -74,6 +83,15 @@ class Instance:
     @property
     def billing_hourly(self) -> bool:
         return self.state in ("running", "pending")
+
+    def guard_text(self) -> str:
+        """'idle 60m, until 09-01 20:00': the guards dlpick set on the instance at launch."""
+        guard = []
+        if self.tags.get(IDLE_STOP_TAG):
+            guard.append(f"idle {self.tags[IDLE_STOP_TAG]}m")
+        if self.tags.get(STOP_AFTER_TAG):
+            guard.append(f"until {self.tags[STOP_AFTER_TAG][5:16].replace('T', ' ')}")
+        return ", ".join(guard) or "-"
 
     def to_record(self, now: datetime) -> dict[str, Any]:
         cost = self.cost_so_far(now)

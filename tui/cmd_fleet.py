@@ -69,26 +69,6 @@ def _now() -> datetime:
     return now_utc()
 
 
-def fmt_hours(hours: float) -> str:
-    if hours < 1:
-        return f"{hours * 60:.0f}m"
-    if hours < 48:
-        return f"{hours:.1f}h"
-    return f"{hours / 24:.1f}d"
-
-
-def guard_text(inst: Any) -> str:
-    """'idle 60m, until 09-01 20:00': the guards dlpick set on an instance at launch."""
-    from dlpick.remote.tags import IDLE_STOP_TAG, STOP_AFTER_TAG
-
-    guard = []
-    if inst.tags.get(IDLE_STOP_TAG):
-        guard.append(f"idle {inst.tags[IDLE_STOP_TAG]}m")
-    if inst.tags.get(STOP_AFTER_TAG):
-        guard.append(f"until {inst.tags[STOP_AFTER_TAG][5:16].replace('T', ' ')}")
-    return ", ".join(guard) or "-"
-
-
 def cmd_ls(args: argparse.Namespace, settings: Settings) -> int:
     from dlpick.pricing.regions import enabled_regions
     from dlpick.remote.fleet import load_fleet, ticker
@@ -135,6 +115,8 @@ def _print_ls_table(
     from rich.console import Console
     from rich.table import Table
 
+    from dlpick.remote.fleet import fmt_hours
+
     console = Console()
     wide = console.width >= 120
     where = "all enabled regions" if multi else regions[0]
@@ -166,7 +148,7 @@ def _print_ls_table(
             "$/h": "?" if inst.usd_hour is None else f"{inst.usd_hour:.3f}",
             "Cost": cost_text,
             "Idle": inst.idle,
-            "Guard": guard_text(inst),
+            "Guard": inst.guard_text(),
             "dlpick": "yes" if inst.managed else "no",
         }
         table.add_row(*(cells[c] for c in columns))
