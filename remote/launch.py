@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from dlpick.pricing.errors import AwsError
 from dlpick.remote import guard
@@ -40,6 +40,8 @@ DEFAULT_VOLUME_GB = 200
 
 @dataclass
 class LaunchRequest:
+    """What the user asked to launch: the CLI's flags or the dialog's fields."""
+
     instance_type: str
     region: str
     spot: bool = False
@@ -59,8 +61,24 @@ class LaunchRequest:
     budget: float | None = None
 
 
+@dataclass(frozen=True)
+class PlanRow:
+    """One row of what a launch will do: a label ("quota", "key pair", ...) and its value."""
+
+    label: str
+    value: str
+    # "quota": the quota verdict; "warning": a risk to point out before the user confirms.
+    kind: Literal["", "quota", "warning"] = ""
+
+    def line(self) -> str:
+        """The row as one line, its value in the column after the longest usual label."""
+        return f"{self.label:<13} {self.value}"
+
+
 @dataclass
 class LaunchPlan:
+    """Everything a launch will do, found with read-only calls, for the confirmation."""
+
     request: LaunchRequest
     vcpus: int
     arch: str
@@ -77,7 +95,7 @@ class LaunchPlan:
     owner_arn: str
     existing_instance: str | None = None  # an instance this same launch already started
     deadline: guard.Deadline | None = None
-    notes: list[str] = field(default_factory=list)
+    notes: list[PlanRow] = field(default_factory=list)  # warnings and remarks after the rows
 
     @property
     def idle_threshold(self) -> float:
@@ -97,50 +115,62 @@ class LaunchPlan:
         pairs = [("Name", self.name), (MANAGED_TAG, "true"), (OWNER_TAG, self.owner_arn), *extra]
         return [{"Key": k, "Value": v} for k, v in pairs]
 
-    def describe(self) -> list[str]:
-        """What will happen, line by line, for the confirmation."""
+    def rows(self) -> list[PlanRow]:
+        """What will happen, row by row, for the confirmation."""
         r = self.request
         market = "spot (one-time, terminated on interruption)" if r.spot else "on-demand"
         price = f"${self.usd_hour:.4f}/h" if self.usd_hour is not None else "price unknown"
-        lines = [
-            f"instance      {r.instance_type} in {r.region}, {market}, {price} ({self.price_note})",
-            f"name          {self.name}",
-            f"image         {self.ami.name} ({self.ami.image_id})",
-            f"disk          {max(r.volume_gb, self.ami.min_volume_gb)} GB gp3 root volume",
-            f"quota         {self.quota.summary()}",
-            "key pair      "
-            + (
-                f"create {self.key_name}, private key saved to {self.key_path}"
-                if self.create_key
-                else f"{self.key_name} ({self.key_path})"
-            ),
-            "security group "
-            + (
-                f"create {SECURITY_GROUP}: SSH (22/tcp) from {self.cidr} only"
-                if self.security_group_id is None
-                else f"{SECURITY_GROUP} ({self.security_group_id}): SSH from {self.cidr} only"
-            ),
-            f"tags          Name={self.name}, {MANAGED_TAG}=true, {OWNER_TAG}={self.owner_arn}",
+        key = (
+            f"create {self.key_name}, private key saved to {self.key_path}"
+            if self.create_key
+            else f"{self.key_name} ({self.key_path})"
+        )
+        group = (
+            f"create {SECURITY_GROUP}: SSH (22/tcp) from {self.cidr} only"
+            if self.security_group_id is None
+            else f"{SECURITY_GROUP} ({self.security_group_id}): SSH from {self.cidr} only"
+        )
+        disk = max(r.volume_gb, self.ami.min_volume_gb)
+        what = f"{r.instance_type} in {r.region}, {market}, {price} ({self.price_note})"
+        rows = [
+            PlanRow("instance", what),
+            PlanRow("name", self.name),
+            PlanRow("image", f"{self.ami.name} ({self.ami.image_id})"),
+            PlanRow("disk", f"{disk} GB gp3 root volume"),
+            PlanRow("quota", self.quota.summary(), "quota"),
+            PlanRow("key pair", key),
+            PlanRow("security group", group),
+            PlanRow("tags", ", ".join(f"{t['Key']}={t['Value']}" for t in self.tags())),
         ]
         if r.spot and r.max_price is not None:
-            lines.append(f"max price     ${r.max_price:.4f}/h")
+            rows.append(PlanRow("max price", f"${r.max_price:.4f}/h"))
         if r.idle_stop_minutes:
-            lines.append(
-                f"idle guard    {self.guard_action} after {r.idle_stop_minutes} min below "
+            idle = (
+                f"{self.guard_action} after {r.idle_stop_minutes} min below "
                 f"{self.idle_threshold:g}% CPU (CloudWatch alarm; --no-idle-stop to opt out)"
             )
         else:
-            lines.append("idle guard    none (--no-idle-stop)")
+            idle = "none (--no-idle-stop)"
+        rows.append(PlanRow("idle guard", idle))
         if self.deadline is not None:
-            lines.append(
-                f"time limit    {self.guard_action}s itself after {self.deadline.hours:.1f} h "
-                f"({self.deadline.why})"
+            rows.append(
+                PlanRow(
+                    "time limit",
+                    f"{self.guard_action}s itself after {self.deadline.hours:.1f} h "
+                    f"({self.deadline.why})",
+                )
             )
-        return lines + self.notes
+        return rows + self.notes
+
+    def describe(self) -> list[str]:
+        """What will happen, line by line, for the CLI's confirmation."""
+        return [row.line() for row in self.rows()]
 
 
 @dataclass
 class LaunchResult:
+    """The instance a launch started (or found running) and how to reach it."""
+
     instance_id: str
     region: str
     public_dns: str
@@ -212,9 +242,11 @@ def plan_launch(
     family = req.instance_type.split(".", 1)[0]
     ami = find_ami(aws, req.region, req.ami, req.os, arch, family)
     cidr = check_cidr(req.ssh_cidr) if req.ssh_cidr else caller_cidr(req.checkip_url)
-    notes = []
+    notes: list[PlanRow] = []
     if cidr in ("0.0.0.0/0", "::/0"):
-        notes.append("WARNING       SSH will be open to the whole internet (--ssh-cidr)")
+        notes.append(
+            PlanRow("WARNING", "SSH will be open to the whole internet (--ssh-cidr)", "warning")
+        )
     key_name = req.key_name or f"dlpick-{req.region}"
     key_path = req.key_file or default_key_path(key_name)
     exists = key_pair_exists(ec2, key_name)
@@ -232,7 +264,9 @@ def plan_launch(
             "a new one"
         )
     if create_key and key_path.exists():
-        notes.append(f"key pair      {key_path} exists: its public key is imported as {key_name}")
+        notes.append(
+            PlanRow("key pair", f"{key_path} exists: its public key is imported as {key_name}")
+        )
     vpc = default_vpc(ec2, req.region)
     group = find_security_group(ec2, vpc)
     owner = aws.client("sts", req.region).get_caller_identity()["Arn"]
