@@ -8,7 +8,7 @@ from typing import Any
 from dlpick.pricing.errors import AwsError, InputError
 from dlpick.remote.fleet import Instance, instance_from_api
 from dlpick.remote.guard import alarm_name
-from dlpick.remote.launch import MANAGED_TAG, SECURITY_GROUP
+from dlpick.remote.tags import MANAGED_TAG, SECURITY_GROUP
 
 
 def find_instances(

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from dlpick.pricing.errors import AwsError
-from dlpick.remote.launch import IDLE_STOP_TAG, MANAGED_TAG, STOP_AFTER_TAG
+from dlpick.remote.tags import IDLE_STOP_TAG, MANAGED_TAG, STOP_AFTER_TAG
 
 # EBS list prices per GB-month in us-east-1 (AWS EBS pricing page); other regions
 # differ by a few percent, so storage costs are labelled as estimates.
@@ -26,6 +26,15 @@ EBS_USD_GB_MONTH = {
     "sc1": 0.015,
     "standard": 0.05,
 }
+
+
+def fmt_hours(hours: float) -> str:
+    """A duration as '25m', '3.5h' or '4.2d'."""
+    if hours < 1:
+        return f"{hours * 60:.0f}m"
+    if hours < 48:
+        return f"{hours:.1f}h"
+    return f"{hours / 24:.1f}d"
 
 
 def is_accelerated(instance_type: str) -> bool:
@@ -74,6 +83,15 @@ class Instance:
     @property
     def billing_hourly(self) -> bool:
         return self.state in ("running", "pending")
+
+    def guard_text(self) -> str:
+        """'idle 60m, until 09-01 20:00': the guards dlpick set on the instance at launch."""
+        guard = []
+        if self.tags.get(IDLE_STOP_TAG):
+            guard.append(f"idle {self.tags[IDLE_STOP_TAG]}m")
+        if self.tags.get(STOP_AFTER_TAG):
+            guard.append(f"until {self.tags[STOP_AFTER_TAG][5:16].replace('T', ' ')}")
+        return ", ".join(guard) or "-"
 
     def to_record(self, now: datetime) -> dict[str, Any]:
         cost = self.cost_so_far(now)

@@ -19,12 +19,14 @@ from typing import Any
 
 from dlpick.pricing.errors import InputError
 from dlpick.remote.limits import MAX_HOURS
+from dlpick.remote.tags import IDLE_ALARM_PREFIX
 
 ALARM_PERIOD_SECONDS = 300
 
 
 def alarm_name(instance_id: str) -> str:
-    return f"dlpick-idle-{instance_id}"
+    """The name of the idle alarm dlpick makes for an instance."""
+    return f"{IDLE_ALARM_PREFIX}{instance_id}"
 
 
 def idle_cpu_threshold(vcpus: int, configured_percent: float) -> float:

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from dlpick.pricing.errors import AwsError
+from dlpick.remote.tags import IDLE_ALARM_PREFIX
 
 NVIDIA_SMI_QUERY = (
     "nvidia-smi --query-gpu=index,utilization.gpu,memory.used,memory.total "
@@ -140,13 +141,13 @@ def alarm_states(aws: Any, region: str) -> dict[str, str]:
         alarms = paginate(
             aws.client("cloudwatch", region).describe_alarms,
             "MetricAlarms",
-            AlarmNamePrefix="dlpick-idle-",
+            AlarmNamePrefix=IDLE_ALARM_PREFIX,
         )
     except AwsError:  # no permission to read alarms: idle state stays unknown
         return {}
     states = {}
     for alarm in alarms:
-        instance_id = str(alarm["AlarmName"]).removeprefix("dlpick-idle-")
+        instance_id = str(alarm["AlarmName"]).removeprefix(IDLE_ALARM_PREFIX)
         state = alarm.get("StateValue")
         states[instance_id] = (
             "idle (alarm)" if state == "ALARM" else "active" if state == "OK" else "-"

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dlpick.pricing import locations
 from dlpick.pricing.errors import SshError as BaseSshError
 from dlpick.remote.target import Target
 
@@ -47,13 +48,6 @@ class SshError(BaseSshError):
 
 class HostKeyError(SshError):
     """The server's host key is unknown or does not match the pinned one."""
-
-
-def dlpick_known_hosts() -> Path:
-    """dlpick's own known-hosts file, where EC2 instance keys are pinned by instance id."""
-    from platformdirs import user_data_dir
-
-    return Path(user_data_dir("dlpick")) / "known_hosts"
 
 
 def console_fingerprints(console_output: str | None) -> set[str]:
@@ -116,6 +110,10 @@ class SshOptions:
     # For instance targets: returns the instance's console output (EC2 GetConsoleOutput).
     console_output: Callable[[str], str | None] | None = None
     known_hosts_file: Path | None = None  # dlpick's own file; default in the user data dir
+
+    def instance_known_hosts(self) -> Path:
+        """The file EC2 instance host keys are pinned in."""
+        return self.known_hosts_file or locations.known_hosts_file()
 
 
 class _KeyChecker:
@@ -230,7 +228,7 @@ async def connect(
         kwargs["port"] = target.port
     fingerprints: set[str] | None = None
     if target.instance_id:
-        path = options.known_hosts_file or dlpick_known_hosts()
+        path = options.instance_known_hosts()
         files = [path]
         alias: str | None = target.instance_id
         # Only dlpick's file counts for instances: its address may be reused by another
@@ -340,7 +338,7 @@ def identity_file(target: Target, given: str | None, configured: object) -> str 
         return os.path.expanduser(given)
     if configured or not target.key_name:
         return None
-    from dlpick.remote.launch import default_key_path
+    from dlpick.remote.access import default_key_path
 
     path = default_key_path(target.key_name)
     return str(path) if path.is_file() else None

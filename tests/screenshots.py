@@ -27,8 +27,10 @@ from dlpick.pricing.snapshot import RegionSnapshot, Snapshot
 from dlpick.pricing.specs import InstanceSpec
 from dlpick.remote import guard
 from dlpick.remote.fleet import FleetScan, Instance, price_instances
-from dlpick.remote.launch import IDLE_STOP_TAG, MANAGED_TAG, STOP_AFTER_TAG, Ami, LaunchPlan
+from dlpick.remote.images import Ami
+from dlpick.remote.launch import LaunchPlan
 from dlpick.remote.quotas import Headroom, Quota, rules, verdict_for
+from dlpick.remote.tags import IDLE_STOP_TAG, MANAGED_TAG, STOP_AFTER_TAG
 from dlpick.tui.account import AwsAccess
 from dlpick.tui.app import DlpickApp
 from dlpick.tui.config import Settings

@@ -12,7 +12,9 @@ import boto3
 import pytest
 
 from dlpick.pricing.aws import Aws
-from dlpick.remote import launch as lx
+from dlpick.remote.access import ssh_rules, write_private_key
+from dlpick.remote.images import find_ami
+from dlpick.remote.launch_errors import LaunchError
 from dlpick.remote.quotas import check_quota
 from tests.launch_fixtures import (
     BASE_X86,
@@ -143,25 +145,25 @@ def test_quotas_command_lists_usage_and_requests(
 
 def test_ami_lookup_per_flavour_and_architecture(account: SimpleNamespace) -> None:
     aws = Aws()
-    base = lx.find_ami(aws, REGION, "base", "ubuntu-24.04", "x86_64", "g6")
+    base = find_ami(aws, REGION, "base", "ubuntu-24.04", "x86_64", "g6")
     assert (base.image_id, base.parameter, base.login_user) == (
         account.images["base"],
         BASE_X86,
         "ubuntu",
     )
     assert base.name.startswith("Deep Learning Base OSS")
-    arm = lx.find_ami(aws, REGION, "base", "ubuntu-24.04", "arm64", "g5g")
+    arm = find_ami(aws, REGION, "base", "ubuntu-24.04", "arm64", "g5g")
     assert arm.image_id == account.images["arm"]
-    torch = lx.find_ami(aws, REGION, "pytorch", "ubuntu-24.04", "x86_64", "g6")
+    torch = find_ami(aws, REGION, "pytorch", "ubuntu-24.04", "x86_64", "g6")
     assert torch.image_id == account.images["torch210"]  # 2.10 is newer than 2.7
-    pinned = lx.find_ami(aws, REGION, "pytorch-2.7", "ubuntu-24.04", "x86_64", "p5")
+    pinned = find_ami(aws, REGION, "pytorch-2.7", "ubuntu-24.04", "x86_64", "p5")
     assert pinned.image_id == account.images["torch27"]
-    neuron = lx.find_ami(aws, REGION, "base", "ubuntu-24.04", "x86_64", "trn1")
+    neuron = find_ami(aws, REGION, "base", "ubuntu-24.04", "x86_64", "trn1")
     assert (neuron.image_id, neuron.parameter) == (account.images["neuron"], NEURON)
-    with pytest.raises(lx.LaunchError, match="no Deep Learning AMI supports AMD"):
-        lx.find_ami(aws, REGION, "base", "ubuntu-24.04", "x86_64", "g4ad")
-    with pytest.raises(lx.LaunchError, match="no base Deep Learning AMI for al2023"):
-        lx.find_ami(aws, REGION, "base", "al2023", "x86_64", "g6")
+    with pytest.raises(LaunchError, match="no Deep Learning AMI supports AMD"):
+        find_ami(aws, REGION, "base", "ubuntu-24.04", "x86_64", "g4ad")
+    with pytest.raises(LaunchError, match="no base Deep Learning AMI for al2023"):
+        find_ami(aws, REGION, "base", "al2023", "x86_64", "g6")
 
 
 # -- launching ------------------------------------------------------------------
@@ -185,7 +187,7 @@ def test_launch_creates_a_tagged_instance_reachable_only_from_the_caller(
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
     assert "PRIVATE KEY" in key.read_text()
     [group] = security_groups()
-    assert lx.ssh_rules(group) == ["203.0.113.7/32"]
+    assert ssh_rules(group) == ["203.0.113.7/32"]
     assert [p["FromPort"] for p in group["IpPermissions"]] == [22]
     assert instance["SecurityGroups"][0]["GroupId"] == group["GroupId"]
     volume = ec2().describe_volumes(
@@ -245,8 +247,8 @@ def test_existing_private_key_is_imported_never_overwritten(
     assert key.read_bytes() == pem
     pair = ec2().describe_key_pairs(KeyNames=["dlpick-us-east-1"])["KeyPairs"][0]
     assert pair["KeyName"] == "dlpick-us-east-1"
-    with pytest.raises(lx.LaunchError, match="never overwrites"):
-        lx.write_private_key(key, "another key")
+    with pytest.raises(LaunchError, match="never overwrites"):
+        write_private_key(key, "another key")
     assert key.read_bytes() == pem
 
 
@@ -257,7 +259,7 @@ def test_a_new_address_replaces_the_old_ssh_rule(
     account.checkip.body = "198.51.100.23\n"
     assert run(capsys, "launch", "g6.2xlarge", "--yes")[0] == 0
     [group] = security_groups()
-    assert lx.ssh_rules(group) == ["198.51.100.23/32"]
+    assert ssh_rules(group) == ["198.51.100.23/32"]
 
 
 def test_open_ssh_needs_an_explicit_cidr_and_is_flagged(
@@ -380,7 +382,7 @@ def test_launch_without_credentials_is_one_clear_line(capsys: pytest.CaptureFixt
 
 def test_private_key_write_is_atomic_and_private(tmp_path: Path) -> None:
     path = tmp_path / "ssh" / "k.pem"
-    lx.write_private_key(
+    write_private_key(
         path, "-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----"
     )
     assert stat.S_IMODE(path.stat().st_mode) == 0o600

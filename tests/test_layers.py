@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -37,3 +39,88 @@ def test_offline_prices_do_not_import_boto3_or_pandas() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["0", "False", "False"]
+
+
+# -- the rooms, read from the source: every import, function-local ones too ----
+
+ROOT = Path(__file__).resolve().parent.parent
+PRODUCT = ("pricing", "remote", "tui")
+# The CLI's own modules: screens and widgets reach the domain directly, never through them.
+CLI_MODULES = ("dlpick.tui.cli", "dlpick.tui.cmd_aws", "dlpick.tui.cmd_fleet", "dlpick.tui.cmd_ssh")
+
+
+def product_files() -> list[Path]:
+    return sorted(p for part in PRODUCT for p in (ROOT / part).rglob("*.py"))
+
+
+def imports_of(path: Path) -> set[str]:
+    """Every module a file imports, wherever the import statement stands."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text("utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def room(path: Path) -> str:
+    return path.relative_to(ROOT).parts[0]
+
+
+def importers_of(prefixes: tuple[str, ...]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for path in product_files():
+        hits = sorted(m for m in imports_of(path) if m.startswith(prefixes))
+        if hits:
+            out[str(path.relative_to(ROOT))] = hits
+    return out
+
+
+def test_dependencies_point_from_tui_to_remote_to_pricing() -> None:
+    wrong = []
+    for path in product_files():
+        for module in imports_of(path):
+            top = module.split(".")
+            if room(path) == "pricing" and top[:2] in (["dlpick", "remote"], ["dlpick", "tui"]):
+                wrong.append((str(path), module))
+            if room(path) == "remote" and top[:2] == ["dlpick", "tui"]:
+                wrong.append((str(path), module))
+            if room(path) in ("pricing", "remote") and top[0] == "textual":
+                wrong.append((str(path), module))
+    assert wrong == []
+
+
+def test_screens_and_widgets_do_not_go_through_the_cli() -> None:
+    wrong = []
+    for path in product_files():
+        rel = path.relative_to(ROOT)
+        if (
+            rel.parts[0] == "tui"
+            and rel.name not in ("cli.py",)
+            and not rel.name.startswith("cmd_")
+        ):
+            for module in imports_of(path):
+                if module.startswith(CLI_MODULES) or module == "argparse":
+                    wrong.append((str(rel), module))
+    assert wrong == []
+
+
+def test_file_locations_and_aws_errors_each_have_one_home() -> None:
+    assert list(importers_of(("platformdirs",))) == ["pricing/locations.py"]
+    # botocore's exceptions are translated in one place; everything else sees AwsError.
+    assert list(importers_of(("botocore",))) == ["pricing/aws.py"]
+
+
+def test_no_catch_all_outside_the_places_that_report_bugs() -> None:
+    allowed = {"tui/cli.py"}
+    found = []
+    for path in product_files():
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if isinstance(node, ast.ExceptHandler) and (
+                node.type is None
+                or (isinstance(node.type, ast.Name) and node.type.id == "Exception")
+            ):
+                found.append(str(path.relative_to(ROOT)))
+    assert sorted(set(found) - allowed) == []

@@ -421,7 +421,7 @@ def idle_message(inst: Any, idle_for: timedelta | None = None) -> str:
     `idle_for` is known when the SSH watcher saw the episode begin; otherwise the
     idle alarm's window is the lower bound.
     """
-    from dlpick.remote.launch import IDLE_STOP_TAG
+    from dlpick.remote.tags import IDLE_STOP_TAG
 
     if idle_for is not None:
         minutes = int(idle_for.total_seconds() // 60)

@@ -14,12 +14,8 @@ from dlpick.tui.config import Settings
 
 def register(sub: Any) -> None:
     """Add the launch and quotas subcommands to the top-level parser."""
-    from dlpick.remote.launch import (
-        DEFAULT_IDLE_STOP_MINUTES,
-        DEFAULT_OS,
-        DEFAULT_VOLUME_GB,
-        OS_CHOICES,
-    )
+    from dlpick.remote.images import DEFAULT_OS, OS_CHOICES
+    from dlpick.remote.launch import DEFAULT_IDLE_STOP_MINUTES, DEFAULT_VOLUME_GB
     from dlpick.remote.limits import (
         MAX_BUDGET_USD,
         MAX_HOURS,

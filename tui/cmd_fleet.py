@@ -70,24 +70,6 @@ def _now() -> datetime:
     return now_utc()
 
 
-def fmt_hours(hours: float) -> str:
-    if hours < 1:
-        return f"{hours * 60:.0f}m"
-    if hours < 48:
-        return f"{hours:.1f}h"
-    return f"{hours / 24:.1f}d"
-
-
-def guard_text(inst: Any) -> str:
-    """'idle 60m, until 09-01 20:00': the guards dlpick set on an instance at launch."""
-    guard = []
-    if inst.tags.get("dlpick:idle-stop-minutes"):
-        guard.append(f"idle {inst.tags['dlpick:idle-stop-minutes']}m")
-    if inst.tags.get("dlpick:stop-after"):
-        guard.append(f"until {inst.tags['dlpick:stop-after'][5:16].replace('T', ' ')}")
-    return ", ".join(guard) or "-"
-
-
 def cmd_ls(args: argparse.Namespace, settings: Settings) -> int:
     from dlpick.pricing.regions import enabled_regions
     from dlpick.remote.fleet import load_fleet, ticker
@@ -134,6 +116,8 @@ def _print_ls_table(
     from rich.console import Console
     from rich.table import Table
 
+    from dlpick.remote.fleet import fmt_hours
+
     console = Console()
     wide = console.width >= 120
     where = "all enabled regions" if multi else regions[0]
@@ -165,7 +149,7 @@ def _print_ls_table(
             "$/h": "?" if inst.usd_hour is None else f"{inst.usd_hour:.3f}",
             "Cost": cost_text,
             "Idle": inst.idle,
-            "Guard": guard_text(inst),
+            "Guard": inst.guard_text(),
             "dlpick": "yes" if inst.managed else "no",
         }
         table.add_row(*(cells[c] for c in columns))

@@ -407,13 +407,7 @@ def ssh_command(
 
 def cmd_ssh(args: argparse.Namespace, settings: Settings) -> int:
     """`dlpick ssh`: hand over to the system ssh client with the checked host key."""
-    from dlpick.remote.ssh import (
-        configured,
-        connect,
-        dlpick_known_hosts,
-        identity_file,
-        login_user,
-    )
+    from dlpick.remote.ssh import configured, connect, identity_file, login_user
 
     forwards = [forward_spec(f) for f in args.forwards]
     target, options = _resolve(args, settings)
@@ -430,7 +424,7 @@ def cmd_ssh(args: argparse.Namespace, settings: Settings) -> int:
         return login_user(target, user), identity_file(target, args.identity, identity)
 
     user, identity = _run_async(check())
-    known = str(options.known_hosts_file or dlpick_known_hosts()) if target.instance_id else None
+    known = str(options.instance_known_hosts()) if target.instance_id else None
     argv = ssh_command(
         target,
         forwards=forwards,

@@ -23,8 +23,9 @@ from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Checkbox, DataTable, Footer, Label, Static
 
+from dlpick.remote.fleet import fmt_hours
+from dlpick.remote.tags import MANAGED_TAG
 from dlpick.tui.account import AwsAccess, Fleet
-from dlpick.tui.cmd_fleet import fmt_hours, guard_text
 from dlpick.tui.widgets.ticker import TopBar
 
 # DataTable pads each cell by one column on each side; one more for the scrollbar.
@@ -87,7 +88,7 @@ def cells(inst: Any, now: datetime) -> dict[str, Text]:
         "cost": Text(cost_text),
         # "idle" from the idle alarm, "idle 20m" from watching the GPUs over SSH.
         "idle": Text(inst.idle.replace(" (alarm)", ""), style=idle_style),
-        "guard": Text(guard_text(inst)),
+        "guard": Text(inst.guard_text()),
         "managed": Text("yes") if inst.managed else Text("no", style="bold yellow"),
     }
 
@@ -174,7 +175,7 @@ class ConfirmAction(ModalScreen[bool]):
             if not inst.managed:
                 yield Static(
                     Text(
-                        "Not launched by dlpick (no dlpick:managed tag): it may belong to "
+                        f"Not launched by dlpick (no {MANAGED_TAG} tag): it may belong to "
                         "someone else or to another tool.",
                         style="bold yellow",
                     ),

@@ -9,7 +9,7 @@ disables Launch and offers the increase request instead.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.table import Table
 from rich.text import Text
@@ -26,6 +26,9 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from dlpick.pricing.catalog import Offer
 from dlpick.tui.account import AwsAccess
 from dlpick.tui.output import fmt_count, fmt_num
+
+if TYPE_CHECKING:
+    from dlpick.remote.launch import PlanRow
 
 # Launch options the dialog offers; the CLI has more (key pair, volume, CIDR, budget).
 AMI_CHOICES = (("base (driver + CUDA)", "base"), ("PyTorch (newest)", "pytorch"))
@@ -78,19 +81,18 @@ def offer_price(offer: Offer, spot: bool) -> tuple[float | None, str]:
     return offer.on_demand_usd_hour, f"{offer.price_source} {offer.price_as_of[:10]}"
 
 
-def plan_table(lines: list[str], verdict: str) -> Table:
-    """LaunchPlan.describe() lines as a two-column grid, so long values wrap aligned.
+def plan_table(rows: list[PlanRow], verdict: str) -> Table:
+    """LaunchPlan.rows() as a two-column grid, so long values wrap aligned.
 
-    The quota line is coloured by its verdict: green fits, red short, yellow unknown.
+    The quota row is coloured by its verdict: green fits, red short, yellow unknown;
+    warnings are red.
     """
     grid = Table.grid(padding=(0, 1))
     grid.add_column(style="bold", no_wrap=True)
     grid.add_column(overflow="fold")
-    for line in lines:
-        # describe() pads its labels to 14 characters ("security group " is the one longer).
-        label, value = line[:14].strip(), line[14:].strip()
-        style = {"quota": VERDICT_STYLES[verdict], "WARNING": "bold red"}.get(label, "")
-        grid.add_row(label, Text(value, style=style))
+    for row in rows:
+        style = {"quota": VERDICT_STYLES[verdict], "warning": "bold red"}.get(row.kind, "")
+        grid.add_row(row.label, Text(row.value, style=style))
     return grid
 
 
@@ -349,7 +351,7 @@ class LaunchDialog(ModalScreen[str | None]):
         self.plan = plan
         self.state = "ready"
         check = plan.quota
-        self.query_one("#launch-plan", Static).update(plan_table(plan.describe(), check.verdict))
+        self.query_one("#launch-plan", Static).update(plan_table(plan.rows(), check.verdict))
         notes: list[Text] = []
         if plan.existing_instance:
             notes.append(

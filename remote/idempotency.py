@@ -1,0 +1,90 @@
+"""A retried launch never starts a second instance.
+
+Each launch carries an EC2 client token made from its arguments and a generation
+number. The launches file remembers the generation each set of arguments last
+used, and the token is also tagged on the instance, so a repeated `dlpick launch`
+finds the instance it already started instead of starting another.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import TYPE_CHECKING, Any
+
+from dlpick.pricing.locations import launches_file
+from dlpick.remote.tags import TOKEN_TAG
+
+if TYPE_CHECKING:
+    from dlpick.remote.launch import LaunchRequest
+
+
+def _request_key(req: LaunchRequest) -> str:
+    fields = {
+        "type": req.instance_type,
+        "region": req.region,
+        "spot": req.spot,
+        "max_price": req.max_price,
+        "ami": req.ami,
+        "os": req.os,
+        "key": req.key_name,
+        "volume": req.volume_gb,
+        "cidr": req.ssh_cidr,
+        "name": req.name,
+    }
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def client_token(req: LaunchRequest, generation: int) -> str:
+    """The idempotency token of one intended instance of this launch."""
+    return f"dlpick-{_request_key(req)}-{generation}"
+
+
+def _generation(req: LaunchRequest) -> int:
+    try:
+        data = json.loads(launches_file().read_text("utf-8"))
+    except (OSError, ValueError):
+        return 0
+    return int(data.get(_request_key(req), 0))
+
+
+def remember_launch(req: LaunchRequest, token: str) -> None:
+    """Record the generation of the token a launch is about to use, for the next retry."""
+    generation = int(token.rsplit("-", 1)[1])
+    path = launches_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError):
+        data = {}
+    data[_request_key(req)] = generation
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1), "utf-8")
+    tmp.replace(path)
+
+
+def instances_with_token(ec2: Any, token: str) -> list[dict[str, Any]]:
+    """Instances (in any state) tagged with a launch's client token."""
+    reservations = ec2.describe_instances(
+        Filters=[{"Name": f"tag:{TOKEN_TAG}", "Values": [token]}]
+    )["Reservations"]
+    return [i for r in reservations for i in r.get("Instances", [])]
+
+
+def token_for(ec2: Any, req: LaunchRequest) -> tuple[str, str | None]:
+    """The launch's idempotency token, and the live instance it already started, if any.
+
+    A token names one intended instance. A repeated `dlpick launch` with the same
+    arguments reuses it, so it finds the instance instead of starting another;
+    `--new` or a terminated instance moves on to a fresh token.
+    """
+    generation = _generation(req) + (1 if req.new else 0)
+    while True:
+        token = client_token(req, generation)
+        found = instances_with_token(ec2, token)
+        live = [i for i in found if i["State"]["Name"] not in ("shutting-down", "terminated")]
+        if live:
+            return token, str(live[0]["InstanceId"])
+        if not found:
+            return token, None
+        generation += 1  # that instance is gone; AWS would answer the old token with it

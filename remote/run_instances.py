@@ -1,0 +1,70 @@
+"""What EC2's RunInstances is asked to start a planned launch.
+
+One hardened instance: the planned image with a gp3 root volume deleted with it,
+IMDSv2 only, tags that mark it dlpick's and carry its guards, the self-stop
+deadline as first-boot user data, and a one-time spot request when asked.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from dlpick.remote import guard
+from dlpick.remote.tags import IDLE_STOP_TAG, STOP_AFTER_TAG, TOKEN_TAG
+
+if TYPE_CHECKING:
+    from dlpick.remote.launch import LaunchPlan
+
+
+def run_arguments(
+    plan: LaunchPlan, security_group_id: str | None, now: datetime | None = None
+) -> dict[str, Any]:
+    """The RunInstances arguments that start the planned instance in `security_group_id`."""
+    r = plan.request
+    guard_tags: list[tuple[str, str]] = []
+    if r.idle_stop_minutes:
+        guard_tags.append((IDLE_STOP_TAG, str(r.idle_stop_minutes)))
+    if plan.deadline is not None:
+        stop_at = plan.deadline.at(now or datetime.now(UTC))
+        guard_tags.append((STOP_AFTER_TAG, stop_at.strftime("%Y-%m-%dT%H:%M:%SZ")))
+    args: dict[str, Any] = {
+        "ImageId": plan.ami.image_id,
+        "InstanceType": r.instance_type,
+        "MinCount": 1,
+        "MaxCount": 1,
+        "KeyName": plan.key_name,
+        "ClientToken": plan.client_token,
+        "BlockDeviceMappings": [
+            {
+                "DeviceName": plan.ami.root_device,
+                "Ebs": {
+                    "VolumeSize": max(r.volume_gb, plan.ami.min_volume_gb),
+                    "VolumeType": "gp3",
+                    "DeleteOnTermination": True,
+                },
+            }
+        ],
+        "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled"},
+        "TagSpecifications": [
+            {
+                "ResourceType": "instance",
+                "Tags": plan.tags((TOKEN_TAG, plan.client_token), *guard_tags),
+            },
+            {"ResourceType": "volume", "Tags": plan.tags()},
+        ],
+    }
+    if security_group_id:
+        args["SecurityGroupIds"] = [security_group_id]
+    if plan.deadline is not None:
+        args["UserData"] = guard.self_stop_user_data(plan.deadline)
+        args["InstanceInitiatedShutdownBehavior"] = plan.guard_action
+    if r.spot:
+        options: dict[str, Any] = {
+            "SpotInstanceType": "one-time",
+            "InstanceInterruptionBehavior": "terminate",
+        }
+        if r.max_price is not None:
+            options["MaxPrice"] = f"{r.max_price:.5f}"
+        args["InstanceMarketOptions"] = {"MarketType": "spot", "SpotOptions": options}
+    return args
