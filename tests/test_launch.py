@@ -374,9 +374,9 @@ def test_unknown_key_pair_and_unoffered_type(
 
 def test_launch_without_credentials_is_one_clear_line(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "launch", "g6.xlarge", "--yes")
-    assert (
-        code == 1
-        and err == "error: no AWS credentials found (run `aws configure` or set AWS_PROFILE)\n"
+    assert code == 1 and err == (
+        "error: no AWS credentials found — run `aws configure`, "
+        "or set AWS_PROFILE or AWS_ACCESS_KEY_ID\n"
     )
 
 
