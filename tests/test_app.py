@@ -20,8 +20,9 @@ from dlpick.pricing.catalog import Catalog, Offer
 from dlpick.tui.app import DlpickApp, live_catalogs
 from dlpick.tui.screens.dialogs import FilterDialog, RegionPicker
 from dlpick.tui.screens.help import HelpScreen
-from dlpick.tui.screens.prices import PriceSource, PricesScreen
+from dlpick.tui.screens.prices import PricesScreen
 from dlpick.tui.widgets.detail import DetailPane
+from dlpick.tui.widgets.live_prices import PriceSource
 from dlpick.tui.widgets.price_table import BEST_STYLE, CHANGED_STYLE
 from tests.conftest import AwsPeers
 from tests.screenshots import FIXED_NOW, ON_DEMAND, SPOT, fixed_snapshot, make_app
@@ -348,24 +349,59 @@ async def test_spot_refresh_updates_cells_in_place_and_marks_them(tmp_path: Path
         assert "spot: snapshot" in sources(app)
 
 
-async def test_refresh_error_keeps_the_prices_and_notifies(tmp_path: Path) -> None:
-    def failing() -> list[Offer]:
-        raise AwsError("us-east-1: fetching spot prices: cannot reach AWS (timed out)")
+def failing(error: Exception) -> Callable[[], list[Offer]]:
+    def fail() -> list[Offer]:
+        raise error
 
-    source = ScriptedSource(tmp_path, [failing])
-    app = make_app(tmp_path, live=lambda _warn: source)
+    return fail
+
+
+def errors_shown(app: DlpickApp) -> list[tuple[str, str]]:
+    return [(n.title, n.message) for n in app._notifications if n.severity == "error"]
+
+
+async def test_refresh_errors_keep_the_prices_and_are_shown_once_until_they_change(
+    tmp_path: Path,
+) -> None:
+    timed_out = "us-east-1: fetching spot prices: cannot reach AWS (timed out)"
+    denied = "us-east-1: fetching spot prices: access denied"
+    steps = [failing(AwsError(timed_out))] * 3
+    steps += [lambda: catalog_offers(tmp_path, "a", dict(SPOT["us-east-1"]["g6.xlarge"]))]
+    steps += [failing(AwsError(timed_out)), failing(AwsError(denied))]  # the last repeats
+    source = ScriptedSource(tmp_path, steps)
+    app = make_app(tmp_path, live=lambda _warn: source, refresh_every=0.05)
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         await pilot.pause()
         before = column(app, "od")
-        await wait_for(lambda: source.calls >= 1 and not app.query_one("#spinner").display, pilot)
+        await wait_for(lambda: source.calls >= 9, pilot)
         await pilot.pause()
-        messages = [n.message for n in app._notifications]
-        assert any(
-            "price refresh failed: us-east-1: fetching spot prices: cannot reach AWS" in m
-            for m in messages
-        ), messages
+        # Three timeouts in a row: one toast. After a success, the same error is news.
+        title = "Fetching live prices"
+        assert errors_shown(app) == [(title, timed_out), (title, timed_out), (title, denied)]
         assert column(app, "od") == before
-        assert not app.query_one("#spinner").display
+        await pilot.press("q")
+    assert app.return_code == 0
+
+
+async def test_a_bug_in_a_worker_is_logged_shown_in_one_line_and_fails_the_exit(
+    tmp_path: Path,
+) -> None:
+    from dlpick.pricing.errors import EXIT_BUG
+    from dlpick.pricing.locations import bug_log_file
+
+    source = ScriptedSource(tmp_path, [failing(KeyError("spot_price"))])
+    app = make_app(tmp_path, live=lambda _warn: source, refresh_every=0.05)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await wait_for(lambda: source.calls >= 3, pilot)
+        await pilot.pause()
+        [(title, line)] = errors_shown(app)  # the same bug again is not shown again
+        assert title == "Fetching live prices"
+        assert line == (f"bug in dlpick: KeyError: 'spot_price'; traceback in {bug_log_file()}")
+        log = bug_log_file().read_text()
+        assert log.count("Traceback") == 1 and "KeyError: 'spot_price'" in log
+        assert rows(app)  # the app goes on
+        await pilot.press("q")
+    assert app.return_code == EXIT_BUG
 
 
 async def test_no_credentials_says_so_once_and_keeps_browsing(tmp_path: Path) -> None:
