@@ -17,7 +17,8 @@ from textual.widgets import Button, Checkbox, DataTable, Input, Log, Select, Sta
 from dlpick.tui.account import AwsAccess, connect_with
 from dlpick.tui.app import DlpickApp
 from dlpick.tui.config import load_settings
-from dlpick.tui.screens.instances import ConfirmAction, InstancesScreen
+from dlpick.tui.screens.confirm_action import ConfirmAction
+from dlpick.tui.screens.instances import InstancesScreen
 from dlpick.tui.screens.launch import LaunchDialog
 from dlpick.tui.screens.prices import PricesScreen
 from tests.conftest import AwsPeers
