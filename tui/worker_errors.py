@@ -49,6 +49,11 @@ class WorkerFailed(Message):
     def error(self) -> BaseException | None:
         return self.worker.error
 
+    @property
+    def line(self) -> str:
+        """For a status line: 'listing the runs failed: cannot connect to …'."""
+        return f"{self.worker.description or self.worker.name} failed: {self.text}"
+
 
 @dataclass
 class WorkerRecord:
