@@ -18,6 +18,7 @@ from dlpick.pricing.errors import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    EXIT_USAGE,
     DlpickError,
     bug_line,
 )
@@ -186,13 +187,17 @@ def cmd_prices(args: argparse.Namespace, settings: Settings) -> int:
 
 def run_app(args: argparse.Namespace, settings: Settings) -> int:
     """Open the terminal app (Textual is imported only now, so subcommands stay fast)."""
+    from dlpick.tui.app_process import NEEDS_TERMINAL, has_terminal, run_until_quit
+
+    if not has_terminal():
+        # With no terminal to draw on or read keys from, the app would only spin.
+        return _fail(NEEDS_TERMINAL, EXIT_USAGE)
     from dlpick.pricing.aws import DEFAULT_REGION
     from dlpick.tui.app import build_app
 
     settings = settings.merged(offline=args.app_offline, profile=args.profile)
     region = args.app_region or settings.region or aws_config_region(args.profile) or DEFAULT_REGION
-    build_app(settings, region).run()
-    return 0
+    return run_until_quit(build_app(settings, region))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
