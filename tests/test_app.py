@@ -492,3 +492,20 @@ def test_the_app_module_imports_no_heavy_libraries() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+async def test_an_unusable_price_cache_is_a_note_and_prices_still_show(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dlpick.tui.app import build_app
+    from dlpick.tui.config import Settings
+
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")  # the cache dir would have to be inside a file
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
+    app = build_app(Settings(offline=True), "us-east-1")
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await pilot.pause()
+        assert len(rows(app)) > 5  # the bundled snapshot's prices
+        notes = [n.message for n in app._notifications if n.severity == "warning"]
+        assert any(f"price cache {blocker}" in n and "cannot be used" in n for n in notes), notes
