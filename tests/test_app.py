@@ -509,3 +509,42 @@ async def test_an_unusable_price_cache_is_a_note_and_prices_still_show(
         assert len(rows(app)) > 5  # the bundled snapshot's prices
         notes = [n.message for n in app._notifications if n.severity == "warning"]
         assert any(f"price cache {blocker}" in n and "cannot be used" in n for n in notes), notes
+
+
+async def test_a_failing_scan_keeps_the_last_instances_marked_stale_and_says_so_once(
+    tmp_path: Path,
+) -> None:
+    from dlpick.remote.fleet import FleetScan
+    from tests.screenshots import FixedAccess, offline_catalog
+
+    timed_out = "us-east-1: listing instances: cannot reach AWS (timed out)"
+
+    class FlakyAccess(FixedAccess):
+        scans = 0
+
+        def fleet(self, regions: list[str], catalog: Any) -> FleetScan:
+            self.scans += 1
+            if self.scans > 1:
+                raise AwsError(timed_out)
+            return super().fleet(regions, catalog)
+
+    account = FlakyAccess()
+    app = DlpickApp(
+        offline_catalog(tmp_path),
+        region="us-east-1",
+        clock=lambda: FIXED_NOW,
+        account=account,
+        fleet_every=0.05,
+    )
+    seen: list[Any] = []
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        app.watch(app, "fleet", lambda fleet: seen.append(fleet), init=False)
+        await wait_for(lambda: len(seen) >= 4, pilot)
+        await pilot.pause()
+        [first, *then] = seen
+        assert first.status == "ok" and first.instances
+        assert all(f.status == "error" and f.instances == first.instances for f in then)
+        assert errors_shown(app) == [("Scanning your instances", timed_out)]
+        await pilot.press("i")
+        status = str(app.screen.query_one("#instances-status", Static).render())
+        assert f"last scan failed: {timed_out}" in status

@@ -118,8 +118,9 @@ class FleetWatchingApp(WorkerErrors, App[None]):
         self._show_scan(message.fleet)
 
     def _show_scan(self, fleet: Fleet) -> None:
-        if fleet.status == "error" and self._scanned.status == "ok":
-            # Keep the last instances known, marked stale, rather than blanking the ticker.
+        if fleet.status == "error" and self._scanned.at is not None:
+            # Keep the last instances known, marked stale, rather than blanking the ticker,
+            # however many scans fail in a row.
             fleet = Fleet(
                 "error",
                 instances=self._scanned.instances,
