@@ -191,7 +191,7 @@ def aws_error(exc: BaseException, operation: str = "", region: str = "") -> AwsE
         url = getattr(exc, "kwargs", {}).get("endpoint_url", "")
         return AwsError(
             "cannot reach AWS" + (f" at {url}" if url else ""),
-            hint="check the network, or use --offline for cached prices",
+            hint="check the network connection",
             code="EndpointConnectionError",
             unreachable=True,
             **at,

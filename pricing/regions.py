@@ -51,7 +51,12 @@ def is_known_region(region: str, extra: set[str] | None = None) -> bool:
 
 def enabled_regions(ec2: Any) -> list[str]:
     """Regions this account can use (opted in or not requiring opt-in)."""
-    answer = ec2.describe_regions(AllRegions=False)
+    from dlpick.pricing.errors import AwsError
+
+    try:
+        answer = ec2.describe_regions(AllRegions=False)
+    except AwsError as exc:
+        raise exc.doing("listing the enabled regions") from None
     return sorted(
         r["RegionName"]
         for r in answer.get("Regions", [])

@@ -34,7 +34,7 @@ from dlpick.remote.tags import IDLE_STOP_TAG, MANAGED_TAG, STOP_AFTER_TAG
 from dlpick.tui.account import AwsAccess
 from dlpick.tui.app import DlpickApp
 from dlpick.tui.config import Settings
-from dlpick.tui.screens.prices import LiveFactory
+from dlpick.tui.widgets.live_prices import LiveFactory
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZES = ((120, 36), (80, 24))

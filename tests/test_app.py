@@ -20,8 +20,9 @@ from dlpick.pricing.catalog import Catalog, Offer
 from dlpick.tui.app import DlpickApp, live_catalogs
 from dlpick.tui.screens.dialogs import FilterDialog, RegionPicker
 from dlpick.tui.screens.help import HelpScreen
-from dlpick.tui.screens.prices import PriceSource, PricesScreen
+from dlpick.tui.screens.prices import PricesScreen
 from dlpick.tui.widgets.detail import DetailPane
+from dlpick.tui.widgets.live_prices import PriceSource
 from dlpick.tui.widgets.price_table import BEST_STYLE, CHANGED_STYLE
 from tests.conftest import AwsPeers
 from tests.screenshots import FIXED_NOW, ON_DEMAND, SPOT, fixed_snapshot, make_app
@@ -348,24 +349,59 @@ async def test_spot_refresh_updates_cells_in_place_and_marks_them(tmp_path: Path
         assert "spot: snapshot" in sources(app)
 
 
-async def test_refresh_error_keeps_the_prices_and_notifies(tmp_path: Path) -> None:
-    def failing() -> list[Offer]:
-        raise AwsError("us-east-1: fetching spot prices: cannot reach AWS (timed out)")
+def failing(error: Exception) -> Callable[[], list[Offer]]:
+    def fail() -> list[Offer]:
+        raise error
 
-    source = ScriptedSource(tmp_path, [failing])
-    app = make_app(tmp_path, live=lambda _warn: source)
+    return fail
+
+
+def errors_shown(app: DlpickApp) -> list[tuple[str, str]]:
+    return [(n.title, n.message) for n in app._notifications if n.severity == "error"]
+
+
+async def test_refresh_errors_keep_the_prices_and_are_shown_once_until_they_change(
+    tmp_path: Path,
+) -> None:
+    timed_out = "us-east-1: fetching spot prices: cannot reach AWS (timed out)"
+    denied = "us-east-1: fetching spot prices: access denied"
+    steps = [failing(AwsError(timed_out))] * 3
+    steps += [lambda: catalog_offers(tmp_path, "a", dict(SPOT["us-east-1"]["g6.xlarge"]))]
+    steps += [failing(AwsError(timed_out)), failing(AwsError(denied))]  # the last repeats
+    source = ScriptedSource(tmp_path, steps)
+    app = make_app(tmp_path, live=lambda _warn: source, refresh_every=0.05)
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         await pilot.pause()
         before = column(app, "od")
-        await wait_for(lambda: source.calls >= 1 and not app.query_one("#spinner").display, pilot)
+        await wait_for(lambda: source.calls >= 9, pilot)
         await pilot.pause()
-        messages = [n.message for n in app._notifications]
-        assert any(
-            "price refresh failed: us-east-1: fetching spot prices: cannot reach AWS" in m
-            for m in messages
-        ), messages
+        # Three timeouts in a row: one toast. After a success, the same error is news.
+        title = "Fetching live prices"
+        assert errors_shown(app) == [(title, timed_out), (title, timed_out), (title, denied)]
         assert column(app, "od") == before
-        assert not app.query_one("#spinner").display
+        await pilot.press("q")
+    assert app.return_code == 0
+
+
+async def test_a_bug_in_a_worker_is_logged_shown_in_one_line_and_fails_the_exit(
+    tmp_path: Path,
+) -> None:
+    from dlpick.pricing.errors import EXIT_BUG
+    from dlpick.pricing.locations import bug_log_file
+
+    source = ScriptedSource(tmp_path, [failing(KeyError("spot_price"))])
+    app = make_app(tmp_path, live=lambda _warn: source, refresh_every=0.05)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await wait_for(lambda: source.calls >= 3, pilot)
+        await pilot.pause()
+        [(title, line)] = errors_shown(app)  # the same bug again is not shown again
+        assert title == "Fetching live prices"
+        assert line == (f"bug in dlpick: KeyError: 'spot_price'; traceback in {bug_log_file()}")
+        log = bug_log_file().read_text()
+        assert log.count("Traceback") == 1 and "KeyError: 'spot_price'" in log
+        assert rows(app)  # the app goes on
+        await pilot.press("q")
+    assert app.return_code == EXIT_BUG
 
 
 async def test_no_credentials_says_so_once_and_keeps_browsing(tmp_path: Path) -> None:
@@ -456,3 +492,59 @@ def test_the_app_module_imports_no_heavy_libraries() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+async def test_an_unusable_price_cache_is_a_note_and_prices_still_show(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dlpick.tui.app import build_app
+    from dlpick.tui.config import Settings
+
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")  # the cache dir would have to be inside a file
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
+    app = build_app(Settings(offline=True), "us-east-1")
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await pilot.pause()
+        assert len(rows(app)) > 5  # the bundled snapshot's prices
+        notes = [n.message for n in app._notifications if n.severity == "warning"]
+        assert any(f"price cache {blocker}" in n and "cannot be used" in n for n in notes), notes
+
+
+async def test_a_failing_scan_keeps_the_last_instances_marked_stale_and_says_so_once(
+    tmp_path: Path,
+) -> None:
+    from dlpick.remote.fleet import FleetScan
+    from tests.screenshots import FixedAccess, offline_catalog
+
+    timed_out = "us-east-1: listing instances: cannot reach AWS (timed out)"
+
+    class FlakyAccess(FixedAccess):
+        scans = 0
+
+        def fleet(self, regions: list[str], catalog: Any) -> FleetScan:
+            self.scans += 1
+            if self.scans > 1:
+                raise AwsError(timed_out)
+            return super().fleet(regions, catalog)
+
+    account = FlakyAccess()
+    app = DlpickApp(
+        offline_catalog(tmp_path),
+        region="us-east-1",
+        clock=lambda: FIXED_NOW,
+        account=account,
+        fleet_every=0.05,
+    )
+    seen: list[Any] = []
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        app.watch(app, "fleet", lambda fleet: seen.append(fleet), init=False)
+        await wait_for(lambda: len(seen) >= 4, pilot)
+        await pilot.pause()
+        [first, *then] = seen
+        assert first.status == "ok" and first.instances
+        assert all(f.status == "error" and f.instances == first.instances for f in then)
+        assert errors_shown(app) == [("Scanning your instances", timed_out)]
+        await pilot.press("i")
+        status = str(app.screen.query_one("#instances-status", Static).render())
+        assert f"last scan failed: {timed_out}" in status

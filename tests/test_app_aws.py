@@ -17,13 +17,14 @@ from textual.widgets import Button, Checkbox, DataTable, Input, Log, Select, Sta
 from dlpick.tui.account import AwsAccess, connect_with
 from dlpick.tui.app import DlpickApp
 from dlpick.tui.config import load_settings
-from dlpick.tui.screens.instances import ConfirmAction, InstancesScreen
+from dlpick.tui.screens.confirm_action import ConfirmAction
+from dlpick.tui.screens.instances import InstancesScreen
 from dlpick.tui.screens.launch import LaunchDialog
 from dlpick.tui.screens.prices import PricesScreen
 from tests.conftest import AwsPeers
 from tests.launch_fixtures import P_OD, REGION, live_instances, only_regions
 from tests.screenshots import FIXED_NOW, ON_DEMAND, offline_catalog
-from tests.test_app import column, table_of, wait_for
+from tests.test_app import column, errors_shown, table_of, wait_for
 from tests.test_fleet import start
 
 SIZE = (120, 36)
@@ -153,7 +154,7 @@ async def test_launch_errors_are_one_line_and_bad_fields_block_launch(
 ) -> None:
     only_regions(monkeypatch, REGION)
     app = aws_app(tmp_path)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
         await pilot.pause()
         dialog = await open_launch(app, pilot, "g6.xlarge")
         dialog.query_one("#launch-idle", Input).value = "soon"
@@ -170,6 +171,9 @@ async def test_launch_errors_are_one_line_and_bad_fields_block_launch(
         error = text_of(app, "#launch-error")
         assert "no base Deep Learning AMI for al2023" in error and len(error.splitlines()) <= 2
         assert dialog.query_one("#launch-go", Button).disabled
+        # The same line, once, as a notification titled with what failed.
+        [(title, line)] = errors_shown(app)
+        assert title == "Planning the launch" and line in error.replace("\n", "")
 
 
 async def test_without_credentials_the_dialog_only_closes(

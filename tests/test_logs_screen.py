@@ -15,11 +15,12 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.pilot import Pilot
 from textual.screen import Screen
-from textual.widgets import Input, Log
+from textual.widgets import Input, Log, Static
 
 from dlpick.remote.follow import ConnectionChange, FollowEvent, LogChunk, LogReset
 from dlpick.tui.screens.logs import LogsScreen
-from dlpick.tui.screens.runs import NewRunDialog, RunsScreen, TargetDialog, ask_for_runs
+from dlpick.tui.screens.run_dialogs import NewRunDialog, TargetDialog
+from dlpick.tui.screens.runs import RunsScreen, ask_for_runs
 from dlpick.tui.widgets.follow_log import FollowLog, display_lines
 from tests.log_replay import FIXED_RUN_ID, HostApp, ended_and_searched, replay_app, settled
 from tests.peers.sshd import SSH_ALIAS, Sshd
@@ -291,6 +292,34 @@ async def test_an_unreachable_host_says_why(isolated_home: Path) -> None:
         async with app.run_test(size=(100, 30)) as pilot:
             await until(pilot, lambda: screen.connection == "failed")
             assert "cannot connect" in status(app)
+
+
+async def test_an_unreachable_host_is_reported_once_however_often_it_is_tried(
+    isolated_home: Path,
+) -> None:
+    import socket
+
+    from textual.message import Message
+
+    from dlpick.tui.worker_errors import WorkerFailed
+
+    failures: list[WorkerFailed] = []
+
+    def seen(message: Message) -> None:
+        if isinstance(message, WorkerFailed):
+            failures.append(message)
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # bound, not listening: refused
+        screen = RunsScreen(f"127.0.0.1:{port}", None, refresh_every=0.05)
+        app = HostApp(screen)
+        async with app.run_test(size=(100, 30), notifications=True, message_hook=seen) as pilot:
+            await until(pilot, lambda: len(failures) >= 4)
+            status = str(screen.query_one("#runs-status", Static).render())
+            assert status.startswith("listing the runs failed: cannot connect")
+            toasts = [(n.title, n.message) for n in app._notifications]
+            assert toasts == [("Listing the runs", failures[0].text)]
 
 
 # -- a replay, for pictures --------------------------------------------------------------

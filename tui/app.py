@@ -8,28 +8,25 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
-from datetime import datetime, timedelta
 from functools import partial
-from typing import Any, ClassVar
+from pathlib import Path
+from typing import ClassVar
 
-from textual import on, work
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.command import DiscoveryHit, Hit, Hits, Provider
-from textual.message import Message
-from textual.reactive import reactive
 from textual.screen import Screen
-from textual.timer import Timer
-from textual.worker import Worker, get_current_worker
 
 from dlpick.pricing.cache import PriceCache
 from dlpick.pricing.catalog import Catalog
-from dlpick.tui.account import AwsAccess, Fleet, connect_with
+from dlpick.tui.account import AwsAccess, connect_with
 from dlpick.tui.config import Settings
+from dlpick.tui.fleet_watch import FleetWatchingApp
 from dlpick.tui.screens.help import HelpScreen
 from dlpick.tui.screens.instances import InstancesScreen
-from dlpick.tui.screens.prices import LiveFactory, PriceSource, PricesScreen
+from dlpick.tui.screens.prices import PricesScreen
+from dlpick.tui.widgets.live_prices import LiveFactory, PriceSource
+from dlpick.tui.worker_errors import worker_record
 
 
 def live_catalogs(profile: str | None, cache: PriceCache) -> LiveFactory:
@@ -84,25 +81,7 @@ class ScreenCommands(Provider):
                 yield Hit(score, matcher.highlight(title), command, text=title, help=help_text)
 
 
-class FleetScanned(Message):
-    """The fleet worker's answer: every instance in the account's regions, priced."""
-
-    def __init__(self, fleet: Fleet) -> None:
-        super().__init__()
-        self.fleet = fleet
-
-
-class InstanceIdleChanged(Message):
-    """An idle watcher's verdict: an instance's idle episode began ("idle") or ended."""
-
-    def __init__(self, instance_id: str, kind: str, idle_since: datetime) -> None:
-        super().__init__()
-        self.instance_id = instance_id
-        self.kind = kind
-        self.idle_since = idle_since
-
-
-class DlpickApp(App[None]):
+class DlpickApp(FleetWatchingApp):
     """Price table, filters, region picker, detail pane, help, launch and instances."""
 
     CSS_PATH = "app.tcss"
@@ -117,10 +96,9 @@ class DlpickApp(App[None]):
             tooltip="your instances: cost so far, idle state, stop or terminate",
         ),
         Binding("o", "open_runs", "Runs", tooltip="runs on a host: follow logs, start, ports"),
+        # Ctrl-C quits, as in any terminal program, even in a text field or a dialog.
+        Binding("ctrl+c", "quit", show=False, priority=True),
     ]
-
-    # The last scan of the user's instances; the ticker and the instances screen watch it.
-    fleet: reactive[Fleet] = reactive(Fleet("waiting"), always_update=True, init=False)
 
     def __init__(
         self,
@@ -142,13 +120,11 @@ class DlpickApp(App[None]):
         None means no AWS at all. `idle_every` is how often (seconds) each running
         instance is sampled for idleness over SSH, when the settings allow it.
         """
-        super().__init__()
-        self.catalog = catalog
-        self.region = region
+        account = account or AwsAccess(None, clock=clock)
+        super().__init__(
+            account, catalog, region=region, fleet_every=fleet_every, idle_every=idle_every
+        )
         self.clock = clock
-        self.fleet_every = fleet_every
-        self.idle_every = idle_every
-        self.account = account or AwsAccess(None, clock=clock)
         self.prices = PricesScreen(
             catalog,
             region=region,
@@ -156,222 +132,20 @@ class DlpickApp(App[None]):
             clock=clock,
             refresh_every=refresh_every,
             notes=notes,
-            account=self.account,
+            account=account,
         )
-        self._fleet_worker: Worker[None] | None = None
-        self._fleet_timer: Timer | None = None
-        self._idle_first_seen: dict[str, datetime] = {}  # instance id -> first seen idle
-        self._scanned = Fleet("waiting")  # the last scan as AWS answered, before SSH's verdicts
-        self._idle_watchers: dict[str, Worker[None]] = {}  # instance id -> its SSH idle watcher
-        self._ssh_idle: dict[str, datetime] = {}  # instance id -> idle since, per its watcher
 
-    def on_mount(self) -> None:
-        # After the first frame, like the price refresh: the scan imports boto3.
-        self.call_after_refresh(self.refresh_fleet)
+    def fleet_home(self) -> str:
+        view = self.prices.view
+        return self.region if view.all_regions else view.region
+
+    async def action_quit(self) -> None:
+        # Workers are cancelled on the way out, never waited for; a bug seen in one
+        # makes the exit status say so.
+        self.exit(return_code=worker_record(self).exit_code)
 
     def get_default_screen(self) -> Screen[None]:
         return self.prices
-
-    # -- the fleet: ticker, instances screen, idle notifications ---------------------
-
-    def refresh_fleet(self) -> None:
-        """Scan the user's instances now; the next scan is scheduled when this one ends."""
-        if self.account.offline:
-            self.fleet = Fleet("unavailable", message=self.account.why_not)
-            return
-        if self._fleet_worker is not None and not self._fleet_worker.is_finished:
-            return  # the scan under way answers this request too: scans never overlap
-        if self._fleet_timer is not None:
-            self._fleet_timer.stop()
-            self._fleet_timer = None
-        self._fleet_worker = self.scan_fleet()
-
-    @work(
-        thread=True,
-        exclusive=True,
-        group="fleet",
-        exit_on_error=False,
-        description="scanning your instances",
-    )
-    def scan_fleet(self) -> None:
-        from dlpick.pricing.errors import DlpickError
-
-        worker = get_current_worker()
-        aws = self.account.get()
-        if aws is None:
-            self.post_message(FleetScanned(Fleet("unavailable", message=self.account.why_not)))
-            return
-        home = self.prices.view.region if self.prices.view.region != "all" else self.region
-        regions = self.account.regions(home)
-        try:
-            found = self.account.fleet(regions, self.catalog)
-        except DlpickError as exc:
-            fleet = Fleet("error", message=str(exc))
-        else:
-            fleet = Fleet(
-                "ok",
-                instances=found.instances,
-                at=self.account.now(),
-                regions=found.regions,
-                unreadable=found.unreadable,
-            )
-        if not worker.is_cancelled:
-            self.post_message(FleetScanned(fleet))
-
-    @on(FleetScanned)
-    def _fleet_scanned(self, message: FleetScanned) -> None:
-        fleet = message.fleet
-        if fleet.status == "error" and self._scanned.status == "ok":
-            # Keep the last instances known, marked stale, rather than blanking the ticker.
-            fleet = Fleet(
-                "error",
-                instances=self._scanned.instances,
-                at=self._scanned.at,
-                regions=self._scanned.regions,
-                message=fleet.message,
-            )
-        self._scanned = fleet
-        if fleet.status == "ok":
-            self._watch_running(fleet)
-        self.fleet = self._with_ssh_idle(fleet)
-        if fleet.status == "ok":
-            self._notify_idle(self.fleet)
-
-    @on(Worker.StateChanged)
-    def _fleet_worker_changed(self, event: Worker.StateChanged) -> None:
-        worker = event.worker
-        if worker.group != "fleet" or worker is not self._fleet_worker:
-            return
-        if worker.error is not None:
-            self.notify(f"scanning instances failed: {worker.error}", severity="error")
-        if worker.is_finished and self.fleet.status != "unavailable":
-            # Scheduled only now, so scans never overlap.
-            self._fleet_timer = self.set_timer(self.fleet_every, self.refresh_fleet)
-
-    def _notify_idle(self, fleet: Fleet) -> None:
-        """One notification and one bell per idle episode; the episode ends when it works.
-
-        The idle alarm and the SSH watcher may both call the same episode idle: one notice.
-        """
-        assert fleet.at is not None
-        idle_now = {i.instance_id: i for i in fleet.instances if i.idle.startswith("idle")}
-        for gone in set(self._idle_first_seen) - set(idle_now):
-            del self._idle_first_seen[gone]
-        for instance_id, inst in idle_now.items():
-            if instance_id in self._idle_first_seen:
-                continue
-            self._idle_first_seen[instance_id] = fleet.at
-            self.notify(
-                idle_message(inst, self._ssh_idle_for(instance_id)),
-                title="Idle instance",
-                timeout=30,
-            )
-            self.bell()
-
-    # -- idle over SSH: one watcher per running instance dlpick launched ---------------
-
-    def _watch_running(self, fleet: Fleet) -> None:
-        """Start watchers for newly running managed instances; stop those no longer running."""
-        running = {i.instance_id: i for i in fleet.instances if i.managed and i.state == "running"}
-        if not self.account.settings.watch_idle_over_ssh:
-            running = {}
-        for instance_id in set(self._idle_watchers) - set(running):
-            self._idle_watchers.pop(instance_id).cancel()
-            self._ssh_idle.pop(instance_id, None)
-        for instance_id, inst in running.items():
-            if instance_id not in self._idle_watchers:
-                self._idle_watchers[instance_id] = self.run_worker(
-                    self.watch_idle(inst),
-                    name=instance_id,
-                    group="idle-watch",
-                    exit_on_error=False,
-                    description=f"watching {instance_id} for idleness",
-                )
-
-    async def watch_idle(self, inst: Any) -> None:
-        """Sample one instance's GPUs over SSH (CloudWatch CPU where SSH fails), forever."""
-        import asyncio
-
-        from dlpick.remote.idle import IdleTracker
-        from dlpick.remote.idle_watch import IdleWatcher
-
-        settings = self.account.settings
-        cloudwatch = await asyncio.to_thread(self.account.cloudwatch, inst.region)
-        watcher = IdleWatcher(
-            instance_type=inst.instance_type,
-            connect=self._ssh_connector(inst),
-            cloudwatch=cloudwatch,
-            instance_id=inst.instance_id,
-            tracker=IdleTracker(
-                threshold_percent=settings.idle_threshold_percent,
-                window=timedelta(minutes=settings.idle_window_minutes),
-            ),
-            clock=self.account.now,
-            interval=self.idle_every,
-        )
-        async for event in watcher.events():
-            self.post_message(InstanceIdleChanged(inst.instance_id, event.kind, event.idle_since))
-
-    def _ssh_connector(self, inst: Any) -> Any:
-        """Connections to the instance, with the CLI's host-key rules; failures as SshError."""
-        from dlpick.remote.ssh import SshError
-        from dlpick.remote.target import TargetError
-        from dlpick.tui.host_access import HostAccess
-
-        access = HostAccess(
-            inst.instance_id,
-            inst.region,
-            self.account.settings.profile,
-            notify=lambda message: self.notify(message, title="Idle watch"),
-        )
-
-        async def connect() -> Any:
-            try:
-                return await access.connect()
-            except TargetError as exc:  # not running, no public address: CPU stands in
-                raise SshError(str(exc)) from None
-
-        return connect
-
-    @on(InstanceIdleChanged)
-    def _instance_idle_changed(self, message: InstanceIdleChanged) -> None:
-        if message.instance_id not in self._idle_watchers:
-            return  # its watcher was stopped after the event was sent
-        if message.kind == "idle":
-            self._ssh_idle[message.instance_id] = message.idle_since
-        else:
-            self._ssh_idle.pop(message.instance_id, None)
-        self.fleet = self._with_ssh_idle(self._scanned)
-        if self.fleet.at is not None:
-            self._notify_idle(self.fleet)
-
-    def _ssh_idle_for(self, instance_id: str) -> timedelta | None:
-        since = self._ssh_idle.get(instance_id)
-        return None if since is None else max(timedelta(0), self.account.now() - since)
-
-    def _with_ssh_idle(self, fleet: Fleet) -> Fleet:
-        """The scan, with the instances SSH found idle marked `idle Nm`."""
-        if not self._ssh_idle:
-            return fleet
-        instances = []
-        for inst in fleet.instances:
-            idle_for = self._ssh_idle_for(inst.instance_id)
-            if idle_for is not None:
-                inst = replace(inst, idle=f"idle {int(idle_for.total_seconds() // 60)}m")
-            instances.append(inst)
-        return replace(fleet, instances=tuple(instances))
-
-    @on(Worker.StateChanged)
-    def _idle_watcher_changed(self, event: Worker.StateChanged) -> None:
-        worker = event.worker
-        if worker.group != "idle-watch" or worker.error is None:
-            return
-        if self._idle_watchers.get(worker.name) is worker:
-            del self._idle_watchers[worker.name]  # the next scan starts a fresh one
-            self._ssh_idle.pop(worker.name, None)
-        self.notify(
-            f"watching {worker.name} for idleness failed: {worker.error}", severity="warning"
-        )
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # No "Instances" key in the footer of the instances screen itself.
@@ -381,10 +155,10 @@ class DlpickApp(App[None]):
 
     def action_instances(self) -> None:
         if not isinstance(self.screen, InstancesScreen):
-            view = self.prices.view
-            home = self.region if view.all_regions else view.region
             self.push_screen(
-                InstancesScreen(self.account, region=home, all_regions=view.all_regions)
+                InstancesScreen(
+                    self.account, region=self.fleet_home(), all_regions=self.prices.view.all_regions
+                )
             )
 
     def action_open_runs(self) -> None:
@@ -415,43 +189,31 @@ class DlpickApp(App[None]):
         )
 
 
-def idle_message(inst: Any, idle_for: timedelta | None = None) -> str:
-    """What the idle notification says: type, region, idle for, money spent idle, keys.
-
-    `idle_for` is known when the SSH watcher saw the episode begin; otherwise the
-    idle alarm's window is the lower bound.
-    """
-    from dlpick.remote.tags import IDLE_STOP_TAG
-
-    if idle_for is not None:
-        minutes = int(idle_for.total_seconds() // 60)
-        how_long = f"{minutes} min"
-    else:
-        # The idle alarm fires after its whole window below the threshold, and the
-        # notice comes when the alarm is first seen: idle at least that window long.
-        minutes = int(inst.tags.get(IDLE_STOP_TAG) or 0)
-        how_long = f"at least {minutes} min" if minutes else "a while"
-    if inst.usd_hour is None:
-        spent = "cost unknown"
-    elif idle_for is not None:
-        spent = f"${inst.usd_hour * idle_for.total_seconds() / 3600:,.2f} spent idle"
-    elif minutes:
-        spent = f"${inst.usd_hour * minutes / 60:,.2f} spent idle"
-    else:
-        spent = f"${inst.usd_hour:,.2f}/h"
-    return (
-        f"{inst.instance_type} {inst.instance_id} in {inst.region} has been idle for "
-        f"{how_long} ({spent}). Press i, then s to stop or t to terminate it."
-    )
-
-
 def build_app(settings: Settings, region: str) -> DlpickApp:
     """The app as `dlpick` runs it: cached or bundled prices first, live ones after."""
     notes: list[str] = []
-    cache = PriceCache(warn=notes.append)
+    cache = open_cache(notes)
     catalog = Catalog(cache=cache, aws=None, warn=notes.append)
     live = None if settings.offline else live_catalogs(settings.profile, cache)
     account = AwsAccess(
         None if settings.offline else connect_with(settings.profile), settings=settings
     )
     return DlpickApp(catalog, region=region, live=live, notes=notes, account=account)
+
+
+def open_cache(notes: list[str]) -> PriceCache:
+    """The price cache, or one kept in memory when the file cannot be used (said in `notes`).
+
+    Prices must show without a cache: a read-only or broken cache dir is a note, not a crash.
+    """
+    import sqlite3
+
+    from dlpick.pricing.errors import DlpickError
+
+    cache = PriceCache(warn=notes.append)
+    try:
+        cache.get("regions", "all", allow_stale=True)  # opens (or creates) the file
+    except (OSError, sqlite3.Error, DlpickError) as exc:
+        notes.append(f"price cache {cache.path} cannot be used ({exc}); prices are not kept")
+        cache = PriceCache(Path(":memory:"), warn=notes.append)
+    return cache

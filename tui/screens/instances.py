@@ -11,22 +11,23 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any, ClassVar
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
 from textual.events import Resize
 from textual.message import Message
-from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, Checkbox, DataTable, Footer, Label, Static
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
 
 from dlpick.remote.fleet import fmt_hours
-from dlpick.remote.tags import MANAGED_TAG
 from dlpick.tui.account import AwsAccess, Fleet
+from dlpick.tui.screens.confirm_action import ConfirmAction
 from dlpick.tui.widgets.ticker import TopBar
+from dlpick.tui.worker_errors import WorkerErrors, WorkerFailed
 
 # DataTable pads each cell by one column on each side; one more for the scrollbar.
 CELL_PADDING = 2
@@ -115,101 +116,14 @@ def fit(columns: list[Col], rows: list[dict[str, Text]], width: int) -> list[tup
 
 
 class ActionDone(Message):
-    """A stop or terminate went through (or was refused); lines to tell the user."""
+    """A stop or terminate went through; lines to tell the user."""
 
-    def __init__(self, lines: list[str], error: bool = False) -> None:
+    def __init__(self, lines: list[str]) -> None:
         super().__init__()
         self.lines = lines
-        self.error = error
 
 
-class ConfirmAction(ModalScreen[bool]):
-    """'Stop g6.xlarge i-… in us-east-1?', with its cost so far; untagged needs a tick."""
-
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "Cancel", tooltip="leave the instance alone"),
-    ]
-
-    def __init__(self, verb: str, inst: Any, now: datetime) -> None:
-        super().__init__()
-        self.verb = verb
-        self.inst = inst
-        self.now = now
-
-    def compose(self) -> ComposeResult:
-        inst, verb = self.inst, self.verb
-        cost = inst.cost_so_far(self.now)
-        if inst.billing_hourly:
-            spent = "cost so far unknown" if cost is None else f"${cost:,.2f} so far"
-            rate = "" if inst.usd_hour is None else f" at ${inst.usd_hour:.4f}/h"
-            how = f"{inst.state} for {fmt_hours(inst.uptime_hours(self.now))}, "
-        else:  # stopped: no compute bill, only its volumes
-            spent = f"${inst.storage_usd_month:,.2f}/month for its volumes"
-            rate = ""
-            how = f"{inst.state}, "
-        with Vertical(id="confirm-dialog", classes="dialog"):
-            yield Label(
-                f"{verb.capitalize()} {inst.instance_type} in {inst.region}?",
-                classes="dialog-title",
-            )
-            yield Static(
-                Text.assemble(
-                    (inst.instance_id, "bold"),
-                    f" {inst.name}" if inst.name else "",
-                    f"\n{how}",
-                    (spent, "bold"),
-                    rate,
-                )
-            )
-            if verb == "stop":
-                consequence = (
-                    "Compute billing stops; its volumes still bill while stopped "
-                    f"(about ${inst.storage_usd_month:,.2f}/month). Start it again from "
-                    "the AWS console or CLI."
-                )
-            else:
-                consequence = (
-                    "Terminating deletes the instance and its root volume. This cannot be undone."
-                )
-            yield Static(consequence, id="confirm-consequence")
-            if not inst.managed:
-                yield Static(
-                    Text(
-                        f"Not launched by dlpick (no {MANAGED_TAG} tag): it may belong to "
-                        "someone else or to another tool.",
-                        style="bold yellow",
-                    ),
-                    id="confirm-foreign",
-                )
-                yield Checkbox(f"I know; {verb} it anyway", id="confirm-anyway", compact=True)
-            with Horizontal(classes="dialog-buttons"):
-                yield Button(
-                    verb.capitalize(),
-                    id="confirm-yes",
-                    variant="error",
-                    compact=True,
-                    disabled=not inst.managed,
-                )
-                yield Button("Cancel", id="confirm-no", compact=True)
-
-    def on_mount(self) -> None:
-        # The safe answer has the focus: Enter alone never stops anything.
-        self.query_one("#confirm-no", Button).focus()
-
-    @on(Checkbox.Changed, "#confirm-anyway")
-    def _anyway(self, event: Checkbox.Changed) -> None:
-        self.query_one("#confirm-yes", Button).disabled = not event.value
-
-    @on(Button.Pressed, "#confirm-yes")
-    def _yes(self) -> None:
-        self.dismiss(True)
-
-    @on(Button.Pressed, "#confirm-no")
-    def action_cancel(self) -> None:
-        self.dismiss(False)
-
-
-class InstancesScreen(Screen[None]):
+class InstancesScreen(WorkerErrors, Screen[None]):
     """Your instances in this region (or all), with cost so far, idle state and guards."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -388,58 +302,52 @@ class InstancesScreen(Screen[None]):
             self.notify(f"{inst.instance_id} is already {inst.state}", timeout=4)
             return
 
+        doing = f"{'stopping' if verb == 'stop' else 'terminating'} {inst.instance_id}"
+
         def confirmed(yes: bool | None) -> None:
             if yes:
-                self.act(verb, inst.region, inst.instance_id, not inst.managed)
+                self.run_worker(
+                    partial(self.act, verb, inst.region, inst.instance_id, not inst.managed),
+                    thread=True,
+                    exclusive=True,
+                    group="instance-action",
+                    exit_on_error=False,
+                    description=doing,  # what a failure's notification is titled
+                )
 
         self.app.push_screen(ConfirmAction(verb, inst, self.account.now()), confirmed)
 
-    @work(
-        thread=True,
-        exclusive=True,
-        group="instance-action",
-        exit_on_error=False,
-        description="stopping or terminating",
-    )
     def act(self, verb: str, region: str, instance_id: str, allow_any: bool) -> None:
-        from dlpick.pricing.errors import DlpickError
-        from dlpick.remote.actions import (
-            InputError,
-            check_managed,
-            find_instances,
-            stop,
-            terminate,
-        )
+        """The action's worker: stop or terminate one instance, checked on its current tags."""
+        from dlpick.pricing.errors import InputError
+        from dlpick.remote.actions import check_managed, find_instances, stop, terminate
 
         aws = self.account.get()
+        found = find_instances(aws, region, [instance_id])
         try:
-            found = find_instances(aws, region, [instance_id])
             # Checked again on AWS's current tags, not the scan's: they may have changed.
             check_managed([inst for inst, _ in found], allow_any)
-            if verb == "stop":
-                stop(aws, region, [instance_id])
-                lines = [f"stopping {instance_id}; its volumes still bill while stopped"]
-            else:
-                left = terminate(aws, region, found)
-                lines = [f"terminating {instance_id}", *left.lines()]
-                if left.cleanable:
-                    lines.append(
-                        f"to delete them: dlpick terminate {instance_id} --region {region} "
-                        "--cleanup --yes"
-                    )
         except InputError as exc:
-            self.post_message(ActionDone([str(exc).replace("pass --any", "confirm")], True))
-            return
-        except DlpickError as exc:
-            self.post_message(ActionDone([f"{verb} {instance_id}: {exc}"], True))
-            return
+            # The CLI's advice (--any) is the confirmation's tick box here.
+            raise InputError(str(exc).replace("pass --any", "confirm")) from None
+        if verb == "stop":
+            stop(aws, region, [instance_id])
+            lines = [f"stopping {instance_id}; its volumes still bill while stopped"]
+        else:
+            left = terminate(aws, region, found)
+            lines = [f"terminating {instance_id}", *left.lines()]
+            if left.cleanable:
+                lines.append(
+                    f"to delete them: dlpick terminate {instance_id} --region {region} "
+                    "--cleanup --yes"
+                )
         self.post_message(ActionDone(lines))
 
     @on(ActionDone)
     def _action_done(self, message: ActionDone) -> None:
-        self.notify(
-            "\n".join(message.lines),
-            severity="error" if message.error else "information",
-            timeout=10,
-        )
+        self.notify("\n".join(message.lines), timeout=10)
         self._rescan()
+
+    @on(WorkerFailed)
+    def _action_failed(self, message: WorkerFailed) -> None:
+        self._rescan()  # whatever went through, the table shows it

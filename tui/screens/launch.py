@@ -8,7 +8,6 @@ disables Launch and offers the increase request instead.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.table import Table
@@ -16,69 +15,41 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
-from textual.message import Message
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.timer import Timer
 from textual.widgets import Button, Input, Label, Log, Select, Static
-from textual.worker import Worker, WorkerState, get_current_worker
+from textual.worker import Worker, get_current_worker
 
 from dlpick.pricing.catalog import Offer
 from dlpick.tui.account import AwsAccess
-from dlpick.tui.output import fmt_count, fmt_num
+from dlpick.tui.screens.launch_form import (
+    LaunchOptions,
+    Options,
+    launch_request,
+    offer_price,
+    summary_text,
+)
+from dlpick.tui.screens.launch_steps import (
+    DryRunPassed,
+    Launched,
+    NoAws,
+    PlanReady,
+    Progress,
+    QuotaRequested,
+    plan_notes,
+    request_question,
+    requested_text,
+    result_view,
+)
+from dlpick.tui.worker_errors import WorkerErrors, WorkerFailed
 
 if TYPE_CHECKING:
     from dlpick.remote.launch import PlanRow
 
-# Launch options the dialog offers; the CLI has more (key pair, volume, CIDR, budget).
-AMI_CHOICES = (("base (driver + CUDA)", "base"), ("PyTorch (newest)", "pytorch"))
-MARKETS = (("on-demand", "on-demand"), ("spot (one-time)", "spot"))
-OS_CHOICES = ("ubuntu-24.04", "ubuntu-22.04", "al2023")
-DEFAULT_IDLE_MINUTES = 60
 # Typing in a field re-plans once the typing pauses, not on every key.
 REPLAN_DELAY = 0.4
 VERDICT_STYLES = {"fits": "green", "short": "bold red", "unknown": "yellow"}
-
-
-@dataclass(frozen=True)
-class Options:
-    """What the user chose in the dialog."""
-
-    spot: bool
-    ami: str
-    os: str
-    name: str
-    idle_minutes: int | None  # None: no idle alarm
-    max_hours: float | None
-
-
-def parse_options(spot: bool, ami: str, os_name: str, name: str, idle: str, hours: str) -> Options:
-    """Options from the dialog's fields; ValueError names the field that is wrong."""
-    idle_minutes: int | None = None
-    if idle.strip():
-        try:
-            idle_minutes = int(idle)
-        except ValueError:
-            raise ValueError("idle stop must be whole minutes (empty: no idle stop)") from None
-        if idle_minutes <= 0:
-            raise ValueError("idle stop must be above zero minutes (empty: no idle stop)")
-    max_hours: float | None = None
-    if hours.strip():
-        try:
-            max_hours = float(hours)
-        except ValueError:
-            raise ValueError("max hours must be a number (empty: no limit)") from None
-        if max_hours <= 0:
-            raise ValueError("max hours must be above zero (empty: no limit)")
-    return Options(spot, ami, os_name, name.strip(), idle_minutes, max_hours)
-
-
-def offer_price(offer: Offer, spot: bool) -> tuple[float | None, str]:
-    """The hourly price the table shows for this offer, and where it came from."""
-    if spot:
-        # EC2 picks the AZ, so this is the lowest the spot price can be right now.
-        return offer.spot_usd_hour, f"{offer.spot_source} {offer.spot_as_of[:10]}, cheapest AZ"
-    return offer.on_demand_usd_hour, f"{offer.price_source} {offer.price_as_of[:10]}"
 
 
 def plan_table(rows: list[PlanRow], verdict: str) -> Table:
@@ -96,55 +67,7 @@ def plan_table(rows: list[PlanRow], verdict: str) -> Table:
     return grid
 
 
-# -- messages from the workers ---------------------------------------------------
-
-
-class PlanReady(Message):
-    def __init__(self, generation: int, plan: Any) -> None:
-        super().__init__()
-        self.generation = generation
-        self.plan = plan  # dlpick.remote.launch.LaunchPlan
-
-
-class Failed(Message):
-    """A planning, dry-run, launch or request step failed; `text` is one line."""
-
-    def __init__(self, step: str, text: str, generation: int = -1) -> None:
-        super().__init__()
-        self.step = step
-        self.text = text
-        self.generation = generation
-
-
-class NoAws(Message):
-    def __init__(self, text: str) -> None:
-        super().__init__()
-        self.text = text
-
-
-class Progress(Message):
-    def __init__(self, text: str) -> None:
-        super().__init__()
-        self.text = text
-
-
-class Launched(Message):
-    def __init__(self, result: Any) -> None:
-        super().__init__()
-        self.result = result  # dlpick.remote.launch.LaunchResult
-
-
-class DryRunPassed(Message):
-    pass
-
-
-class QuotaRequested(Message):
-    def __init__(self, text: str) -> None:
-        super().__init__()
-        self.text = text
-
-
-class LaunchDialog(ModalScreen[str | None]):
+class LaunchDialog(WorkerErrors, ModalScreen[str | None]):
     """Plan, confirm and launch one instance type; dismisses with the region launched in."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -161,6 +84,7 @@ class LaunchDialog(ModalScreen[str | None]):
         self._generation = 0
         self._replan: Timer | None = None
         self._planned: Options | None = None  # the options of the plan shown or coming
+        self._plan_worker: Worker[None] | None = None
         self._launched_region: str | None = None
 
     # -- layout ------------------------------------------------------------------
@@ -174,46 +98,7 @@ class LaunchDialog(ModalScreen[str | None]):
                 classes="dialog-title",
             )
             yield Static(id="launch-summary")
-            with Grid(id="launch-options"):
-                yield Label("Market")
-                yield Select(
-                    MARKETS,
-                    value="spot" if self.initial_spot else "on-demand",
-                    allow_blank=False,
-                    id="launch-market",
-                    compact=True,
-                )
-                yield Label("AMI")
-                yield Select(
-                    AMI_CHOICES, value="base", allow_blank=False, id="launch-ami", compact=True
-                )
-                yield Label("OS")
-                yield Select(
-                    [(o, o) for o in OS_CHOICES],
-                    value=OS_CHOICES[0],
-                    allow_blank=False,
-                    id="launch-os",
-                    compact=True,
-                )
-                yield Label("Name")
-                yield Input(
-                    placeholder=f"dlpick-{offer.instance_type}", id="launch-name", compact=True
-                )
-                yield Label("Idle stop, min")
-                yield Input(
-                    str(DEFAULT_IDLE_MINUTES),
-                    placeholder="off",
-                    id="launch-idle",
-                    compact=True,
-                    tooltip="stop after this long idle (CloudWatch alarm); empty: never",
-                )
-                yield Label("Max hours")
-                yield Input(
-                    placeholder="no limit",
-                    id="launch-hours",
-                    compact=True,
-                    tooltip="the instance stops itself after this many hours",
-                )
+            yield LaunchOptions(offer.instance_type, spot=self.initial_spot)
             # Only the middle scrolls: the buttons stay in view on a small terminal.
             with VerticalScroll(id="launch-body"):
                 yield Static(id="launch-quota")  # first: a refusal matters more than the plan
@@ -250,50 +135,12 @@ class LaunchDialog(ModalScreen[str | None]):
 
     # -- reading the options -------------------------------------------------------
 
-    def _options(self) -> Options:
-        ami = self.query_one("#launch-ami", Select).value
-        os_name = self.query_one("#launch-os", Select).value
-        return parse_options(
-            self.query_one("#launch-market", Select).value == "spot",
-            str(ami),
-            str(os_name),
-            self.query_one("#launch-name", Input).value,
-            self.query_one("#launch-idle", Input).value,
-            self.query_one("#launch-hours", Input).value,
-        )
-
-    def _request(self, options: Options) -> Any:
-        from dlpick.remote.launch import LaunchRequest
-
-        settings = self.account.settings
-        return LaunchRequest(
-            instance_type=self.offer.instance_type,
-            region=self.offer.region,
-            spot=options.spot,
-            ami=options.ami,
-            os=options.os,
-            name=options.name or None,
-            checkip_url=settings.checkip_url,
-            idle_stop_minutes=options.idle_minutes,
-            idle_threshold_percent=settings.idle_threshold_percent,
-            max_hours=options.max_hours,
-        )
+    @property
+    def form(self) -> LaunchOptions:
+        return self.query_one(LaunchOptions)
 
     def _show_summary(self) -> None:
-        offer = self.offer
-        spec = offer.spec
-        spot = self.query_one("#launch-market", Select).value == "spot"
-        usd, _ = offer_price(offer, spot)
-        price = Text(f"${usd:.4f}/h" if usd is not None else "price unknown", style="bold")
-        self.query_one("#launch-summary", Static).update(
-            Text.assemble(
-                f"{fmt_count(spec.accelerator_count)}× {offer.gpu_model}, "
-                f"{fmt_num(spec.accelerator_memory_gib, 0)} GiB · {spec.vcpus} vCPU · "
-                f"{fmt_num(spec.memory_gib, 0)} GiB RAM · ",
-                price,
-                " spot" if spot else " on-demand",
-            )
-        )
+        self.query_one("#launch-summary", Static).update(summary_text(self.offer, self.form.spot))
 
     # -- planning --------------------------------------------------------------------
 
@@ -301,7 +148,7 @@ class LaunchDialog(ModalScreen[str | None]):
         self._generation += 1
         self.plan = None
         try:
-            options = self._options()
+            options = self.form.read()
         except ValueError as exc:
             self._planned = None
             self.state = "failed"
@@ -316,7 +163,9 @@ class LaunchDialog(ModalScreen[str | None]):
         )
         self._show("#launch-quota", "")
         self._sync_buttons()
-        self.make_plan(self._generation, self._request(options))
+        self._plan_worker = self.make_plan(
+            self._generation, launch_request(self.offer, options, self.account.settings)
+        )
 
     @work(
         thread=True,
@@ -326,18 +175,12 @@ class LaunchDialog(ModalScreen[str | None]):
         description="planning the launch",
     )
     def make_plan(self, generation: int, request: Any) -> None:
-        from dlpick.pricing.errors import DlpickError
-
         worker = get_current_worker()
         if self.account.get() is None:
             self.post_message(NoAws(self.account.why_not))
             return
         spot = request.spot
-        try:
-            plan = self.account.plan(request, lambda: offer_price(self.offer, spot))
-        except DlpickError as exc:
-            self.post_message(Failed("plan", f"planning: {exc}", generation))
-            return
+        plan = self.account.plan(request, lambda: offer_price(self.offer, spot))
         if not worker.is_cancelled:
             self.post_message(PlanReady(generation, plan))
 
@@ -345,50 +188,25 @@ class LaunchDialog(ModalScreen[str | None]):
     def _plan_ready(self, message: PlanReady) -> None:
         if message.generation != self._generation or self.state != "planning":
             return  # the options changed meanwhile; a newer plan is on its way
-        from dlpick.remote.launch import quota_refusal
-
         plan = message.plan
         self.plan = plan
         self.state = "ready"
         check = plan.quota
         self.query_one("#launch-plan", Static).update(plan_table(plan.rows(), check.verdict))
-        notes: list[Text] = []
-        if plan.existing_instance:
-            notes.append(
-                Text(
-                    f"this launch already started {plan.existing_instance}: Launch shows it "
-                    "and starts nothing new",
-                    style="bold",
-                )
-            )
-        if quota_refusal(plan) is not None:
-            notes.append(
-                Text(
-                    f"Launch is disabled: AWS would refuse it. Ask for "
-                    f"{check.request_value} vCPUs with the button below.",
-                    style="bold red",
-                )
-            )
-        if check.quota is not None and check.quota.pending_request is not None:
-            notes.append(
-                Text(
-                    f"an increase to {check.quota.pending_request:g} vCPUs is pending at AWS",
-                    style="yellow",
-                )
-            )
-        self._show("#launch-quota", Text("\n").join(notes))
+        self._show("#launch-quota", plan_notes(plan))
         self._sync_buttons()
 
-    @on(Failed)
-    def _failed(self, message: Failed) -> None:
-        if message.step == "plan":
-            if message.generation != self._generation:
-                return
+    @on(WorkerFailed)
+    def _step_failed(self, message: WorkerFailed) -> None:
+        group = message.worker.group
+        if group == "launch-plan":
+            if message.worker is not self._plan_worker:
+                return  # a plan for options since changed
             self.state = "failed"
             self.query_one("#launch-plan", Static).update("")
-        elif message.step == "launch":
+        elif group == "launch":
             self.state = "ready" if self.plan is not None else "failed"
-            self._set_options_enabled(True)
+            self.form.enable(True)
         else:  # a dry run or a quota request: the plan stays, the attempt is reported
             self._show("#launch-result", "")
             self.query_one("#launch-request", Button).disabled = False
@@ -425,7 +243,7 @@ class LaunchDialog(ModalScreen[str | None]):
         if self.state in ("launching", "done", "no-aws"):
             return
         try:
-            if self._options() == self._planned:
+            if self.form.read() == self._planned:
                 return  # widgets announcing their first value, or a change undone
         except ValueError:
             pass  # planning again shows what is wrong
@@ -470,10 +288,6 @@ class LaunchDialog(ModalScreen[str | None]):
         widget.update(content)
         widget.display = bool(content.plain if isinstance(content, Text) else content)
 
-    def _set_options_enabled(self, enabled: bool) -> None:
-        for widget in self.query_one("#launch-options").children:
-            widget.disabled = not enabled
-
     @on(Button.Pressed, "#launch-cancel")
     def action_close(self) -> None:
         if self.state == "launching":
@@ -487,7 +301,7 @@ class LaunchDialog(ModalScreen[str | None]):
             return
         self.state = "launching"
         self._error("")
-        self._set_options_enabled(False)
+        self.form.enable(False)
         log = self.query_one("#launch-progress", Log)
         log.display = True
         log.clear()
@@ -496,20 +310,13 @@ class LaunchDialog(ModalScreen[str | None]):
 
     @work(thread=True, exclusive=True, group="launch", exit_on_error=False, description="launching")
     def launch(self, plan: Any) -> None:
-        from dlpick.pricing.errors import DlpickError
         from dlpick.remote.launch import execute
 
         def progress(text: str) -> None:
             # A handful of lines per launch: each is posted as it happens.
             self.post_message(Progress(text))
 
-        aws = self.account.get()
-        try:
-            result = execute(aws, plan, progress)
-        except DlpickError as exc:
-            self.post_message(Failed("launch", f"launch failed: {exc}"))
-            return
-        self.post_message(Launched(result))
+        self.post_message(Launched(execute(self.account.get(), plan, progress)))
 
     @on(Progress)
     def _progress(self, message: Progress) -> None:
@@ -520,30 +327,7 @@ class LaunchDialog(ModalScreen[str | None]):
         result = message.result
         self.state = "done"
         self._launched_region = result.region
-        price = f"${result.usd_hour:.4f}/h" if result.usd_hour is not None else "price unknown"
-        state = "was already running" if result.already_running else "is running"
-        rows = Table.grid(padding=(0, 1))
-        rows.add_column(style="bold", no_wrap=True)
-        rows.add_column(overflow="fold")
-        rows.add_row("host", result.public_dns or result.public_ip or "-")
-        rows.add_row("ssh", result.ssh_command)
-        rows.add_row(
-            "stop",
-            f"press i, then s (stop) or t (terminate); or dlpick stop {result.instance_id} "
-            f"--region {result.region}",
-        )
-        from rich.console import Group
-
-        self._show(
-            "#launch-result",
-            Group(
-                Text(
-                    f"{result.instance_id} {state} in {result.region} ({price} until stopped)",
-                    style="bold green",
-                ),
-                rows,
-            ),
-        )
+        self._show("#launch-result", result_view(result))
         self._sync_buttons()
         self.query_one("#launch-cancel", Button).focus()
 
@@ -559,14 +343,9 @@ class LaunchDialog(ModalScreen[str | None]):
         thread=True, exclusive=True, group="launch-dry", exit_on_error=False, description="dry run"
     )
     def dry_run(self, plan: Any) -> None:
-        from dlpick.pricing.errors import DlpickError
         from dlpick.remote.launch import dry_run
 
-        try:
-            dry_run(self.account.get(), plan)
-        except DlpickError as exc:
-            self.post_message(Failed("dry-run", f"dry run: {exc}"))
-            return
+        dry_run(self.account.get(), plan)
         self.post_message(DryRunPassed())
 
     @on(DryRunPassed)
@@ -583,12 +362,7 @@ class LaunchDialog(ModalScreen[str | None]):
         plan = self.plan
         if plan is None or plan.quota.quota is None:
             return
-        quota = plan.quota.quota
-        current = "unknown" if quota.value is None else f"{quota.value:g}"
-        self.query_one("#launch-question", Static).update(
-            f"Ask AWS to raise {quota.name} ({quota.code}) in {plan.request.region} "
-            f"from {current} to {plan.quota.request_value} vCPUs?"
-        )
+        self.query_one("#launch-question", Static).update(request_question(plan))
         self.query_one("#launch-buttons").display = False
         self.query_one("#launch-confirm").display = True
         self.query_one("#launch-request-yes", Button).focus()
@@ -615,34 +389,11 @@ class LaunchDialog(ModalScreen[str | None]):
         description="requesting a quota increase",
     )
     def request_quota(self, region: str, code: str, value: int) -> None:
-        from dlpick.pricing.errors import DlpickError
         from dlpick.remote.quotas import request_increase
 
-        try:
-            answer = request_increase(self.account.get(), region, code, value)
-        except DlpickError as exc:
-            self.post_message(Failed("request", f"requesting {code}: {exc}"))
-            return
-        case = answer.get("CaseId") or answer.get("Id") or "?"
-        self.post_message(
-            QuotaRequested(
-                f"requested {code} = {value} vCPUs in {region}: "
-                f"{answer.get('Status', 'PENDING')} (case {case}). AWS usually answers within "
-                "a day; Launch works once it is approved."
-            )
-        )
+        answer = request_increase(self.account.get(), region, code, value)
+        self.post_message(QuotaRequested(requested_text(region, code, value, answer)))
 
     @on(QuotaRequested)
     def _requested(self, message: QuotaRequested) -> None:
         self._show("#launch-result", Text(message.text, style="yellow"))
-
-    # -- anything unexpected -----------------------------------------------------------------
-
-    @on(Worker.StateChanged)
-    def _worker_changed(self, event: Worker.StateChanged) -> None:
-        if event.state != WorkerState.ERROR or not str(event.worker.group).startswith("launch"):
-            return
-        error = event.worker.error
-        text = f"{type(error).__name__}: {error}".splitlines()[0]
-        step = "plan" if event.worker.group == "launch-plan" else "launch"
-        self.post_message(Failed(step, text, self._generation))

@@ -18,7 +18,6 @@ from textual.binding import Binding, BindingType
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
-from textual.worker import Worker, WorkerState
 
 from dlpick.remote.follow import (
     ConnectionChange,
@@ -31,6 +30,7 @@ from dlpick.remote.follow import (
 from dlpick.remote.runs import Run
 from dlpick.tui.host_access import HostAccess
 from dlpick.tui.widgets.follow_log import DEFAULT_MAX_LINES, FollowLog, display_lines
+from dlpick.tui.worker_errors import WorkerErrors, WorkerFailed
 
 # Logs bigger than this open at their last `max_lines` lines instead of reading
 # (and then discarding) everything from the start.
@@ -38,7 +38,7 @@ TAIL_FROM_BYTES = 16 * 1024 * 1024
 SEPARATOR = " │ "
 
 
-class LogsScreen(Screen[None]):
+class LogsScreen(WorkerErrors, Screen[None]):
     """Follows a run's log; `events`, when given, replaces the SSH follower (a replay)."""
 
     CSS_PATH = "../remote.tcss"
@@ -113,17 +113,15 @@ class LogsScreen(Screen[None]):
 
     # -- following -------------------------------------------------------------------
 
-    @work(exclusive=True, group="follow", exit_on_error=False, description="follow the log")
+    @work(exclusive=True, group="follow", exit_on_error=False, description="following the log")
     async def follow(self) -> None:
-        from dlpick.remote.runs import RunError, find_run
-        from dlpick.remote.ssh import SshError
-        from dlpick.remote.target import TargetError
+        from dlpick.remote.runs import find_run
 
         if self._events is not None:
             await self.consume(self._events)
             return
+        conn = await self.access.connect()
         try:
-            conn = await self.access.connect()
             self.connection = "connected"
             run = await find_run(conn, self.run_id)
             self.run_state = run.state
@@ -144,14 +142,9 @@ class LogsScreen(Screen[None]):
                 offset=offset,
                 inode=inode,
             )
-            try:
-                await self.consume(follower.events())
-            finally:
-                conn.close()
-        except (SshError, RunError, TargetError) as exc:
-            self.connection = "failed"
-            self.note = str(exc)
-            self.notify(str(exc), title="Cannot follow the log", severity="error", timeout=10)
+            await self.consume(follower.events())
+        finally:
+            conn.close()
 
     async def consume(self, events: AsyncIterable[FollowEvent]) -> None:
         """Show follower events until they end: lines, resets, connection and run state."""
@@ -183,13 +176,10 @@ class LogsScreen(Screen[None]):
             elif isinstance(event, LogEnd):
                 self.connection = "log complete"
 
-    @on(Worker.StateChanged)
-    def _worker_failed(self, event: Worker.StateChanged) -> None:
-        if event.state == WorkerState.ERROR and event.worker.group == "follow":
-            error = event.worker.error
-            self.connection = "failed"
-            self.note = f"{type(error).__name__}: {error}"
-            self.notify(self.note, title="Following stopped", severity="error", timeout=10)
+    @on(WorkerFailed)
+    def _follow_failed(self, message: WorkerFailed) -> None:
+        self.connection = "failed"
+        self.note = message.text
 
     # -- status ----------------------------------------------------------------------
 

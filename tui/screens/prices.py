@@ -2,125 +2,55 @@
 
 The first frame comes from the offline catalog (cache or bundled snapshot), built
 synchronously: no network, no boto3. Live prices come from a thread worker that
-posts a typed message; the table is then updated in place.
+posts a typed message (`LivePrices`); the table is then updated in place.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar
 
-from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal
 from textual.events import Resize
-from textual.message import Message
 from textual.screen import Screen
-from textual.timer import Timer
-from textual.widgets import DataTable, Footer, LoadingIndicator, Static
-from textual.worker import Worker, WorkerState, get_current_worker
+from textual.widgets import DataTable, Footer, Static
+from textual.worker import Worker
 
-from dlpick.pricing.catalog import Catalog, Offer, cheapest_per_type
-from dlpick.pricing.errors import InputError
-from dlpick.pricing.select import DESCENDING, filter_records, sort_records
-from dlpick.remote.quotas import Headroom, verdict_for
+from dlpick.pricing.catalog import Catalog, Offer
+from dlpick.pricing.errors import DlpickError
+from dlpick.remote.quotas import Headroom
 from dlpick.tui.account import AwsAccess
-from dlpick.tui.output import provenance
 from dlpick.tui.screens.dialogs import ALL_REGIONS, FilterDialog, Filters, RegionPicker
 from dlpick.tui.screens.launch import LaunchDialog
-from dlpick.tui.widgets.detail import DetailPane
-from dlpick.tui.widgets.price_table import (
-    QUOTA_FIELD,
-    Column,
-    Shown,
-    best_values,
-    cell,
-    columns_for,
-    fit_columns,
+from dlpick.tui.screens.price_view import (
+    QuotasArrived,
+    View,
+    shown_offers,
+    sort_label,
+    sources_text,
+    title_text,
+    visible_records,
 )
+from dlpick.tui.widgets.detail import DetailPane
+from dlpick.tui.widgets.live_prices import (
+    LiveFactory,
+    LivePrices,
+    LiveUnavailable,
+    PricesArrived,
+    SourceWarning,
+)
+from dlpick.tui.widgets.price_grid import PriceGrid
+from dlpick.tui.widgets.price_table import Column, Shown, fit_columns
 from dlpick.tui.widgets.ticker import TopBar
-
-# How long a changed price stays marked.
-MARK_SECONDS = 2.0
+from dlpick.tui.worker_errors import WorkerErrors, WorkerFailed
 
 
-class PriceSource(Protocol):
-    """Where live offers come from (a Catalog with AWS access, or a stand-in)."""
-
-    @property
-    def live(self) -> bool: ...
-
-    def offers(self, region: str, *, refresh: bool = False) -> list[Offer]: ...
-
-    def all_offers(self, *, refresh: bool = False) -> list[Offer]: ...
-
-
-# Called in the refresh worker with a warning sink; None means no credentials.
-LiveFactory = Callable[[Callable[[str], None]], PriceSource | None]
-
-
-class PricesArrived(Message):
-    """Live (or freshly cached) offers for a region, from the refresh worker."""
-
-    def __init__(self, region: str, offers: list[Offer]) -> None:
-        super().__init__()
-        self.region = region
-        self.offers = offers
-
-
-class LiveUnavailable(Message):
-    """The worker found no AWS credentials: browsing goes on with offline prices."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__()
-        self.reason = reason
-
-
-class SourceWarning(Message):
-    """The catalog fell back from live prices and says why."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__()
-        self.text = text
-
-
-class QuotasArrived(Message):
-    """A region's GPU quota classes and their usage, read once by the quota worker."""
-
-    def __init__(self, region: str, headroom: Headroom, problem: str = "") -> None:
-        super().__init__()
-        self.region = region
-        self.headroom = headroom
-        self.problem = problem  # why some or all verdicts are unknown
-
-
-@dataclass
-class View:
-    """What the user chose to look at."""
-
-    region: str
-    metric: str = "fp32"
-    spot: bool = False
-    sort_key: str = "od_tf"  # a column key
-    reverse: bool = False
-    filters: Filters = field(default_factory=Filters)
-
-    @property
-    def all_regions(self) -> bool:
-        return self.region == ALL_REGIONS
-
-
-# Switching between on-demand and spot keeps sorting by the same kind of figure.
-OTHER_BASIS = {"od": "spot", "spot": "od", "od_tf": "spot_tf", "spot_tf": "od_tf"}
-
-
-class PricesScreen(Screen[None]):
+class PricesScreen(WorkerErrors, Screen[None]):
     """The main screen: the price table, where prices come from, and the detail pane."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -172,33 +102,22 @@ class PricesScreen(Screen[None]):
         self.view = View(region=region)
         self._raw: list[Offer] = []  # one region's offers, or every region's
         self._offers: dict[str, Offer] = {}  # shown offers by instance type
-        self._records: dict[str, dict[str, Any]] = {}  # shown records by instance type
         self._total = 0  # rows before filtering
-        self._shown: list[Shown] = []
-        self._cells: dict[tuple[str, str], Text] = {}
-        self._marks: dict[tuple[str, str], int] = {}
-        self._mark_generation = 0
-        self._live: PriceSource | None = None
-        self._live_off = live is None
-        self._offline_reason = "offline" if live is None else ""
-        self._refresh_worker: Worker[None] | None = None
-        self._timer: Timer | None = None
         self._notified: set[str] = set()
         self._headroom: dict[str, Headroom] = {}  # by region, read once per region
+        self._quota_worker: Worker[None] | None = None
 
     def compose(self) -> ComposeResult:
         yield TopBar()
-        with Horizontal(id="status"):
-            yield Static(id="sources")
-            yield LoadingIndicator(id="spinner")
-        yield DataTable(id="prices", cursor_type="row", zebra_stripes=True)
+        yield LivePrices(self.live_factory, refresh_every=self.refresh_every, id="status")
+        yield PriceGrid(id="prices")
         yield DetailPane(id="detail")
         # The palette hint makes way for the keys at 80 columns; help (?) lists ^p.
         yield Footer(compact=True, show_command_palette=False)
 
     @property
-    def table(self) -> DataTable[Text]:
-        return self.query_one("#prices", DataTable)
+    def table(self) -> PriceGrid:
+        return self.query_one("#prices", PriceGrid)
 
     def on_mount(self) -> None:
         self._raw = self._load_offline()
@@ -219,259 +138,98 @@ class PricesScreen(Screen[None]):
             if self.view.all_regions:
                 return self.catalog.all_offers()
             return self.catalog.offers(self.view.region)
-        except InputError as exc:
+        except DlpickError as exc:
             self._notify_once(str(exc), severity="error")
             return []
 
     def _visible(self) -> list[dict[str, Any]]:
         """The records the table shows, filtered and sorted."""
-        view = self.view
-        offers = cheapest_per_type(self._raw, spot=view.spot) if view.all_regions else self._raw
+        offers = shown_offers(self._raw, self.view)
         self._offers = {o.instance_type: o for o in offers}
-        records = [o.to_record() for o in offers]
-        headroom = self._headroom.get(view.region)
-        if headroom is not None:
-            market = "spot" if view.spot else "on-demand"
-            for record in records:
-                check = verdict_for(record["instance_type"], record["vcpus"], market, headroom)
-                record[QUOTA_FIELD] = check.short_by if check.verdict != "unknown" else None
-        self._total = len(records)
-        flt = view.filters
-        records = filter_records(records, gpus=flt.gpus, min_gpu_memory=flt.min_gpu_memory)
-        if flt.max_price is not None:
-            price_key = "spot_usd_hour" if view.spot else "on_demand_usd_hour"
-            records = [
-                r for r in records if r[price_key] is not None and r[price_key] <= flt.max_price
-            ]
-        return sort_records(records, self._sort_column().field, view.reverse)
+        self._total = len(offers)
+        return visible_records(
+            offers, self.view, self._headroom.get(self.view.region), self._columns()
+        )
 
     def _columns(self) -> list[Column]:
         view = self.view
-        quota = not view.all_regions and view.region in self._headroom
-        return columns_for(view.metric, view.spot, view.all_regions, quota=quota)
+        return view.columns(quota=not view.all_regions and view.region in self._headroom)
 
     def _sort_column(self) -> Column:
-        by_key = {c.key: c for c in self._columns()}
-        return by_key.get(self.view.sort_key) or by_key["od_tf"]
-
-    def _descending(self) -> bool:
-        return (self._sort_column().field in DESCENDING) != self.view.reverse
+        return self.view.sort_column(self._columns())
 
     def _fit(self, records: list[dict[str, Any]]) -> list[Shown]:
+        columns = self._columns()
         return fit_columns(
-            self._columns(),
+            columns,
             records,
             self.app.size.width,
-            sort_key=self._sort_column().key,
-            descending=self._descending(),
+            sort_key=self.view.sort_column(columns).key,
+            descending=self.view.descending(columns),
         )
 
     # -- drawing -------------------------------------------------------------
 
     def _rebuild(self) -> None:
         """Draw the whole table again, keeping the cursor on the same instance type."""
-        table = self.table
-        keep = self._cursor_type()
         records = self._visible()
-        shown = self._fit(records)
-        best = best_values(records, [s.column for s in shown])
-        table.clear(columns=True)
-        for s in shown:
-            label = Text(s.label, justify="right" if s.column.numeric else "left")
-            table.add_column(label, width=s.width, key=s.column.key)
-        self._cells = {}
-        self._marks = {}
-        for record in records:
-            itype = record["instance_type"]
-            cells = []
-            for s in shown:
-                text = cell(s.column, record, spot=self.view.spot, best=best)
-                self._cells[itype, s.column.key] = text
-                cells.append(text)
-            table.add_row(*cells, key=itype)
-        self._records = {r["instance_type"]: r for r in records}
-        self._shown = shown
-        if keep in self._records:
-            table.move_cursor(row=table.get_row_index(keep), animate=False)
+        self.table.redraw(records, self._fit(records), spot=self.view.spot)
         self._show_header()
         self._show_detail()
 
     def _update_in_place(self) -> None:
         """Apply new prices to the cells that changed, marking them; rows stay put."""
-        old = self._records
         records = self._visible()
-        shown = self._fit(records)
-        same_layout = [(s.column.key, s.width) for s in shown] == [
-            (s.column.key, s.width) for s in self._shown
-        ]
-        if not same_layout or {r["instance_type"] for r in records} != set(old):
-            self._rebuild()
-            return
-        table = self.table
-        best = best_values(records, [s.column for s in shown])
-        self._mark_generation += 1
-        marked = []
-        for record in records:
-            itype = record["instance_type"]
-            before = old[itype]
-            for s in shown:
-                key = s.column.key
-                changed = s.column.numeric and before.get(s.column.field) != record.get(
-                    s.column.field
-                )
-                text = cell(s.column, record, spot=self.view.spot, best=best, changed=changed)
-                if changed:
-                    self._marks[itype, key] = self._mark_generation
-                    marked.append((itype, key))
-                elif (itype, key) in self._marks:
-                    continue  # still marked from a moment ago; its timer restores it
-                if text != self._cells.get((itype, key)):
-                    self._cells[itype, key] = text
-                    table.update_cell(itype, key, text)
-        self._records = {r["instance_type"]: r for r in records}
-        if marked:
-            self.set_timer(MARK_SECONDS, partial(self._unmark, marked, self._mark_generation))
+        self.table.update_prices(records, self._fit(records), spot=self.view.spot)
         self._show_header()
         self._show_detail()
 
-    def _unmark(self, keys: list[tuple[str, str]], generation: int) -> None:
-        records = list(self._records.values())
-        best = best_values(records, [s.column for s in self._shown])
-        columns = {s.column.key: s.column for s in self._shown}
-        for itype, key in keys:
-            if self._marks.get((itype, key)) != generation:
-                continue  # redrawn or marked again since
-            del self._marks[itype, key]
-            text = cell(columns[key], self._records[itype], spot=self.view.spot, best=best)
-            self._cells[itype, key] = text
-            self.table.update_cell(itype, key, text)
-
-    def _cursor_type(self) -> str | None:
-        table = self.table
-        if not table.row_count:
-            return None
-        row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
-        return row_key.value
-
     def _show_header(self) -> None:
-        view = self.view
-        where = "all regions (cheapest per type)" if view.all_regions else view.region
-        count = (
-            f"{len(self._records)} types"
-            if len(self._records) == self._total
-            else f"{len(self._records)} of {self._total} types"
-        )
-        sort_label = next(
-            (s.label for s in self._shown if s.column.key == self._sort_column().key), ""
-        )
-        parts: list[tuple[str, str] | str] = [
-            ("dlpick", "bold"),
-            "  ",
-            (where, "bold"),
-            f" · {count} · {'spot' if view.spot else 'on-demand'} · {view.metric.upper()}",
-            f" · by {sort_label}",
-        ]
-        if view.filters.active:
-            parts += [" · ", (f"filter: {view.filters.describe()}", "bold")]
-        self.query_one("#title", Static).update(Text.assemble(*parts))
+        table = self.table
+        label = sort_label(table.shown, self._sort_column())
+        title = title_text(self.view, len(table.records), self._total, label)
+        self.query_one("#title", Static).update(title)
         now = datetime.fromtimestamp(self.clock(), UTC)
-        records = [o.to_record() for o in self._offers.values()]
-        lines = [line.replace(" prices:", ":") for line in provenance(records, now)]
-        if not any(line.startswith("spot:") for line in lines):
-            lines.append("spot: none known")
-        if self._offline_reason:
-            lines.append(self._offline_reason)
-        self.query_one("#sources", Static).update(" · ".join(lines))
+        self.live.show(sources_text(list(self._offers.values()), now, self.live.offline_reason))
 
     def _show_detail(self) -> None:
         pane = self.query_one(DetailPane)
         if pane.display:
-            pane.show(self._offers.get(self._cursor_type() or ""))
+            pane.show(self._offers.get(self.table.highlighted_type() or ""))
 
     def on_resize(self, event: Resize) -> None:
-        records = [self._records[k] for k in self._records]
-        if [s.label for s in self._fit(records)] != [s.label for s in self._shown]:
+        table = self.table
+        if [s.label for s in self._fit(list(table.records.values()))] != [
+            s.label for s in table.shown
+        ]:
             self._rebuild()
 
     # -- live prices -----------------------------------------------------------
 
+    @property
+    def live(self) -> LivePrices:
+        return self.query_one("#status", LivePrices)
+
     def start_refresh(self, force: bool = False) -> None:
         """Fetch live prices for the current view in the background, unless offline."""
-        if self.live_factory is None or self._live_off:
-            return
-        if self._timer is not None:
-            self._timer.stop()
-            self._timer = None
-        self._refresh_worker = self.fetch_live(self.view.region, force)
-
-    @work(
-        thread=True,
-        exclusive=True,
-        group="refresh",
-        exit_on_error=False,
-        description="fetching live prices",
-    )
-    def fetch_live(self, region: str, force: bool) -> None:
-        worker = get_current_worker()
-        source = self._live
-        if source is None or not source.live:
-            # boto3 is imported here, off the UI thread, and only when needed.
-            assert self.live_factory is not None
-            source = self.live_factory(self._post_warning)
-            if source is None:
-                self.post_message(
-                    LiveUnavailable(
-                        "no AWS credentials found: showing cached or bundled snapshot prices"
-                    )
-                )
-                return
-            self._live = source
-        if region == ALL_REGIONS:
-            offers = source.all_offers(refresh=force)
-        else:
-            offers = source.offers(region, refresh=force)
-        if not worker.is_cancelled:
-            self.post_message(PricesArrived(region, offers))
-
-    def _post_warning(self, text: str) -> None:
-        # Called on the worker's thread; post_message is thread-safe.
-        self.post_message(SourceWarning(text))
+        self.live.start(self.view.region, force)
 
     @on(PricesArrived)
     def _prices_arrived(self, message: PricesArrived) -> None:
         if message.region != self.view.region:
             return  # the user moved on to another region meanwhile
         self._raw = message.offers
-        self._offline_reason = ""
         self._update_in_place()
         self._drain_notes()
 
     @on(LiveUnavailable)
     def _live_unavailable(self, message: LiveUnavailable) -> None:
-        self._live_off = True
-        self._offline_reason = "offline: no AWS credentials"
         self._show_header()
         self._notify_once(message.reason, severity="information")
 
     @on(SourceWarning)
     def _source_warning(self, message: SourceWarning) -> None:
         self._notify_once(message.text, severity="warning")
-
-    @on(Worker.StateChanged)
-    def _worker_changed(self, event: Worker.StateChanged) -> None:
-        worker = event.worker
-        if worker.group != "refresh" or worker is not self._refresh_worker:
-            return  # a superseded refresh: the current one owns the spinner and timer
-        running = event.state in (WorkerState.PENDING, WorkerState.RUNNING)
-        self.query_one("#spinner").display = running
-        if event.state == WorkerState.ERROR:
-            self._notify_once(
-                f"price refresh failed: {_one_line(worker.error)}; keeping the prices shown",
-                severity="error",
-            )
-        if worker.is_finished and not self._live_off:
-            # Scheduled only now, so refreshes never overlap.
-            self._timer = self.set_timer(self.refresh_every, self.start_refresh)
 
     # -- quotas ----------------------------------------------------------------
 
@@ -480,34 +238,35 @@ class PricesScreen(Screen[None]):
         region = self.view.region
         if self.account.offline or region == ALL_REGIONS or region in self._headroom:
             return
-        self.read_quotas(region)
+        self._quota_worker = self.run_worker(
+            partial(self.read_quotas, region),
+            name=region,
+            group="quotas",
+            description=f"reading vCPU quotas in {region}",
+            exclusive=True,
+            thread=True,
+            exit_on_error=False,
+        )
 
-    @work(
-        thread=True,
-        exclusive=True,
-        group="quotas",
-        exit_on_error=False,
-        description="reading vCPU quotas",
-    )
     def read_quotas(self, region: str) -> None:
-        from dlpick.pricing.errors import DlpickError
-
+        """The quota worker: one read of the region's quota classes and their usage."""
         if self.account.get() is None:
             return  # no credentials: the column stays hidden, the ticker says why
-        try:
-            headroom = self.account.headroom(region)
-        except DlpickError as exc:
-            err = f"reading vCPU quotas in {region}: {exc}"
-            self.post_message(QuotasArrived(region, {}, str(err)))
-            return
-        self.post_message(QuotasArrived(region, headroom))
+        self.post_message(QuotasArrived(region, self.account.headroom(region)))
 
     @on(QuotasArrived)
     def _quotas_arrived(self, message: QuotasArrived) -> None:
-        self._headroom[message.region] = message.headroom
-        if message.problem:
-            self._notify_once(f"quota verdicts unknown: {message.problem}", severity="warning")
-        if message.region == self.view.region:
+        self._show_quotas(message.region, message.headroom)
+
+    @on(WorkerFailed)
+    def _quotas_failed(self, message: WorkerFailed) -> None:
+        if message.worker is self._quota_worker:
+            # Read, but unknown: the column shows "?" rather than a verdict.
+            self._show_quotas(message.worker.name, {})
+
+    def _show_quotas(self, region: str, headroom: Headroom) -> None:
+        self._headroom[region] = headroom
+        if region == self.view.region:
             self._rebuild()
 
     def forget_quotas(self, region: str) -> None:
@@ -528,15 +287,8 @@ class PricesScreen(Screen[None]):
 
     # -- actions ---------------------------------------------------------------
 
-    def _visible_keys(self) -> Iterator[str]:
-        yield from (s.column.key for s in self._shown)
-
     def action_cycle_sort(self) -> None:
-        keys = list(self._visible_keys())
-        current = self._sort_column().key
-        at = keys.index(current) if current in keys else -1
-        self.view.sort_key = keys[(at + 1) % len(keys)]
-        self.view.reverse = False
+        self.view.sort_next([s.column.key for s in self.table.shown], self._sort_column().key)
         self._rebuild()
 
     def action_reverse(self) -> None:
@@ -545,21 +297,15 @@ class PricesScreen(Screen[None]):
 
     @on(DataTable.HeaderSelected)
     def _header_selected(self, event: DataTable.HeaderSelected) -> None:
-        key = str(event.column_key.value)
-        if key == self._sort_column().key:
-            self.view.reverse = not self.view.reverse
-        else:
-            self.view.sort_key = key
-            self.view.reverse = False
+        self.view.sort_by(str(event.column_key.value), self._sort_column().key)
         self._rebuild()
 
     def action_toggle_metric(self) -> None:
-        self.view.metric = "bf16" if self.view.metric == "fp32" else "fp32"
+        self.view.toggle_metric()
         self._rebuild()
 
     def action_toggle_spot(self) -> None:
-        self.view.spot = not self.view.spot
-        self.view.sort_key = OTHER_BASIS.get(self.view.sort_key, self.view.sort_key)
+        self.view.toggle_spot()
         self._rebuild()
 
     def action_filter(self) -> None:
@@ -580,9 +326,7 @@ class PricesScreen(Screen[None]):
     def set_region(self, region: str | None) -> None:
         if region is None or region == self.view.region:
             return
-        self.view.region = region
-        if self.view.sort_key == "region" and not self.view.all_regions:
-            self.view.sort_key = "spot_tf" if self.view.spot else "od_tf"
+        self.view.move_to(region)
         self._raw = self._load_offline()
         self._rebuild()
         self.start_refresh()
@@ -594,13 +338,13 @@ class PricesScreen(Screen[None]):
         self._show_detail()
 
     def action_refresh(self, force: bool = False) -> None:
-        if self._live_off:
-            self.notify(self._offline_reason or "offline", timeout=4)
+        if self.live.live_off:
+            self.notify(self.live.offline_reason or "offline", timeout=4)
             return
         self.start_refresh(force)
 
     def action_launch(self) -> None:
-        offer = self._offers.get(self._cursor_type() or "")
+        offer = self._offers.get(self.table.highlighted_type() or "")
         if offer is None:
             self.notify("no instance type highlighted", timeout=4)
             return
@@ -619,11 +363,3 @@ class PricesScreen(Screen[None]):
     @on(DataTable.RowHighlighted)
     def _row_highlighted(self) -> None:
         self._show_detail()
-
-
-def _one_line(error: BaseException | None) -> str:
-    from dlpick.pricing.aws import AwsError
-
-    if isinstance(error, AwsError):
-        return str(error)
-    return f"{type(error).__name__}: {error}".splitlines()[0]

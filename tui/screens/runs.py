@@ -16,20 +16,17 @@ from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, DataTable, Footer, Input, Label, Static
-from textual.worker import Worker, WorkerState
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
 
-from dlpick.remote.runs import NAME, Run
-from dlpick.remote.target import TargetError, parse_target
+from dlpick.remote.runs import Run
 from dlpick.tui.host_access import HostAccess
 from dlpick.tui.screens.logs import LogsScreen
+from dlpick.tui.screens.run_dialogs import CSS, NewRun, NewRunDialog, TargetDialog
+from dlpick.tui.worker_errors import WorkerErrors, WorkerFailed
 
 if TYPE_CHECKING:
     import asyncssh
-
-CSS = "../remote.tcss"
 
 
 def human_size(n: int) -> str:
@@ -44,106 +41,6 @@ def human_size(n: int) -> str:
 
 def started_text(when: datetime | None) -> str:
     return when.astimezone().strftime("%Y-%m-%d %H:%M:%S") if when else "?"
-
-
-# -- dialogs ----------------------------------------------------------------------------
-
-
-class TargetDialog(ModalScreen[str | None]):
-    """Ask which host to open: an instance id or [user@]host[:port]."""
-
-    CSS_PATH = CSS
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "Cancel", tooltip="close without opening a host")
-    ]
-
-    def __init__(self, region: str | None) -> None:
-        super().__init__()
-        self.aws_region = region  # where an instance-id target is looked up
-
-    def compose(self) -> ComposeResult:
-        where = f" (instances in {self.aws_region})" if self.aws_region else ""
-        with Vertical(classes="dialog"):
-            yield Label("Runs on a host", classes="dialog-title")
-            yield Label(f"Instance id{where}, or [user@]host[:port] (~/.ssh/config applies)")
-            yield Input(placeholder="i-0123456789abcdef0 or ubuntu@gpu-box", id="target-input")
-            yield Static(id="target-error", classes="dialog-error")
-
-    @on(Input.Submitted)
-    def submit(self, event: Input.Submitted) -> None:
-        try:
-            parse_target(event.value)
-        except TargetError as exc:
-            self.query_one("#target-error", Static).update(str(exc))
-            return
-        self.dismiss(event.value.strip())
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
-
-@dataclass(frozen=True)
-class NewRun:
-    """What the new-run form asks for."""
-
-    command: str
-    name: str | None = None
-    workdir: str | None = None
-
-
-def parse_new_run(command: str, name: str, workdir: str) -> NewRun:
-    """The form's fields as a NewRun; ValueError says which field is wrong."""
-    if not command.strip():
-        raise ValueError("give a command, e.g. python train.py --epochs 10")
-    name = name.strip()
-    if name and not NAME.match(name):
-        raise ValueError("name: letters, digits, '.', '_' or '-' (up to 64, no spaces)")
-    return NewRun(command.strip(), name or None, workdir.strip() or None)
-
-
-class NewRunDialog(ModalScreen[NewRun | None]):
-    """Start a command on the host, detached from SSH, logging to ~/dlpick-runs/."""
-
-    CSS_PATH = CSS
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "Cancel", tooltip="close without starting anything")
-    ]
-
-    def __init__(self, host: str) -> None:
-        super().__init__()
-        self.host = host
-
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
-            yield Label(f"Start a run on {self.host}", classes="dialog-title")
-            yield Label("Command (runs in your login shell, survives disconnecting)")
-            yield Input(placeholder="python train.py --epochs 10", id="run-command")
-            yield Label("Name (optional)")
-            yield Input(placeholder="e.g. resnet-lr3e-4", id="run-name")
-            yield Label("Working directory on the host (optional, default: home)")
-            yield Input(placeholder="~", id="run-workdir")
-            yield Static(id="run-error", classes="dialog-error")
-            with Horizontal(classes="dialog-buttons"):
-                yield Button("Start", variant="primary", id="run-start", compact=True)
-                yield Button("Cancel", id="run-cancel", compact=True)
-
-    @on(Button.Pressed, "#run-start")
-    @on(Input.Submitted)
-    def start(self) -> None:
-        try:
-            run = parse_new_run(
-                self.query_one("#run-command", Input).value,
-                self.query_one("#run-name", Input).value,
-                self.query_one("#run-workdir", Input).value,
-            )
-        except ValueError as exc:
-            self.query_one("#run-error", Static).update(str(exc))
-            return
-        self.dismiss(run)
-
-    @on(Button.Pressed, "#run-cancel")
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
 
 # -- the screen -------------------------------------------------------------------------
@@ -163,7 +60,7 @@ class Forward:
         return f"http://127.0.0.1:{self.local_port}/"
 
 
-class RunsScreen(Screen[None]):
+class RunsScreen(WorkerErrors, Screen[None]):
     """The runs on one host: state, start time, log size; open, start, forward ports."""
 
     CSS_PATH = CSS
@@ -236,29 +133,26 @@ class RunsScreen(Screen[None]):
         line = Text(text, style="red") if isinstance(text, str) and error else text
         self.query_one("#runs-status", Static).update(line)
 
-    def _failed(self, exc: BaseException, doing: str) -> None:
-        from dlpick.remote.ssh import SshError
+    @on(WorkerFailed)
+    def _worker_failed(self, message: WorkerFailed) -> None:
+        from dlpick.pricing.errors import SshError
 
-        if isinstance(exc, SshError | OSError) and self._conn is not None:
+        if isinstance(message.error, SshError) and self._conn is not None:
             self._conn.close()  # reconnect next time
             self._conn = None
-        self._status(f"{doing}: {exc}", error=True)
-        self.notify(str(exc), title=doing, severity="error", timeout=10)
+        if message.worker.group == "ports":
+            self._close_forwards()
+            self._show_forwards()
+        self._status(message.line, error=True)
 
     # -- listing ---------------------------------------------------------------------
 
-    @work(exclusive=True, group="runs", exit_on_error=False, description="list the runs")
+    @work(exclusive=True, group="runs", exit_on_error=False, description="listing the runs")
     async def load_runs(self) -> None:
-        from dlpick.remote.runs import RunError, list_runs
-        from dlpick.remote.ssh import SshError
+        from dlpick.remote.runs import list_runs
 
         try:
-            conn = await self.connection()
-            runs = await list_runs(conn)
-        except (SshError, RunError, TargetError, OSError) as exc:
-            self._failed(exc, "Cannot list runs")
-        else:
-            self.show_runs(runs)
+            self.show_runs(await list_runs(await self.connection()))
         finally:
             # The next look is scheduled only now, so slow hosts never get overlapping lists.
             if self.is_attached:
@@ -342,18 +236,13 @@ class RunsScreen(Screen[None]):
 
         self.app.push_screen(NewRunDialog(self.target), started)
 
-    @work(group="start", exit_on_error=False, description="start a run")
+    @work(group="start", exit_on_error=False, description="starting a run")
     async def start_run(self, run: NewRun) -> None:
-        from dlpick.remote.runs import RunError, start_run
-        from dlpick.remote.ssh import SshError
+        from dlpick.remote.runs import start_run
 
         self._status(f"starting {run.command}…")
-        try:
-            conn = await self.connection()
-            run_id = await start_run(conn, run.command, name=run.name, workdir=run.workdir)
-        except (SshError, RunError, TargetError, OSError) as exc:
-            self._failed(exc, "Cannot start the run")
-            return
+        conn = await self.connection()
+        run_id = await start_run(conn, run.command, name=run.name, workdir=run.workdir)
         self.notify(f"started {run_id}", title="New run")
         self.load_runs()
         # Starting a run is almost always followed by watching it.
@@ -369,22 +258,16 @@ class RunsScreen(Screen[None]):
         else:
             self.open_forwards()
 
-    @work(exclusive=True, group="ports", exit_on_error=False, description="forward ports")
+    @work(exclusive=True, group="ports", exit_on_error=False, description="forwarding ports")
     async def open_forwards(self) -> None:
-        from dlpick.remote.ssh import SshError
-
-        try:
-            conn = await self.connection()
-            for label, port in self.forward_ports:
-                try:
-                    # The same number locally when it is free, so URLs look as expected.
-                    listener = await conn.forward_local_port("127.0.0.1", port, "localhost", port)
-                except OSError:
-                    listener = await conn.forward_local_port("127.0.0.1", 0, "localhost", port)
-                self.forwards.append(Forward(label, port, listener.get_port(), listener))
-        except (SshError, TargetError, OSError) as exc:
-            self._close_forwards()
-            self._failed(exc, "Cannot forward ports")
+        conn = await self.connection()
+        for label, port in self.forward_ports:
+            try:
+                # The same number locally when it is free, so URLs look as expected.
+                listener = await conn.forward_local_port("127.0.0.1", port, "localhost", port)
+            except OSError:
+                listener = await conn.forward_local_port("127.0.0.1", 0, "localhost", port)
+            self.forwards.append(Forward(label, port, listener.get_port(), listener))
         self._show_forwards()
 
     def _close_forwards(self) -> None:
@@ -410,11 +293,6 @@ class RunsScreen(Screen[None]):
 
     def action_back(self) -> None:
         self.dismiss(None)
-
-    @on(Worker.StateChanged)
-    def _worker_failed(self, event: Worker.StateChanged) -> None:
-        if event.state == WorkerState.ERROR and event.worker.error is not None:
-            self._failed(event.worker.error, event.worker.description or "Failed")
 
 
 def ask_for_runs(app: App[Any], region: str | None) -> None:

@@ -1,0 +1,121 @@
+"""The launch dialog's steps after the form: what its workers report, and how a
+plan's notes and a launch's result read on screen."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from textual.message import Message
+
+
+class PlanReady(Message):
+    def __init__(self, generation: int, plan: Any) -> None:
+        super().__init__()
+        self.generation = generation
+        self.plan = plan  # dlpick.remote.launch.LaunchPlan
+
+
+class NoAws(Message):
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+
+class Progress(Message):
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+
+class Launched(Message):
+    def __init__(self, result: Any) -> None:
+        super().__init__()
+        self.result = result  # dlpick.remote.launch.LaunchResult
+
+
+class DryRunPassed(Message):
+    pass
+
+
+class QuotaRequested(Message):
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+
+def plan_notes(plan: Any) -> Text:
+    """What to know before launching: a launch already made, a refusal, a pending request."""
+    from dlpick.remote.launch import quota_refusal
+
+    check = plan.quota
+    notes: list[Text] = []
+    if plan.existing_instance:
+        notes.append(
+            Text(
+                f"this launch already started {plan.existing_instance}: Launch shows it "
+                "and starts nothing new",
+                style="bold",
+            )
+        )
+    if quota_refusal(plan) is not None:
+        notes.append(
+            Text(
+                f"Launch is disabled: AWS would refuse it. Ask for "
+                f"{check.request_value} vCPUs with the button below.",
+                style="bold red",
+            )
+        )
+    if check.quota is not None and check.quota.pending_request is not None:
+        notes.append(
+            Text(
+                f"an increase to {check.quota.pending_request:g} vCPUs is pending at AWS",
+                style="yellow",
+            )
+        )
+    return Text("\n").join(notes)
+
+
+def request_question(plan: Any) -> str:
+    """'Ask AWS to raise <quota> (<code>) in <region> from 0 to 192 vCPUs?'"""
+    quota = plan.quota.quota
+    current = "unknown" if quota.value is None else f"{quota.value:g}"
+    return (
+        f"Ask AWS to raise {quota.name} ({quota.code}) in {plan.request.region} "
+        f"from {current} to {plan.quota.request_value} vCPUs?"
+    )
+
+
+def requested_text(region: str, code: str, value: int, answer: dict[str, Any]) -> str:
+    """What AWS answered to a quota increase request, and what happens next."""
+    case = answer.get("CaseId") or answer.get("Id") or "?"
+    return (
+        f"requested {code} = {value} vCPUs in {region}: "
+        f"{answer.get('Status', 'PENDING')} (case {case}). AWS usually answers within "
+        "a day; Launch works once it is approved."
+    )
+
+
+def result_view(result: Any) -> Group:
+    """A LaunchResult: what runs where at what price, how to reach it and stop it."""
+    price = f"${result.usd_hour:.4f}/h" if result.usd_hour is not None else "price unknown"
+    state = "was already running" if result.already_running else "is running"
+    rows = Table.grid(padding=(0, 1))
+    rows.add_column(style="bold", no_wrap=True)
+    rows.add_column(overflow="fold")
+    rows.add_row("host", result.public_dns or result.public_ip or "-")
+    rows.add_row("ssh", result.ssh_command)
+    rows.add_row(
+        "stop",
+        f"press i, then s (stop) or t (terminate); or dlpick stop {result.instance_id} "
+        f"--region {result.region}",
+    )
+    return Group(
+        Text(
+            f"{result.instance_id} {state} in {result.region} ({price} until stopped)",
+            style="bold green",
+        ),
+        rows,
+    )
