@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from functools import partial
-from pathlib import Path
 from typing import ClassVar
 
 from textual.app import App
@@ -192,28 +191,11 @@ class DlpickApp(FleetWatchingApp):
 def build_app(settings: Settings, region: str) -> DlpickApp:
     """The app as `dlpick` runs it: cached or bundled prices first, live ones after."""
     notes: list[str] = []
-    cache = open_cache(notes)
-    catalog = Catalog(cache=cache, aws=None, warn=notes.append)
+    # A cache that cannot be used says so once (a note) and prices show without it.
+    cache = PriceCache(warn=notes.append)
+    catalog = Catalog(cache=cache, aws=None, warn=notes.append, profile=settings.profile)
     live = None if settings.offline else live_catalogs(settings.profile, cache)
     account = AwsAccess(
         None if settings.offline else connect_with(settings.profile), settings=settings
     )
     return DlpickApp(catalog, region=region, live=live, notes=notes, account=account)
-
-
-def open_cache(notes: list[str]) -> PriceCache:
-    """The price cache, or one kept in memory when the file cannot be used (said in `notes`).
-
-    Prices must show without a cache: a read-only or broken cache dir is a note, not a crash.
-    """
-    import sqlite3
-
-    from dlpick.pricing.errors import DlpickError
-
-    cache = PriceCache(warn=notes.append)
-    try:
-        cache.get("regions", "all", allow_stale=True)  # opens (or creates) the file
-    except (OSError, sqlite3.Error, DlpickError) as exc:
-        notes.append(f"price cache {cache.path} cannot be used ({exc}); prices are not kept")
-        cache = PriceCache(Path(":memory:"), warn=notes.append)
-    return cache
