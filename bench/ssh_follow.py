@@ -25,7 +25,8 @@ RUNS = 3
 
 FOLLOW_CHILD = """
 import asyncio, resource, sys, time
-from dlpick.remote.follow import LogChunk, LogFollower
+from dlpick.remote.follow import LogFollower
+from dlpick.remote.log_events import LogChunk
 from dlpick.remote.ssh import connector
 from dlpick.remote.target import Target
 

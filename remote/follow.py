@@ -29,9 +29,17 @@ import random
 import shlex
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from typing import Any
 
+from dlpick.remote.log_events import (
+    ConnectionChange,
+    FollowError,
+    FollowEvent,
+    LogChunk,
+    LogEnd,
+    LogReset,
+    RunEnded,
+)
 from dlpick.remote.runs import run_path, script_command, shell_path
 from dlpick.remote.ssh import Connect, SshError
 
@@ -93,56 +101,6 @@ while :; do
   sleep @POLL@
 done
 """
-
-
-class FollowError(SshError):
-    """Following cannot go on (gave up reconnecting, or the host cannot run the reader)."""
-
-
-@dataclass(frozen=True)
-class LogChunk:
-    """Complete lines of the log (bytes as written), starting at byte `offset`."""
-
-    data: bytes
-    offset: int
-
-    def lines(self) -> list[str]:
-        """The lines as text, without line endings (invalid UTF-8 replaced)."""
-        return self.data.decode("utf-8", "replace").splitlines()
-
-
-@dataclass(frozen=True)
-class LogReset:
-    """The log was truncated or replaced; what follows is from its new start."""
-
-    reason: str  # "truncated" or "rotated"
-
-
-@dataclass(frozen=True)
-class ConnectionChange:
-    """The connection's state: connecting, connected, reconnecting, or failed."""
-
-    state: str
-    attempt: int = 0
-    delay: float = 0.0
-    error: str | None = None
-
-
-@dataclass(frozen=True)
-class RunEnded:
-    """The run ended and its log is drained; `exit_status` is None if it was killed."""
-
-    exit_status: int | None
-
-
-@dataclass(frozen=True)
-class LogEnd:
-    """The end of the log as it is now (when not following)."""
-
-    offset: int
-
-
-FollowEvent = LogChunk | LogReset | ConnectionChange | RunEnded | LogEnd
 
 
 class _Lost(Exception):

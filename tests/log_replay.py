@@ -14,7 +14,7 @@ from textual.app import App
 from textual.pilot import Pilot
 from textual.screen import Screen
 
-from dlpick.remote.follow import ConnectionChange, FollowEvent, LogChunk, RunEnded
+from dlpick.remote.log_events import ConnectionChange, FollowEvent, LogChunk, RunEnded
 from dlpick.remote.runs import Run
 from dlpick.tui.screens.logs import LogsScreen
 

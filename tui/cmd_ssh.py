@@ -20,7 +20,7 @@ from dlpick.pricing.errors import InputError
 from dlpick.tui.cli import number_arg
 
 if TYPE_CHECKING:
-    from dlpick.remote.follow import FollowEvent
+    from dlpick.remote.log_events import FollowEvent
     from dlpick.remote.ssh import SshOptions
     from dlpick.remote.target import Target
     from dlpick.tui.config import Settings
@@ -254,13 +254,8 @@ def cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_logs(args: argparse.Namespace, settings: Settings) -> int:
     """`dlpick logs`: print a run's log; with --follow, stream it and exit with its status."""
-    from dlpick.remote.follow import (
-        ConnectionChange,
-        LogChunk,
-        LogFollower,
-        LogReset,
-        tail_start,
-    )
+    from dlpick.remote.follow import LogFollower, tail_start
+    from dlpick.remote.log_events import ConnectionChange, LogChunk, LogReset
     from dlpick.remote.runs import find_run
     from dlpick.remote.ssh import connect, connector
 

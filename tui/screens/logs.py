@@ -19,7 +19,7 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
-from dlpick.remote.follow import (
+from dlpick.remote.log_events import (
     ConnectionChange,
     FollowEvent,
     LogChunk,
