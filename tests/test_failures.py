@@ -8,6 +8,7 @@ nothing listens. Nothing here patches dlpick.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -247,3 +248,23 @@ def test_ctrl_c_stops_a_command_within_half_a_second(
     assert proc.returncode == 130
     assert proc.stderr is not None and proc.stderr.read() == "interrupted\n"
     assert took < 0.5, took
+
+
+@pytest.mark.parametrize(
+    ("idle", "hours", "message"),
+    [
+        ("0", "", "idle stop (minutes) must be at least 5, not '0'"),
+        ("7.5", "", "idle stop (minutes) must be a whole number"),
+        ("", "nan", "max hours must be a finite number, not 'nan'"),
+        ("", "1e300", "max hours must be at most 8760"),
+        ("", "-1", "max hours must be above 0"),
+    ],
+)
+def test_the_launch_dialog_refuses_what_the_cli_refuses(
+    idle: str, hours: str, message: str
+) -> None:
+    from dlpick.tui.screens.launch_form import parse_options
+
+    with pytest.raises(ValueError, match=re.escape(message)):
+        parse_options(False, "base", "ubuntu-24.04", "", idle, hours)
+    assert parse_options(False, "base", "ubuntu-24.04", "", "60", "8").max_hours == 8

@@ -37,22 +37,30 @@ class Options:
 
 def parse_options(spot: bool, ami: str, os_name: str, name: str, idle: str, hours: str) -> Options:
     """Options from the dialog's fields; ValueError names the field that is wrong."""
+    from dlpick.pricing.errors import InputError
+    from dlpick.pricing.inputs import parse_number
+    from dlpick.remote.limits import MAX_HOURS, MAX_IDLE_STOP_MINUTES, MIN_IDLE_STOP_MINUTES
+
+    # The same ranges the CLI's --idle-stop and --max-hours accept.
     idle_minutes: int | None = None
-    if idle.strip():
-        try:
-            idle_minutes = int(idle)
-        except ValueError:
-            raise ValueError("idle stop must be whole minutes (empty: no idle stop)") from None
-        if idle_minutes <= 0:
-            raise ValueError("idle stop must be above zero minutes (empty: no idle stop)")
     max_hours: float | None = None
-    if hours.strip():
-        try:
-            max_hours = float(hours)
-        except ValueError:
-            raise ValueError("max hours must be a number (empty: no limit)") from None
-        if max_hours <= 0:
-            raise ValueError("max hours must be above zero (empty: no limit)")
+    try:
+        if idle.strip():
+            idle_minutes = int(
+                parse_number(
+                    idle.strip(),
+                    "idle stop (minutes)",
+                    minimum=MIN_IDLE_STOP_MINUTES,
+                    maximum=MAX_IDLE_STOP_MINUTES,
+                    integer=True,
+                )
+            )
+        if hours.strip():
+            max_hours = parse_number(
+                hours.strip(), "max hours", minimum=0, above=True, maximum=MAX_HOURS
+            )
+    except InputError as exc:
+        raise ValueError(f"{exc.message} (empty: none)") from None
     return Options(spot, ami, os_name, name.strip(), idle_minutes, max_hours)
 
 
