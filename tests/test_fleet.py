@@ -11,9 +11,11 @@ from typing import Any
 import boto3
 import pytest
 
+from dlpick.pricing.errors import EXIT_PARTIAL
 from dlpick.tui import cmd_fleet
 from tests.conftest import AwsPeers
 from tests.launch_fixtures import only_regions, run
+from tests.peers.fault_server import FAULTS, FaultServer
 from tests.peers.pricing_api import ec2_product
 
 REGIONS = ("us-east-1", "us-west-2", "ap-south-1")
@@ -219,3 +221,53 @@ def test_spot_guards_terminate_because_one_time_spot_cannot_stop(
     assert run(capsys, "launch", "g6.xlarge", "--spot", "--max-hours", "2", "--yes")[0] == 0
     alarm = boto3.client("cloudwatch", region_name="us-east-1").describe_alarms()["MetricAlarms"][0]
     assert alarm["AlarmActions"] == ["arn:aws:automate:us-east-1:ec2:terminate"]
+
+
+def test_a_region_that_cannot_be_read_is_named_and_totals_are_lower_bounds(
+    fleet: SimpleNamespace, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """us-west-2 refuses (the account's policy there); the other two regions answer."""
+    proxy = FaultServer(upstream=fleet.aws.moto.url, regions=frozenset({"us-west-2"})).start()
+    try:
+        proxy.fault = FAULTS["denied"]
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+        only_regions(monkeypatch, *REGIONS)
+        code, out, err = run(capsys, "ls", "--all-regions", "--format", "json")
+        assert code == EXIT_PARTIAL, err
+        answer = json.loads(out)
+        assert sorted(i["region"] for i in answer["instances"]) == ["ap-south-1", "us-east-1"]
+        assert answer["complete"] is False
+        [unreadable] = answer["unreadable_regions"]
+        assert unreadable["region"] == "us-west-2"
+        assert "permission denied (UnauthorizedOperation)" in unreadable["reason"]
+        assert err.startswith("warning: could not read us-west-2: ") and err.count("\n") == 1
+
+        code, out, err = run(capsys, "ls", "--all-regions")
+        assert code == EXIT_PARTIAL
+        total = out.strip().splitlines()[-1]
+        assert total.startswith("at least 2 running · ≥$") and "1 region unreadable" in total
+    finally:
+        proxy.stop()
+
+
+def test_the_ticker_never_reads_as_nothing_running_when_aws_could_not_be_read() -> None:
+    from dlpick.remote.fleet import Instance
+    from dlpick.tui.account import Fleet
+    from dlpick.tui.widgets.ticker import ticker_text
+
+    failed = Fleet("error", message="listing instances in us-east-1: cannot reach AWS")
+    assert ticker_text(failed).plain == (
+        "? running: listing instances in us-east-1: cannot reach AWS"
+    )
+    now = datetime(2026, 12, 1, 12, tzinfo=UTC)
+    running = Instance(
+        "i-1", "eu-west-1", "", "g6.xlarge", "running", now, False, "", True, {}, usd_hour=None
+    )
+    partial = Fleet(
+        "ok", instances=(running,), at=now, unreadable=(("us-west-2", "permission denied"),)
+    )
+    text = ticker_text(partial).plain
+    assert text.startswith("≥1 running · ≥$0.00/h · ≥$0.00 spent")
+    assert text.endswith("? us-west-2 unreadable")
+    nothing = Fleet("ok", instances=(), at=now, unreadable=(("us-west-2", "denied"),))
+    assert "nothing running" not in ticker_text(nothing).plain

@@ -3,15 +3,17 @@
 It stands in for the failures AWS, a proxy or the network produce (refused or
 expired credentials, throttling, a region not enabled, an HTML error page, an
 answer that cannot be parsed), so every command can be tried against each.
-The service is read from the request's SigV4 credential scope.
+The region and service are read from the request's SigV4 credential scope.
 """
 
 from __future__ import annotations
 
+import http.client
 import re
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
 
 
 @dataclass(frozen=True)
@@ -60,14 +62,20 @@ FAULTS = {
 }
 HANG = Fault("hang", 0, hang=True)
 
-_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/aws4_request")
+_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
 
 
 class FaultServer:
-    """Serves `fault` (settable between requests) on 127.0.0.1; counts requests."""
+    """Serves `fault` (settable between requests) on 127.0.0.1; counts requests.
 
-    def __init__(self) -> None:
+    With `upstream` (another endpoint, e.g. moto) and `regions`, only requests signed
+    for those regions fail; the rest are passed to the upstream and its answer relayed.
+    """
+
+    def __init__(self, upstream: str | None = None, regions: frozenset[str] = frozenset()) -> None:
         self.fault = FAULTS["expired"]
+        self.upstream = upstream
+        self.regions = regions
         self.requests = 0
         self._released = threading.Event()  # set at stop: hung requests may end
         server = self
@@ -78,13 +86,16 @@ class FaultServer:
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                self.rfile.read(length)
+                payload = self.rfile.read(length)
                 server.requests += 1
+                match = _SCOPE.search(self.headers.get("Authorization", ""))
+                region, service = match.groups() if match else ("", "")
+                if server.upstream and region not in server.regions:
+                    self._relay(payload)
+                    return
                 if server.fault.hang:
                     server._released.wait()
                     return
-                match = _SCOPE.search(self.headers.get("Authorization", ""))
-                service = match.group(1) if match else ""
                 status, content_type, body, extra = server.answer(service)
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
@@ -96,6 +107,26 @@ class FaultServer:
                 self.wfile.write(data)
 
             do_GET = do_POST
+
+            def _relay(self, payload: bytes) -> None:
+                assert server.upstream is not None
+                target = urlsplit(server.upstream)
+                conn = http.client.HTTPConnection(target.hostname or "", target.port, timeout=30)
+                try:
+                    headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                    headers["Host"] = target.netloc
+                    conn.request(self.command, self.path, body=payload, headers=headers)
+                    answer = conn.getresponse()
+                    data = answer.read()
+                finally:
+                    conn.close()
+                self.send_response(answer.status)
+                for key, value in answer.getheaders():
+                    if key.lower() not in ("content-length", "transfer-encoding", "connection"):
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
