@@ -268,3 +268,29 @@ def test_the_launch_dialog_refuses_what_the_cli_refuses(
     with pytest.raises(ValueError, match=re.escape(message)):
         parse_options(False, "base", "ubuntu-24.04", "", idle, hours)
     assert parse_options(False, "base", "ubuntu-24.04", "", "60", "8").max_hours == 8
+
+
+@pytest.mark.parametrize("fault", [*FAULTS, "unreachable"])
+async def test_the_app_under_each_fault_says_unknown_and_keeps_its_prices(
+    fault: str, fault_server: FaultServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dlpick.tui.app import build_app
+    from dlpick.tui.config import Settings
+    from dlpick.tui.widgets.ticker import Ticker
+    from dlpick.tui.worker_errors import worker_record
+
+    if fault == "unreachable":
+        dummy_credentials(monkeypatch, f"http://127.0.0.1:{closed_port()}")
+    else:
+        fault_server.fault = FAULTS[fault]
+        dummy_credentials(monkeypatch, fault_server.url)
+    app = build_app(Settings(), "us-east-1")
+    async with app.run_test(size=(120, 36), notifications=True) as pilot:
+        deadline = time.monotonic() + 20
+        while app.fleet.status != "error" or any(not w.is_finished for w in app.workers):
+            assert time.monotonic() < deadline, app.fleet
+            await pilot.pause(0.05)
+        ticker = app.screen.query_one(Ticker)
+        assert str(ticker.render()).startswith("? running: ")
+        assert worker_record(app).bugs == 0
+        assert app.prices.table.row_count > 10  # the bundled prices, still there
