@@ -12,12 +12,21 @@ import re
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from dlpick.pricing.errors import AwsError, one_line
 
 if TYPE_CHECKING:
+    # Types only: importing boto3 or the stubs at run time would slow every start.
     import boto3
+    from botocore.config import Config
+    from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_ec2.literals import InstanceTypeType
+    from mypy_boto3_pricing import PricingClient
+    from mypy_boto3_service_quotas import ServiceQuotasClient
+    from mypy_boto3_ssm import SSMClient
+    from mypy_boto3_sts import STSClient
 
 T = TypeVar("T")
 
@@ -64,7 +73,7 @@ class CallCounter:
         return len(self.calls)
 
 
-def client_config() -> Any:
+def client_config() -> Config:
     """botocore Config used for every client: bounded timeouts, standard retries."""
     from botocore.config import Config
 
@@ -95,7 +104,7 @@ class Aws:
         self.profile = profile
         self.counter = counter
         self._local = threading.local()
-        self._clients: dict[tuple[str, str, int], Any] = {}
+        self._clients: dict[tuple[str, str, int], TranslatingClient] = {}
         self._lock = threading.Lock()
 
     def _session(self) -> boto3.Session:
@@ -131,8 +140,11 @@ class Aws:
             raise problem
         return self
 
-    def client(self, service: str, region: str) -> Any:
-        """A client whose failures raise AwsError (see TranslatingClient)."""
+    def client(self, service: str, region: str) -> TranslatingClient:
+        """A client whose failures raise AwsError (see TranslatingClient).
+
+        Untyped: callers use the typed accessors below (ec2, pricing, ...).
+        """
         key = (service, region, threading.get_ident())
         with self._lock:
             cached = self._clients.get(key)
@@ -149,6 +161,37 @@ class Aws:
         with self._lock:
             self._clients[key] = made
         return made
+
+    # Typed views of the same proxy: it answers every call of the real client
+    # (raising AwsError instead of botocore's errors), so the stub type holds.
+
+    def ec2(self, region: str) -> EC2Client:
+        return cast("EC2Client", self.client("ec2", region))
+
+    def pricing(self) -> PricingClient:
+        """The Pricing API client, at the one endpoint region that serves it."""
+        return cast("PricingClient", self.client("pricing", PRICING_REGION))
+
+    def service_quotas(self, region: str) -> ServiceQuotasClient:
+        return cast("ServiceQuotasClient", self.client("service-quotas", region))
+
+    def ssm(self, region: str) -> SSMClient:
+        return cast("SSMClient", self.client("ssm", region))
+
+    def sts(self, region: str) -> STSClient:
+        return cast("STSClient", self.client("sts", region))
+
+    def cloudwatch(self, region: str) -> CloudWatchClient:
+        return cast("CloudWatchClient", self.client("cloudwatch", region))
+
+
+def instance_type_name(name: str) -> InstanceTypeType:
+    """An instance type as EC2's request shapes take it.
+
+    The stubs list the types known when they were built; AWS adds types sooner and
+    checks the name itself, so any name passes through unchanged.
+    """
+    return cast("InstanceTypeType", name)
 
 
 def _operation(name: str) -> str:

@@ -11,13 +11,16 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeGuard
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from dlpick.pricing.cache import Cached, PriceCache, cache_scope
 from dlpick.pricing.chips import Chip, chip_for
 from dlpick.pricing.errors import AwsError, InputError
 from dlpick.pricing.snapshot import Snapshot, bundled
 from dlpick.pricing.specs import InstanceSpec
+
+if TYPE_CHECKING:
+    from dlpick.pricing.aws import Aws
 
 # The fields of `dlpick prices --format json`, in order (DESIGN.md's record
 # contract first, then the extras).
@@ -236,7 +239,7 @@ class Catalog:
         self,
         *,
         cache: PriceCache,
-        aws: Any = None,  # dlpick.pricing.aws.Aws; None means offline
+        aws: Aws | None = None,  # None means offline
         snapshot: Snapshot | None = None,
         warn: Callable[[str], None] | None = None,
         clock: Callable[[], float] = time.time,
@@ -263,6 +266,11 @@ class Catalog:
     @property
     def live(self) -> bool:
         return self.aws is not None and self._offline_reason is None
+
+    def _live_aws(self) -> Aws:
+        """The AWS access; fetches are made only while the catalog is live."""
+        assert self.aws is not None
+        return self.aws
 
     def warn(self, message: str) -> None:
         if message not in self._warned:
@@ -309,15 +317,13 @@ class Catalog:
 
     def region(self, region: str, *, refresh: bool = False) -> RegionPrices:
         """Specs and prices for one region."""
-        from dlpick.pricing.aws import PRICING_REGION
-
         snap = self.snapshot
         snap_region = snap.regions.get(region)
 
         def fetch_specs() -> Any:
             from dlpick.pricing.specs import fetch_specs as fetch
 
-            return {k: v.to_json() for k, v in fetch(self.aws.client("ec2", region)).items()}
+            return {k: v.to_json() for k, v in fetch(self._live_aws().ec2(region)).items()}
 
         got = self._get("specs", region, refresh, fetch_specs)
         if got is not None:
@@ -331,13 +337,13 @@ class Catalog:
         def fetch_on_demand() -> Any:
             from dlpick.pricing.ondemand import fetch_on_demand as fetch
 
-            prices = fetch(self.aws.client("pricing", PRICING_REGION), region, types)
+            prices = fetch(self._live_aws().pricing(), region, types)
             return {t: p.usd_hour for t, p in prices.items()}
 
         def fetch_spot() -> Any:
             from dlpick.pricing.spot import fetch_spot as fetch
 
-            return {t: q.by_az for t, q in fetch(self.aws.client("ec2", region), types).items()}
+            return {t: q.by_az for t, q in fetch(self._live_aws().ec2(region), types).items()}
 
         od = self._get("ondemand", region, refresh, fetch_on_demand) if types else None
         spot = self._get("spot", region, refresh, fetch_spot) if types else None
@@ -358,7 +364,8 @@ class Catalog:
         from dlpick.pricing.regions import enabled_regions
 
         def fetch() -> Any:
-            return enabled_regions(self.aws.client("ec2", self.aws.default_region()))
+            aws = self._live_aws()
+            return enabled_regions(aws.ec2(aws.default_region()))
 
         got = self._get("regions", "all", refresh, fetch)
         if got is not None:
