@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from dlpick.pricing.aws import instance_type_name
 from dlpick.pricing.errors import AwsError
 from dlpick.remote import guard
 from dlpick.remote.access import (
@@ -223,8 +224,6 @@ def plan_launch(
     aws: Aws, req: LaunchRequest, price: Callable[[], tuple[float | None, str]]
 ) -> LaunchPlan:
     """Everything a launch will do, found with read-only calls."""
-    from dlpick.pricing.aws import instance_type_name
-
     ec2 = aws.ec2(req.region)
     try:
         types = ec2.describe_instance_types(InstanceTypes=[instance_type_name(req.instance_type)])[
@@ -324,8 +323,9 @@ def dry_run(aws: Aws, plan: LaunchPlan) -> None:
     args.pop("ClientToken")
     if plan.create_key:
         args.pop("KeyName")
+    args["DryRun"] = True
     try:
-        ec2.run_instances(DryRun=True, **args)
+        ec2.run_instances(**args)
     except AwsError as exc:
         if exc.code == "DryRunOperation":
             return

@@ -21,7 +21,9 @@ from dlpick.pricing.errors import AwsError
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_ec2.type_defs import InstanceTypeDef
     from mypy_boto3_service_quotas import ServiceQuotasClient
+    from mypy_boto3_service_quotas.type_defs import ServiceQuotaTypeDef
 
     from dlpick.pricing.aws import Aws
 
@@ -135,14 +137,14 @@ def _class_of_name(name: str) -> tuple[str, str] | None:
     return None
 
 
-def list_ec2_quotas(sq: ServiceQuotasClient) -> list[dict[str, Any]]:
+def list_ec2_quotas(sq: ServiceQuotasClient) -> list[ServiceQuotaTypeDef]:
     """Every applied EC2 quota of the account in the client's region."""
     from dlpick.pricing.aws import paginate
 
     return paginate(sq.list_service_quotas, "Quotas", ServiceCode=SERVICE_CODE, MaxResults=100)
 
 
-def resolve_code(rule: QuotaRule, listed: Iterable[dict[str, Any]]) -> tuple[str, str]:
+def resolve_code(rule: QuotaRule, listed: Iterable[ServiceQuotaTypeDef]) -> tuple[str, str]:
     """(code, name) for a rule: matched by name in the account's quotas, else shipped."""
     wanted = _class_of_name(rule.name)
     for quota in listed:
@@ -152,7 +154,7 @@ def resolve_code(rule: QuotaRule, listed: Iterable[dict[str, Any]]) -> tuple[str
 
 
 def read_quota(
-    sq: ServiceQuotasClient, rule: QuotaRule, listed: list[dict[str, Any]] | None
+    sq: ServiceQuotasClient, rule: QuotaRule, listed: list[ServiceQuotaTypeDef] | None
 ) -> Quota:
     """The quota's applied value (or AWS's default), and any pending increase."""
     code, name = resolve_code(rule, listed or [])
@@ -189,7 +191,7 @@ def read_quota(
     )
 
 
-def live_instances(ec2: EC2Client) -> list[dict[str, Any]]:
+def live_instances(ec2: EC2Client) -> list[InstanceTypeDef]:
     """Running and pending instances: the ones EC2 counts against vCPU quotas."""
     from dlpick.pricing.aws import paginate
 
@@ -206,7 +208,7 @@ def vcpus_in_use(
     family: str,
     market: str,
     vcpus_of: dict[str, int],
-    instances: list[dict[str, Any]] | None = None,
+    instances: list[InstanceTypeDef] | None = None,
 ) -> tuple[int, list[str]]:
     """vCPUs of live instances counted against the quota that governs `family`."""
     instances = live_instances(ec2) if instances is None else instances
@@ -276,7 +278,7 @@ def class_headroom(aws: Aws, region: str) -> Headroom:
     sq = aws.service_quotas(region)
     ec2 = aws.ec2(region)
     try:
-        listed: list[dict[str, Any]] | None = list_ec2_quotas(sq)
+        listed: list[ServiceQuotaTypeDef] | None = list_ec2_quotas(sq)
     except AwsError as exc:
         if exc.code not in ACCESS_DENIED_ERRORS:
             raise
@@ -318,6 +320,8 @@ def gpu_quotas(aws: Aws, region: str) -> list[tuple[Quota, int]]:
     return out
 
 
+# The answer stays a plain dict while the launch dialog's steps take one; it is
+# RequestedServiceQuotaChangeTypeDef.
 def request_increase(aws: Aws, region: str, code: str, value: float) -> dict[str, Any]:
     """Ask AWS to raise a quota; returns the request as AWS recorded it."""
     sq = aws.service_quotas(region)
