@@ -12,14 +12,19 @@ import re
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, cast
 
 from dlpick.pricing.errors import AwsError, one_line
 
 if TYPE_CHECKING:
     # Types only: importing boto3 or the stubs at run time would slow every start.
     import boto3
+    from botocore.client import BaseClient
     from botocore.config import Config
+    from botocore.exceptions import ClientError
+    from botocore.model import OperationModel
+    from botocore.paginate import Paginator
+    from botocore.waiter import Waiter
     from mypy_boto3_cloudwatch import CloudWatchClient
     from mypy_boto3_ec2 import EC2Client
     from mypy_boto3_ec2.literals import InstanceTypeType
@@ -62,7 +67,7 @@ class CallCounter:
     calls: list[str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def __call__(self, model: Any = None, **_: Any) -> None:
+    def __call__(self, model: OperationModel | None = None, **_: object) -> None:
         name = getattr(model, "name", "?")
         service = getattr(getattr(model, "service_model", None), "service_name", "?")
         with self._lock:
@@ -198,6 +203,13 @@ def _operation(name: str) -> str:
     return "".join(part.title() for part in name.split("_"))
 
 
+class _Where(TypedDict):
+    """Where a failed call was made, for the AwsError that reports it."""
+
+    operation: str
+    region: str
+
+
 def aws_error(exc: BaseException, operation: str = "", region: str = "") -> AwsError:
     """The one translation of a botocore failure into an AwsError (one line, a hint)."""
     from botocore.exceptions import (
@@ -215,7 +227,7 @@ def aws_error(exc: BaseException, operation: str = "", region: str = "") -> AwsE
 
     if isinstance(exc, AwsError):
         return exc
-    at: dict[str, Any] = {"operation": operation, "region": region}
+    at: _Where = {"operation": operation, "region": region}
     if isinstance(exc, NoCredentialsError | PartialCredentialsError):
         return AwsError(
             "no AWS credentials found",
@@ -273,7 +285,7 @@ def aws_error(exc: BaseException, operation: str = "", region: str = "") -> AwsE
     return AwsError(one_line(exc), code=type(exc).__name__, **at)
 
 
-def _client_error(exc: Any, at: dict[str, Any]) -> AwsError:
+def _client_error(exc: ClientError, at: _Where) -> AwsError:
     err = exc.response.get("Error", {})
     meta = exc.response.get("ResponseMetadata", {})
     status = meta.get("HTTPStatusCode")
@@ -335,7 +347,7 @@ class TranslatingClient:
     Everything else (``meta``, ``exceptions``, attributes) passes through.
     """
 
-    def __init__(self, client: Any, region: str) -> None:
+    def __init__(self, client: BaseClient, region: str) -> None:
         self._client = client
         self._region = region
 
@@ -360,7 +372,7 @@ class TranslatingClient:
 
 
 class _TranslatingPaginator:
-    def __init__(self, paginator: Any, operation: str, region: str) -> None:
+    def __init__(self, paginator: Paginator, operation: str, region: str) -> None:
         self._paginator = paginator
         self._operation = operation
         self._region = region
@@ -373,7 +385,7 @@ class _TranslatingPaginator:
 
 
 class _TranslatingWaiter:
-    def __init__(self, waiter: Any, name: str, region: str) -> None:
+    def __init__(self, waiter: Waiter, name: str, region: str) -> None:
         self._waiter = waiter
         self._name = name
         self._region = region

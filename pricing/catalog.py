@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeGuard
+from typing import TYPE_CHECKING, Any, TypeGuard, TypeVar
 
 from dlpick.pricing.cache import Cached, PriceCache, cache_scope
 from dlpick.pricing.chips import Chip, chip_for
@@ -50,6 +50,7 @@ RECORD_FIELDS = (
     "spot_price_as_of",
 )
 SOURCES = ("live", "cache", "snapshot")
+P = TypeVar("P")  # a payload of one kind, as fetched live and as cached
 KIND_LABELS = {
     "specs": "instance types",
     "ondemand": "on-demand prices",
@@ -280,8 +281,8 @@ class Catalog:
     # -- one kind of data, from the best source that answers ------------------
 
     def _get(
-        self, kind: str, region: str, refresh: bool, fetch: Callable[[], Any]
-    ) -> tuple[Any, str, str] | None:
+        self, kind: str, region: str, refresh: bool, fetch: Callable[[], P]
+    ) -> tuple[P, str, str] | None:
         """(payload, source, as_of) from live or cache; None means use the snapshot."""
         if not refresh:
             hit = self._cached(kind, region, allow_stale=not self.live)
@@ -320,7 +321,7 @@ class Catalog:
         snap = self.snapshot
         snap_region = snap.regions.get(region)
 
-        def fetch_specs() -> Any:
+        def fetch_specs() -> dict[str, dict[str, Any]]:
             from dlpick.pricing.specs import fetch_specs as fetch
 
             return {k: v.to_json() for k, v in fetch(self._live_aws().ec2(region)).items()}
@@ -334,13 +335,13 @@ class Catalog:
             specs = {}
         types = sorted(specs)
 
-        def fetch_on_demand() -> Any:
+        def fetch_on_demand() -> dict[str, float]:
             from dlpick.pricing.ondemand import fetch_on_demand as fetch
 
             prices = fetch(self._live_aws().pricing(), region, types)
             return {t: p.usd_hour for t, p in prices.items()}
 
-        def fetch_spot() -> Any:
+        def fetch_spot() -> dict[str, dict[str, float]]:
             from dlpick.pricing.spot import fetch_spot as fetch
 
             return {t: q.by_az for t, q in fetch(self._live_aws().ec2(region), types).items()}
@@ -363,7 +364,7 @@ class Catalog:
         """Every region worth showing: the account's enabled ones, or the snapshot's."""
         from dlpick.pricing.regions import enabled_regions
 
-        def fetch() -> Any:
+        def fetch() -> list[str]:
             aws = self._live_aws()
             return enabled_regions(aws.ec2(aws.default_region()))
 

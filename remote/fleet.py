@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from mypy_boto3_ec2.type_defs import InstanceTypeDef, TagTypeDef
 
     from dlpick.pricing.aws import Aws
+    from dlpick.pricing.catalog import Catalog, Offer
 
 # EBS list prices per GB-month in us-east-1 (AWS EBS pricing page); other regions
 # differ by a few percent, so storage costs are labelled as estimates.
@@ -236,7 +237,7 @@ def scan(aws: Aws, regions: list[str], *, everything: bool = False, workers: int
 
 
 def load_fleet(
-    aws: Aws, regions: list[str], *, everything: bool = False, catalog: Any = None
+    aws: Aws, regions: list[str], *, everything: bool = False, catalog: Catalog | None = None
 ) -> FleetScan:
     """Instances in the regions, priced from the catalog, with their idle alarm states.
 
@@ -259,9 +260,9 @@ def load_fleet(
     return found
 
 
-def price_instances(instances: list[Instance], catalog: Any) -> None:
+def price_instances(instances: list[Instance], catalog: Catalog) -> None:
     """Fill in each instance's hourly price from the price catalog (spot: its AZ's price)."""
-    by_region: dict[str, dict[str, Any]] = {}
+    by_region: dict[str, dict[str, Offer]] = {}
     for inst in instances:
         if inst.region not in by_region:
             offers = catalog.region(inst.region).offers()
