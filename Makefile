@@ -41,8 +41,9 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# tests/ and bench/ are checked with the same settings, as the packages they import them as.
 typecheck: $(STAMP) $(TYPECHECK)/dlpick
-	MYPYPATH=$(TYPECHECK) $(BIN)/mypy -p dlpick.pricing -p dlpick.remote -p dlpick.tui
+	MYPYPATH=$(TYPECHECK) $(BIN)/mypy -p dlpick.pricing -p dlpick.remote -p dlpick.tui -p tests -p bench
 
 pytest: $(STAMP) system-deps
 	$(BIN)/pytest $(PYTEST_ARGS)

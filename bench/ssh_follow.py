@@ -134,7 +134,7 @@ def main() -> dict[str, Any]:
                     "peak_rss_mib": round(max(r for _, r in results[name]) / 1024, 1),
                 }
 
-            figures = {
+            figures: dict[str, Any] = {
                 "log": {"lines": LINES, "bytes": size, "complete": log.stat().st_size == size},
                 "plain_ssh_cat": summary("ssh"),
                 "dlpick_logs_follow": summary("cli"),

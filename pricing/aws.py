@@ -12,12 +12,26 @@ import re
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, cast
 
 from dlpick.pricing.errors import AwsError, one_line
 
 if TYPE_CHECKING:
+    # Types only: importing boto3 or the stubs at run time would slow every start.
     import boto3
+    from botocore.client import BaseClient
+    from botocore.config import Config
+    from botocore.exceptions import ClientError
+    from botocore.model import OperationModel
+    from botocore.paginate import Paginator
+    from botocore.waiter import Waiter
+    from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_ec2.literals import InstanceTypeType
+    from mypy_boto3_pricing import PricingClient
+    from mypy_boto3_service_quotas import ServiceQuotasClient
+    from mypy_boto3_ssm import SSMClient
+    from mypy_boto3_sts import STSClient
 
 T = TypeVar("T")
 
@@ -53,7 +67,7 @@ class CallCounter:
     calls: list[str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def __call__(self, model: Any = None, **_: Any) -> None:
+    def __call__(self, model: OperationModel | None = None, **_: object) -> None:
         name = getattr(model, "name", "?")
         service = getattr(getattr(model, "service_model", None), "service_name", "?")
         with self._lock:
@@ -64,7 +78,7 @@ class CallCounter:
         return len(self.calls)
 
 
-def client_config() -> Any:
+def client_config() -> Config:
     """botocore Config used for every client: bounded timeouts, standard retries."""
     from botocore.config import Config
 
@@ -95,7 +109,7 @@ class Aws:
         self.profile = profile
         self.counter = counter
         self._local = threading.local()
-        self._clients: dict[tuple[str, str, int], Any] = {}
+        self._clients: dict[tuple[str, str, int], TranslatingClient] = {}
         self._lock = threading.Lock()
 
     def _session(self) -> boto3.Session:
@@ -131,8 +145,11 @@ class Aws:
             raise problem
         return self
 
-    def client(self, service: str, region: str) -> Any:
-        """A client whose failures raise AwsError (see TranslatingClient)."""
+    def client(self, service: str, region: str) -> TranslatingClient:
+        """A client whose failures raise AwsError (see TranslatingClient).
+
+        Untyped: callers use the typed accessors below (ec2, pricing, ...).
+        """
         key = (service, region, threading.get_ident())
         with self._lock:
             cached = self._clients.get(key)
@@ -150,9 +167,47 @@ class Aws:
             self._clients[key] = made
         return made
 
+    # Typed views of the same proxy: it answers every call of the real client
+    # (raising AwsError instead of botocore's errors), so the stub type holds.
+
+    def ec2(self, region: str) -> EC2Client:
+        return cast("EC2Client", self.client("ec2", region))
+
+    def pricing(self) -> PricingClient:
+        """The Pricing API client, at the one endpoint region that serves it."""
+        return cast("PricingClient", self.client("pricing", PRICING_REGION))
+
+    def service_quotas(self, region: str) -> ServiceQuotasClient:
+        return cast("ServiceQuotasClient", self.client("service-quotas", region))
+
+    def ssm(self, region: str) -> SSMClient:
+        return cast("SSMClient", self.client("ssm", region))
+
+    def sts(self, region: str) -> STSClient:
+        return cast("STSClient", self.client("sts", region))
+
+    def cloudwatch(self, region: str) -> CloudWatchClient:
+        return cast("CloudWatchClient", self.client("cloudwatch", region))
+
+
+def instance_type_name(name: str) -> InstanceTypeType:
+    """An instance type as EC2's request shapes take it.
+
+    The stubs list the types known when they were built; AWS adds types sooner and
+    checks the name itself, so any name passes through unchanged.
+    """
+    return cast("InstanceTypeType", name)
+
 
 def _operation(name: str) -> str:
     return "".join(part.title() for part in name.split("_"))
+
+
+class _Where(TypedDict):
+    """Where a failed call was made, for the AwsError that reports it."""
+
+    operation: str
+    region: str
 
 
 def aws_error(exc: BaseException, operation: str = "", region: str = "") -> AwsError:
@@ -172,7 +227,7 @@ def aws_error(exc: BaseException, operation: str = "", region: str = "") -> AwsE
 
     if isinstance(exc, AwsError):
         return exc
-    at: dict[str, Any] = {"operation": operation, "region": region}
+    at: _Where = {"operation": operation, "region": region}
     if isinstance(exc, NoCredentialsError | PartialCredentialsError):
         return AwsError(
             "no AWS credentials found",
@@ -230,7 +285,7 @@ def aws_error(exc: BaseException, operation: str = "", region: str = "") -> AwsE
     return AwsError(one_line(exc), code=type(exc).__name__, **at)
 
 
-def _client_error(exc: Any, at: dict[str, Any]) -> AwsError:
+def _client_error(exc: ClientError, at: _Where) -> AwsError:
     err = exc.response.get("Error", {})
     meta = exc.response.get("ResponseMetadata", {})
     status = meta.get("HTTPStatusCode")
@@ -292,7 +347,7 @@ class TranslatingClient:
     Everything else (``meta``, ``exceptions``, attributes) passes through.
     """
 
-    def __init__(self, client: Any, region: str) -> None:
+    def __init__(self, client: BaseClient, region: str) -> None:
         self._client = client
         self._region = region
 
@@ -317,7 +372,7 @@ class TranslatingClient:
 
 
 class _TranslatingPaginator:
-    def __init__(self, paginator: Any, operation: str, region: str) -> None:
+    def __init__(self, paginator: Paginator, operation: str, region: str) -> None:
         self._paginator = paginator
         self._operation = operation
         self._region = region
@@ -330,7 +385,7 @@ class _TranslatingPaginator:
 
 
 class _TranslatingWaiter:
-    def __init__(self, waiter: Any, name: str, region: str) -> None:
+    def __init__(self, waiter: Waiter, name: str, region: str) -> None:
         self._waiter = waiter
         self._name = name
         self._region = region

@@ -11,13 +11,16 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeGuard
+from typing import TYPE_CHECKING, Any, TypeGuard, TypeVar
 
 from dlpick.pricing.cache import Cached, PriceCache, cache_scope
 from dlpick.pricing.chips import Chip, chip_for
 from dlpick.pricing.errors import AwsError, InputError
 from dlpick.pricing.snapshot import Snapshot, bundled
 from dlpick.pricing.specs import InstanceSpec
+
+if TYPE_CHECKING:
+    from dlpick.pricing.aws import Aws
 
 # The fields of `dlpick prices --format json`, in order (DESIGN.md's record
 # contract first, then the extras).
@@ -47,6 +50,7 @@ RECORD_FIELDS = (
     "spot_price_as_of",
 )
 SOURCES = ("live", "cache", "snapshot")
+P = TypeVar("P")  # a payload of one kind, as fetched live and as cached
 KIND_LABELS = {
     "specs": "instance types",
     "ondemand": "on-demand prices",
@@ -236,7 +240,7 @@ class Catalog:
         self,
         *,
         cache: PriceCache,
-        aws: Any = None,  # dlpick.pricing.aws.Aws; None means offline
+        aws: Aws | None = None,  # None means offline
         snapshot: Snapshot | None = None,
         warn: Callable[[str], None] | None = None,
         clock: Callable[[], float] = time.time,
@@ -264,6 +268,11 @@ class Catalog:
     def live(self) -> bool:
         return self.aws is not None and self._offline_reason is None
 
+    def _live_aws(self) -> Aws:
+        """The AWS access; fetches are made only while the catalog is live."""
+        assert self.aws is not None
+        return self.aws
+
     def warn(self, message: str) -> None:
         if message not in self._warned:
             self._warned.add(message)
@@ -272,8 +281,8 @@ class Catalog:
     # -- one kind of data, from the best source that answers ------------------
 
     def _get(
-        self, kind: str, region: str, refresh: bool, fetch: Callable[[], Any]
-    ) -> tuple[Any, str, str] | None:
+        self, kind: str, region: str, refresh: bool, fetch: Callable[[], P]
+    ) -> tuple[P, str, str] | None:
         """(payload, source, as_of) from live or cache; None means use the snapshot."""
         if not refresh:
             hit = self._cached(kind, region, allow_stale=not self.live)
@@ -309,15 +318,13 @@ class Catalog:
 
     def region(self, region: str, *, refresh: bool = False) -> RegionPrices:
         """Specs and prices for one region."""
-        from dlpick.pricing.aws import PRICING_REGION
-
         snap = self.snapshot
         snap_region = snap.regions.get(region)
 
-        def fetch_specs() -> Any:
+        def fetch_specs() -> dict[str, dict[str, Any]]:
             from dlpick.pricing.specs import fetch_specs as fetch
 
-            return {k: v.to_json() for k, v in fetch(self.aws.client("ec2", region)).items()}
+            return {k: v.to_json() for k, v in fetch(self._live_aws().ec2(region)).items()}
 
         got = self._get("specs", region, refresh, fetch_specs)
         if got is not None:
@@ -328,16 +335,16 @@ class Catalog:
             specs = {}
         types = sorted(specs)
 
-        def fetch_on_demand() -> Any:
+        def fetch_on_demand() -> dict[str, float]:
             from dlpick.pricing.ondemand import fetch_on_demand as fetch
 
-            prices = fetch(self.aws.client("pricing", PRICING_REGION), region, types)
+            prices = fetch(self._live_aws().pricing(), region, types)
             return {t: p.usd_hour for t, p in prices.items()}
 
-        def fetch_spot() -> Any:
+        def fetch_spot() -> dict[str, dict[str, float]]:
             from dlpick.pricing.spot import fetch_spot as fetch
 
-            return {t: q.by_az for t, q in fetch(self.aws.client("ec2", region), types).items()}
+            return {t: q.by_az for t, q in fetch(self._live_aws().ec2(region), types).items()}
 
         od = self._get("ondemand", region, refresh, fetch_on_demand) if types else None
         spot = self._get("spot", region, refresh, fetch_spot) if types else None
@@ -357,8 +364,9 @@ class Catalog:
         """Every region worth showing: the account's enabled ones, or the snapshot's."""
         from dlpick.pricing.regions import enabled_regions
 
-        def fetch() -> Any:
-            return enabled_regions(self.aws.client("ec2", self.aws.default_region()))
+        def fetch() -> list[str]:
+            aws = self._live_aws()
+            return enabled_regions(aws.ec2(aws.default_region()))
 
         got = self._get("regions", "all", refresh, fetch)
         if got is not None:

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mypy_boto3_pricing import PricingClient
 
 LINUX_ON_DEMAND = {
     "operatingSystem": "Linux",
@@ -98,7 +101,7 @@ def parse_price_list(price_list: list[Any], region: str | None = None) -> dict[s
 
 
 def fetch_on_demand(
-    pricing: Any, region: str, instance_types: list[str]
+    pricing: PricingClient, region: str, instance_types: list[str]
 ) -> dict[str, OnDemandPrice]:
     """Linux on-demand prices for many types in one region, batched with ANY_OF."""
     from dlpick.pricing.aws import paginate

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
 
 # Public commercial regions (code -> location), from the EC2 regions table in the
 # AWS documentation. Used to check --region offline; live runs also accept any
@@ -49,7 +52,7 @@ def is_known_region(region: str, extra: set[str] | None = None) -> bool:
     return region in KNOWN_REGIONS or bool(extra and region in extra)
 
 
-def enabled_regions(ec2: Any) -> list[str]:
+def enabled_regions(ec2: EC2Client) -> list[str]:
     """Regions this account can use (opted in or not requiring opt-in)."""
     from dlpick.pricing.errors import AwsError
 

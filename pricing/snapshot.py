@@ -106,20 +106,20 @@ def build_live(regions: Iterable[str] | None = None, profile: str | None = None)
     """A snapshot from the live APIs (the account's enabled regions by default)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from dlpick.pricing.aws import PRICING_REGION, Aws
+    from dlpick.pricing.aws import Aws
     from dlpick.pricing.ondemand import fetch_on_demand
     from dlpick.pricing.regions import enabled_regions
     from dlpick.pricing.specs import fetch_specs
     from dlpick.pricing.spot import fetch_spot
 
     aws = Aws(profile=profile)
-    names = list(regions or enabled_regions(aws.client("ec2", aws.default_region())))
+    names = list(regions or enabled_regions(aws.ec2(aws.default_region())))
 
     def one(region: str) -> tuple[str, dict[str, InstanceSpec], RegionSnapshot]:
-        ec2 = aws.client("ec2", region)
+        ec2 = aws.ec2(region)
         specs = fetch_specs(ec2)
         types = sorted(specs)
-        od = fetch_on_demand(aws.client("pricing", PRICING_REGION), region, types)
+        od = fetch_on_demand(aws.pricing(), region, types)
         spot = fetch_spot(ec2, types)
         stamp = _iso_now()
         snap = RegionSnapshot(

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
 
 # DescribeInstanceTypes takes wildcards on instance-type; these prefixes cover
 # every family with GPUs or accelerators (g*, p*, gr*, trn*, inf*, dl*, vt*) in
@@ -123,7 +126,7 @@ def specs_from_api(records: list[dict[str, Any]]) -> dict[str, InstanceSpec]:
     return specs
 
 
-def fetch_specs(ec2: Any) -> dict[str, InstanceSpec]:
+def fetch_specs(ec2: EC2Client) -> dict[str, InstanceSpec]:
     """Every accelerated instance type the client's region offers (usually one call)."""
     from dlpick.pricing.aws import paginate
 

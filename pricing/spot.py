@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
 
 LINUX_PRODUCTS = ("Linux/UNIX", "Linux/UNIX (Amazon VPC)")
 
@@ -59,7 +62,7 @@ def parse_spot_history(records: list[dict[str, Any]]) -> dict[str, SpotQuote]:
 
 
 def fetch_spot(
-    ec2: Any, instance_types: list[str], now: datetime | None = None
+    ec2: EC2Client, instance_types: list[str], now: datetime | None = None
 ) -> dict[str, SpotQuote]:
     """Current spot prices for the given types in every AZ of the client's region."""
     from dlpick.pricing.aws import paginate

@@ -10,13 +10,24 @@ from __future__ import annotations
 import ipaddress
 import os
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from dlpick.pricing.errors import AwsError, DataError
 from dlpick.remote.launch_errors import LaunchError
 from dlpick.remote.tags import SECURITY_GROUP
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_ec2.type_defs import (
+        IpPermissionTypeDef,
+        IpRangeTypeDef,
+        Ipv6RangeTypeDef,
+        SecurityGroupTypeDef,
+        TagSpecificationTypeDef,
+        TagTypeDef,
+    )
 
 # -- the caller's address --------------------------------------------------------
 
@@ -92,7 +103,7 @@ def public_key_of(path: Path) -> str:
     )
 
 
-def key_pair_exists(ec2: Any, name: str) -> bool:
+def key_pair_exists(ec2: EC2Client, name: str) -> bool:
     """Whether the region has a key pair of this name."""
     try:
         ec2.describe_key_pairs(KeyNames=[name])
@@ -104,14 +115,14 @@ def key_pair_exists(ec2: Any, name: str) -> bool:
 
 
 def make_key_pair(
-    ec2: Any,
+    ec2: EC2Client,
     key_name: str,
     key_path: Path,
-    tags: list[dict[str, str]],
+    tags: Sequence[TagTypeDef],
     progress: Callable[[str], None],
 ) -> None:
     """Import the key at `key_path` as a key pair, or create one and save its private key there."""
-    spec = [{"ResourceType": "key-pair", "Tags": tags}]
+    spec: list[TagSpecificationTypeDef] = [{"ResourceType": "key-pair", "Tags": tags}]
     if key_path.exists():
         progress(f"importing {key_path} as key pair {key_name}")
         ec2.import_key_pair(
@@ -130,7 +141,7 @@ def make_key_pair(
 # -- security group -------------------------------------------------------------
 
 
-def default_vpc(ec2: Any, region: str) -> str:
+def default_vpc(ec2: EC2Client, region: str) -> str:
     """The region's default VPC, where dlpick launches."""
     vpcs = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
     if not vpcs:
@@ -141,7 +152,7 @@ def default_vpc(ec2: Any, region: str) -> str:
     return str(vpcs[0]["VpcId"])
 
 
-def find_security_group(ec2: Any, vpc_id: str) -> dict[str, Any] | None:
+def find_security_group(ec2: EC2Client, vpc_id: str) -> SecurityGroupTypeDef | None:
     """dlpick's SSH security group in a VPC, or None before the first launch there."""
     groups = ec2.describe_security_groups(
         Filters=[
@@ -152,7 +163,7 @@ def find_security_group(ec2: Any, vpc_id: str) -> dict[str, Any] | None:
     return groups[0] if groups else None
 
 
-def ssh_rules(group: dict[str, Any]) -> list[str]:
+def ssh_rules(group: SecurityGroupTypeDef) -> list[str]:
     """The CIDRs the group lets in on port 22."""
     cidrs = []
     for perm in group.get("IpPermissions", []):
@@ -166,7 +177,9 @@ def ssh_rules(group: dict[str, Any]) -> list[str]:
     return cidrs
 
 
-def ensure_security_group(ec2: Any, vpc_id: str, cidr: str, tags: list[dict[str, str]]) -> str:
+def ensure_security_group(
+    ec2: EC2Client, vpc_id: str, cidr: str, tags: Sequence[TagTypeDef]
+) -> str:
     """dlpick's SSH group, created if missing, letting SSH in from `cidr` only."""
     group = find_security_group(ec2, vpc_id)
     if group is None:
@@ -181,28 +194,21 @@ def ensure_security_group(ec2: Any, vpc_id: str, cidr: str, tags: list[dict[str,
     current = ssh_rules(group)
     stale = [c for c in current if c != cidr]
     if stale:
-        v4 = [{"CidrIp": c} for c in stale if ":" not in c]
-        v6 = [{"CidrIpv6": c} for c in stale if ":" in c]
-        ec2.revoke_security_group_ingress(
-            GroupId=group_id,
-            IpPermissions=[
-                {
-                    "IpProtocol": "tcp",
-                    "FromPort": 22,
-                    "ToPort": 22,
-                    "IpRanges": v4,
-                    "Ipv6Ranges": v6,
-                }
-            ],
-        )
+        v4: list[IpRangeTypeDef] = [{"CidrIp": c} for c in stale if ":" not in c]
+        v6: list[Ipv6RangeTypeDef] = [{"CidrIpv6": c} for c in stale if ":" in c]
+        revoke: IpPermissionTypeDef = {
+            "IpProtocol": "tcp",
+            "FromPort": 22,
+            "ToPort": 22,
+            "IpRanges": v4,
+            "Ipv6Ranges": v6,
+        }
+        ec2.revoke_security_group_ingress(GroupId=group_id, IpPermissions=[revoke])
     if cidr not in current:
-        ranges = (
-            {"Ipv6Ranges": [{"CidrIpv6": cidr, "Description": "dlpick: your address"}]}
-            if ":" in cidr
-            else {"IpRanges": [{"CidrIp": cidr, "Description": "dlpick: your address"}]}
-        )
-        ec2.authorize_security_group_ingress(
-            GroupId=group_id,
-            IpPermissions=[{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, **ranges}],
-        )
+        allow: IpPermissionTypeDef = {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22}
+        if ":" in cidr:
+            allow["Ipv6Ranges"] = [{"CidrIpv6": cidr, "Description": "dlpick: your address"}]
+        else:
+            allow["IpRanges"] = [{"CidrIp": cidr, "Description": "dlpick: your address"}]
+        ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=[allow])
     return group_id

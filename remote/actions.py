@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from dlpick.pricing.errors import AwsError, InputError
 from dlpick.remote.fleet import Instance, instance_from_api
 from dlpick.remote.guard import alarm_name
 from dlpick.remote.tags import MANAGED_TAG, SECURITY_GROUP
 
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_ec2.type_defs import InstanceTypeDef
+
+    from dlpick.pricing.aws import Aws
+
 
 def find_instances(
-    aws: Any, region: str, instance_ids: list[str]
-) -> list[tuple[Instance, dict[str, Any]]]:
+    aws: Aws, region: str, instance_ids: list[str]
+) -> list[tuple[Instance, InstanceTypeDef]]:
     """The instances (and their raw descriptions) named by id in a region."""
-    ec2 = aws.client("ec2", region)
+    ec2 = aws.ec2(region)
     try:
         reservations = ec2.describe_instances(InstanceIds=instance_ids)["Reservations"]
     except AwsError as err:
@@ -64,13 +70,13 @@ class Leftovers:
         return bool(self.key_pairs or self.security_groups)
 
 
-def stop(aws: Any, region: str, instance_ids: list[str]) -> None:
-    aws.client("ec2", region).stop_instances(InstanceIds=instance_ids)
+def stop(aws: Aws, region: str, instance_ids: list[str]) -> None:
+    aws.ec2(region).stop_instances(InstanceIds=instance_ids)
 
 
-def terminate(aws: Any, region: str, found: list[tuple[Instance, dict[str, Any]]]) -> Leftovers:
+def terminate(aws: Aws, region: str, found: list[tuple[Instance, InstanceTypeDef]]) -> Leftovers:
     """Terminate, delete their idle alarms, and report what remains."""
-    ec2 = aws.client("ec2", region)
+    ec2 = aws.ec2(region)
     ids = [inst.instance_id for inst, _ in found]
     ec2.terminate_instances(InstanceIds=ids)
     left = Leftovers()
@@ -81,7 +87,7 @@ def terminate(aws: Any, region: str, found: list[tuple[Instance, dict[str, Any]]
                 left.volumes.append(str(ebs["VolumeId"]))
     alarms = [alarm_name(i) for i in ids]
     try:
-        aws.client("cloudwatch", region).delete_alarms(AlarmNames=alarms)
+        aws.cloudwatch(region).delete_alarms(AlarmNames=alarms)
     except AwsError:  # an alarm that is already gone needs no cleaning
         pass
     still_live = [
@@ -113,7 +119,7 @@ def terminate(aws: Any, region: str, found: list[tuple[Instance, dict[str, Any]]
     return left
 
 
-def _is_managed_key(ec2: Any, key_name: str) -> bool:
+def _is_managed_key(ec2: EC2Client, key_name: str) -> bool:
     try:
         pairs = ec2.describe_key_pairs(KeyNames=[key_name])["KeyPairs"]
     except AwsError:
@@ -125,13 +131,13 @@ def _is_managed_key(ec2: Any, key_name: str) -> bool:
     )
 
 
-def clean_up(aws: Any, region: str, left: Leftovers) -> list[str]:
+def clean_up(aws: Aws, region: str, left: Leftovers) -> list[str]:
     """Delete the unused key pairs and security groups dlpick made; returns what was done.
 
     A security group cannot be deleted while a terminating instance still holds it,
     so that failure is reported and the group is left for the next clean-up.
     """
-    ec2 = aws.client("ec2", region)
+    ec2 = aws.ec2(region)
     done = []
     for key in left.key_pairs:
         ec2.delete_key_pair(KeyName=key)

@@ -10,10 +10,16 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dlpick.pricing.errors import AwsError
 from dlpick.remote.tags import IDLE_STOP_TAG, MANAGED_TAG, STOP_AFTER_TAG
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2.type_defs import InstanceTypeDef, TagTypeDef
+
+    from dlpick.pricing.aws import Aws
+    from dlpick.pricing.catalog import Catalog, Offer
 
 # EBS list prices per GB-month in us-east-1 (AWS EBS pricing page); other regions
 # differ by a few percent, so storage costs are labelled as estimates.
@@ -116,11 +122,11 @@ class Instance:
         }
 
 
-def _tags(raw: Iterable[dict[str, str]] | None) -> dict[str, str]:
+def _tags(raw: Iterable[TagTypeDef] | None) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in raw or []}
 
 
-def instance_from_api(raw: dict[str, Any], region: str) -> Instance:
+def instance_from_api(raw: InstanceTypeDef, region: str) -> Instance:
     tags = _tags(raw.get("Tags"))
     launch = raw["LaunchTime"]
     if isinstance(launch, str):
@@ -142,11 +148,11 @@ def instance_from_api(raw: dict[str, Any], region: str) -> Instance:
     )
 
 
-def scan_region(aws: Any, region: str, *, everything: bool = False) -> list[Instance]:
+def scan_region(aws: Aws, region: str, *, everything: bool = False) -> list[Instance]:
     """Instances in one region (accelerated ones unless `everything`), with their volumes."""
     from dlpick.pricing.aws import paginate
 
-    ec2 = aws.client("ec2", region)
+    ec2 = aws.ec2(region)
     reservations = paginate(
         ec2.describe_instances,
         "Reservations",
@@ -199,7 +205,7 @@ class FleetScan:
         return [{"region": region, "reason": why} for region, why in self.unreadable]
 
 
-def scan(aws: Any, regions: list[str], *, everything: bool = False, workers: int = 8) -> FleetScan:
+def scan(aws: Aws, regions: list[str], *, everything: bool = False, workers: int = 8) -> FleetScan:
     """Instances in every given region, scanned in parallel.
 
     A region that fails is named in the result with the reason. When no region
@@ -231,7 +237,7 @@ def scan(aws: Any, regions: list[str], *, everything: bool = False, workers: int
 
 
 def load_fleet(
-    aws: Any, regions: list[str], *, everything: bool = False, catalog: Any = None
+    aws: Aws, regions: list[str], *, everything: bool = False, catalog: Catalog | None = None
 ) -> FleetScan:
     """Instances in the regions, priced from the catalog, with their idle alarm states.
 
@@ -254,9 +260,9 @@ def load_fleet(
     return found
 
 
-def price_instances(instances: list[Instance], catalog: Any) -> None:
+def price_instances(instances: list[Instance], catalog: Catalog) -> None:
     """Fill in each instance's hourly price from the price catalog (spot: its AZ's price)."""
-    by_region: dict[str, dict[str, Any]] = {}
+    by_region: dict[str, dict[str, Offer]] = {}
     for inst in instances:
         if inst.region not in by_region:
             offers = catalog.region(inst.region).offers()

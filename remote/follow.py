@@ -29,7 +29,7 @@ import random
 import shlex
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from dlpick.remote.log_events import (
     ConnectionChange,
@@ -42,6 +42,9 @@ from dlpick.remote.log_events import (
 )
 from dlpick.remote.runs import run_path, script_command, shell_path
 from dlpick.remote.ssh import Connect, SshError
+
+if TYPE_CHECKING:
+    import asyncssh
 
 CHUNK_BYTES = 4 * 1024 * 1024
 # A line longer than this is handed out in pieces, so a progress bar that never
@@ -128,7 +131,7 @@ class LogFollower:
         offset: int = 0,
         inode: str | None = None,
         follow: bool = True,
-        connection: Any = None,
+        connection: asyncssh.SSHClientConnection | None = None,
         chunk_bytes: int = CHUNK_BYTES,
         poll_interval: float = 0.2,
         heartbeat_interval: float = 5.0,
@@ -255,7 +258,7 @@ class LogFollower:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(conn.wait_closed(), 2)
 
-    async def _stream(self, conn: Any) -> AsyncIterator[FollowEvent]:
+    async def _stream(self, conn: asyncssh.SSHClientConnection) -> AsyncIterator[FollowEvent]:
         import asyncssh
 
         try:
@@ -341,7 +344,7 @@ class LogFollower:
         self._partial = b""
         return chunk
 
-    async def _check_reader(self, process: Any) -> None:
+    async def _check_reader(self, process: asyncssh.SSHClientProcess[bytes]) -> None:
         """Tell a reader that failed on the host (permanent) from a dropped link (retry)."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(process.wait_closed(), 2)
@@ -357,7 +360,9 @@ class LogFollower:
             )
 
 
-async def tail_start(connection: Any, path: str, lines: int) -> tuple[int, str | None]:
+async def tail_start(
+    connection: asyncssh.SSHClientConnection, path: str, lines: int
+) -> tuple[int, str | None]:
     """Byte offset where the last `lines` lines of a remote file begin, and its inode."""
     probe = await connection.run(
         script_command(f"stat -L -c '%i %s' -- {shell_path(path)}"), check=False
@@ -376,7 +381,8 @@ async def tail_start(connection: Any, path: str, lines: int) -> tuple[int, str |
             encoding=None,
             check=False,
         )
-        data: bytes = result.stdout or b""
+        # encoding=None gives bytes; asyncssh types the output as bytes or str.
+        data = cast("bytes", result.stdout or b"")
         # Ignore the final newline: it ends the last line, it does not start one.
         end = len(data) - 1 if data.endswith(b"\n") else len(data)
         cut = end

@@ -13,13 +13,18 @@ first boot, with instance-initiated shutdown set to stop.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
 from dlpick.pricing.errors import InputError
 from dlpick.remote.limits import MAX_HOURS
 from dlpick.remote.tags import IDLE_ALARM_PREFIX
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_cloudwatch.type_defs import TagTypeDef
 
 ALARM_PERIOD_SECONDS = 300
 
@@ -73,14 +78,14 @@ def self_stop_user_data(limit: Deadline) -> str:
 
 
 def create_idle_alarm(
-    cloudwatch: Any,
+    cloudwatch: CloudWatchClient,
     *,
     region: str,
     instance_id: str,
     minutes: int,
     threshold_percent: float,
     terminate: bool,
-    tags: list[dict[str, str]],
+    tags: Sequence[TagTypeDef],
 ) -> str:
     """The CloudWatch alarm that stops (or terminates) the instance when idle."""
     action = "terminate" if terminate else "stop"

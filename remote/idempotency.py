@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from dlpick.pricing.locations import launches_file
 from dlpick.remote.tags import TOKEN_TAG
 
 if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_ec2.type_defs import InstanceTypeDef
+
     from dlpick.remote.launch import LaunchRequest
 
 
@@ -63,7 +66,7 @@ def remember_launch(req: LaunchRequest, token: str) -> None:
     tmp.replace(path)
 
 
-def instances_with_token(ec2: Any, token: str) -> list[dict[str, Any]]:
+def instances_with_token(ec2: EC2Client, token: str) -> list[InstanceTypeDef]:
     """Instances (in any state) tagged with a launch's client token."""
     reservations = ec2.describe_instances(
         Filters=[{"Name": f"tag:{TOKEN_TAG}", "Values": [token]}]
@@ -71,7 +74,7 @@ def instances_with_token(ec2: Any, token: str) -> list[dict[str, Any]]:
     return [i for r in reservations for i in r.get("Instances", [])]
 
 
-def token_for(ec2: Any, req: LaunchRequest) -> tuple[str, str | None]:
+def token_for(ec2: EC2Client, req: LaunchRequest) -> tuple[str, str | None]:
     """The launch's idempotency token, and the live instance it already started, if any.
 
     A token names one intended instance. A repeated `dlpick launch` with the same

@@ -12,10 +12,15 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
 from dlpick.pricing.errors import AwsError
 from dlpick.remote.tags import IDLE_ALARM_PREFIX
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch import CloudWatchClient
+
+    from dlpick.pricing.aws import Aws
 
 NVIDIA_SMI_QUERY = (
     "nvidia-smi --query-gpu=index,utilization.gpu,memory.used,memory.total "
@@ -117,7 +122,7 @@ class IdleTracker:
 
 
 def cpu_utilization(
-    cloudwatch: Any, instance_id: str, start: datetime, end: datetime
+    cloudwatch: CloudWatchClient, instance_id: str, start: datetime, end: datetime
 ) -> list[tuple[datetime, float]]:
     """CloudWatch CPUUtilization averages (5-minute points), oldest first."""
     answer = cloudwatch.get_metric_statistics(
@@ -133,13 +138,13 @@ def cpu_utilization(
     return sorted(points)
 
 
-def alarm_states(aws: Any, region: str) -> dict[str, str]:
+def alarm_states(aws: Aws, region: str) -> dict[str, str]:
     """Instance id -> 'idle (alarm)' / 'active' from the idle alarms dlpick created."""
     from dlpick.pricing.aws import paginate
 
     try:
         alarms = paginate(
-            aws.client("cloudwatch", region).describe_alarms,
+            aws.cloudwatch(region).describe_alarms,
             "MetricAlarms",
             AlarmNamePrefix=IDLE_ALARM_PREFIX,
         )

@@ -13,7 +13,7 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
 from dlpick.pricing.errors import AwsError, DlpickError
 from dlpick.remote.idle import (
@@ -25,6 +25,10 @@ from dlpick.remote.idle import (
     parse_nvidia_smi,
 )
 from dlpick.remote.ssh import Connect, SshError
+
+if TYPE_CHECKING:
+    import asyncssh
+    from mypy_boto3_cloudwatch import CloudWatchClient
 
 NEURON_FAMILIES = ("trn", "inf")
 
@@ -39,7 +43,7 @@ def is_neuron(instance_type: str | None) -> bool:
     return family.startswith(NEURON_FAMILIES)
 
 
-async def sample_host(conn: Any) -> list[GpuReading]:
+async def sample_host(conn: asyncssh.SSHClientConnection) -> list[GpuReading]:
     """One reading of every GPU on the host behind an asyncssh connection."""
     result = await conn.run(NVIDIA_SMI_QUERY, check=False)
     if result.exit_status == 127:
@@ -76,7 +80,7 @@ class IdleWatcher:
 
     instance_type: str | None = None
     connect: Connect | None = None  # None when SSH is not possible
-    cloudwatch: Any = None  # a boto3 CloudWatch client in the instance's region
+    cloudwatch: CloudWatchClient | None = None  # in the instance's region
     instance_id: str | None = None
     tracker: IdleTracker = field(default_factory=IdleTracker)
     clock: Callable[[], datetime] = _now
@@ -86,7 +90,7 @@ class IdleWatcher:
     # enough to always find the latest one.
     cpu_lookback: timedelta = timedelta(minutes=11)
     last: IdleSample | None = None
-    _conn: Any = field(default=None, init=False, repr=False)
+    _conn: asyncssh.SSHClientConnection | None = field(default=None, init=False, repr=False)
 
     async def sample(self) -> IdleSample:
         """Look at the instance once: its GPUs over SSH, else its CPU in CloudWatch."""

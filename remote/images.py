@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from dlpick.pricing.errors import AwsError
 from dlpick.remote.launch_errors import LaunchError
 from dlpick.remote.target import login_user_for_image
+
+if TYPE_CHECKING:
+    from mypy_boto3_ssm import SSMClient
+
+    from dlpick.pricing.aws import Aws
 
 OS_CHOICES = ("ubuntu-22.04", "ubuntu-24.04", "al2023")
 DEFAULT_OS = "ubuntu-24.04"
@@ -65,7 +70,7 @@ def _version_key(text: str) -> tuple[int, ...]:
     return tuple(int(p) for p in text.split("."))
 
 
-def latest_pytorch_parameter(ssm: Any, os_name: str, arch: str, family: str) -> str:
+def latest_pytorch_parameter(ssm: SSMClient, os_name: str, arch: str, family: str) -> str:
     """The newest PyTorch DLAMI parameter, found by listing the public parameter tree."""
     from dlpick.pricing.aws import paginate
 
@@ -93,9 +98,9 @@ def latest_pytorch_parameter(ssm: Any, os_name: str, arch: str, family: str) -> 
     return max(found, key=lambda vn: _version_key(vn[0]))[1]
 
 
-def find_ami(aws: Any, region: str, flavour: str, os_name: str, arch: str, family: str) -> Ami:
+def find_ami(aws: Aws, region: str, flavour: str, os_name: str, arch: str, family: str) -> Ami:
     """The latest DLAMI for a flavour, OS and architecture (Neuron DLAMI for trn/inf)."""
-    ec2 = aws.client("ec2", region)
+    ec2 = aws.ec2(region)
     parameter = ""
     if flavour.startswith("ami-"):
         image_id = flavour
@@ -107,7 +112,7 @@ def find_ami(aws: Any, region: str, flavour: str, os_name: str, arch: str, famil
             )
         if os_name not in OS_CHOICES:
             raise LaunchError(f"unknown OS {os_name!r}; use one of {', '.join(OS_CHOICES)}")
-        ssm = aws.client("ssm", region)
+        ssm = aws.ssm(region)
         if flavour == "pytorch":
             parameter = latest_pytorch_parameter(ssm, os_name, arch, family)
         else:

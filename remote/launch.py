@@ -13,8 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
+from dlpick.pricing.aws import instance_type_name
 from dlpick.pricing.errors import AwsError
 from dlpick.remote import guard
 from dlpick.remote.access import (
@@ -33,6 +34,11 @@ from dlpick.remote.launch_errors import LaunchError, explain, offered_elsewhere
 from dlpick.remote.quotas import QuotaCheck, check_quota
 from dlpick.remote.run_instances import run_arguments
 from dlpick.remote.tags import MANAGED_TAG, OWNER_TAG, SECURITY_GROUP
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2.type_defs import TagTypeDef
+
+    from dlpick.pricing.aws import Aws
 
 DEFAULT_IDLE_STOP_MINUTES = 60
 DEFAULT_VOLUME_GB = 200
@@ -102,7 +108,7 @@ class LaunchPlan:
         return guard.idle_cpu_threshold(self.vcpus, self.request.idle_threshold_percent)
 
     @property
-    def guard_action(self) -> str:
+    def guard_action(self) -> Literal["stop", "terminate"]:
         # A one-time spot instance cannot be stopped, only terminated.
         return "terminate" if self.request.spot else "stop"
 
@@ -110,7 +116,7 @@ class LaunchPlan:
     def name(self) -> str:
         return self.request.name or f"dlpick-{self.request.instance_type}"
 
-    def tags(self, *extra: tuple[str, str]) -> list[dict[str, str]]:
+    def tags(self, *extra: tuple[str, str]) -> list[TagTypeDef]:
         """The tags on everything this launch creates, plus `extra` ones."""
         pairs = [("Name", self.name), (MANAGED_TAG, "true"), (OWNER_TAG, self.owner_arn), *extra]
         return [{"Key": k, "Value": v} for k, v in pairs]
@@ -190,20 +196,21 @@ class LaunchResult:
 
 
 def _add_idle_alarm(
-    aws: Any, plan: LaunchPlan, instance_id: str, progress: Callable[[str], None]
+    aws: Aws, plan: LaunchPlan, instance_id: str, progress: Callable[[str], None]
 ) -> None:
     """The idle guard; a failure is reported, not fatal: the instance already runs."""
     req = plan.request
     assert req.idle_stop_minutes
     try:
         name = guard.create_idle_alarm(
-            aws.client("cloudwatch", req.region),
+            aws.cloudwatch(req.region),
             region=req.region,
             instance_id=instance_id,
             minutes=req.idle_stop_minutes,
             threshold_percent=plan.idle_threshold,
             terminate=req.spot,
-            tags=plan.tags(),
+            # CloudWatch's tag shape requires both keys; EC2's (plan.tags) leaves them optional.
+            tags=[{"Key": t["Key"], "Value": t["Value"]} for t in plan.tags()],
         )
         progress(f"idle guard: alarm {name} ({plan.guard_action} when idle)")
     except AwsError as exc:
@@ -214,12 +221,14 @@ def _add_idle_alarm(
 
 
 def plan_launch(
-    aws: Any, req: LaunchRequest, price: Callable[[], tuple[float | None, str]]
+    aws: Aws, req: LaunchRequest, price: Callable[[], tuple[float | None, str]]
 ) -> LaunchPlan:
     """Everything a launch will do, found with read-only calls."""
-    ec2 = aws.client("ec2", req.region)
+    ec2 = aws.ec2(req.region)
     try:
-        types = ec2.describe_instance_types(InstanceTypes=[req.instance_type])["InstanceTypes"]
+        types = ec2.describe_instance_types(InstanceTypes=[instance_type_name(req.instance_type)])[
+            "InstanceTypes"
+        ]
     except AwsError as exc:
         raise explain(exc, req) from None
     if not types:
@@ -269,7 +278,7 @@ def plan_launch(
         )
     vpc = default_vpc(ec2, req.region)
     group = find_security_group(ec2, vpc)
-    owner = aws.client("sts", req.region).get_caller_identity()["Arn"]
+    owner = aws.sts(req.region).get_caller_identity()["Arn"]
     token, existing = token_for(ec2, req)
     usd, note = price()
     limit = guard.deadline(req.max_hours, req.budget, usd)  # InputError without a price
@@ -307,15 +316,16 @@ def quota_refusal(plan: LaunchPlan) -> LaunchError | None:
     )
 
 
-def dry_run(aws: Any, plan: LaunchPlan) -> None:
+def dry_run(aws: Aws, plan: LaunchPlan) -> None:
     """EC2's DryRun: do we have permission? Creates nothing."""
-    ec2 = aws.client("ec2", plan.request.region)
+    ec2 = aws.ec2(plan.request.region)
     args = run_arguments(plan, plan.security_group_id)
     args.pop("ClientToken")
     if plan.create_key:
         args.pop("KeyName")
+    args["DryRun"] = True
     try:
-        ec2.run_instances(DryRun=True, **args)
+        ec2.run_instances(**args)
     except AwsError as exc:
         if exc.code == "DryRunOperation":
             return
@@ -323,10 +333,10 @@ def dry_run(aws: Any, plan: LaunchPlan) -> None:
     raise LaunchError("EC2 did not answer the dry run as expected; nothing was created")
 
 
-def execute(aws: Any, plan: LaunchPlan, progress: Callable[[str], None]) -> LaunchResult:
+def execute(aws: Aws, plan: LaunchPlan, progress: Callable[[str], None]) -> LaunchResult:
     """Create what is missing, start the instance, and wait until it runs."""
     req = plan.request
-    ec2 = aws.client("ec2", req.region)
+    ec2 = aws.ec2(req.region)
     instance_id = plan.existing_instance
     try:
         if instance_id is None:

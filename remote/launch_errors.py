@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from dlpick.pricing.errors import AwsError, DlpickError
 
 if TYPE_CHECKING:
+    from dlpick.pricing.aws import Aws
     from dlpick.remote.launch import LaunchRequest
 
 
@@ -59,11 +60,11 @@ def explain(
     return err.doing("launch failed")
 
 
-def offered_elsewhere(aws: Any, req: LaunchRequest) -> str:
+def offered_elsewhere(aws: Aws, req: LaunchRequest) -> str:
     """', offered in: us-east-1a, us-east-1b; other regions: ...' for error messages."""
     parts = []
     try:
-        ec2 = aws.client("ec2", req.region)
+        ec2 = aws.ec2(req.region)
         offers = ec2.describe_instance_type_offerings(
             LocationType="availability-zone",
             Filters=[{"Name": "instance-type", "Values": [req.instance_type]}],

@@ -14,10 +14,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dlpick.pricing.aws import ACCESS_DENIED_ERRORS, expect
 from dlpick.pricing.errors import AwsError
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_ec2.type_defs import InstanceTypeDef
+    from mypy_boto3_service_quotas import ServiceQuotasClient
+    from mypy_boto3_service_quotas.type_defs import ServiceQuotaTypeDef
+
+    from dlpick.pricing.aws import Aws
 
 SERVICE_CODE = "ec2"
 _ON_DEMAND_NAME = re.compile(r"^Running On-Demand (?P<cls>.+) instances$", re.IGNORECASE)
@@ -129,14 +137,14 @@ def _class_of_name(name: str) -> tuple[str, str] | None:
     return None
 
 
-def list_ec2_quotas(sq: Any) -> list[dict[str, Any]]:
+def list_ec2_quotas(sq: ServiceQuotasClient) -> list[ServiceQuotaTypeDef]:
     """Every applied EC2 quota of the account in the client's region."""
     from dlpick.pricing.aws import paginate
 
     return paginate(sq.list_service_quotas, "Quotas", ServiceCode=SERVICE_CODE, MaxResults=100)
 
 
-def resolve_code(rule: QuotaRule, listed: Iterable[dict[str, Any]]) -> tuple[str, str]:
+def resolve_code(rule: QuotaRule, listed: Iterable[ServiceQuotaTypeDef]) -> tuple[str, str]:
     """(code, name) for a rule: matched by name in the account's quotas, else shipped."""
     wanted = _class_of_name(rule.name)
     for quota in listed:
@@ -145,7 +153,9 @@ def resolve_code(rule: QuotaRule, listed: Iterable[dict[str, Any]]) -> tuple[str
     return rule.code, rule.name
 
 
-def read_quota(sq: Any, rule: QuotaRule, listed: list[dict[str, Any]] | None) -> Quota:
+def read_quota(
+    sq: ServiceQuotasClient, rule: QuotaRule, listed: list[ServiceQuotaTypeDef] | None
+) -> Quota:
     """The quota's applied value (or AWS's default), and any pending increase."""
     code, name = resolve_code(rule, listed or [])
     by_code = {str(q.get("QuotaCode")): q for q in listed or []}
@@ -181,7 +191,7 @@ def read_quota(sq: Any, rule: QuotaRule, listed: list[dict[str, Any]] | None) ->
     )
 
 
-def live_instances(ec2: Any) -> list[dict[str, Any]]:
+def live_instances(ec2: EC2Client) -> list[InstanceTypeDef]:
     """Running and pending instances: the ones EC2 counts against vCPU quotas."""
     from dlpick.pricing.aws import paginate
 
@@ -194,11 +204,11 @@ def live_instances(ec2: Any) -> list[dict[str, Any]]:
 
 
 def vcpus_in_use(
-    ec2: Any,
+    ec2: EC2Client,
     family: str,
     market: str,
     vcpus_of: dict[str, int],
-    instances: list[dict[str, Any]] | None = None,
+    instances: list[InstanceTypeDef] | None = None,
 ) -> tuple[int, list[str]]:
     """vCPUs of live instances counted against the quota that governs `family`."""
     instances = live_instances(ec2) if instances is None else instances
@@ -225,7 +235,7 @@ def vcpus_in_use(
 
 
 def check_quota(
-    aws: Any, region: str, instance_type: str, vcpus: int, *, spot: bool = False, count: int = 1
+    aws: Aws, region: str, instance_type: str, vcpus: int, *, spot: bool = False, count: int = 1
 ) -> QuotaCheck:
     """Will `count` instances of `instance_type` fit the region's vCPU quota?"""
     market = "spot" if spot else "on-demand"
@@ -234,7 +244,7 @@ def check_quota(
     if rule is None:
         check.reason = f"no GPU quota class known for {family_of(instance_type)}"
         return check
-    sq = aws.client("service-quotas", region)
+    sq = aws.service_quotas(region)
     try:
         try:
             listed = list_ec2_quotas(sq)
@@ -246,7 +256,7 @@ def check_quota(
         if check.quota.value is None:
             check.reason = f"the account lists no quota named {rule.name!r}"
         check.used_vcpus, check.running = vcpus_in_use(
-            aws.client("ec2", region), family_of(instance_type), market, {instance_type: vcpus}
+            aws.ec2(region), family_of(instance_type), market, {instance_type: vcpus}
         )
     except AwsError as exc:
         if exc.credentials:
@@ -259,16 +269,16 @@ def check_quota(
 Headroom = dict[tuple[str, str], tuple[Quota, int]]
 
 
-def class_headroom(aws: Any, region: str) -> Headroom:
+def class_headroom(aws: Aws, region: str) -> Headroom:
     """Every GPU quota class of the region with its usage, read in one pass.
 
     Keyed by the shipped rule's name so `verdict_for` finds a type's class without
     another call; one pass serves a whole price table instead of a check per row.
     """
-    sq = aws.client("service-quotas", region)
-    ec2 = aws.client("ec2", region)
+    sq = aws.service_quotas(region)
+    ec2 = aws.ec2(region)
     try:
-        listed: list[dict[str, Any]] | None = list_ec2_quotas(sq)
+        listed: list[ServiceQuotaTypeDef] | None = list_ec2_quotas(sq)
     except AwsError as exc:
         if exc.code not in ACCESS_DENIED_ERRORS:
             raise
@@ -298,7 +308,7 @@ def verdict_for(instance_type: str, vcpus: int, market: str, headroom: Headroom)
     return check
 
 
-def gpu_quotas(aws: Any, region: str) -> list[tuple[Quota, int]]:
+def gpu_quotas(aws: Aws, region: str) -> list[tuple[Quota, int]]:
     """Every GPU-relevant quota of the region with the vCPUs in use against it."""
     out = []
     seen: set[str] = set()
@@ -310,9 +320,11 @@ def gpu_quotas(aws: Any, region: str) -> list[tuple[Quota, int]]:
     return out
 
 
-def request_increase(aws: Any, region: str, code: str, value: float) -> dict[str, Any]:
+# The answer stays a plain dict while the launch dialog's steps take one; it is
+# RequestedServiceQuotaChangeTypeDef.
+def request_increase(aws: Aws, region: str, code: str, value: float) -> dict[str, Any]:
     """Ask AWS to raise a quota; returns the request as AWS recorded it."""
-    sq = aws.client("service-quotas", region)
+    sq = aws.service_quotas(region)
     answer = sq.request_service_quota_increase(
         ServiceCode=SERVICE_CODE, QuotaCode=code, DesiredValue=float(value)
     )

@@ -8,18 +8,21 @@ deadline as first-boot user data, and a one-time spot request when asked.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from dlpick.pricing.aws import instance_type_name
 from dlpick.remote import guard
 from dlpick.remote.tags import IDLE_STOP_TAG, STOP_AFTER_TAG, TOKEN_TAG
 
 if TYPE_CHECKING:
+    from mypy_boto3_ec2.type_defs import RunInstancesRequestTypeDef, SpotMarketOptionsTypeDef
+
     from dlpick.remote.launch import LaunchPlan
 
 
 def run_arguments(
     plan: LaunchPlan, security_group_id: str | None, now: datetime | None = None
-) -> dict[str, Any]:
+) -> RunInstancesRequestTypeDef:
     """The RunInstances arguments that start the planned instance in `security_group_id`."""
     r = plan.request
     guard_tags: list[tuple[str, str]] = []
@@ -28,9 +31,9 @@ def run_arguments(
     if plan.deadline is not None:
         stop_at = plan.deadline.at(now or datetime.now(UTC))
         guard_tags.append((STOP_AFTER_TAG, stop_at.strftime("%Y-%m-%dT%H:%M:%SZ")))
-    args: dict[str, Any] = {
+    args: RunInstancesRequestTypeDef = {
         "ImageId": plan.ami.image_id,
-        "InstanceType": r.instance_type,
+        "InstanceType": instance_type_name(r.instance_type),
         "MinCount": 1,
         "MaxCount": 1,
         "KeyName": plan.key_name,
@@ -60,7 +63,7 @@ def run_arguments(
         args["UserData"] = guard.self_stop_user_data(plan.deadline)
         args["InstanceInitiatedShutdownBehavior"] = plan.guard_action
     if r.spot:
-        options: dict[str, Any] = {
+        options: SpotMarketOptionsTypeDef = {
             "SpotInstanceType": "one-time",
             "InstanceInterruptionBehavior": "terminate",
         }

@@ -23,9 +23,12 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 from dlpick.pricing.errors import DlpickError
+
+if TYPE_CHECKING:
+    import asyncssh
 
 RUNS_DIR = "dlpick-runs"
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -129,7 +132,7 @@ def new_run_id(command: str, name: str | None = None, now: float | None = None) 
 
 
 async def start_run(
-    conn: Any,
+    conn: asyncssh.SSHClientConnection,
     command: str | Sequence[str],
     name: str | None = None,
     workdir: str | None = None,
@@ -202,7 +205,7 @@ def _parse_run(line: str) -> Run | None:
     )
 
 
-async def list_runs(conn: Any) -> list[Run]:
+async def list_runs(conn: asyncssh.SSHClientConnection) -> list[Run]:
     """Every run on the host, oldest first."""
     result = await conn.run(script_command(LIST_SCRIPT), check=False)
     if result.exit_status != 0:
@@ -212,7 +215,7 @@ async def list_runs(conn: Any) -> list[Run]:
     return runs
 
 
-async def find_run(conn: Any, run: str | None = None) -> Run:
+async def find_run(conn: asyncssh.SSHClientConnection, run: str | None = None) -> Run:
     """The given run (by id, unique id prefix, or name), or the latest one."""
     runs = await list_runs(conn)
     if not runs:

@@ -21,7 +21,7 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from dlpick.pricing import locations
 from dlpick.pricing.errors import SshError as BaseSshError
@@ -79,7 +79,7 @@ def known_hosts_name(host: str, port: int | None) -> str:
     return host if not port or port == 22 else f"[{host}]:{port}"
 
 
-def _append_known_host(path: Path, name: str, key: Any) -> None:
+def _append_known_host(path: Path, name: str, key: asyncssh.SSHKey) -> None:
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     public = key.export_public_key("openssh").decode().split()
     line = f"{name} {public[0]} {public[1]}\n"
@@ -140,21 +140,23 @@ class _KeyChecker:
         self.refusal: str | None = None
         self.refusal_hint = ""
 
-    def client(self) -> Any:
+    def client(self) -> asyncssh.SSHClient:
         import asyncssh
 
         checker = self
 
         class Client(asyncssh.SSHClient):
-            def validate_host_public_key(self, host: str, addr: str, port: int, key: Any) -> bool:
+            def validate_host_public_key(
+                self, host: str, addr: str, port: int, key: asyncssh.SSHKey
+            ) -> bool:
                 return checker.validate(host, addr, port, key)
 
         return Client()
 
-    def _pinned(self, host: str, addr: str, port: int) -> list[Any]:
+    def _pinned(self, host: str, addr: str, port: int) -> list[asyncssh.SSHKey]:
         import asyncssh
 
-        keys: list[Any] = []
+        keys: list[asyncssh.SSHKey] = []
         for path in self.files:
             if path.is_file():
                 try:
@@ -165,7 +167,7 @@ class _KeyChecker:
                     continue
         return keys
 
-    def validate(self, host: str, addr: str, port: int, key: Any) -> bool:
+    def validate(self, host: str, addr: str, port: int, key: asyncssh.SSHKey) -> bool:
         name = self.alias or known_hosts_name(host, port)
         fingerprint = key.get_fingerprint("sha256")
         where = self.files[0] if self.files else Path("~/.ssh/known_hosts")
@@ -243,7 +245,7 @@ async def connect(
         alias = None
         files = []
     resolved = await _config_for(target)
-    user = login_user(target, resolved.config.get("User"))
+    user = login_user(target, _configured_user(resolved))
     if user:
         kwargs["username"] = user
     if not resolved.config.get("Ciphers"):
@@ -260,7 +262,9 @@ async def connect(
     if identity:
         kwargs["client_keys"] = [identity]
     if not target.instance_id:
-        known = resolved.known_hosts
+        # Without a known_hosts argument asyncssh fills this from the config: None
+        # or a list of file names (its own code casts it so).
+        known = cast("list[str] | None", resolved.known_hosts)
         if known is None:
             files = []
         else:
@@ -303,7 +307,7 @@ async def connect(
         raise error from None
 
 
-async def _config_for(target: Target) -> Any:
+async def _config_for(target: Target) -> asyncssh.SSHClientConnectionOptions:
     """asyncssh's reading of ~/.ssh/config (and defaults) for this target."""
     import asyncssh
 
@@ -347,10 +351,15 @@ def identity_file(target: Target, given: str | None, configured: object) -> str 
 async def configured(target: Target) -> tuple[str | None, object]:
     """The User and IdentityFile ~/.ssh/config gives this target's host, if any."""
     resolved = await _config_for(target)
-    return resolved.config.get("User"), resolved.config.get("IdentityFile")
+    return _configured_user(resolved), resolved.config.get("IdentityFile")
 
 
-def _pinned_keys(path: Path, name: str) -> list[Any]:
+def _configured_user(resolved: asyncssh.SSHClientConnectionOptions) -> str | None:
+    # The config parser stores User as text; its get() is typed object.
+    return cast("str | None", resolved.config.get("User"))
+
+
+def _pinned_keys(path: Path, name: str) -> list[asyncssh.SSHKey]:
     import asyncssh
 
     if not path.is_file():

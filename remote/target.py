@@ -11,9 +11,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from dlpick.pricing.errors import AwsError, InputError
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
+
+    from dlpick.pricing.aws import Aws
 
 INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8,17}$")
 # user@host, user@[v6addr]:port, host:port; the host part may be an ssh config alias.
@@ -90,7 +95,12 @@ def login_user_for_image(image_name: str | None) -> str:
 
 
 def resolve_instance(
-    ec2: Any, instance_id: str, region: str, *, user: str | None = None, port: int | None = None
+    ec2: EC2Client,
+    instance_id: str,
+    region: str,
+    *,
+    user: str | None = None,
+    port: int | None = None,
 ) -> Target:
     """Look an instance up in EC2: its public address and its AMI's login user.
 
@@ -141,7 +151,7 @@ def resolve_instance(
 
 
 def instance_access(
-    aws: Any,
+    aws: Aws,
     instance_id: str,
     region: str,
     *,
@@ -154,7 +164,7 @@ def instance_access(
     The reader answers None when the console cannot be read; pinning then falls
     back to trust on first use, and `say` is told why.
     """
-    ec2 = aws.client("ec2", region)
+    ec2 = aws.ec2(region)
     target = resolve_instance(ec2, instance_id, region, user=user, port=port)
 
     def console_output(iid: str) -> str | None:

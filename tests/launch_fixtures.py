@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
@@ -12,6 +12,9 @@ import pytest
 from dlpick.tui.cli import main
 from tests.conftest import AwsPeers
 from tests.peers.text_server import TextServer
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2.literals import ArchitectureValuesType
 
 REGION = "us-east-1"
 G_OD, P_OD, G_SPOT, P_SPOT = "L-DB2E81BA", "L-417A185B", "L-3819A6DF", "L-7212CCBC"
@@ -37,7 +40,7 @@ def checkip(monkeypatch: pytest.MonkeyPatch) -> Iterator[TextServer]:
     peer.stop()
 
 
-def register_image(name: str, arch: str) -> str:
+def register_image(name: str, arch: ArchitectureValuesType) -> str:
     ec2 = boto3.client("ec2", region_name=REGION)
     image = ec2.register_image(
         Name=name,

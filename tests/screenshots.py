@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, cast
 
 from textual.pilot import Pilot
 from textual.widgets import DataTable
@@ -28,13 +28,16 @@ from dlpick.pricing.specs import InstanceSpec
 from dlpick.remote import guard
 from dlpick.remote.fleet import FleetScan, Instance, price_instances
 from dlpick.remote.images import Ami
-from dlpick.remote.launch import LaunchPlan
+from dlpick.remote.launch import LaunchPlan, LaunchRequest
 from dlpick.remote.quotas import Headroom, Quota, rules, verdict_for
 from dlpick.remote.tags import IDLE_STOP_TAG, MANAGED_TAG, STOP_AFTER_TAG
 from dlpick.tui.account import AwsAccess
 from dlpick.tui.app import DlpickApp
 from dlpick.tui.config import Settings
 from dlpick.tui.widgets.live_prices import LiveFactory
+
+if TYPE_CHECKING:
+    from dlpick.pricing.aws import Aws
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZES = ((120, 36), (80, 24))
@@ -180,7 +183,8 @@ class FixedAccess(AwsAccess):
     """An account answered from fixed data, so pictures never change with AWS."""
 
     def __init__(self) -> None:
-        sentinel = object()  # never called: every AWS question is answered below
+        # Never called: every AWS question is answered below.
+        sentinel = cast("Aws", object())
         super().__init__(
             lambda: sentinel,
             # Pictures never reach a host: no SSH to the fixed instances' made-up addresses.
@@ -202,7 +206,9 @@ class FixedAccess(AwsAccess):
             out[rule.name, rule.market] = (quota, used)
         return out
 
-    def plan(self, request: Any, price: Callable[[], tuple[float | None, str]]) -> LaunchPlan:
+    def plan(
+        self, request: LaunchRequest, price: Callable[[], tuple[float | None, str]]
+    ) -> LaunchPlan:
         vcpus = next(s.vcpus for s in SPECS if s.instance_type == request.instance_type)
         market = "spot" if request.spot else "on-demand"
         usd, note = price()
@@ -232,7 +238,7 @@ class FixedAccess(AwsAccess):
             deadline=guard.deadline(request.max_hours, request.budget, usd),
         )
 
-    def fleet(self, regions: list[str], catalog: Any) -> FleetScan:
+    def fleet(self, regions: list[str], catalog: Catalog) -> FleetScan:
         guarded = {IDLE_STOP_TAG: "60", STOP_AFTER_TAG: "2026-09-01T20:00:00Z"}
         instances = [
             _fixed_instance(

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
@@ -26,6 +26,9 @@ from tests.launch_fixtures import P_OD, REGION, live_instances, only_regions
 from tests.screenshots import FIXED_NOW, ON_DEMAND, offline_catalog
 from tests.test_app import column, errors_shown, table_of, wait_for
 from tests.test_fleet import start
+
+if TYPE_CHECKING:
+    from mypy_boto3_ec2.literals import InstanceTypeType
 
 SIZE = (120, 36)
 
@@ -207,7 +210,11 @@ async def test_without_credentials_the_dialog_only_closes(
 
 
 # One instance per region, of a type moto offers there and the fixed snapshot prices.
-FLEET_TYPES = {"us-east-1": "g6.xlarge", "eu-west-1": "g4dn.xlarge", "ap-south-1": "g6.xlarge"}
+FLEET_TYPES: dict[str, InstanceTypeType] = {
+    "us-east-1": "g6.xlarge",
+    "eu-west-1": "g4dn.xlarge",
+    "ap-south-1": "g6.xlarge",
+}
 
 
 @pytest.fixture

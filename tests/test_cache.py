@@ -173,7 +173,7 @@ G5_SPEC = {
     "accelerator_count": 1,
     "accelerator_memory_gib": 24.0,
 }
-MALFORMED = [
+MALFORMED: list[tuple[str, object]] = [
     ("specs", []),
     ("specs", None),
     ("specs", {"g5.xlarge": {}}),  # keys missing

@@ -6,7 +6,7 @@ import base64
 import json
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
@@ -18,13 +18,17 @@ from tests.launch_fixtures import only_regions, run
 from tests.peers.fault_server import FAULTS, FaultServer
 from tests.peers.pricing_api import ec2_product
 
+if TYPE_CHECKING:
+    from mypy_boto3_ec2.literals import InstanceTypeType
+    from mypy_boto3_ec2.type_defs import TagTypeDef
+
 REGIONS = ("us-east-1", "us-west-2", "ap-south-1")
 PRICES = {"us-east-1": 0.8048, "us-west-2": 0.95, "ap-south-1": 0.70}
 
 
 def start(
     region: str,
-    instance_type: str = "g6.xlarge",
+    instance_type: InstanceTypeType = "g6.xlarge",
     *,
     managed: bool = True,
     name: str = "",
@@ -32,7 +36,7 @@ def start(
 ) -> dict[str, Any]:
     ec2 = boto3.client("ec2", region_name=region)
     image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
-    tags = [{"Key": "Name", "Value": name or f"job-{region}"}]
+    tags: list[TagTypeDef] = [{"Key": "Name", "Value": name or f"job-{region}"}]
     if managed:
         tags.append({"Key": "dlpick:managed", "Value": "true"})
     extra: dict[str, Any] = {"InstanceMarketOptions": {"MarketType": "spot"}} if spot else {}

@@ -6,12 +6,12 @@ import os
 import stat
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
 
-from dlpick.pricing.aws import Aws
+from dlpick.pricing.aws import Aws, TranslatingClient
 from dlpick.remote.access import ssh_rules, write_private_key
 from dlpick.remote.images import find_ami
 from dlpick.remote.launch_errors import LaunchError
@@ -26,12 +26,16 @@ from tests.launch_fixtures import (
     run,
 )
 
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_ec2.type_defs import SecurityGroupTypeDef
 
-def ec2() -> Any:
+
+def ec2() -> EC2Client:
     return boto3.client("ec2", region_name=REGION)
 
 
-def security_groups() -> list[dict[str, Any]]:
+def security_groups() -> list[SecurityGroupTypeDef]:
     return ec2().describe_security_groups(
         Filters=[{"Name": "group-name", "Values": ["dlpick-ssh"]}]
     )["SecurityGroups"]
@@ -43,11 +47,13 @@ ORIGINAL_CLIENT = Aws.client
 def hook_ec2(monkeypatch: pytest.MonkeyPatch, event: str, handler: Any) -> None:
     """Register a botocore event handler on every EC2 client dlpick makes from now on."""
 
-    def client(self: Aws, service: str, region: str) -> Any:
+    hooked: list[TranslatingClient] = []
+
+    def client(self: Aws, service: str, region: str) -> TranslatingClient:
         made = ORIGINAL_CLIENT(self, service, region)
-        if service == "ec2" and not getattr(made, "_test_hooked", False):
+        if service == "ec2" and made not in hooked:
             made.meta.events.register(event, handler)
-            made._test_hooked = True
+            hooked.append(made)
         return made
 
     monkeypatch.setattr(Aws, "client", client)

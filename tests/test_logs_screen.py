@@ -349,8 +349,9 @@ async def test_the_app_opens_runs_on_a_typed_target(sshd: Sshd, tmp_path: Path) 
     app = make_app(tmp_path)
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.press("o")
-        assert isinstance(app.screen, TargetDialog)
-        app.screen.query_one("#target-input", Input).value = SSH_ALIAS
+        dialog = app.screen
+        assert isinstance(dialog, TargetDialog)
+        dialog.query_one("#target-input", Input).value = SSH_ALIAS
         await pilot.press("enter")
         runs = app.screen
         assert isinstance(runs, RunsScreen) and runs.aws_region == "us-east-1"

@@ -412,7 +412,7 @@ def map_instance_to_sshd(sshd: Sshd, home: Path, address: str) -> None:
 def test_instance_resolves_address_and_login_user(aws: Any) -> None:
     from dlpick.pricing.aws import Aws
 
-    ec2 = Aws().client("ec2", "us-east-1")
+    ec2 = Aws().ec2("us-east-1")
     ubuntu, amazon = launch(UBUNTU_DLAMI), launch(AMAZON_LINUX_DLAMI)
     target = resolve_instance(ec2, ubuntu["InstanceId"], "us-east-1")
     assert target.host == ubuntu["PublicIpAddress"]

@@ -18,10 +18,16 @@ from dlpick.pricing.errors import AwsError
 from dlpick.tui.config import Settings
 
 if TYPE_CHECKING:
-    from dlpick.remote.fleet import FleetScan
+    from mypy_boto3_cloudwatch import CloudWatchClient
+
+    from dlpick.pricing.aws import Aws
+    from dlpick.pricing.catalog import Catalog
+    from dlpick.remote.fleet import FleetScan, Instance
+    from dlpick.remote.launch import LaunchPlan, LaunchRequest
+    from dlpick.remote.quotas import Headroom
 
 # Makes an `Aws` with credentials, or None without; called in a worker thread.
-Connect = Callable[[], Any | None]
+Connect = Callable[[], "Aws | None"]
 
 NO_CREDENTIALS = "no AWS credentials found (run `aws configure` or set AWS_PROFILE)"
 OFFLINE = "dlpick runs offline (--offline): AWS is not used"
@@ -30,7 +36,7 @@ OFFLINE = "dlpick runs offline (--offline): AWS is not used"
 def connect_with(profile: str | None) -> Connect:
     """The connector `dlpick` uses: boto3's own credential chain for the profile."""
 
-    def connect() -> Any | None:
+    def connect() -> Aws | None:
         from dlpick.pricing.aws import Aws
 
         aws = Aws(profile=profile)
@@ -54,7 +60,7 @@ class AwsAccess:
         self.clock = clock
         self._lock = threading.Lock()
         self._resolved = connect is None
-        self._aws: Any | None = None
+        self._aws: Aws | None = None
         self._regions: list[str] | None = None
 
     @property
@@ -72,17 +78,29 @@ class AwsAccess:
     def why_not(self) -> str:
         return OFFLINE if self.offline else NO_CREDENTIALS
 
-    def get(self) -> Any | None:
+    # Typed Any, not `Aws | None`, while screens still hand the answer to functions
+    # that take an Aws without checking it for None; they should call require().
+    def get(self) -> Any:
         """The `Aws` to call, or None without credentials (resolved once)."""
+        return self._get()
+
+    def _get(self) -> Aws | None:
         with self._lock:
             if not self._resolved:
                 self._aws = self._connect() if self._connect else None
                 self._resolved = True
             return self._aws
 
+    def require(self) -> Aws:
+        """The `Aws` to call, or the AwsError saying why there is none."""
+        aws = self._get()
+        if aws is None:
+            raise AwsError(self.why_not, credentials=not self.offline)
+        return aws
+
     def regions(self, home: str) -> list[str]:
         """The account's enabled regions, asked once; `home` alone if that fails."""
-        aws = self.get()
+        aws = self._get()
         if aws is None:
             return [home]
         with self._lock:
@@ -90,7 +108,7 @@ class AwsAccess:
                 from dlpick.pricing.regions import enabled_regions
 
                 try:
-                    self._regions = enabled_regions(aws.client("ec2", home)) or [home]
+                    self._regions = enabled_regions(aws.ec2(home)) or [home]
                 except AwsError:  # no ec2:DescribeRegions: watch the home region only
                     self._regions = [home]
             return list(self._regions)
@@ -101,28 +119,30 @@ class AwsAccess:
     # What the app's workers ask of AWS. They go through these few methods, so an
     # app built for pictures can answer them from fixed data instead.
 
-    def headroom(self, region: str) -> Any:
-        """The region's GPU quota classes with their usage (remote.quotas.Headroom)."""
+    def headroom(self, region: str) -> Headroom:
+        """The region's GPU quota classes with their usage."""
         from dlpick.remote.quotas import class_headroom
 
-        return class_headroom(self.get(), region)
+        return class_headroom(self.require(), region)
 
-    def plan(self, request: Any, price: Callable[[], tuple[float | None, str]]) -> Any:
+    def plan(
+        self, request: LaunchRequest, price: Callable[[], tuple[float | None, str]]
+    ) -> LaunchPlan:
         """A LaunchPlan for a LaunchRequest, found with read-only calls."""
         from dlpick.remote.launch import plan_launch
 
-        return plan_launch(self.get(), request, price)
+        return plan_launch(self.require(), request, price)
 
-    def fleet(self, regions: list[str], catalog: Any) -> FleetScan:
+    def fleet(self, regions: list[str], catalog: Catalog) -> FleetScan:
         """Instances with accelerators in the regions, priced, with their idle states."""
         from dlpick.remote.fleet import load_fleet
 
-        return load_fleet(self.get(), regions, catalog=catalog)
+        return load_fleet(self.require(), regions, catalog=catalog)
 
-    def cloudwatch(self, region: str) -> Any | None:
+    def cloudwatch(self, region: str) -> CloudWatchClient | None:
         """A CloudWatch client for the region (idle watching's CPU fallback), or None."""
-        aws = self.get()
-        return None if aws is None else aws.client("cloudwatch", region)
+        aws = self._get()
+        return None if aws is None else aws.cloudwatch(region)
 
 
 @dataclass(frozen=True)
@@ -130,7 +150,7 @@ class Fleet:
     """What the app last learned about the user's instances, for the ticker and screens."""
 
     status: str  # "waiting", "ok", "unavailable" (offline or no credentials), "error"
-    instances: tuple[Any, ...] = ()  # dlpick.remote.fleet.Instance
+    instances: tuple[Instance, ...] = ()
     at: datetime | None = None
     regions: tuple[str, ...] = ()
     message: str = ""  # why unavailable, or the error

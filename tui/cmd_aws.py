@@ -5,14 +5,18 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from dlpick.tui.cli import region_for
+from dlpick.tui.cli import Parser, region_for
 from dlpick.tui.config import Settings
 
+if TYPE_CHECKING:
+    from dlpick.pricing.aws import Aws
 
-def register(sub: Any) -> None:
+
+def register(sub: argparse._SubParsersAction[Parser]) -> None:
     """Add the launch and quotas subcommands to the top-level parser."""
     from dlpick.remote.images import DEFAULT_OS, OS_CHOICES
     from dlpick.remote.launch import DEFAULT_IDLE_STOP_MINUTES, DEFAULT_VOLUME_GB
@@ -124,7 +128,7 @@ def register(sub: Any) -> None:
     request.set_defaults(handler=cmd_quota_request)
 
 
-def _aws(settings: Settings) -> Any:
+def _aws(settings: Settings) -> Aws:
     from dlpick.pricing.aws import Aws
 
     return Aws(profile=settings.profile).require_credentials()
@@ -142,7 +146,9 @@ def confirm(question: str, assume_yes: bool) -> bool:
     return answer in ("y", "yes")
 
 
-def launch_price(aws: Any, region: str, instance_type: str, spot: bool) -> Any:
+def launch_price(
+    aws: Aws, region: str, instance_type: str, spot: bool
+) -> Callable[[], tuple[float | None, str]]:
     """A callable giving (usd/hour, where it came from) through the price catalog."""
     from dlpick.pricing.cache import PriceCache
     from dlpick.pricing.catalog import Catalog

@@ -5,17 +5,24 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 from dlpick.pricing.errors import EXIT_OK, EXIT_PARTIAL
-from dlpick.tui.cli import region_for
+from dlpick.tui.cli import Parser, region_for
 from dlpick.tui.cli import warn as _warn
 from dlpick.tui.cmd_aws import _aws
 from dlpick.tui.config import Settings
 
+if TYPE_CHECKING:
+    from mypy_boto3_ec2.type_defs import InstanceTypeDef
 
-def register(sub: Any) -> None:
+    from dlpick.pricing.aws import Aws
+    from dlpick.remote.fleet import Instance
+
+
+def register(sub: argparse._SubParsersAction[Parser]) -> None:
     """Add the fleet subcommands to the top-level parser."""
     ls = sub.add_parser(
         "ls",
@@ -77,7 +84,7 @@ def cmd_ls(args: argparse.Namespace, settings: Settings) -> int:
     settings = settings.merged(profile=args.profile)
     aws = _aws(settings)
     home = region_for(args.region, settings)
-    regions = enabled_regions(aws.client("ec2", home)) if args.all_regions else [home]
+    regions = enabled_regions(aws.ec2(home)) if args.all_regions else [home]
     found = load_fleet(aws, regions, everything=args.all)
     instances = list(found.instances)
     now = _now()
@@ -110,7 +117,7 @@ def _storage_text(usd_month: float) -> str:
 
 
 def _print_ls_table(
-    instances: list[Any], regions: tuple[str, ...], multi: bool, now: datetime
+    instances: Sequence[Instance], regions: tuple[str, ...], multi: bool, now: datetime
 ) -> None:
     from rich import box
     from rich.console import Console
@@ -158,7 +165,9 @@ def _print_ls_table(
         console.print("* not launched by dlpick", highlight=False)
 
 
-def _confirm_each(verb: str, found: list[Any], assume_yes: bool) -> bool:
+def _confirm_each(
+    verb: str, found: list[tuple[Instance, InstanceTypeDef]], assume_yes: bool
+) -> bool:
     from dlpick.tui.cmd_aws import confirm
 
     now = _now()
@@ -175,7 +184,9 @@ def _confirm_each(verb: str, found: list[Any], assume_yes: bool) -> bool:
     return confirm(f"{verb.capitalize()} {len(found)} instance(s)?", assume_yes)
 
 
-def _targets(args: argparse.Namespace, settings: Settings) -> tuple[Any, str, list[Any]]:
+def _targets(
+    args: argparse.Namespace, settings: Settings
+) -> tuple[Aws, str, list[tuple[Instance, InstanceTypeDef]]]:
     from dlpick.pricing.cache import PriceCache
     from dlpick.pricing.catalog import Catalog
     from dlpick.pricing.errors import InputError

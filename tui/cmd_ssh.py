@@ -14,10 +14,10 @@ import shutil
 import sys
 from collections.abc import Coroutine
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 from dlpick.pricing.errors import InputError
-from dlpick.tui.cli import number_arg
+from dlpick.tui.cli import Parser, number_arg
 
 if TYPE_CHECKING:
     from dlpick.remote.log_events import FollowEvent
@@ -52,7 +52,7 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     _add_connection_options(parser)
 
 
-def register(sub: Any) -> None:
+def register(sub: argparse._SubParsersAction[Parser]) -> None:
     """Add run, runs, logs and ssh to the `dlpick` subcommands."""
     run = sub.add_parser(
         "run",
@@ -343,7 +343,7 @@ class StdoutWriter:
             raise self._error
 
 
-def _write_all(out: Any, data: bytes) -> None:
+def _write_all(out: BinaryIO, data: bytes) -> None:
     out.write(data)
     out.flush()
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from dlpick.remote.ssh import Connect, SshOptions, connect
-from dlpick.remote.target import Target, parse_target
+from dlpick.remote.target import Target, TargetSpec, parse_target
 
 if TYPE_CHECKING:
     import asyncssh
@@ -43,7 +43,9 @@ class HostAccess:
             self._resolved = (target, options)
         return self._resolved
 
-    def _lookup(self, instance_id: str, spec: Any) -> tuple[Target, Callable[[str], str | None]]:
+    def _lookup(
+        self, instance_id: str, spec: TargetSpec
+    ) -> tuple[Target, Callable[[str], str | None]]:
         from dlpick.pricing.aws import Aws
         from dlpick.remote.target import instance_access
 

@@ -8,7 +8,7 @@ import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from fractions import Fraction
-from typing import Any
+from typing import IO, Any
 
 from dlpick.pricing.catalog import RECORD_FIELDS
 
@@ -104,7 +104,7 @@ def print_table(
     spot: bool,
     show_region: bool,
     title: str,
-    file: Any = None,
+    file: IO[str] | None = None,
     width: int | None = None,
 ) -> None:
     """A readable table that fits 80 columns; wider terminals also get vCPUs and RAM.
@@ -151,7 +151,7 @@ def print_table(
         return text
 
     for r in records:
-        row: list[Any] = [r["instance_type"]]
+        row: list[str | Text] = [r["instance_type"]]
         if show_region:
             row.append(r["region"])
         row += [r["gpu_model"], fmt_count(r["gpu_count"]), fmt_num(r["gpu_memory_gib"], 0)]

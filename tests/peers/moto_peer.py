@@ -131,11 +131,12 @@ class MotoPeer:
 
         seed = self.spot
 
-        def describe_spot_price_history(response: Any) -> ActionResult:
-            wanted = set(response._get_param("InstanceTypes", []) or [])
-            products = set(response._get_param("ProductDescriptions", []) or [])
+        # Named `self`: it takes the place of a SpotInstances method.
+        def describe_spot_price_history(self: SpotInstances) -> ActionResult:
+            wanted = set(self._get_param("InstanceTypes", []) or [])
+            products = set(self._get_param("ProductDescriptions", []) or [])
             with seed.lock:
-                records = list(seed.records.get(response.region, []))
+                records = list(seed.records.get(self.region, []))
             history = [
                 r
                 for r in records
@@ -154,7 +155,9 @@ class MotoPeer:
 
         backend = ssm_backends[DEFAULT_ACCOUNT_ID][region]
         backend._parameters[name].append(
-            Parameter(
+            # moto leaves two CloudFormation hooks of Parameter abstract without ABCMeta,
+            # so it instantiates at run time as moto's own code does.
+            Parameter(  # type: ignore[abstract]
                 account_id=DEFAULT_ACCOUNT_ID,
                 name=name,
                 value=value,

@@ -132,7 +132,7 @@ class PricingApi:
     @property
     def url(self) -> str:
         host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def start(self) -> PricingApi:
         self.thread.start()
