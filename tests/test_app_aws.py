@@ -162,7 +162,7 @@ async def test_launch_errors_are_one_line_and_bad_fields_block_launch(
         dialog = await open_launch(app, pilot, "g6.xlarge")
         dialog.query_one("#launch-idle", Input).value = "soon"
         await wait_for(lambda: dialog.state == "failed", pilot)
-        assert "idle stop must be whole minutes" in text_of(app, "#launch-error")
+        assert "idle stop (minutes) must be a number, not 'soon'" in text_of(app, "#launch-error")
         assert dialog.query_one("#launch-go", Button).disabled
         dialog.query_one("#launch-idle", Input).value = ""
         await wait_for(lambda: dialog.state == "ready", pilot, 20)
