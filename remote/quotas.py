@@ -16,7 +16,7 @@ from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
-from dlpick.pricing.aws import ACCESS_DENIED_ERRORS, expect
+from dlpick.pricing.aws_errors import ACCESS_DENIED_ERRORS, expect
 from dlpick.pricing.errors import AwsError
 
 if TYPE_CHECKING:

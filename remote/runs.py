@@ -23,7 +23,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from dlpick.pricing.errors import DlpickError
 
@@ -235,3 +235,40 @@ async def find_run(conn: asyncssh.SSHClientConnection, run: str | None = None) -
     if prefixed:
         raise RunError(f"{run!r} matches {len(prefixed)} runs; give more of the id")
     raise RunError(f"no run {run!r} on this host (see: dlpick runs TARGET)")
+
+
+async def tail_start(
+    connection: asyncssh.SSHClientConnection, path: str, lines: int
+) -> tuple[int, str | None]:
+    """Byte offset where the last `lines` lines of a remote file begin, and its inode."""
+    probe = await connection.run(
+        script_command(f"stat -L -c '%i %s' -- {shell_path(path)}"), check=False
+    )
+    fields = str(probe.stdout).split()
+    if probe.exit_status != 0 or len(fields) < 2:
+        return 0, None
+    inode, size = fields[0], int(fields[1])
+    if lines <= 0:
+        return size, inode
+    window = 64 * 1024
+    while True:
+        start = max(0, size - window)
+        result = await connection.run(
+            script_command(f"tail -c +{start + 1} -- {shell_path(path)} | head -c {size - start}"),
+            encoding=None,
+            check=False,
+        )
+        # encoding=None gives bytes; asyncssh types the output as bytes or str.
+        data = cast("bytes", result.stdout or b"")
+        # Ignore the final newline: it ends the last line, it does not start one.
+        end = len(data) - 1 if data.endswith(b"\n") else len(data)
+        cut = end
+        for _ in range(lines):
+            cut = data.rfind(b"\n", 0, cut)
+            if cut < 0:
+                break
+        if cut >= 0:
+            return start + cut + 1, inode
+        if start == 0:
+            return 0, inode
+        window *= 4

@@ -109,8 +109,9 @@ def test_screens_and_widgets_do_not_go_through_the_cli() -> None:
 
 def test_file_locations_and_aws_errors_each_have_one_home() -> None:
     assert list(importers_of(("platformdirs",))) == ["pricing/locations.py"]
-    # botocore's exceptions are translated in one place; everything else sees AwsError.
-    assert list(importers_of(("botocore",))) == ["pricing/aws.py"]
+    # botocore is used in one place: its failures become AwsError there, and every
+    # other module sees only AwsError.
+    assert list(importers_of(("botocore",))) == ["pricing/aws.py", "pricing/aws_errors.py"]
 
 
 def test_no_catch_all_outside_the_places_that_report_bugs() -> None:
@@ -124,3 +125,12 @@ def test_no_catch_all_outside_the_places_that_report_bugs() -> None:
             ):
                 found.append(str(path.relative_to(ROOT)))
     assert sorted(set(found) - allowed) == []
+
+
+def test_no_product_module_is_over_400_lines() -> None:
+    long = {
+        str(path.relative_to(ROOT)): n
+        for path in product_files()
+        if (n := len(path.read_text("utf-8").splitlines())) > 400
+    }
+    assert long == {}

@@ -21,7 +21,7 @@ from dlpick.remote.runs import find_run, list_runs, start_run
 from dlpick.remote.ssh import SshOptions, connect, connector, console_fingerprints
 from dlpick.remote.target import Target, TargetError, parse_target, resolve_instance
 from dlpick.tui.cli import main
-from dlpick.tui.cmd_ssh import forward_spec
+from dlpick.tui.cmd_shell import forward_spec
 from tests.peers.sshd import SSH_ALIAS, Sshd, TcpCutter, free_port, wait_for
 from tests.peers.text_server import TextServer
 

@@ -1,4 +1,5 @@
-"""The SSH subcommands: `dlpick run`, `runs`, `logs` and `ssh`.
+"""The SSH subcommands: `dlpick run`, `runs` and `logs` (and the parser of `ssh`, whose
+handler is in cmd_shell.py).
 
 Each handler takes (args, settings) and returns an exit code; problems the user
 can fix are raised as InputError (one line, exit code 1).
@@ -8,9 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import re
-import shutil
 import sys
 from collections.abc import Coroutine
 from datetime import datetime
@@ -26,9 +24,6 @@ if TYPE_CHECKING:
     from dlpick.tui.config import Settings
 
 T = TypeVar("T")
-FORWARD = re.compile(
-    r"^(?:(?P<bind>[^:]+):)?(?P<port>\d+)(?::(?P<host>[^:]+|\[[^\]]+\]):(?P<hport>\d+))?$"
-)
 DEFAULT_FOLLOW_TAIL = 10
 
 TARGET_HELP = "an instance id (i-...) or [user@]host[:port]; ~/.ssh/config applies"
@@ -131,7 +126,9 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
         help="forward a local port to the host (PORT alone means the same port there)",
     )
     _add_connection_options(ssh)
-    ssh.set_defaults(handler=cmd_ssh)
+    from dlpick.tui import cmd_shell
+
+    ssh.set_defaults(handler=cmd_shell.cmd_ssh)
 
 
 def _say(message: str) -> None:
@@ -254,9 +251,9 @@ def cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_logs(args: argparse.Namespace, settings: Settings) -> int:
     """`dlpick logs`: print a run's log; with --follow, stream it and exit with its status."""
-    from dlpick.remote.follow import LogFollower, tail_start
+    from dlpick.remote.follow import LogFollower
     from dlpick.remote.log_events import ConnectionChange, LogChunk, LogReset
-    from dlpick.remote.runs import find_run
+    from dlpick.remote.runs import find_run, tail_start
     from dlpick.remote.ssh import connect, connector
 
     target, options = _resolve(args, settings)
@@ -346,94 +343,6 @@ class StdoutWriter:
 def _write_all(out: BinaryIO, data: bytes) -> None:
     out.write(data)
     out.flush()
-
-
-def forward_spec(text: str) -> str:
-    """`-L PORT` means the same port on the host; anything else is ssh's own -L syntax."""
-    match = FORWARD.match(text)
-    if not match:
-        raise InputError(f"cannot read -L {text!r}: use PORT or PORT:HOST:PORT (e.g. -L 8888)")
-    for key in ("port", "hport"):
-        if match[key] and not 0 < int(match[key]) < 65536:
-            raise InputError(f"port {match[key]} in -L {text!r} is out of range")
-    if match["host"]:
-        return text
-    bind = f"{match['bind']}:" if match["bind"] else ""
-    return f"{bind}{match['port']}:localhost:{match['port']}"
-
-
-def ssh_command(
-    target: Target,
-    *,
-    forwards: list[str],
-    identity: str | None,
-    accept_new: bool,
-    user: str | None,
-    known_hosts: str | None,
-) -> list[str]:
-    """The system ssh command line for an interactive session to `target`."""
-    argv = ["ssh"]
-    config = os.path.expanduser("~/.ssh/config")
-    # ssh finds ~/.ssh through the password database, dlpick through $HOME: say which.
-    if os.path.isfile(config):
-        argv += ["-F", config]
-    if identity:
-        argv += ["-i", os.path.expanduser(identity)]
-    if target.port:
-        argv += ["-p", str(target.port)]
-    if user:
-        argv += ["-l", user]
-    if target.instance_id and known_hosts:
-        argv += [
-            "-o",
-            f"HostKeyAlias={target.instance_id}",
-            "-o",
-            f"UserKnownHostsFile={known_hosts}",
-            "-o",
-            "StrictHostKeyChecking=yes",
-        ]
-    elif accept_new:
-        argv += ["-o", "StrictHostKeyChecking=accept-new"]
-    for spec in forwards:
-        argv += ["-L", spec]
-    argv.append(target.host)
-    return argv
-
-
-def cmd_ssh(args: argparse.Namespace, settings: Settings) -> int:
-    """`dlpick ssh`: hand over to the system ssh client with the checked host key."""
-    from dlpick.remote.ssh import configured, connect, identity_file, login_user
-
-    forwards = [forward_spec(f) for f in args.forwards]
-    target, options = _resolve(args, settings)
-    ssh = shutil.which("ssh")
-    if ssh is None:
-        raise InputError("no ssh client found on PATH (install OpenSSH)")
-
-    async def check() -> tuple[str | None, str | None]:
-        if target.instance_id:
-            # Pin (or verify) the key with dlpick's rules before ssh sees the host.
-            conn = await connect(target, options)
-            conn.close()
-        user, identity = await configured(target)
-        return login_user(target, user), identity_file(target, args.identity, identity)
-
-    user, identity = _run_async(check())
-    known = str(options.instance_known_hosts()) if target.instance_id else None
-    argv = ssh_command(
-        target,
-        forwards=forwards,
-        identity=identity,
-        accept_new=args.accept_new,
-        user=user,
-        known_hosts=known,
-    )
-    for spec in forwards:
-        _say(f"forwarding localhost:{spec.split(':')[-3]} -> {':'.join(spec.split(':')[-2:])}")
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.execv(ssh, argv)
-    return 0  # not reached: exec replaced this process
 
 
 def _started(run_started: datetime | None) -> str:

@@ -129,7 +129,7 @@ class LogsScreen(WorkerErrors, Screen[None]):
             self.query_one("#logs-title", Static).update(self._title())
             offset, inode = 0, None
             if run.log_size > TAIL_FROM_BYTES:
-                from dlpick.remote.follow import tail_start
+                from dlpick.remote.runs import tail_start
 
                 offset, inode = await tail_start(conn, run.log_path, self.max_lines)
                 self.note = f"opened at the last {self.max_lines:,} lines"
