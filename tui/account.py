@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from dlpick.pricing.errors import AwsError
 from dlpick.tui.config import Settings
@@ -80,11 +80,8 @@ class AwsAccess:
 
     # Typed Any, not `Aws | None`, while screens still hand the answer to functions
     # that take an Aws without checking it for None; they should call require().
-    def get(self) -> Any:
+    def get(self) -> Aws | None:
         """The `Aws` to call, or None without credentials (resolved once)."""
-        return self._get()
-
-    def _get(self) -> Aws | None:
         with self._lock:
             if not self._resolved:
                 self._aws = self._connect() if self._connect else None
@@ -93,14 +90,14 @@ class AwsAccess:
 
     def require(self) -> Aws:
         """The `Aws` to call, or the AwsError saying why there is none."""
-        aws = self._get()
+        aws = self.get()
         if aws is None:
             raise AwsError(self.why_not, credentials=not self.offline)
         return aws
 
     def regions(self, home: str) -> list[str]:
         """The account's enabled regions, asked once; `home` alone if that fails."""
-        aws = self._get()
+        aws = self.get()
         if aws is None:
             return [home]
         with self._lock:
@@ -141,7 +138,7 @@ class AwsAccess:
 
     def cloudwatch(self, region: str) -> CloudWatchClient | None:
         """A CloudWatch client for the region (idle watching's CPU fallback), or None."""
-        aws = self._get()
+        aws = self.get()
         return None if aws is None else aws.cloudwatch(region)
 
 

@@ -11,7 +11,7 @@ import errno
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from dlpick.pricing.errors import (
     EXIT_BUG,
@@ -23,6 +23,9 @@ from dlpick.pricing.errors import (
     bug_line,
 )
 from dlpick.tui.config import Settings, aws_config_region, load_settings
+
+if TYPE_CHECKING:
+    from dlpick.pricing.catalog import Catalog
 
 
 def warn(message: str) -> None:
@@ -157,7 +160,7 @@ def number_arg(
     return parse
 
 
-def _make_catalog(settings: Settings, warn: Callable[[str], None]) -> Any:
+def _make_catalog(settings: Settings, warn: Callable[[str], None]) -> Catalog:
     from dlpick.pricing.cache import PriceCache
     from dlpick.pricing.catalog import Catalog
 

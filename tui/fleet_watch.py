@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import App
@@ -21,6 +21,13 @@ from textual.worker import Worker, get_current_worker
 
 from dlpick.tui.account import AwsAccess, Fleet
 from dlpick.tui.worker_errors import WorkerErrors, WorkerFailed
+
+if TYPE_CHECKING:
+    import asyncssh
+
+    from dlpick.pricing.catalog import Catalog
+    from dlpick.remote.fleet import Instance
+    from dlpick.remote.ssh import Connect
 
 
 class FleetScanned(Message):
@@ -50,7 +57,7 @@ class FleetWatchingApp(WorkerErrors, App[None]):
     def __init__(
         self,
         account: AwsAccess,
-        catalog: Any,
+        catalog: Catalog,
         *,
         region: str,
         fleet_every: float,
@@ -193,7 +200,7 @@ class FleetWatchingApp(WorkerErrors, App[None]):
                     description=f"watching {instance_id} for idleness",
                 )
 
-    async def watch_idle(self, inst: Any) -> None:
+    async def watch_idle(self, inst: Instance) -> None:
         """Sample one instance's GPUs over SSH (CloudWatch CPU where SSH fails), forever."""
         import asyncio
 
@@ -217,7 +224,7 @@ class FleetWatchingApp(WorkerErrors, App[None]):
         async for event in watcher.events():
             self.post_message(InstanceIdleChanged(inst.instance_id, event.kind, event.idle_since))
 
-    def _ssh_connector(self, inst: Any) -> Any:
+    def _ssh_connector(self, inst: Instance) -> Connect:
         """Connections to the instance, with the CLI's host-key rules; failures as SshError."""
         from dlpick.remote.ssh import SshError
         from dlpick.remote.target import TargetError
@@ -230,7 +237,7 @@ class FleetWatchingApp(WorkerErrors, App[None]):
             notify=lambda message: self.notify(message, title="Idle watch"),
         )
 
-        async def connect() -> Any:
+        async def connect() -> asyncssh.SSHClientConnection:
             try:
                 return await access.connect()
             except TargetError as exc:  # not running, no public address: CPU stands in
@@ -267,7 +274,7 @@ class FleetWatchingApp(WorkerErrors, App[None]):
         return replace(fleet, instances=tuple(instances))
 
 
-def idle_message(inst: Any, idle_for: timedelta | None = None) -> str:
+def idle_message(inst: Instance, idle_for: timedelta | None = None) -> str:
     """What the idle notification says: type, region, idle for, money spent idle, keys.
 
     `idle_for` is known when the SSH watcher saw the episode begin; otherwise the

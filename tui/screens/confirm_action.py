@@ -7,7 +7,7 @@ button works; the focus starts on Cancel, so Enter alone never stops anything.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual import on
@@ -20,6 +20,9 @@ from textual.widgets import Button, Checkbox, Label, Static
 from dlpick.remote.fleet import fmt_hours
 from dlpick.remote.tags import MANAGED_TAG
 
+if TYPE_CHECKING:
+    from dlpick.remote.fleet import Instance
+
 
 class ConfirmAction(ModalScreen[bool]):
     """'Stop g6.xlarge i-… in us-east-1?', with its cost so far; untagged needs a tick."""
@@ -28,7 +31,7 @@ class ConfirmAction(ModalScreen[bool]):
         Binding("escape", "cancel", "Cancel", tooltip="leave the instance alone"),
     ]
 
-    def __init__(self, verb: str, inst: Any, now: datetime) -> None:
+    def __init__(self, verb: str, inst: Instance, now: datetime) -> None:
         super().__init__()
         self.verb = verb
         self.inst = inst

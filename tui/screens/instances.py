@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
 from textual import on
@@ -28,6 +28,9 @@ from dlpick.tui.account import AwsAccess, Fleet
 from dlpick.tui.screens.confirm_action import ConfirmAction
 from dlpick.tui.widgets.ticker import TopBar
 from dlpick.tui.worker_errors import WorkerErrors, WorkerFailed
+
+if TYPE_CHECKING:
+    from dlpick.remote.fleet import Instance
 
 # DataTable pads each cell by one column on each side; one more for the scrollbar.
 CELL_PADDING = 2
@@ -68,7 +71,7 @@ COLUMNS = (
 )
 
 
-def cells(inst: Any, now: datetime) -> dict[str, Text]:
+def cells(inst: Instance, now: datetime) -> dict[str, Text]:
     """One instance's cells, by column key."""
     cost = inst.cost_so_far(now)
     if inst.state == "stopped":
@@ -147,7 +150,7 @@ class InstancesScreen(WorkerErrors, Screen[None]):
         self.home = region  # the region shown when not showing all
         self.all_regions = all_regions
         self.fleet = Fleet("waiting")
-        self._shown: list[Any] = []
+        self._shown: list[Instance] = []
 
     def compose(self) -> ComposeResult:
         yield TopBar()
@@ -176,7 +179,7 @@ class InstancesScreen(WorkerErrors, Screen[None]):
 
     # -- drawing -------------------------------------------------------------------
 
-    def _visible(self) -> list[Any]:
+    def _visible(self) -> list[Instance]:
         instances = list(self.fleet.instances)
         if self.all_regions:
             return instances
@@ -286,7 +289,7 @@ class InstancesScreen(WorkerErrors, Screen[None]):
         else:
             self.app.push_screen(RunsScreen(inst.instance_id, inst.region))
 
-    def _highlighted(self) -> Any | None:
+    def _highlighted(self) -> Instance | None:
         wanted = self._cursor_id()
         return next((i for i in self._shown if i.instance_id == wanted), None)
 
@@ -322,7 +325,7 @@ class InstancesScreen(WorkerErrors, Screen[None]):
         from dlpick.pricing.errors import InputError
         from dlpick.remote.actions import check_managed, find_instances, stop, terminate
 
-        aws = self.account.get()
+        aws = self.account.require()
         found = find_instances(aws, region, [instance_id])
         try:
             # Checked again on AWS's current tags, not the scan's: they may have changed.

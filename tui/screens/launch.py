@@ -8,9 +8,8 @@ disables Launch and offers the increase request instead.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-from rich.table import Table
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -38,6 +37,7 @@ from dlpick.tui.screens.launch_steps import (
     Progress,
     QuotaRequested,
     plan_notes,
+    plan_table,
     request_question,
     requested_text,
     result_view,
@@ -45,26 +45,12 @@ from dlpick.tui.screens.launch_steps import (
 from dlpick.tui.worker_errors import WorkerErrors, WorkerFailed
 
 if TYPE_CHECKING:
-    from dlpick.remote.launch import PlanRow
+    from rich.console import RenderableType
+
+    from dlpick.remote.launch import LaunchPlan, LaunchRequest
 
 # Typing in a field re-plans once the typing pauses, not on every key.
 REPLAN_DELAY = 0.4
-VERDICT_STYLES = {"fits": "green", "short": "bold red", "unknown": "yellow"}
-
-
-def plan_table(rows: list[PlanRow], verdict: str) -> Table:
-    """LaunchPlan.rows() as a two-column grid, so long values wrap aligned.
-
-    The quota row is coloured by its verdict: green fits, red short, yellow unknown;
-    warnings are red.
-    """
-    grid = Table.grid(padding=(0, 1))
-    grid.add_column(style="bold", no_wrap=True)
-    grid.add_column(overflow="fold")
-    for row in rows:
-        style = {"quota": VERDICT_STYLES[verdict], "warning": "bold red"}.get(row.kind, "")
-        grid.add_row(row.label, Text(row.value, style=style))
-    return grid
 
 
 class LaunchDialog(WorkerErrors, ModalScreen[str | None]):
@@ -79,7 +65,7 @@ class LaunchDialog(WorkerErrors, ModalScreen[str | None]):
         self.offer = offer
         self.account = account
         self.initial_spot = spot
-        self.plan: Any | None = None  # the plan on screen, current for the options shown
+        self.plan: LaunchPlan | None = None  # the plan on screen, current for the options shown
         self.state = "planning"  # planning, ready, failed, launching, done, no-aws
         self._generation = 0
         self._replan: Timer | None = None
@@ -174,7 +160,7 @@ class LaunchDialog(WorkerErrors, ModalScreen[str | None]):
         exit_on_error=False,
         description="planning the launch",
     )
-    def make_plan(self, generation: int, request: Any) -> None:
+    def make_plan(self, generation: int, request: LaunchRequest) -> None:
         worker = get_current_worker()
         if self.account.get() is None:
             self.post_message(NoAws(self.account.why_not))
@@ -282,7 +268,7 @@ class LaunchDialog(WorkerErrors, ModalScreen[str | None]):
     def _error(self, text: str) -> None:
         self._show("#launch-error", Text(text, style="bold red"))
 
-    def _show(self, selector: str, content: Any) -> None:
+    def _show(self, selector: str, content: RenderableType) -> None:
         """Fill a message area; an empty one takes no room."""
         widget = self.query_one(selector, Static)
         widget.update(content)
@@ -309,14 +295,14 @@ class LaunchDialog(WorkerErrors, ModalScreen[str | None]):
         self.launch(self.plan)
 
     @work(thread=True, exclusive=True, group="launch", exit_on_error=False, description="launching")
-    def launch(self, plan: Any) -> None:
+    def launch(self, plan: LaunchPlan) -> None:
         from dlpick.remote.launch import execute
 
         def progress(text: str) -> None:
             # A handful of lines per launch: each is posted as it happens.
             self.post_message(Progress(text))
 
-        self.post_message(Launched(execute(self.account.get(), plan, progress)))
+        self.post_message(Launched(execute(self.account.require(), plan, progress)))
 
     @on(Progress)
     def _progress(self, message: Progress) -> None:
@@ -342,10 +328,10 @@ class LaunchDialog(WorkerErrors, ModalScreen[str | None]):
     @work(
         thread=True, exclusive=True, group="launch-dry", exit_on_error=False, description="dry run"
     )
-    def dry_run(self, plan: Any) -> None:
+    def dry_run(self, plan: LaunchPlan) -> None:
         from dlpick.remote.launch import dry_run
 
-        dry_run(self.account.get(), plan)
+        dry_run(self.account.require(), plan)
         self.post_message(DryRunPassed())
 
     @on(DryRunPassed)
@@ -391,7 +377,7 @@ class LaunchDialog(WorkerErrors, ModalScreen[str | None]):
     def request_quota(self, region: str, code: str, value: int) -> None:
         from dlpick.remote.quotas import request_increase
 
-        answer = request_increase(self.account.get(), region, code, value)
+        answer = request_increase(self.account.require(), region, code, value)
         self.post_message(QuotaRequested(requested_text(region, code, value, answer)))
 
     @on(QuotaRequested)

@@ -5,7 +5,7 @@ LaunchRequest, and the one-line summary of the instance type and its price.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -15,6 +15,9 @@ from textual.widgets import Input, Label, Select
 from dlpick.pricing.catalog import Offer
 from dlpick.tui.config import Settings
 from dlpick.tui.output import fmt_count, fmt_num
+
+if TYPE_CHECKING:
+    from dlpick.remote.launch import LaunchRequest
 
 # Launch options the dialog offers; the CLI has more (key pair, volume, CIDR, budget).
 AMI_CHOICES = (("base (driver + CUDA)", "base"), ("PyTorch (newest)", "pytorch"))
@@ -72,7 +75,7 @@ def offer_price(offer: Offer, spot: bool) -> tuple[float | None, str]:
     return offer.on_demand_usd_hour, f"{offer.price_source} {offer.price_as_of[:10]}"
 
 
-def launch_request(offer: Offer, options: Options, settings: Settings) -> Any:
+def launch_request(offer: Offer, options: Options, settings: Settings) -> LaunchRequest:
     """The LaunchRequest the options ask for, with the settings the dialog does not show."""
     from dlpick.remote.launch import LaunchRequest
 

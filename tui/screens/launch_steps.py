@@ -3,16 +3,19 @@ plan's notes and a launch's result read on screen."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual.message import Message
 
+if TYPE_CHECKING:
+    from dlpick.remote.launch import LaunchPlan, LaunchResult, PlanRow
+
 
 class PlanReady(Message):
-    def __init__(self, generation: int, plan: Any) -> None:
+    def __init__(self, generation: int, plan: LaunchPlan) -> None:
         super().__init__()
         self.generation = generation
         self.plan = plan  # dlpick.remote.launch.LaunchPlan
@@ -31,7 +34,7 @@ class Progress(Message):
 
 
 class Launched(Message):
-    def __init__(self, result: Any) -> None:
+    def __init__(self, result: LaunchResult) -> None:
         super().__init__()
         self.result = result  # dlpick.remote.launch.LaunchResult
 
@@ -46,7 +49,7 @@ class QuotaRequested(Message):
         self.text = text
 
 
-def plan_notes(plan: Any) -> Text:
+def plan_notes(plan: LaunchPlan) -> Text:
     """What to know before launching: a launch already made, a refusal, a pending request."""
     from dlpick.remote.launch import quota_refusal
 
@@ -78,9 +81,11 @@ def plan_notes(plan: Any) -> Text:
     return Text("\n").join(notes)
 
 
-def request_question(plan: Any) -> str:
+def request_question(plan: LaunchPlan) -> str:
     """'Ask AWS to raise <quota> (<code>) in <region> from 0 to 192 vCPUs?'"""
     quota = plan.quota.quota
+    if quota is None:  # asked only for a quota known to be short; said plainly otherwise
+        return f"Ask AWS for {plan.quota.request_value} vCPUs in {plan.request.region}?"
     current = "unknown" if quota.value is None else f"{quota.value:g}"
     return (
         f"Ask AWS to raise {quota.name} ({quota.code}) in {plan.request.region} "
@@ -98,7 +103,7 @@ def requested_text(region: str, code: str, value: int, answer: dict[str, Any]) -
     )
 
 
-def result_view(result: Any) -> Group:
+def result_view(result: LaunchResult) -> Group:
     """A LaunchResult: what runs where at what price, how to reach it and stop it."""
     price = f"${result.usd_hour:.4f}/h" if result.usd_hour is not None else "price unknown"
     state = "was already running" if result.already_running else "is running"
@@ -119,3 +124,21 @@ def result_view(result: Any) -> Group:
         ),
         rows,
     )
+
+
+VERDICT_STYLES = {"fits": "green", "short": "bold red", "unknown": "yellow"}
+
+
+def plan_table(rows: list[PlanRow], verdict: str) -> Table:
+    """LaunchPlan.rows() as a two-column grid, so long values wrap aligned.
+
+    The quota row is coloured by its verdict: green fits, red short, yellow unknown;
+    warnings are red.
+    """
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column(overflow="fold")
+    for row in rows:
+        style = {"quota": VERDICT_STYLES[verdict], "warning": "bold red"}.get(row.kind, "")
+        grid.add_row(row.label, Text(row.value, style=style))
+    return grid

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on
 from textual.app import ComposeResult
@@ -48,6 +48,9 @@ from dlpick.tui.widgets.price_grid import PriceGrid
 from dlpick.tui.widgets.price_table import Column, Shown, fit_columns
 from dlpick.tui.widgets.ticker import TopBar
 from dlpick.tui.worker_errors import WorkerErrors, WorkerFailed
+
+if TYPE_CHECKING:
+    from textual.notifications import SeverityLevel
 
 
 class PricesScreen(WorkerErrors, Screen[None]):
@@ -276,7 +279,7 @@ class PricesScreen(WorkerErrors, Screen[None]):
             self._rebuild()
         self.start_quotas()
 
-    def _notify_once(self, text: str, *, severity: Any) -> None:
+    def _notify_once(self, text: str, *, severity: SeverityLevel) -> None:
         if text not in self._notified:
             self._notified.add(text)
             self.notify(text, severity=severity, timeout=8)

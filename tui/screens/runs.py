@@ -53,7 +53,7 @@ class Forward:
     label: str
     remote_port: int
     local_port: int
-    listener: Any
+    listener: asyncssh.SSHListener
 
     @property
     def url(self) -> str:
