@@ -25,6 +25,7 @@ from dlpick.tui.widgets.detail import DetailPane
 from dlpick.tui.widgets.live_prices import PriceSource
 from dlpick.tui.widgets.price_table import BEST_STYLE, CHANGED_STYLE
 from tests.conftest import AwsPeers
+from tests.notices import Notices
 from tests.screenshots import FIXED_NOW, ON_DEMAND, SPOT, fixed_snapshot, make_app
 from tests.test_prices_cli import seed
 
@@ -42,8 +43,11 @@ def table_of(app: DlpickApp) -> DataTable[Any]:
 
 
 def column(app: DlpickApp, key: str) -> dict[str, str]:
-    """Plain text of one column, by instance type, in display order."""
+    """Plain text of one column, by instance type, in display order ({} while it is not shown:
+    the quota column, for one, appears only when the quotas arrive)."""
     table = table_of(app)
+    if key not in table.columns:
+        return {}
     out = {}
     for row in table.ordered_rows:
         value = table.get_cell(row.key, key)
@@ -356,10 +360,6 @@ def failing(error: Exception) -> Callable[[], list[Offer]]:
     return fail
 
 
-def errors_shown(app: DlpickApp) -> list[tuple[str, str]]:
-    return [(n.title, n.message) for n in app._notifications if n.severity == "error"]
-
-
 async def test_refresh_errors_keep_the_prices_and_are_shown_once_until_they_change(
     tmp_path: Path,
 ) -> None:
@@ -370,14 +370,16 @@ async def test_refresh_errors_keep_the_prices_and_are_shown_once_until_they_chan
     steps += [failing(AwsError(timed_out)), failing(AwsError(denied))]  # the last repeats
     source = ScriptedSource(tmp_path, steps)
     app = make_app(tmp_path, live=lambda _warn: source, refresh_every=0.05)
-    async with app.run_test(size=SIZE, notifications=True) as pilot:
+    notices = Notices()
+    async with app.run_test(size=SIZE, notifications=True, message_hook=notices.hook) as pilot:
         await pilot.pause()
         before = column(app, "od")
         await wait_for(lambda: source.calls >= 9, pilot)
         await pilot.pause()
         # Three timeouts in a row: one toast. After a success, the same error is news.
         title = "Fetching live prices"
-        assert errors_shown(app) == [(title, timed_out), (title, timed_out), (title, denied)]
+        shown = notices.titled(severity="error")
+        assert shown == [(title, timed_out), (title, timed_out), (title, denied)]
         assert column(app, "od") == before
         await pilot.press("q")
     assert app.return_code == 0
@@ -391,10 +393,11 @@ async def test_a_bug_in_a_worker_is_logged_shown_in_one_line_and_fails_the_exit(
 
     source = ScriptedSource(tmp_path, [failing(KeyError("spot_price"))])
     app = make_app(tmp_path, live=lambda _warn: source, refresh_every=0.05)
-    async with app.run_test(size=SIZE, notifications=True) as pilot:
+    notices = Notices()
+    async with app.run_test(size=SIZE, notifications=True, message_hook=notices.hook) as pilot:
         await wait_for(lambda: source.calls >= 3, pilot)
         await pilot.pause()
-        [(title, line)] = errors_shown(app)  # the same bug again is not shown again
+        [(title, line)] = notices.titled(severity="error")  # not shown again for the same bug
         assert title == "Fetching live prices"
         assert line == (f"bug in dlpick: KeyError: 'spot_price'; traceback in {bug_log_file()}")
         log = bug_log_file().read_text()
@@ -412,13 +415,14 @@ async def test_no_credentials_says_so_once_and_keeps_browsing(tmp_path: Path) ->
         live=live_catalogs(None, cache),
         clock=lambda: FIXED_NOW,
     )
-    async with app.run_test(size=SIZE, notifications=True) as pilot:
+    notices = Notices()
+    async with app.run_test(size=SIZE, notifications=True, message_hook=notices.hook) as pilot:
         await wait_for(lambda: "no AWS credentials" in sources(app), pilot, 20)
         await pilot.press("g")
         app.screen.query_one(OptionList).highlighted = 1
         await pilot.press("enter")
         await pilot.pause()
-        messages = [n.message for n in app._notifications]
+        messages = notices.messages()
         assert sum("no AWS credentials" in m for m in messages) == 1, messages
         assert "offline: no AWS credentials" in sources(app)
         assert rows(app)
@@ -504,10 +508,11 @@ async def test_an_unusable_price_cache_is_a_note_and_prices_still_show(
     blocker.write_text("")  # the cache dir would have to be inside a file
     monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
     app = build_app(Settings(offline=True), "us-east-1")
-    async with app.run_test(size=SIZE, notifications=True) as pilot:
+    notices = Notices()
+    async with app.run_test(size=SIZE, notifications=True, message_hook=notices.hook) as pilot:
         await pilot.pause()
         assert len(rows(app)) > 5  # the bundled snapshot's prices
-        notes = [n.message for n in app._notifications if n.severity == "warning"]
+        notes = notices.messages(severity="warning")
         assert any(
             n.startswith("price cache unavailable (") and n.endswith("working without it")
             for n in notes
@@ -540,14 +545,15 @@ async def test_a_failing_scan_keeps_the_last_instances_marked_stale_and_says_so_
         fleet_every=0.05,
     )
     seen: list[Any] = []
-    async with app.run_test(size=SIZE, notifications=True) as pilot:
+    notices = Notices()
+    async with app.run_test(size=SIZE, notifications=True, message_hook=notices.hook) as pilot:
         app.watch(app, "fleet", lambda fleet: seen.append(fleet), init=False)
         await wait_for(lambda: len(seen) >= 4, pilot)
         await pilot.pause()
         [first, *then] = seen
         assert first.status == "ok" and first.instances
         assert all(f.status == "error" and f.instances == first.instances for f in then)
-        assert errors_shown(app) == [("Scanning your instances", timed_out)]
+        assert notices.titled(severity="error") == [("Scanning your instances", timed_out)]
         await pilot.press("i")
         status = str(app.screen.query_one("#instances-status", Static).render())
         assert f"last scan failed: {timed_out}" in status

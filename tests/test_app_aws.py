@@ -23,8 +23,9 @@ from dlpick.tui.screens.launch import LaunchDialog
 from dlpick.tui.screens.prices import PricesScreen
 from tests.conftest import AwsPeers
 from tests.launch_fixtures import P_OD, REGION, live_instances, only_regions
+from tests.notices import Notices
 from tests.screenshots import FIXED_NOW, ON_DEMAND, offline_catalog
-from tests.test_app import column, errors_shown, table_of, wait_for
+from tests.test_app import column, table_of, wait_for
 from tests.test_fleet import start
 
 if TYPE_CHECKING:
@@ -157,7 +158,8 @@ async def test_launch_errors_are_one_line_and_bad_fields_block_launch(
 ) -> None:
     only_regions(monkeypatch, REGION)
     app = aws_app(tmp_path)
-    async with app.run_test(size=SIZE, notifications=True) as pilot:
+    notices = Notices()
+    async with app.run_test(size=SIZE, notifications=True, message_hook=notices.hook) as pilot:
         await pilot.pause()
         dialog = await open_launch(app, pilot, "g6.xlarge")
         dialog.query_one("#launch-idle", Input).value = "soon"
@@ -175,7 +177,7 @@ async def test_launch_errors_are_one_line_and_bad_fields_block_launch(
         assert "no base Deep Learning AMI for al2023" in error and len(error.splitlines()) <= 2
         assert dialog.query_one("#launch-go", Button).disabled
         # The same line, once, as a notification titled with what failed.
-        [(title, line)] = errors_shown(app)
+        [(title, line)] = notices.titled(severity="error")
         assert title == "Planning the launch" and line in error.replace("\n", "")
 
 
@@ -355,10 +357,12 @@ async def test_idle_instances_are_announced_once_per_episode(
     monkeypatch.setattr(app, "bell", lambda: bells.append(1))
     scans: list[Any] = []
 
-    def idle_notes() -> list[str]:
-        return [n.message for n in app._notifications if "idle" in n.message]
+    notices = Notices()
 
-    async with app.run_test(size=SIZE, notifications=True) as pilot:
+    def idle_notes() -> list[str]:
+        return notices.messages(containing="idle")
+
+    async with app.run_test(size=SIZE, notifications=True, message_hook=notices.hook) as pilot:
         app.watch(app, "fleet", lambda fleet: scans.append(fleet), init=False)
         await wait_for(lambda: len(scans) >= 4, pilot, 20)  # several scans, one episode
         assert len(idle_notes()) == 1 and len(bells) == 1

@@ -28,6 +28,7 @@ from dlpick.tui.app import DlpickApp
 from dlpick.tui.config import load_settings
 from tests.conftest import AwsPeers
 from tests.launch_fixtures import REGION, only_regions
+from tests.notices import Notices
 from tests.peers.sshd import SSH_ALIAS, Sshd
 from tests.screenshots import ON_DEMAND, offline_catalog
 from tests.test_app import wait_for
@@ -283,10 +284,12 @@ async def test_app_watches_running_instances_over_ssh(
     monkeypatch.setattr(app, "bell", lambda: bells.append(1))
     scans: list[Any] = []
 
-    def idle_notes() -> list[str]:
-        return [n.message for n in app._notifications if "idle" in n.message]
+    notices = Notices()
 
-    async with app.run_test(size=SIZE, notifications=True) as pilot:
+    def idle_notes() -> list[str]:
+        return notices.messages(containing="idle")
+
+    async with app.run_test(size=SIZE, notifications=True, message_hook=notices.hook) as pilot:
         app.watch(app, "fleet", lambda fleet: scans.append(fleet), init=False)
         await wait_for(lambda: gpus.calls >= 2, pilot, 20)  # watched from the first scan
         assert [w.name for w in idle_watchers(app)] == [iid]

@@ -23,6 +23,7 @@ from dlpick.tui.screens.run_dialogs import NewRunDialog, TargetDialog
 from dlpick.tui.screens.runs import RunsScreen, ask_for_runs
 from dlpick.tui.widgets.follow_log import FollowLog, display_lines
 from tests.log_replay import FIXED_RUN_ID, HostApp, ended_and_searched, replay_app, settled
+from tests.notices import Notices
 from tests.peers.sshd import SSH_ALIAS, Sshd
 from tests.peers.text_server import TextServer
 
@@ -304,8 +305,10 @@ async def test_an_unreachable_host_is_reported_once_however_often_it_is_tried(
     from dlpick.tui.worker_errors import WorkerFailed
 
     failures: list[WorkerFailed] = []
+    notices = Notices()
 
     def seen(message: Message) -> None:
+        notices.hook(message)
         if isinstance(message, WorkerFailed):
             failures.append(message)
 
@@ -318,8 +321,7 @@ async def test_an_unreachable_host_is_reported_once_however_often_it_is_tried(
             await until(pilot, lambda: len(failures) >= 4)
             status = str(screen.query_one("#runs-status", Static).render())
             assert status.startswith("listing the runs failed: cannot connect")
-            toasts = [(n.title, n.message) for n in app._notifications]
-            assert toasts == [("Listing the runs", failures[0].text)]
+            assert notices.titled(severity="error") == [("Listing the runs", failures[0].text)]
 
 
 # -- a replay, for pictures --------------------------------------------------------------
