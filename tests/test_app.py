@@ -55,6 +55,14 @@ def column(app: DlpickApp, key: str) -> dict[str, str]:
     return out
 
 
+def palette_has_results(app: DlpickApp) -> bool:
+    """The command palette is open and its search has listed something to run."""
+    return any(
+        option_list.option_count > 0 and option_list.highlighted is not None
+        for option_list in app.screen.query(OptionList)
+    )
+
+
 def rows(app: DlpickApp) -> list[str]:
     return [str(row.key.value) for row in table_of(app).ordered_rows]
 
@@ -276,7 +284,7 @@ async def test_command_palette_runs_table_actions(tmp_path: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         await pilot.press("ctrl+p", *"Region")
-        await pilot.pause(0.3)
+        await wait_for(lambda: palette_has_results(app), pilot)
         await pilot.press("enter")
         await pilot.pause()
         assert isinstance(app.screen, RegionPicker)

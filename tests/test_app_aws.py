@@ -25,7 +25,7 @@ from tests.conftest import AwsPeers
 from tests.launch_fixtures import P_OD, REGION, live_instances, only_regions
 from tests.notices import Notices
 from tests.screenshots import FIXED_NOW, ON_DEMAND, offline_catalog
-from tests.test_app import column, table_of, wait_for
+from tests.test_app import column, palette_has_results, table_of, wait_for
 from tests.test_fleet import start
 
 if TYPE_CHECKING:
@@ -201,7 +201,7 @@ async def test_without_credentials_the_dialog_only_closes(
         assert "quota" not in [c.value for c in table_of(app).columns]
         # The instances screen is also in the command palette; it says why it is empty.
         await pilot.press("ctrl+p", *"Instances")
-        await pilot.pause(0.3)
+        await wait_for(lambda: palette_has_results(app), pilot)
         await pilot.press("enter")
         await wait_for(lambda: isinstance(app.screen, InstancesScreen), pilot)
         status = text_of(app, "#instances-status")
