@@ -232,7 +232,9 @@ def scan(aws: Aws, regions: list[str], *, everything: bool = False, workers: int
     return FleetScan(
         instances=tuple(sorted(found, key=lambda i: (i.region, i.launch_time))),
         regions=tuple(regions),
-        unreadable=tuple((region, str(err)) for region, err in failed),
+        unreadable=tuple(
+            (region, str(err.doing("listing instances", region))) for region, err in failed
+        ),
     )
 
 

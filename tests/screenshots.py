@@ -194,6 +194,9 @@ class FixedAccess(AwsAccess):
             clock=lambda: FIXED_NOW,
         )
 
+    # Regions the scan could not read; none here, one in PartlyReadableAccess.
+    unreadable: tuple[tuple[str, str], ...] = ()
+
     def regions(self, home: str) -> list[str]:
         return ["us-east-1", "eu-west-1", "ap-south-1"]
 
@@ -279,7 +282,19 @@ class FixedAccess(AwsAccess):
             ),
         ]
         price_instances(instances, catalog)
-        return FleetScan(tuple(instances), tuple(regions))
+        return FleetScan(tuple(instances), tuple(regions), self.unreadable)
+
+
+class PartlyReadableAccess(FixedAccess):
+    """The same account, but one region refuses to list its instances."""
+
+    unreadable = (
+        (
+            "ap-south-1",
+            "listing instances in ap-south-1: permission denied (UnauthorizedOperation) "
+            "— ask your AWS administrator for this permission",
+        ),
+    )
 
 
 def make_app(
@@ -289,15 +304,19 @@ def make_app(
     live: LiveFactory | None = None,
     refresh_every: float = 60.0,
     fixed_aws: bool = False,
+    partly_readable: bool = False,
 ) -> DlpickApp:
-    """The app on fixed data and a fixed clock; `fixed_aws` adds a made-up account."""
+    """The app on fixed data and a fixed clock; `fixed_aws` adds a made-up account
+    (`partly_readable`: one whose ap-south-1 cannot be read)."""
     return DlpickApp(
         offline_catalog(cache_dir),
         region=region,
         live=live,
         clock=lambda: FIXED_NOW,
         refresh_every=refresh_every,
-        account=FixedAccess() if fixed_aws else None,
+        account=(PartlyReadableAccess() if partly_readable else FixedAccess())
+        if fixed_aws or partly_readable
+        else None,
     )
 
 
@@ -371,9 +390,12 @@ SCREENS: dict[str, Callable[[Pilot[None]], Awaitable[None]] | None] = {
     "launch": _launch,
     "launch-short": _launch_short,
     "instances": _instances,
+    "instances-unreadable": _instances,
 }
 # Screens that need an AWS account: drawn with FixedAccess and the fixed prices.
-AWS_SCREENS = ("launch", "launch-short", "instances")
+AWS_SCREENS = ("launch", "launch-short", "instances", "instances-unreadable")
+# Screens drawn with an account one of whose regions cannot be read.
+PARTLY_READABLE = ("instances-unreadable",)
 
 
 async def render(name: str, size: tuple[int, int], out: Path, app: DlpickApp) -> Path:
@@ -415,7 +437,9 @@ def main() -> int:
             for size in SIZES:
                 cache = PriceCache(Path(tmp) / "prices.sqlite")
                 if name in AWS_SCREENS:
-                    app = make_app(Path(tmp) / name, fixed_aws=True)
+                    app = make_app(
+                        Path(tmp) / name, fixed_aws=True, partly_readable=name in PARTLY_READABLE
+                    )
                 else:
                     app = DlpickApp(Catalog(cache=cache, aws=None), region="us-east-1")
                 svg = asyncio.run(render(name, size, out, app))

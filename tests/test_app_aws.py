@@ -387,12 +387,11 @@ async def test_idle_instances_are_announced_once_per_episode(
 
 
 @pytest.mark.parametrize("size", [(120, 36), (80, 24)], ids=["120x36", "80x24"])
-@pytest.mark.parametrize("screen", ["launch", "launch-short", "instances"])
+@pytest.mark.parametrize("screen", ["launch", "launch-short", "instances", "instances-unreadable"])
 def test_snapshots(
     snap_compare: Callable[..., bool], tmp_path: Path, screen: str, size: tuple[int, int]
 ) -> None:
-    from tests.screenshots import SCREENS, make_app
+    from tests.screenshots import PARTLY_READABLE, SCREENS, make_app
 
-    assert snap_compare(
-        make_app(tmp_path, fixed_aws=True), terminal_size=size, run_before=SCREENS[screen]
-    )
+    app = make_app(tmp_path, fixed_aws=True, partly_readable=screen in PARTLY_READABLE)
+    assert snap_compare(app, terminal_size=size, run_before=SCREENS[screen])

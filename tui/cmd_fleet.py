@@ -107,8 +107,8 @@ def cmd_ls(args: argparse.Namespace, settings: Settings) -> int:
     else:
         _print_ls_table(instances, found.regions, args.all_regions, now)
         print(summary.text() + _storage_text(summary.stopped_storage_usd_month))
-    for region, why in found.unreadable:
-        _warn(f"could not read {region}: {why}")
+    for _, why in found.unreadable:
+        _warn(why)
     return EXIT_OK if found.complete else EXIT_PARTIAL
 
 

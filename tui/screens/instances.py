@@ -252,8 +252,8 @@ class InstancesScreen(WorkerErrors, Screen[None]):
         line = Text(" · ".join(parts))
         if fleet.status == "error":
             line.append(f"\nlast scan failed: {fleet.message}", style="bold red")
-        for region, why in fleet.unreadable[:2]:
-            line.append(f"\n? {region} could not be read: {why}", style="bold red")
+        for _, why in fleet.unreadable[:2]:
+            line.append(f"\n? {why}", style="bold red")
         status.update(line)
 
     def _cursor_id(self) -> str | None:
