@@ -24,7 +24,7 @@ from dlpick.remote.idle import (
     cpu_utilization,
     parse_nvidia_smi,
 )
-from dlpick.remote.ssh import Connect, SshError
+from dlpick.remote.ssh import Connect, SshError, run_remote
 
 if TYPE_CHECKING:
     import asyncssh
@@ -45,7 +45,7 @@ def is_neuron(instance_type: str | None) -> bool:
 
 async def sample_host(conn: asyncssh.SSHClientConnection) -> list[GpuReading]:
     """One reading of every GPU on the host behind an asyncssh connection."""
-    result = await conn.run(NVIDIA_SMI_QUERY, check=False)
+    result = await run_remote(conn, NVIDIA_SMI_QUERY, check=False)
     if result.exit_status == 127:
         raise ProbeError("nvidia-smi is not installed on the host")
     out = str(result.stdout or "")

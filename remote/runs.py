@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, cast
 
 from dlpick.pricing.errors import DlpickError
+from dlpick.remote.ssh import run_remote
 
 if TYPE_CHECKING:
     import asyncssh
@@ -170,7 +171,7 @@ date +%s > "$d/started"
 nohup setsid sh "$d/run.sh" >> "$d/log" 2>&1 < /dev/null &
 echo $! > "$d/pid"
 """
-    result = await conn.run(script_command(script), check=False)
+    result = await run_remote(conn, script_command(script), check=False)
     if result.exit_status != 0:
         detail = str(result.stderr or "").strip().splitlines()
         raise RunError(
@@ -207,7 +208,7 @@ def _parse_run(line: str) -> Run | None:
 
 async def list_runs(conn: asyncssh.SSHClientConnection) -> list[Run]:
     """Every run on the host, oldest first."""
-    result = await conn.run(script_command(LIST_SCRIPT), check=False)
+    result = await run_remote(conn, script_command(LIST_SCRIPT), check=False)
     if result.exit_status != 0:
         raise RunError(f"could not list runs: {str(result.stderr or '').strip()}")
     runs = [r for line in str(result.stdout).splitlines() if (r := _parse_run(line))]
@@ -241,8 +242,8 @@ async def tail_start(
     connection: asyncssh.SSHClientConnection, path: str, lines: int
 ) -> tuple[int, str | None]:
     """Byte offset where the last `lines` lines of a remote file begin, and its inode."""
-    probe = await connection.run(
-        script_command(f"stat -L -c '%i %s' -- {shell_path(path)}"), check=False
+    probe = await run_remote(
+        connection, script_command(f"stat -L -c '%i %s' -- {shell_path(path)}"), check=False
     )
     fields = str(probe.stdout).split()
     if probe.exit_status != 0 or len(fields) < 2:
@@ -253,7 +254,8 @@ async def tail_start(
     window = 64 * 1024
     while True:
         start = max(0, size - window)
-        result = await connection.run(
+        result = await run_remote(
+            connection,
             script_command(f"tail -c +{start + 1} -- {shell_path(path)} | head -c {size - start}"),
             encoding=None,
             check=False,

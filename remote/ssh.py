@@ -307,6 +307,26 @@ async def connect(
         raise error from None
 
 
+async def run_remote(
+    conn: asyncssh.SSHClientConnection, command: str, **kwargs: Any
+) -> asyncssh.SSHCompletedProcess:
+    """`conn.run(command)`, with a connection lost on the way as one SshError.
+
+    The one place a command on an open connection is translated: asyncssh and the
+    socket below it have many ways to say the link went away.
+    """
+    import asyncssh
+
+    try:
+        return await conn.run(command, **kwargs)
+    except (asyncssh.Error, OSError) as exc:
+        host = conn.get_extra_info("peername") or ("the host",)
+        reason = getattr(exc, "reason", "") or getattr(exc, "strerror", "") or str(exc)
+        error = SshError(f"the connection to {host[0]} was lost: {reason or type(exc).__name__}")
+        error.transient = True
+        raise error from None
+
+
 async def _config_for(target: Target) -> asyncssh.SSHClientConnectionOptions:
     """asyncssh's reading of ~/.ssh/config (and defaults) for this target."""
     import asyncssh

@@ -18,7 +18,7 @@ import pytest
 from dlpick.remote.follow import LogFollower
 from dlpick.remote.log_events import ConnectionChange, FollowEvent, LogChunk, LogReset, RunEnded
 from dlpick.remote.runs import find_run, list_runs, start_run
-from dlpick.remote.ssh import SshOptions, connect, connector, console_fingerprints
+from dlpick.remote.ssh import SshError, SshOptions, connect, connector, console_fingerprints
 from dlpick.remote.target import Target, TargetError, parse_target, resolve_instance
 from dlpick.tui.cli import main
 from dlpick.tui.cmd_shell import forward_spec
@@ -540,3 +540,15 @@ def test_unreachable_host_is_one_line(capsys: pytest.CaptureFixture[str]) -> Non
         port = s.getsockname()[1]  # bound, not listening: refused
         rc, _, err = dlpick(capsys, "runs", f"127.0.0.1:{port}")
     assert rc == 1 and len(err.strip().splitlines()) == 1 and "cannot connect" in err
+
+
+async def test_a_connection_lost_under_a_command_is_an_ssh_error_not_a_bug(
+    sshd: Sshd, cutter: TcpCutter
+) -> None:
+    conn = await connect(Target(host=CUT_ALIAS))
+    assert cutter.cut() == 1
+    with contextlib.suppress(Exception):
+        await conn.wait_closed()
+    with pytest.raises(SshError, match="was lost") as raised:
+        await list_runs(conn)
+    assert raised.value.transient

@@ -199,11 +199,8 @@ def _targets(
     settings = settings.merged(profile=args.profile)
     region = region_for(args.region, settings)
     aws = _aws(settings)
-    try:
-        found = find_instances(aws, region, args.targets)
-        check_managed([inst for inst, _ in found], args.any)
-    except InputError as exc:
-        raise InputError(str(exc)) from None
+    found = find_instances(aws, region, args.targets)
+    check_managed([inst for inst, _ in found], args.any)
     price_instances([inst for inst, _ in found], Catalog(cache=PriceCache(), aws=aws, warn=_warn))
     return aws, region, found
 
