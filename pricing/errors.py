@@ -96,6 +96,8 @@ class AwsError(DlpickError):
 class SshError(DlpickError):
     """An SSH connection or remote command that failed."""
 
+    transient = False  # True when retrying later may succeed (network, not keys)
+
 
 def one_line(text: object, limit: int = _MAX_LINE) -> str:
     """Text reduced to one line of at most `limit` characters (HTML pages to their title)."""

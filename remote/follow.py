@@ -31,6 +31,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
+from dlpick.pricing.errors import SshError
 from dlpick.remote.log_events import (
     ConnectionChange,
     FollowError,
@@ -41,7 +42,7 @@ from dlpick.remote.log_events import (
     RunEnded,
 )
 from dlpick.remote.runs import run_path, script_command, shell_path
-from dlpick.remote.ssh import Connect, SshError
+from dlpick.remote.ssh import Connect
 
 if TYPE_CHECKING:
     import asyncssh

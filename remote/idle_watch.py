@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from dlpick.pricing.errors import AwsError, DlpickError
+from dlpick.pricing.errors import AwsError, DlpickError, SshError
 from dlpick.remote.idle import (
     NVIDIA_SMI_QUERY,
     GpuReading,
@@ -24,7 +24,7 @@ from dlpick.remote.idle import (
     cpu_utilization,
     parse_nvidia_smi,
 )
-from dlpick.remote.ssh import Connect, SshError, run_remote
+from dlpick.remote.ssh import Connect, run_remote
 
 if TYPE_CHECKING:
     import asyncssh

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dlpick.remote.ssh import SshError
+from dlpick.pricing.errors import SshError
 
 
 class FollowError(SshError):

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from dlpick.pricing import locations
-from dlpick.pricing.errors import SshError as BaseSshError
+from dlpick.pricing.errors import SshError
 from dlpick.remote.target import Target
 
 if TYPE_CHECKING:
@@ -38,12 +38,6 @@ MD5_FINGERPRINT = re.compile(r"\b(?:[0-9a-f]{2}:){15}[0-9a-f]{2}\b")
 FAST_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
 
 Connect = Callable[[], Awaitable["asyncssh.SSHClientConnection"]]
-
-
-class SshError(BaseSshError):
-    """An SSH failure worded for the user (one line)."""
-
-    transient = False  # True when retrying later may succeed (network, not keys)
 
 
 class HostKeyError(SshError):

@@ -15,10 +15,11 @@ from typing import Any
 
 import pytest
 
+from dlpick.pricing.errors import SshError
 from dlpick.remote.follow import LogFollower
 from dlpick.remote.log_events import ConnectionChange, FollowEvent, LogChunk, LogReset, RunEnded
 from dlpick.remote.runs import find_run, list_runs, start_run
-from dlpick.remote.ssh import SshError, SshOptions, connect, connector, console_fingerprints
+from dlpick.remote.ssh import SshOptions, connect, connector, console_fingerprints
 from dlpick.remote.target import Target, TargetError, parse_target, resolve_instance
 from dlpick.tui.cli import main
 from dlpick.tui.cmd_shell import forward_spec

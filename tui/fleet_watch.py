@@ -226,7 +226,7 @@ class FleetWatchingApp(WorkerErrors, App[None]):
 
     def _ssh_connector(self, inst: Instance) -> Connect:
         """Connections to the instance, with the CLI's host-key rules; failures as SshError."""
-        from dlpick.remote.ssh import SshError
+        from dlpick.pricing.errors import SshError
         from dlpick.remote.target import TargetError
         from dlpick.tui.host_access import HostAccess
 
