@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 TYPECHECK := build/typecheck
 APT_PACKAGES := openssh-server librsvg2-bin fonts-firacode
 
-.PHONY: run test lint typecheck pytest screenshots bench snapshot system-deps clean
+.PHONY: run test lint typecheck pytest screenshots bench snapshot spot-advisor system-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -69,6 +69,14 @@ snapshot: $(STAMP)
 		--offerings "$$($(BIN)/python -c 'import moto, pathlib; print(pathlib.Path(moto.__file__).parent / "ec2/resources/instance_type_offerings/region")')" \
 		--as-of 2026-08-26 --spot-as-of 2026-06-03 \
 		--source-text "published AWS prices: on-demand from github.com/tsaol/aws-gpu data/all_gpu_instances.js@18aebd1 (instances.vantage.sh data, 2026-08-26); spot per AZ ID from github.com/skypilot-org/skypilot-catalog catalogs/v9/aws/vms.csv@2c3d7ea (no earlier than 2026-06-03); see pricing/data/public/SOURCES.md"
+
+# Rebuild pricing/data/spot_advisor.json from a full copy of the spot advisor's feed
+# (ADVISOR_FEED=path); see pricing/data/public/SOURCES.md for the copy it was made from.
+ADVISOR_FEED ?= spot-advisor-data.json
+spot-advisor: $(STAMP)
+	$(BIN)/python -m dlpick.pricing.advisor $(ADVISOR_FEED) \
+		--as-of "no later than 2025-06-28" \
+		--source-text "https://spot-bid-advisor.s3.amazonaws.com/spot-advisor-data.json as stored in github.com/alexei-led/spotinfo internal/spot/data/spot-advisor-data.json@5bdc33cee2e185c2f62df29dd9c4ad0ad7102a74 (committed 2025-06-28; the feed carries no date of its own); Linux entries of dlpick's types only"
 
 clean:
 	rm -rf $(VENV) build .mypy_cache .ruff_cache .pytest_cache

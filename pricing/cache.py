@@ -27,6 +27,7 @@ TTL = {
     "ondemand": 24 * 3600,
     "spot": 10 * 60,
     "regions": 24 * 3600,
+    "advisor": 24 * 3600,
 }
 # 2: entries are kept per scope (whose answers they are: profile and endpoints).
 SCHEMA_VERSION = 2

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from dlpick.pricing.advisor import UNKNOWN, Advice, AdvisorSource
 from dlpick.pricing.cache import Cached, PriceCache, cache_scope
 from dlpick.pricing.chips import Chip, chip_for
 from dlpick.pricing.errors import AwsError, InputError
@@ -48,6 +49,8 @@ RECORD_FIELDS = (
     "spot_az",
     "spot_price_source",
     "spot_price_as_of",
+    "spot_interruption_band",
+    "spot_savings_percent",
 )
 SOURCES = ("live", "cache", "snapshot")
 P = TypeVar("P")  # a payload of one kind, as fetched live and as cached
@@ -82,6 +85,7 @@ class Offer:
     spot_by_az: dict[str, float] = field(default_factory=dict)
     spot_source: str = "snapshot"
     spot_as_of: str = ""
+    advice: Advice = UNKNOWN  # the spot advisor's interruption band and savings
 
     @property
     def instance_type(self) -> str:
@@ -147,6 +151,8 @@ class Offer:
             "spot_az": self.spot_az,
             "spot_price_source": self.spot_source if self.spot_by_az else None,
             "spot_price_as_of": self.spot_as_of if self.spot_by_az else None,
+            "spot_interruption_band": self.advice.band,
+            "spot_savings_percent": self.advice.savings_percent,
         }
 
 
@@ -162,6 +168,7 @@ class RegionPrices:
     on_demand_as_of: str
     spot_source: str
     spot_as_of: str
+    advice: dict[str, Advice] = field(default_factory=dict)
 
     def offers(self) -> list[Offer]:
         return [
@@ -175,6 +182,7 @@ class RegionPrices:
                 spot_by_az=self.spot.get(itype, {}),
                 spot_source=self.spot_source,
                 spot_as_of=self.spot_as_of,
+                advice=self.advice.get(itype, UNKNOWN),
             )
             for itype, spec in sorted(self.specs.items())
         ]
@@ -204,6 +212,7 @@ class Catalog:
         self._warned: set[str] = set()
         self._offline_reason: str | None = None if aws is not None else "offline"
         self._failed_regions: set[str] = set()  # live reads failed here: cache or snapshot
+        self._advisor = AdvisorSource(cache, self.warn)
 
     @property
     def snapshot(self) -> Snapshot:
@@ -305,6 +314,9 @@ class Catalog:
             on_demand_as_of=od[2] if od else snap_as_of,
             spot_source=spot[1] if spot else "snapshot",
             spot_as_of=spot[2] if spot else (snap_region.spot_as_of if snap_region else snap.as_of),
+            advice=self._advisor.get(online=self.aws is not None, refresh=refresh).by_region.get(
+                region, {}
+            ),
         )
 
     def regions(self, *, refresh: bool = False) -> list[str]:

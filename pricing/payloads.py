@@ -51,9 +51,32 @@ def _is_map(value: object, ok: Callable[[object], bool]) -> bool:
     return isinstance(value, dict) and all(isinstance(k, str) and ok(v) for k, v in value.items())
 
 
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_advisor_entry(value: object) -> bool:
+    return isinstance(value, dict) and _is_int(value.get("s")) and _is_int(value.get("r"))
+
+
+def _is_advisor_feed(value: object) -> bool:
+    """The spot advisor's feed as dlpick keeps it: ranges, region -> Linux -> type -> s, r."""
+    if not isinstance(value, dict) or not isinstance(value.get("ranges"), list):
+        return False
+    ranges_ok = all(
+        isinstance(r, dict) and isinstance(r.get("label"), str) and _is_int(r.get("index"))
+        for r in value["ranges"]
+    )
+    return ranges_ok and _is_map(
+        value.get("spot_advisor"),
+        lambda by_os: _is_map(by_os, lambda by_type: _is_map(by_type, _is_advisor_entry)),
+    )
+
+
 PAYLOAD_SHAPES: dict[str, Callable[[Any], bool]] = {
     "specs": lambda p: _is_map(p, _is_spec),  # type -> InstanceSpec JSON
     "ondemand": lambda p: _is_map(p, _is_amount),  # type -> USD/hour
     "spot": lambda p: _is_map(p, lambda by_az: _is_map(by_az, _is_amount)),  # type -> AZ -> USD
     "regions": _is_text_list,  # region codes
+    "advisor": _is_advisor_feed,  # the spot advisor's ranges and Linux entries
 }

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from dlpick.pricing.advisor import band_upper_percent
 from dlpick.pricing.catalog import RECORD_FIELDS
 from dlpick.pricing.errors import InputError
 
@@ -80,7 +81,9 @@ def filter_records(
     min_gpu_memory: float | None = None,
     max_price: float | None = None,
     spot: bool = False,
+    max_interruption: float | None = None,
 ) -> list[dict[str, Any]]:
+    """The records that pass every filter given; `max_interruption` is a percent per month."""
     out = []
     for r in records:
         if gpus and not any(model_matches(r["gpu_model"], g) for g in gpus):
@@ -92,8 +95,18 @@ def filter_records(
             continue
         if max_price is not None and (price is None or price > max_price):
             continue
+        if max_interruption is not None and not _band_within(
+            r.get("spot_interruption_band"), max_interruption
+        ):
+            continue
         out.append(r)
     return out
+
+
+def _band_within(band: str | None, max_percent: float) -> bool:
+    """A band whose upper bound is at most `max_percent` ('5-10%' is within 10); unknown is not."""
+    upper = band_upper_percent(band) if band else None
+    return upper is not None and upper <= max_percent
 
 
 def unknown_models(wanted: Sequence[str], models: Sequence[str]) -> None:

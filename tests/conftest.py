@@ -36,6 +36,8 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     # moto's instances have made-up public addresses: the app must never SSH to them.
     # A test that watches idleness over SSH turns this on and maps the address to sshd.
     monkeypatch.setenv("DLPICK_WATCH_IDLE_OVER_SSH", "false")
+    # The spot advisor's feed is on the internet: tests read the bundle, or a local peer.
+    monkeypatch.setenv("DLPICK_SPOT_ADVISOR_URL", "")
     return home
 
 

@@ -245,7 +245,7 @@ async def test_detail_pane_spot_per_az_and_estimator(tmp_path: Path) -> None:
         cost = _plain(pane.query_one("#detail-cost", Static))
         assert "$19.32" in cost  # 24 h on demand = per day: 0.8048 x 24
         assert "$8.33" in cost  # 24 h spot at 0.3470
-        assert "unknown" in cost
+        assert "spot interruption: >20% a month, saves 49%" in cost  # the bundled advisor band
         hours = pane.query_one("#hours", Input)
         hours.value = "100"
         await pilot.pause()

@@ -104,6 +104,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="maximum price per hour (spot price with --spot)",
     )
     prices.add_argument(
+        "--max-interruption",
+        type=number_arg("--max-interruption", minimum=0, maximum=100),
+        metavar="PERCENT",
+        help="only types whose spot interruption band (AWS Spot Instance Advisor) is at most"
+        " this many percent a month, e.g. 10 keeps <5%% and 5-10%%; unknown bands are left out",
+    )
+    prices.add_argument(
         "--spot",
         action="store_true",
         help="rank by spot prices (types without a spot price are left out)",
@@ -208,6 +215,7 @@ def cmd_prices(args: argparse.Namespace, settings: Settings) -> int:
         min_gpu_memory=args.min_gpu_memory,
         max_price=args.max_price,
         spot=args.spot,
+        max_interruption=args.max_interruption,
     )
     records = sort_records(records, sort_key, args.reverse)
     if args.format == "json":

@@ -132,9 +132,13 @@ def print_table(
         table.add_column("Region", no_wrap=True)
     table.add_column("Accel.", no_wrap=True, max_width=12, overflow="ellipsis")
     numeric = ["#", "GiB"] + (["vCPU", "RAM"] if wide else []) + ["FP32 TF", "$/h", "Spot"]
-    numeric += ["$/TF·h", "Spot/TF"]
+    # With --spot at 80 columns, the dimmed on-demand $/TF·h makes room for the
+    # interruption band: spot is only cheap if it survives.
+    numeric += (["$/TF·h"] if wide or not spot else []) + ["Spot/TF"]
     for name in numeric:
         table.add_column(name, justify="right", no_wrap=True)
+    if spot:
+        table.add_column("Int.", no_wrap=True)
 
     def best(key: str) -> float | None:
         values = [r[key] for r in records if r.get(key) is not None]
@@ -161,8 +165,11 @@ def print_table(
             fmt_num(r["fp32_tflops"]),
             cell(r["on_demand_usd_hour"], None, not spot),
             cell(r["spot_usd_hour"], None, spot),
-            cell(r["usd_per_fp32_tflop_hour"], best_od, not spot),
-            cell(r["spot_usd_per_fp32_tflop_hour"], best_spot, spot),
         ]
+        if wide or not spot:
+            row.append(cell(r["usd_per_fp32_tflop_hour"], best_od, not spot))
+        row.append(cell(r["spot_usd_per_fp32_tflop_hour"], best_spot, spot))
+        if spot:
+            row.append(r.get("spot_interruption_band") or "—")
         table.add_row(*row)
     console.print(table)

@@ -12,6 +12,7 @@ class TextServer:
 
     def __init__(self, body: str) -> None:
         self.body = body
+        self.requests = 0  # GETs answered, so a test can tell a cached run asked nothing
         peer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -19,6 +20,7 @@ class TextServer:
                 pass
 
             def do_GET(self) -> None:
+                peer.requests += 1
                 data = peer.body.encode()
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(data)))

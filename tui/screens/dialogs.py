@@ -29,10 +29,11 @@ class Filters:
     gpus: tuple[str, ...] = ()
     min_gpu_memory: float | None = None
     max_price: float | None = None
+    max_interruption: float | None = None  # percent a month, the advisor band's upper bound
 
     @property
     def active(self) -> bool:
-        return bool(self.gpus) or self.min_gpu_memory is not None or self.max_price is not None
+        return self != Filters()
 
     def describe(self) -> str:
         """'H100,A100 · ≥80 GiB · ≤$10/h'."""
@@ -43,20 +44,28 @@ class Filters:
             parts.append(f"≥{self.min_gpu_memory:g} GiB")
         if self.max_price is not None:
             parts.append(f"≤${self.max_price:g}/h")
+        if self.max_interruption is not None:
+            parts.append(f"interrupted ≤{self.max_interruption:g}%")
         return " · ".join(parts)
 
 
-def _number(text: str, what: str) -> float | None:
+def _number(text: str, what: str, maximum: float | None = None) -> float | None:
     text = text.strip()
     if not text:
         return None
     try:
-        return parse_number(text, what, minimum=0)
+        return parse_number(text, what, minimum=0, maximum=maximum)
     except InputError as exc:
         raise ValueError(exc.message) from None
 
 
-def parse_filters(gpu: str, min_memory: str, max_price: str, models: Sequence[str]) -> Filters:
+def parse_filters(
+    gpu: str,
+    min_memory: str,
+    max_price: str,
+    models: Sequence[str],
+    max_interruption: str = "",
+) -> Filters:
     """Filters from the dialog's fields; ValueError names the field that is wrong."""
     gpus = tuple(g.strip() for g in gpu.split(",") if g.strip())
     try:
@@ -67,6 +76,7 @@ def parse_filters(gpu: str, min_memory: str, max_price: str, models: Sequence[st
         gpus=gpus,
         min_gpu_memory=_number(min_memory, "minimum GPU memory"),
         max_price=_number(max_price, "maximum price"),
+        max_interruption=_number(max_interruption, "maximum interruption", maximum=100),
     )
 
 
@@ -109,6 +119,13 @@ class FilterDialog(ModalScreen[Filters | None]):
                 id="filter-max-price",
                 compact=True,
             )
+            yield Label("Maximum spot interruption (% a month, advisor band)")
+            yield Input(
+                _fmt(self.current.max_interruption),
+                placeholder="any, e.g. 10 keeps <5% and 5-10%",
+                id="filter-max-interruption",
+                compact=True,
+            )
             yield Static(id="filter-error")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Apply", variant="primary", id="filter-apply", compact=True)
@@ -124,6 +141,7 @@ class FilterDialog(ModalScreen[Filters | None]):
                 self.query_one("#filter-min-memory", Input).value,
                 self.query_one("#filter-max-price", Input).value,
                 self.models,
+                self.query_one("#filter-max-interruption", Input).value,
             )
         except ValueError as exc:
             self.query_one("#filter-error", Static).update(str(exc))

@@ -100,7 +100,12 @@ def visible_records(
             check = verdict_for(record["instance_type"], record["vcpus"], market, headroom)
             record[QUOTA_FIELD] = check.short_by if check.verdict != "unknown" else None
     flt = view.filters
-    records = filter_records(records, gpus=flt.gpus, min_gpu_memory=flt.min_gpu_memory)
+    records = filter_records(
+        records,
+        gpus=flt.gpus,
+        min_gpu_memory=flt.min_gpu_memory,
+        max_interruption=flt.max_interruption,
+    )
     if flt.max_price is not None:
         price_key = "spot_usd_hour" if view.spot else "on_demand_usd_hour"
         records = [r for r in records if r[price_key] is not None and r[price_key] <= flt.max_price]

@@ -51,6 +51,24 @@ def spot_table(offer: Offer) -> Table | Text:
     return table
 
 
+def interruption_line(offer: Offer) -> Text:
+    """'spot interruption: <5% a month, saves 70% (Spot Instance Advisor)'."""
+    band, savings = offer.advice.band, offer.advice.savings_percent
+    if band is None:
+        return Text.assemble(
+            ("spot interruption: ", ""),
+            ("unknown", "bold"),
+            (" (not in the advisor's data)", "dim"),
+        )
+    saves = f", saves {savings}%" if savings is not None else ""
+    return Text.assemble(
+        ("spot interruption: ", ""),
+        (band, "bold"),
+        (f" a month{saves}", ""),
+        (" (Spot Instance Advisor)", "dim"),
+    )
+
+
 class DetailPane(Vertical):
     """Spot per AZ, interruption band and a cost estimator for the highlighted row."""
 
@@ -118,9 +136,5 @@ class DetailPane(Vertical):
         lines: list[Table | Text] = [grid]
         if hours is None:
             lines.append(Text("enter the hours as a number ≥ 0", style="red"))
-        lines.append(
-            Text.assemble(
-                ("spot interruption: ", ""), ("unknown", "bold"), (" (no data yet)", "dim")
-            )
-        )
+        lines.append(interruption_line(offer))
         out.update(Group(*lines))

@@ -67,6 +67,9 @@ def columns_for(metric: str, spot: bool, all_regions: bool, quota: bool = False)
             short="Spot/TF",
         ),
     ]
+    if spot:
+        # Spot is only cheap if it survives: kept over GPU memory and the on-demand columns.
+        cols.append(Column("band", "Interrupt.", "spot_interruption_band", 70, False, short="Int."))
     if quota:
         # Dropped before vCPU on a narrow terminal: the launch dialog repeats it.
         cols.append(Column("quota", "Quota", QUOTA_FIELD, 25, numeric=False))
@@ -88,6 +91,8 @@ def _plain(column: Column, record: dict[str, Any]) -> str:
         return str(value)
     if column.key == "quota":
         return quota_text(value)[0]
+    if column.key == "band":
+        return str(value) if value else "—"
     if column.key == "accel":
         text = str(value)
         return text if len(text) <= column.cap else text[: column.cap - 1] + "…"

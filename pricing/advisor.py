@@ -1,0 +1,223 @@
+"""Spot interruption risk: AWS's Spot Instance Advisor band and savings per type and region.
+
+The advisor publishes one public JSON file for every region
+(https://spot-bid-advisor.s3.amazonaws.com/spot-advisor-data.json). dlpick keeps
+only the Linux entries of accelerated types and the `ranges` table, in that same
+shape, whether bundled (pricing/data/spot_advisor.json), cached or fetched live.
+
+Rebuild the bundle from a full copy of the feed:
+    python -m dlpick.pricing.advisor FULL.json --source-text '...' --as-of '...'
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dlpick.pricing.cache import DEFAULT_SCOPE, PriceCache
+from dlpick.pricing.payloads import PAYLOAD_SHAPES
+
+DEFAULT_URL = "https://spot-bid-advisor.s3.amazonaws.com/spot-advisor-data.json"
+# Set to another URL to read the feed elsewhere; set empty to never ask for it
+# (the cache, then the bundle, are used).
+URL_ENV = "DLPICK_SPOT_ADVISOR_URL"
+KIND = "advisor"
+BUNDLE = Path(__file__).parent / "data" / "spot_advisor.json"
+TIMEOUT_SECONDS = 10.0
+OS = "Linux"  # dlpick launches Linux AMIs only
+
+
+@dataclass(frozen=True)
+class Advice:
+    """One type in one region: how often spot is interrupted, and how much it saves."""
+
+    band: str | None  # the advisor's label, e.g. "<5%"
+    savings_percent: int | None
+
+
+UNKNOWN = Advice(None, None)
+
+
+def band_upper_percent(label: str) -> float | None:
+    """The upper bound a band label states: '<5%' -> 5, '5-10%' -> 10, '>20%' -> 100."""
+    text = label.strip().rstrip("%")
+    try:
+        if text.startswith("<"):
+            return float(text[1:])
+        if text.startswith(">"):
+            return 100.0
+        return float(text.rsplit("-", 1)[-1])
+    except ValueError:
+        return None
+
+
+def family(instance_type: str) -> str:
+    return instance_type.split(".", 1)[0]
+
+
+def slim(feed: Mapping[str, Any], keep: Callable[[str], bool]) -> dict[str, Any]:
+    """The feed cut to its `ranges` and the Linux entries of the types `keep` accepts."""
+    regions: dict[str, Any] = {}
+    for region, by_os in sorted(feed["spot_advisor"].items()):
+        linux = by_os.get(OS) or {}
+        kept = {t: {"s": v["s"], "r": v["r"]} for t, v in sorted(linux.items()) if keep(t)}
+        if kept:
+            regions[region] = {OS: kept}
+    return {"ranges": feed["ranges"], "spot_advisor": regions}
+
+
+def advice_by_region(feed: Mapping[str, Any]) -> dict[str, dict[str, Advice]]:
+    """region -> type -> Advice; the band is the label of the range an entry points at."""
+    labels = {r["index"]: r["label"] for r in feed["ranges"]}
+    return {
+        region: {t: Advice(labels.get(v["r"]), v["s"]) for t, v in (by_os.get(OS) or {}).items()}
+        for region, by_os in feed["spot_advisor"].items()
+    }
+
+
+@dataclass
+class Advisor:
+    """Advice for every region, and where it came from (`live`, `cache`, `snapshot`)."""
+
+    by_region: dict[str, dict[str, Advice]] = field(default_factory=dict)
+    source: str = "snapshot"
+    as_of: str = ""
+
+    def advice(self, region: str, instance_type: str) -> Advice:
+        return self.by_region.get(region, {}).get(instance_type, UNKNOWN)
+
+
+def read_bundle(path: Path = BUNDLE) -> Advisor:
+    """The bundled copy; an empty advisor (every band unknown) if it cannot be read."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return Advisor()
+    if not PAYLOAD_SHAPES[KIND](data):
+        return Advisor()
+    return Advisor(advice_by_region(data), "snapshot", str(data.get("as_of", "")))
+
+
+def advisor_url(environ: Mapping[str, str] | None = None) -> str:
+    """The feed's URL; empty when the user turned the live refresh off."""
+    environ = os.environ if environ is None else environ
+    return environ.get(URL_ENV, DEFAULT_URL).strip()
+
+
+def fetch_feed(url: str, timeout: float = TIMEOUT_SECONDS) -> dict[str, Any]:
+    """The full feed from `url`; OSError or ValueError when it cannot be had."""
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        feed = json.loads(response.read())
+    if not isinstance(feed, dict) or "ranges" not in feed or "spot_advisor" not in feed:
+        raise ValueError("not the spot advisor's JSON (no ranges or spot_advisor)")
+    return feed
+
+
+def load_advisor(
+    cache: PriceCache,
+    *,
+    online: bool,
+    refresh: bool = False,
+    warn: Callable[[str], None] = lambda _msg: None,
+    environ: Mapping[str, str] | None = None,
+    bundle: Path = BUNDLE,
+) -> Advisor:
+    """Live (when online, at most once a day), else the cache, else the bundle.
+
+    A failed refresh falls back the same way, with one warning.
+    """
+    from dlpick.pricing.catalog import iso
+
+    url = advisor_url(environ)
+    snapshot = read_bundle(bundle)
+    key = url or DEFAULT_URL
+
+    def cached(allow_stale: bool) -> Advisor | None:
+        hit = cache.get(
+            KIND, key, allow_stale=allow_stale, valid=PAYLOAD_SHAPES[KIND], scope=DEFAULT_SCOPE
+        )
+        if hit is None or not (hit.fresh or allow_stale):
+            return None
+        return Advisor(advice_by_region(hit.payload), "cache", iso(hit.fetched_at))
+
+    fresh = None if refresh else cached(allow_stale=not (online and url))
+    if fresh is not None:
+        return fresh
+    if online and url:
+        keep = set(map(family, _known_types()))
+        try:
+            payload = slim(fetch_feed(url), lambda t: family(t) in keep)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            warn(
+                f"spot interruption bands: could not read {url} ({exc}); showing cached or bundled"
+            )
+        else:
+            stamp = cache.put(KIND, key, payload, scope=DEFAULT_SCOPE)
+            return Advisor(advice_by_region(payload), "live", iso(stamp))
+    return cached(allow_stale=True) or snapshot
+
+
+def _known_types() -> Iterable[str]:
+    """The types dlpick lists offline: their families are the ones worth keeping."""
+    from dlpick.pricing.snapshot import bundled
+
+    return bundled().specs
+
+
+class AdvisorSource:
+    """Loads the advisor once per catalog, however many region threads ask."""
+
+    def __init__(self, cache: PriceCache, warn: Callable[[str], None]) -> None:
+        self.cache = cache
+        self.warn = warn
+        self._lock = threading.Lock()
+        self._advisor: Advisor | None = None
+        self._refreshed = False  # a --refresh asks the feed once, not once per region
+
+    def get(self, *, online: bool, refresh: bool = False) -> Advisor:
+        with self._lock:
+            if self._advisor is None or (refresh and not self._refreshed):
+                self._advisor = load_advisor(
+                    self.cache, online=online, refresh=refresh, warn=self.warn
+                )
+                self._refreshed = refresh
+            return self._advisor
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write the bundle from a full copy of the feed, keeping dlpick's types only."""
+    parser = argparse.ArgumentParser(prog="python -m dlpick.pricing.advisor")
+    parser.add_argument("feed", type=Path, help="a full copy of spot-advisor-data.json")
+    parser.add_argument("--source-text", required=True, help="where the copy came from")
+    parser.add_argument("--as-of", required=True, help="when the data was valid, as known")
+    parser.add_argument("--out", type=Path, default=BUNDLE)
+    args = parser.parse_args(argv)
+    feed = json.loads(args.feed.read_text())
+    types = set(_known_types())
+    bundle = {"source": args.source_text, "as_of": args.as_of, "url": DEFAULT_URL}
+    bundle |= slim(feed, lambda t: t in types)
+    args.out.write_text(_format(bundle))
+    count = sum(len(r[OS]) for r in bundle["spot_advisor"].values())
+    print(f"wrote {args.out}: {count} entries in {len(bundle['spot_advisor'])} regions")
+    return 0
+
+
+def _format(bundle: Mapping[str, Any]) -> str:
+    """JSON with one line per region, so a rebuild's diff shows what changed where."""
+    lines = [
+        f" {json.dumps(k)}: {json.dumps(v)}," for k, v in bundle.items() if k != "spot_advisor"
+    ]
+    regions = [f"  {json.dumps(r)}: {json.dumps(v)}" for r, v in bundle["spot_advisor"].items()]
+    return "{\n" + "\n".join(lines) + '\n "spot_advisor": {\n' + ",\n".join(regions) + "\n }\n}\n"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,167 @@
+"""Spot interruption bands: the bundled advisor data, its live refresh, and the filter."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dlpick.pricing.advisor import BUNDLE, Advisor, load_advisor, read_bundle
+from dlpick.pricing.cache import PriceCache
+from dlpick.pricing.catalog import RECORD_FIELDS
+from dlpick.pricing.select import filter_records
+from dlpick.tui.cli import main
+from dlpick.tui.screens.dialogs import parse_filters
+from tests.peers.text_server import TextServer
+
+# Labels in an order unlike their `max` values: the band is the label an entry's r names.
+RANGES = [
+    {"index": 0, "label": "<5%", "dots": 0, "max": 5},
+    {"index": 1, "label": "5-10%", "dots": 1, "max": 11},
+    {"index": 2, "label": "10-15%", "dots": 2, "max": 16},
+    {"index": 3, "label": "15-20%", "dots": 3, "max": 22},
+    {"index": 4, "label": ">20%", "dots": 4, "max": 100},
+]
+
+
+def feed(entries: dict[str, dict[str, Any]], region: str = "us-east-1") -> dict[str, Any]:
+    return {
+        "global_rate": "<10%",
+        "instance_types": {},
+        "ranges": RANGES,
+        "spot_advisor": {
+            region: {"Linux": entries, "Windows": {t: {"s": 1, "r": 4} for t in entries}}
+        },
+    }
+
+
+@pytest.fixture
+def peer() -> Iterator[TextServer]:
+    server = TextServer(json.dumps(feed({"g5.xlarge": {"s": 61, "r": 3}})))
+    yield server
+    server.stop()
+
+
+def load(cache: PriceCache, url: str, warnings: list[str]) -> Advisor:
+    env = {"DLPICK_SPOT_ADVISOR_URL": url}
+    return load_advisor(cache, online=True, warn=warnings.append, environ=env)
+
+
+def test_the_bundled_file_is_the_advisor_feed_with_its_source_and_date() -> None:
+    raw = json.loads(BUNDLE.read_text())
+    assert "spot-bid-advisor.s3.amazonaws.com" in raw["source"]
+    assert "2025-06-28" in raw["as_of"]
+    assert [r["label"] for r in raw["ranges"]] == ["<5%", "5-10%", "10-15%", "15-20%", ">20%"]
+    advisor = read_bundle()
+    assert advisor.source == "snapshot" and advisor.as_of == raw["as_of"]
+    assert len(advisor.by_region) > 20
+    advice = advisor.advice("us-east-1", "g5.xlarge")
+    assert advice.band in {r["label"] for r in RANGES}
+    assert isinstance(advice.savings_percent, int)
+    assert advisor.advice("us-east-1", "m5.large").band is None  # not an accelerated type
+
+
+def test_band_is_the_label_of_the_range_named_by_r(tmp_path: Path) -> None:
+    data = feed({"g5.xlarge": {"s": 70, "r": 1}, "p4d.24xlarge": {"s": 50, "r": 4}})
+    data["ranges"] = [dict(r, max=r["index"]) for r in RANGES]  # max is not what is shown
+    path = tmp_path / "bundle.json"
+    path.write_text(json.dumps(data))
+    advisor = read_bundle(path)
+    assert advisor.advice("us-east-1", "g5.xlarge").band == "5-10%"
+    assert advisor.advice("us-east-1", "g5.xlarge").savings_percent == 70
+    assert advisor.advice("us-east-1", "p4d.24xlarge").band == ">20%"
+    assert advisor.advice("eu-west-1", "g5.xlarge").band is None
+
+
+def test_live_refresh_is_cached_for_a_day(tmp_path: Path, peer: TextServer) -> None:
+    now = [1_000_000.0]
+    cache = PriceCache(tmp_path / "cache.sqlite", clock=lambda: now[0])
+    warnings: list[str] = []
+    first = load(cache, peer.url, warnings)
+    assert first.source == "live"
+    assert first.advice("us-east-1", "g5.xlarge").band == "15-20%"
+    assert peer.requests == 1
+    now[0] += 23 * 3600
+    second = load(cache, peer.url, warnings)
+    assert second.source == "cache" and second.advice("us-east-1", "g5.xlarge").band == "15-20%"
+    assert peer.requests == 1
+    now[0] += 2 * 3600
+    assert load(cache, peer.url, warnings).source == "live"
+    assert peer.requests == 2
+    assert warnings == []
+
+
+def test_peer_down_falls_back_to_the_bundle_with_one_warning(
+    tmp_path: Path, peer: TextServer
+) -> None:
+    url = peer.url
+    peer.stop()
+    peer.server.server_close()
+    warnings: list[str] = []
+    advisor = load(PriceCache(tmp_path / "cache.sqlite"), url, warnings)
+    assert advisor.source == "snapshot"
+    assert advisor.advice("us-east-1", "g5.xlarge").band is not None
+    assert len(warnings) == 1 and "spot interruption" in warnings[0]
+
+
+def test_not_the_feed_falls_back_to_the_cache(tmp_path: Path, peer: TextServer) -> None:
+    now = [1_000_000.0]
+    cache = PriceCache(tmp_path / "cache.sqlite", clock=lambda: now[0])
+    warnings: list[str] = []
+    load(cache, peer.url, warnings)
+    now[0] += 2 * 86400
+    peer.body = "<html>not json</html>"
+    advisor = load(cache, peer.url, warnings)
+    assert advisor.source == "cache" and advisor.advice("us-east-1", "g5.xlarge").band == "15-20%"
+    assert len(warnings) == 1
+
+
+def test_filter_keeps_bands_up_to_the_bound() -> None:
+    records = [
+        {"instance_type": t, "gpu_model": "X", "gpu_memory_gib": 1, "on_demand_usd_hour": 1.0}
+        | {"spot_usd_hour": 0.5, "spot_interruption_band": band}
+        for t, band in [("a", "<5%"), ("b", "5-10%"), ("c", "10-15%"), ("d", ">20%"), ("e", None)]
+    ]
+    kept = filter_records(records, max_interruption=10)
+    assert [r["instance_type"] for r in kept] == ["a", "b"]
+    assert len(filter_records(records, max_interruption=None)) == 5
+    assert [r["instance_type"] for r in filter_records(records, max_interruption=4)] == []
+
+
+def test_cli_json_fields_and_max_interruption(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["prices", "--offline", "--spot", "--format", "json"]) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert list(records[0])[-2:] == ["spot_interruption_band", "spot_savings_percent"]
+    assert RECORD_FIELDS[-2:] == ("spot_interruption_band", "spot_savings_percent")
+    bands = {r["spot_interruption_band"] for r in records}
+    assert {"<5%", "5-10%"} <= bands and len(bands - {"<5%", "5-10%"}) > 0
+    assert (
+        main(["prices", "--offline", "--spot", "--max-interruption", "10", "--format", "json"]) == 0
+    )
+    kept = json.loads(capsys.readouterr().out)
+    assert kept and {r["spot_interruption_band"] for r in kept} <= {"<5%", "5-10%"}
+    assert all(isinstance(r["spot_savings_percent"], int) for r in kept)
+
+
+def test_cli_table_shows_the_band(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["prices", "--offline", "--spot"]) == 0
+    out = capsys.readouterr().out
+    assert "Int." in out and "<5%" in out
+
+
+@pytest.mark.parametrize("value", ["-1", "101", "ten"])
+def test_cli_rejects_a_bad_max_interruption(value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["prices", "--offline", "--max-interruption", value]) == 1
+    assert "--max-interruption" in capsys.readouterr().err
+
+
+def test_dialog_parses_the_max_interruption() -> None:
+    filters = parse_filters("", "", "", [], "10")
+    assert filters.max_interruption == 10 and filters.active
+    assert "interrupted ≤10%" in filters.describe()
+    assert parse_filters("", "", "", [], "").max_interruption is None
+    with pytest.raises(ValueError, match="interruption"):
+        parse_filters("", "", "", [], "150")
