@@ -48,6 +48,9 @@ RECORD_FIELDS = (
     "spot_az",
     "spot_price_source",
     "spot_price_as_of",
+    "fp32_source_kind",
+    "bf16_source_kind",
+    "accelerator_use",
 )
 SOURCES = ("live", "cache", "snapshot")
 P = TypeVar("P")  # a payload of one kind, as fetched live and as cached
@@ -104,6 +107,13 @@ class Offer:
         return round(self.spec.accelerator_count * self.chip.bf16_tflops, 4)
 
     @property
+    def accelerator_use(self) -> str:
+        """'training' or 'inference', from the vendor's positioning of the chip."""
+        if self.chip is not None:
+            return self.chip.use
+        return "inference" if self.spec.accelerator_kind == "inference" else "training"
+
+    @property
     def spot_az(self) -> str | None:
         return (
             min(self.spot_by_az, key=lambda az: (self.spot_by_az[az], az))
@@ -147,6 +157,9 @@ class Offer:
             "spot_az": self.spot_az,
             "spot_price_source": self.spot_source if self.spot_by_az else None,
             "spot_price_as_of": self.spot_as_of if self.spot_by_az else None,
+            "fp32_source_kind": self.chip.fp32_kind if self.chip and fp32 is not None else None,
+            "bf16_source_kind": self.chip.bf16_kind if self.chip and bf16 is not None else None,
+            "accelerator_use": self.accelerator_use,
         }
 
 

@@ -108,6 +108,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="rank by spot prices (types without a spot price are left out)",
     )
+    prices.add_argument(
+        "--use",
+        choices=("training", "inference", "all"),
+        default="training",
+        help="accelerators positioned for training (default), inference only, or all",
+    )
     prices.add_argument("--format", choices=("table", "csv", "json"), default="table")
     prices.set_defaults(handler=cmd_prices)
 
@@ -180,6 +186,7 @@ def cmd_prices(args: argparse.Namespace, settings: Settings) -> int:
     from dlpick.pricing.select import (
         SORT_LABELS,
         filter_records,
+        hidden_by_use,
         sort_key_for,
         sort_records,
         unknown_models,
@@ -209,6 +216,8 @@ def cmd_prices(args: argparse.Namespace, settings: Settings) -> int:
         max_price=args.max_price,
         spot=args.spot,
     )
+    hidden = hidden_by_use(records, args.use)
+    records = filter_records(records, use=args.use)
     records = sort_records(records, sort_key, args.reverse)
     if args.format == "json":
         print(output.to_json(records))
@@ -219,6 +228,9 @@ def cmd_prices(args: argparse.Namespace, settings: Settings) -> int:
         title = (
             f"{len(records)} instance types in {where}, by {SORT_LABELS.get(sort_key, sort_key)}"
         )
+        if hidden:
+            other = "inference-only" if args.use == "training" else "training"
+            title += f"\n{hidden} {other} types hidden; --use all shows them"
         output.print_table(records, spot=args.spot, show_region=all_regions, title=title)
     return 0
 
