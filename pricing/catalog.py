@@ -51,6 +51,9 @@ RECORD_FIELDS = (
     "spot_price_as_of",
     "spot_interruption_band",
     "spot_savings_percent",
+    "fp32_source_kind",
+    "bf16_source_kind",
+    "accelerator_use",
 )
 SOURCES = ("live", "cache", "snapshot")
 P = TypeVar("P")  # a payload of one kind, as fetched live and as cached
@@ -108,6 +111,13 @@ class Offer:
         return round(self.spec.accelerator_count * self.chip.bf16_tflops, 4)
 
     @property
+    def accelerator_use(self) -> str:
+        """'training' or 'inference', from the vendor's positioning of the chip."""
+        if self.chip is not None:
+            return self.chip.use
+        return "inference" if self.spec.accelerator_kind == "inference" else "training"
+
+    @property
     def spot_az(self) -> str | None:
         return (
             min(self.spot_by_az, key=lambda az: (self.spot_by_az[az], az))
@@ -153,6 +163,9 @@ class Offer:
             "spot_price_as_of": self.spot_as_of if self.spot_by_az else None,
             "spot_interruption_band": self.advice.band,
             "spot_savings_percent": self.advice.savings_percent,
+            "fp32_source_kind": self.chip.fp32_kind if self.chip and fp32 is not None else None,
+            "bf16_source_kind": self.chip.bf16_kind if self.chip and bf16 is not None else None,
+            "accelerator_use": self.accelerator_use,
         }
 
 

@@ -11,8 +11,17 @@ import csv
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from typing import Literal
 
 from dlpick.pricing.specs import InstanceSpec
+
+# How a figure was obtained: straight from a vendor datasheet or spec page; computed from
+# vendor numbers (the formula is in the row's note); a third party's figure; or measured.
+FigureKind = Literal["datasheet", "derived", "third-party", "measured"]
+FIGURE_KINDS: tuple[FigureKind, ...] = ("datasheet", "derived", "third-party", "measured")
+# What the vendor positions a chip for; a chip positioned for both counts as training.
+ChipUse = Literal["training", "inference"]
+USES: tuple[ChipUse, ...] = ("training", "inference")
 
 
 @dataclass(frozen=True)
@@ -25,11 +34,32 @@ class Chip:
     bf16_tflops: float | None
     memory_gib: float | None
     source: str
+    fp32_kind: FigureKind | None = None  # None exactly when fp32_tflops is None
+    bf16_kind: FigureKind | None = None
+    use: ChipUse = "training"
 
 
 def _number(text: str) -> float | None:
     text = text.strip()
     return float(text) if text else None
+
+
+def _kind(text: str, figure: float | None, chip: str) -> FigureKind | None:
+    """A figure's kind; a figure without one (or a kind without a figure) is a data error."""
+    text = text.strip()
+    if figure is None and not text:
+        return None
+    for kind in FIGURE_KINDS:
+        if text == kind and figure is not None:
+            return kind
+    raise ValueError(f"chips.csv: {chip}: figure {figure!r} with kind {text!r}")
+
+
+def _use(text: str, chip: str) -> ChipUse:
+    for use in USES:
+        if text.strip() == use:
+            return use
+    raise ValueError(f"chips.csv: {chip}: unknown use {text!r}")
 
 
 def _split(text: str) -> tuple[str, ...]:
@@ -40,19 +70,25 @@ def _split(text: str) -> tuple[str, ...]:
 def load_chips() -> tuple[Chip, ...]:
     """The bundled chip table."""
     with resources.files("dlpick.pricing").joinpath("data/chips.csv").open(encoding="utf-8") as f:
-        return tuple(
-            Chip(
-                name=row["chip"],
-                vendor=row["vendor"],
-                ec2_names=_split(row["ec2_names"]),
-                families=_split(row.get("families") or ""),
-                fp32_tflops=_number(row["fp32_tflops"]),
-                bf16_tflops=_number(row["bf16_dense_tflops"]),
-                memory_gib=_number(row["memory_gib"]),
-                source=row["source"],
-            )
-            for row in csv.DictReader(f)
-        )
+        return tuple(_chip(row) for row in csv.DictReader(f))
+
+
+def _chip(row: dict[str, str]) -> Chip:
+    name = row["chip"]
+    fp32, bf16 = _number(row["fp32_tflops"]), _number(row["bf16_dense_tflops"])
+    return Chip(
+        name=name,
+        vendor=row["vendor"],
+        ec2_names=_split(row["ec2_names"]),
+        families=_split(row.get("families") or ""),
+        fp32_tflops=fp32,
+        bf16_tflops=bf16,
+        memory_gib=_number(row["memory_gib"]),
+        source=row["source"],
+        fp32_kind=_kind(row["fp32_kind"], fp32, name),
+        bf16_kind=_kind(row["bf16_kind"], bf16, name),
+        use=_use(row["use"], name),
+    )
 
 
 def chip_for(spec: InstanceSpec, chips: tuple[Chip, ...] | None = None) -> Chip | None:

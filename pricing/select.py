@@ -40,6 +40,8 @@ SORT_LABELS = {
     "spot_usd_hour": "spot $/hour",
 }
 # Bigger is better for these, so they sort from the top.
+# --use: what the vendor positions a chip for; training chips are the default view.
+USES = ("training", "inference", "all")
 DESCENDING = {"gpu_count", "gpu_memory_gib", "vcpus", "memory_gib", "fp32_tflops", "bf16_tflops"}
 
 
@@ -82,10 +84,16 @@ def filter_records(
     max_price: float | None = None,
     spot: bool = False,
     max_interruption: float | None = None,
+    use: str = "all",
 ) -> list[dict[str, Any]]:
-    """The records that pass every filter given; `max_interruption` is a percent per month."""
+    """The records that pass every filter given; `max_interruption` is a percent per month,
+    `use` keeps one accelerator use (or 'all')."""
+    if use not in USES:
+        raise InputError(f"unknown use {use!r}; use one of: {', '.join(USES)}")
     out = []
     for r in records:
+        if use != "all" and r.get("accelerator_use") != use:
+            continue
         if gpus and not any(model_matches(r["gpu_model"], g) for g in gpus):
             continue
         if min_gpu_memory is not None and r["gpu_memory_gib"] < min_gpu_memory:
@@ -107,6 +115,11 @@ def _band_within(band: str | None, max_percent: float) -> bool:
     """A band whose upper bound is at most `max_percent` ('5-10%' is within 10); unknown is not."""
     upper = band_upper_percent(band) if band else None
     return upper is not None and upper <= max_percent
+
+
+def hidden_by_use(records: list[dict[str, Any]], use: str) -> int:
+    """How many of `records` the `use` filter leaves out (the count the title line reports)."""
+    return 0 if use == "all" else sum(1 for r in records if r.get("accelerator_use") != use)
 
 
 def unknown_models(wanted: Sequence[str], models: Sequence[str]) -> None:

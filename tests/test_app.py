@@ -90,7 +90,8 @@ async def test_first_frame_shows_offline_prices_best_value_first(tmp_path: Path)
         assert len(shown) == len(ON_DEMAND["us-east-1"])
         values = [float(v) for v in column(app, "od_tf").values() if v != "—"]
         assert values == sorted(values)
-        assert shown[-2:] == ["g5.12xlarge", "g5.xlarge"]  # no chip figure: unknown sorts last
+        # Ranked by the A10G datasheet's 35 FP32 TFLOPs, not left unknown.
+        assert column(app, "od_tf")["g5.xlarge"] == f"{per_tflop('us-east-1', 'g5.xlarge', 35):.4f}"
         assert column(app, "od")["g6.xlarge"] == "0.8048"
         assert column(app, "spot")["g6.xlarge"] == "0.3470"  # cheapest AZ
         best = table_of(app).get_cell(shown[0], "od_tf")

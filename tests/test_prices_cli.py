@@ -198,13 +198,46 @@ def test_expired_credentials_fall_back_with_a_warning(
 
 
 def test_offline_uses_the_bundled_snapshot(capsys: pytest.CaptureFixture[str]) -> None:
-    records, err = run_json(capsys, "--offline", "--region", "eu-west-1")
+    records, err = run_json(capsys, "--offline", "--region", "eu-west-1", "--use", "all")
     assert err == ""
     snap = bundled().regions["eu-west-1"]
     assert len(records) == len(snap.instance_types)
     for r in records:
         assert r["price_source"] == "snapshot"
         assert r["on_demand_usd_hour"] == snap.on_demand.get(r["instance_type"])
+
+
+def test_g5_is_ranked_with_its_figures_kinds_and_use(capsys: pytest.CaptureFixture[str]) -> None:
+    records, _ = run_json(capsys, "--offline", "--region", "us-east-1")
+    g5 = by_type(records)["g5.xlarge"]
+    assert (g5["fp32_tflops"], g5["bf16_tflops"]) == (35, 70)
+    assert g5["usd_per_fp32_tflop_hour"] == pytest.approx(g5["on_demand_usd_hour"] / 35)
+    assert (g5["fp32_source_kind"], g5["bf16_source_kind"]) == ("datasheet", "datasheet")
+    assert g5["accelerator_use"] == "training"
+    b200 = by_type(records)["p6-b200.48xlarge"]
+    assert (b200["fp32_source_kind"], b200["bf16_source_kind"]) == ("derived", "derived")
+    # A figure nobody publishes has no kind either.
+    assert all(r["fp32_source_kind"] is None for r in records if r["fp32_tflops"] is None)
+    assert list(records[0]) == list(RECORD_FIELDS)
+
+
+def test_inference_only_types_are_hidden_by_default_and_counted(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    shown, _ = run_json(capsys, "--offline", "--region", "us-east-1")
+    every, _ = run_json(capsys, "--offline", "--region", "us-east-1", "--use", "all")
+    inference, _ = run_json(capsys, "--offline", "--region", "us-east-1", "--use", "inference")
+    assert {r["accelerator_use"] for r in shown} == {"training"}
+    assert {r["accelerator_use"] for r in inference} == {"inference"}
+    assert {"inf2.xlarge", "inf1.xlarge"} <= set(by_type(inference))
+    assert len(shown) + len(inference) == len(every)
+    code, out, _ = run(capsys, "prices", "--offline", "--region", "us-east-1")
+    assert code == 0
+    assert f"{len(inference)} inference-only types hidden; --use all shows them" in out
+    # g6e's L40S figure is from the datasheet; B200's is derived, so it carries the marker.
+    assert "~ TFLOPs not straight from a vendor datasheet" in out
+    code, out, _ = run(capsys, "prices", "--offline", "--region", "us-east-1", "--use", "all")
+    assert "hidden" not in out
 
 
 def test_corrupt_cache_is_replaced_not_fatal(

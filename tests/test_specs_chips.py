@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import ast
+import csv
 import json
+import operator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -83,6 +87,66 @@ def test_chip_table_has_a_source_for_every_figure_and_no_guesses() -> None:
         if chip.fp32_tflops is not None or chip.bf16_tflops is not None:
             assert chip.source.strip(), chip.name
     by_name = {c.name: c for c in chips}
-    # No vendor publishes an A10G figure: the cell stays empty rather than borrow the A10's.
-    assert by_name["A10G"].fp32_tflops is None
+    # The A10G datasheet's own figures, not the A10's 31.2 / 125.
+    assert (by_name["A10G"].fp32_tflops, by_name["A10G"].bf16_tflops) == (35, 70)
     assert by_name["H100"].bf16_tflops == pytest.approx(989.4)
+
+
+def _arithmetic(formula: str) -> float:
+    """The value of a formula of numbers and + - * / (the only operators a row needs)."""
+
+    def value(node: ast.expr) -> float:
+        if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
+            return float(node.value)
+        if isinstance(node, ast.BinOp):
+            left, right = value(node.left), value(node.right)
+            ops: dict[type, Callable[[float, float], float]] = {
+                ast.Add: operator.add,
+                ast.Sub: operator.sub,
+                ast.Mult: operator.mul,
+                ast.Div: operator.truediv,
+            }
+            return ops[type(node.op)](left, right)
+        raise ValueError(f"not plain arithmetic: {formula!r}")
+
+    return value(ast.parse(formula, mode="eval").body)
+
+
+def test_every_chip_figure_is_the_one_its_source_states() -> None:
+    """chips.csv against tests/data/chip_figures_expected.csv, figure by figure.
+
+    A datasheet or third-party figure is quoted as stated; a derived one is the
+    formula over the stated vendor numbers.
+    """
+    expected = {
+        (row["chip"], row["figure"]): row
+        for row in csv.DictReader((DATA.parent / "chip_figures_expected.csv").open())
+    }
+    seen = set()
+    for chip in load_chips():
+        for figure, value, kind in (
+            ("fp32", chip.fp32_tflops, chip.fp32_kind),
+            ("bf16", chip.bf16_tflops, chip.bf16_kind),
+        ):
+            if value is None:
+                assert kind is None, (chip.name, figure)
+                continue
+            row = expected.get((chip.name, figure))
+            assert row is not None, f"{chip.name} {figure} has no expected row"
+            seen.add((chip.name, figure))
+            assert kind == row["kind"], (chip.name, figure)
+            assert _arithmetic(row["formula"]) == pytest.approx(value, abs=0.005), chip.name
+            if kind == "derived":
+                assert any(op in row["formula"] for op in "+-*/") or row["stated"], chip.name
+            else:
+                # A figure taken as is appears, as written, in what the source states.
+                assert row["formula"] in row["stated"].replace(",", ""), (chip.name, figure)
+            assert row["source"].startswith("https://"), chip.name
+    assert seen == set(expected), "expected rows for figures chips.csv no longer has"
+
+
+def test_chips_are_marked_for_training_or_inference() -> None:
+    by_name = {c.name: c for c in load_chips()}
+    inference = {name for name, c in by_name.items() if c.use == "inference"}
+    assert {"Inferentia", "Inferentia2", "Cloud AI 100"} <= inference
+    assert by_name["A10G"].use == by_name["Trainium"].use == "training"

@@ -115,6 +115,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="rank by spot prices (types without a spot price are left out)",
     )
+    prices.add_argument(
+        "--use",
+        choices=("training", "inference", "all"),
+        default="training",
+        help="accelerators positioned for training (default), inference only, or all",
+    )
     prices.add_argument("--format", choices=("table", "csv", "json"), default="table")
     prices.set_defaults(handler=cmd_prices)
 
@@ -187,6 +193,7 @@ def cmd_prices(args: argparse.Namespace, settings: Settings) -> int:
     from dlpick.pricing.select import (
         SORT_LABELS,
         filter_records,
+        hidden_by_use,
         sort_key_for,
         sort_records,
         unknown_models,
@@ -217,6 +224,8 @@ def cmd_prices(args: argparse.Namespace, settings: Settings) -> int:
         spot=args.spot,
         max_interruption=args.max_interruption,
     )
+    hidden = hidden_by_use(records, args.use)
+    records = filter_records(records, use=args.use)
     records = sort_records(records, sort_key, args.reverse)
     if args.format == "json":
         print(output.to_json(records))
@@ -227,6 +236,9 @@ def cmd_prices(args: argparse.Namespace, settings: Settings) -> int:
         title = (
             f"{len(records)} instance types in {where}, by {SORT_LABELS.get(sort_key, sort_key)}"
         )
+        if hidden:
+            other = "inference-only" if args.use == "training" else "training"
+            title += f"\n{hidden} {other} types hidden; --use all shows them"
         output.print_table(records, spot=args.spot, show_region=all_regions, title=title)
     return 0
 

@@ -39,6 +39,28 @@ def fmt_num(value: float | None, digits: int = 1) -> str:
     return f"{value:,.{digits}f}"
 
 
+# After a chip figure that is not straight from a vendor datasheet (derived, third-party
+# or measured): ASCII, so it is one cell wide in every terminal font.
+NOT_DATASHEET = "~"
+MARKER_NOTE = f"{NOT_DATASHEET} TFLOPs not straight from a vendor datasheet (derived, third-party)"
+
+
+def fmt_tflops(value: float | None, kind: str | None, digits: int = 1) -> str:
+    """'35.0 ' from a datasheet, '75~' otherwise; the blank keeps decimals aligned."""
+    if value is None:
+        return fmt_num(value, digits)
+    return fmt_num(value, digits) + (" " if kind in (None, "datasheet") else NOT_DATASHEET)
+
+
+def has_marked(records: Sequence[dict[str, Any]], metric: str = "fp32") -> bool:
+    """Whether any shown figure carries the not-from-a-datasheet marker."""
+    return any(
+        r.get(f"{metric}_tflops") is not None
+        and r.get(f"{metric}_source_kind") not in (None, "datasheet")
+        for r in records
+    )
+
+
 def fmt_as_of(text: str, now: datetime | None = None) -> str:
     """'2026-11-22T10:00:00Z' -> '2026-11-22 10:00 UTC (3 min ago)'."""
     try:
@@ -124,7 +146,7 @@ def print_table(
         box=box.SIMPLE_HEAD,
         padding=(0, 0),
         pad_edge=False,
-        caption="\n".join(provenance(records)),
+        caption="\n".join(provenance(records) + ([MARKER_NOTE] if has_marked(records) else [])),
         caption_justify="left",
     )
     table.add_column("Type", no_wrap=True, min_width=12)
@@ -162,7 +184,7 @@ def print_table(
         if wide:
             row += [str(r["vcpus"]), fmt_num(r["memory_gib"], 0)]
         row += [
-            fmt_num(r["fp32_tflops"]),
+            fmt_tflops(r["fp32_tflops"], r.get("fp32_source_kind")),
             cell(r["on_demand_usd_hour"], None, not spot),
             cell(r["spot_usd_hour"], None, spot),
         ]

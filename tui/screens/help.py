@@ -13,11 +13,17 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
+from dlpick.tui.output import NOT_DATASHEET
 from dlpick.tui.widgets.price_table import BEST_STYLE, CHANGED_STYLE
 
 LEGEND: tuple[tuple[str | Text, str], ...] = (
     ("$/TF·h", "price per hour divided by the instance's TFLOPs: lower is better"),
     ("FP32/BF16 TF", "FP32 non-tensor or BF16 dense TFLOPs of all accelerators"),
+    (
+        f"75{NOT_DATASHEET}",
+        "a TFLOPs figure not straight from a vendor datasheet: derived from vendor numbers "
+        "or third-party (the detail pane says which, and its source)",
+    ),
     ("#", "accelerators per instance; 1/8 is a slice of one GPU"),
     ("—", "not known: no price here, or no published chip figure"),
     (

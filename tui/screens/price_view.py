@@ -12,7 +12,7 @@ from rich.text import Text
 from textual.message import Message
 
 from dlpick.pricing.catalog import Offer, cheapest_per_type
-from dlpick.pricing.select import DESCENDING, filter_records, sort_records
+from dlpick.pricing.select import DESCENDING, filter_records, hidden_by_use, sort_records
 from dlpick.remote.quotas import Headroom, verdict_for
 from dlpick.tui.output import provenance
 from dlpick.tui.screens.dialogs import ALL_REGIONS, Filters
@@ -41,6 +41,10 @@ class View:
     sort_key: str = "od_tf"  # a column key
     reverse: bool = False
     filters: Filters = field(default_factory=Filters)
+    use: str = "training"  # accelerator use shown: training (the default) or all
+
+    def toggle_use(self) -> None:
+        self.use = "all" if self.use == "training" else "training"
 
     @property
     def all_regions(self) -> bool:
@@ -105,6 +109,7 @@ def visible_records(
         gpus=flt.gpus,
         min_gpu_memory=flt.min_gpu_memory,
         max_interruption=flt.max_interruption,
+        use=view.use,
     )
     if flt.max_price is not None:
         price_key = "spot_usd_hour" if view.spot else "on_demand_usd_hour"
@@ -128,12 +133,18 @@ def title_text(view: View, shown: int, total: int, sort_label: str) -> Text:
     return Text.assemble(*parts)
 
 
-def sources_text(offers: list[Offer], now: datetime, offline_reason: str) -> str:
-    """Where the prices shown came from and when: 'on-demand: live, … · spot: …'."""
+def sources_text(offers: list[Offer], now: datetime, offline_reason: str, use: str = "all") -> str:
+    """Where the prices shown came from and when: 'on-demand: live, … · spot: …'.
+
+    Also how many inference-only types the `use` view hides, and the key that shows them.
+    """
     records = [o.to_record() for o in offers]
     lines = [line.replace(" prices:", ":") for line in provenance(records, now)]
     if not any(line.startswith("spot:") for line in lines):
         lines.append("spot: none known")
+    hidden = hidden_by_use(records, use)
+    if hidden:
+        lines.append(f"{hidden} inference-only hidden (u shows)")
     if offline_reason:
         lines.append(offline_reason)
     return " · ".join(lines)

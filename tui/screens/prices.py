@@ -81,6 +81,13 @@ class PricesScreen(WorkerErrors, Screen[None]):
             tooltip="launch the highlighted type: plan, quota verdict, confirm",
         ),
         Binding("ctrl+r", "refresh(True)", "Refresh", show=False, tooltip="fetch live prices now"),
+        Binding(
+            "u",
+            "toggle_use",
+            "Use",
+            show=False,
+            tooltip="show inference-only accelerators too, or training ones only",
+        ),
         Binding("q", "app.quit", "Quit", show=False, tooltip="quit dlpick"),
     ]
 
@@ -193,7 +200,8 @@ class PricesScreen(WorkerErrors, Screen[None]):
         title = title_text(self.view, len(table.records), self._total, label)
         self.query_one("#title", Static).update(title)
         now = datetime.fromtimestamp(self.clock(), UTC)
-        self.live.show(sources_text(list(self._offers.values()), now, self.live.offline_reason))
+        offers = list(self._offers.values())
+        self.live.show(sources_text(offers, now, self.live.offline_reason, self.view.use))
 
     def _show_detail(self) -> None:
         pane = self.query_one(DetailPane)
@@ -309,6 +317,10 @@ class PricesScreen(WorkerErrors, Screen[None]):
 
     def action_toggle_spot(self) -> None:
         self.view.toggle_spot()
+        self._rebuild()
+
+    def action_toggle_use(self) -> None:
+        self.view.toggle_use()
         self._rebuild()
 
     def action_filter(self) -> None:

@@ -37,6 +37,22 @@ def describe(offer: Offer) -> str:
     )
 
 
+def chip_lines(offer: Offer) -> Text:
+    """Each chip figure per accelerator with its kind, the chip's use, and the source."""
+    chip = offer.chip
+    if chip is None:
+        return Text("no chip figures known", style="dim")
+    parts = []
+    for label, value, kind in (
+        ("FP32", chip.fp32_tflops, chip.fp32_kind),
+        ("BF16", chip.bf16_tflops, chip.bf16_kind),
+    ):
+        parts.append(f"{label} {fmt_num(value)} TF ({kind})" if kind else f"{label} —")
+    text = Text(f"per {chip.name}: {', '.join(parts)} · {chip.use}", style="dim")
+    text.append(f"\nsource: {chip.source or 'none published'}", style="dim")
+    return text
+
+
 def spot_table(offer: Offer) -> Table | Text:
     """Spot price per availability zone, cheapest first."""
     if not offer.spot_by_az:
@@ -110,7 +126,7 @@ class DetailPane(Vertical):
             title.update("no instance type selected")
             spot.update("")
         else:
-            title.update(describe(offer))
+            title.update(Group(Text(describe(offer)), chip_lines(offer)))
             spot.update(spot_table(offer))
         self._show_cost()
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from rich.text import Text
 
-from dlpick.tui.output import fmt_count, fmt_num, fmt_usd
+from dlpick.tui.output import fmt_count, fmt_num, fmt_tflops, fmt_usd
 
 METRICS = ("fp32", "bf16")
 # DataTable pads every cell by one column on each side.
@@ -103,7 +103,7 @@ def _plain(column: Column, record: dict[str, Any]) -> str:
     if column.key in ("gpu_mem", "ram"):
         return fmt_num(value, 0)
     if column.key == "tflops":
-        return fmt_num(value, 1)
+        return fmt_tflops(value, record.get(column.field.replace("_tflops", "_source_kind")))
     return fmt_usd(value)
 
 
