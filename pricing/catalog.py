@@ -16,6 +16,7 @@ from dlpick.pricing.cache import Cached, PriceCache, cache_scope
 from dlpick.pricing.chips import Chip, chip_for
 from dlpick.pricing.errors import AwsError, InputError
 from dlpick.pricing.payloads import PAYLOAD_SHAPES
+from dlpick.pricing.retiring import Retirement, retirement_for
 from dlpick.pricing.snapshot import Snapshot, bundled
 from dlpick.pricing.specs import InstanceSpec
 
@@ -48,6 +49,8 @@ RECORD_FIELDS = (
     "spot_az",
     "spot_price_source",
     "spot_price_as_of",
+    "retiring",
+    "retiring_source",
 )
 SOURCES = ("live", "cache", "snapshot")
 P = TypeVar("P")  # a payload of one kind, as fetched live and as cached
@@ -116,6 +119,10 @@ class Offer:
         az = self.spot_az
         return self.spot_by_az[az] if az else None
 
+    @property
+    def retirement(self) -> Retirement | None:
+        return retirement_for(self.instance_type)
+
     def usd_hour(self, spot: bool = False) -> float | None:
         return self.spot_usd_hour if spot else self.on_demand_usd_hour
 
@@ -123,6 +130,7 @@ class Offer:
         """The JSON record of the prices contract (totals for the whole instance)."""
         fp32, bf16 = self.fp32_tflops, self.bf16_tflops
         od, spot = self.on_demand_usd_hour, self.spot_usd_hour
+        retiring = self.retirement
         return {
             "instance_type": self.instance_type,
             "region": self.region,
@@ -147,6 +155,8 @@ class Offer:
             "spot_az": self.spot_az,
             "spot_price_source": self.spot_source if self.spot_by_az else None,
             "spot_price_as_of": self.spot_as_of if self.spot_by_az else None,
+            "retiring": retiring.field if retiring else None,
+            "retiring_source": retiring.source if retiring else None,
         }
 
 
