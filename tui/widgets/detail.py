@@ -68,7 +68,9 @@ class DetailPane(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static(id="detail-title")
-        yield Static(id="detail-retiring")
+        retiring = Static(id="detail-retiring")
+        retiring.display = False  # shown only for a type announced for retirement
+        yield retiring
         with Horizontal(id="detail-body"):
             with Vertical(id="detail-spot-box"):
                 yield Label("Spot price per AZ", classes="detail-heading")
