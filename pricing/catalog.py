@@ -17,6 +17,7 @@ from dlpick.pricing.cache import Cached, PriceCache, cache_scope
 from dlpick.pricing.chips import Chip, chip_for
 from dlpick.pricing.errors import AwsError, InputError
 from dlpick.pricing.payloads import PAYLOAD_SHAPES
+from dlpick.pricing.retiring import Retirement, retirement_for
 from dlpick.pricing.snapshot import Snapshot, bundled
 from dlpick.pricing.specs import InstanceSpec
 
@@ -54,6 +55,8 @@ RECORD_FIELDS = (
     "fp32_source_kind",
     "bf16_source_kind",
     "accelerator_use",
+    "retiring",
+    "retiring_source",
 )
 SOURCES = ("live", "cache", "snapshot")
 P = TypeVar("P")  # a payload of one kind, as fetched live and as cached
@@ -130,6 +133,10 @@ class Offer:
         az = self.spot_az
         return self.spot_by_az[az] if az else None
 
+    @property
+    def retirement(self) -> Retirement | None:
+        return retirement_for(self.instance_type)
+
     def usd_hour(self, spot: bool = False) -> float | None:
         return self.spot_usd_hour if spot else self.on_demand_usd_hour
 
@@ -137,6 +144,7 @@ class Offer:
         """The JSON record of the prices contract (totals for the whole instance)."""
         fp32, bf16 = self.fp32_tflops, self.bf16_tflops
         od, spot = self.on_demand_usd_hour, self.spot_usd_hour
+        retiring = self.retirement
         return {
             "instance_type": self.instance_type,
             "region": self.region,
@@ -166,6 +174,8 @@ class Offer:
             "fp32_source_kind": self.chip.fp32_kind if self.chip and fp32 is not None else None,
             "bf16_source_kind": self.chip.bf16_kind if self.chip and bf16 is not None else None,
             "accelerator_use": self.accelerator_use,
+            "retiring": retiring.field if retiring else None,
+            "retiring_source": retiring.source if retiring else None,
         }
 
 

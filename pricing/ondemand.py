@@ -2,8 +2,9 @@
 
 A GetProducts answer holds many products per instance type: other operating
 systems, Dedicated and Host tenancy, SQL Server images, capacity-reservation
-rows, Capacity Block products at $0.00, and Reserved terms. Only one row is the
-price a user pays for a plain Linux instance: the one these filters describe.
+rows, Capacity Block products at $0.00, and Reserved terms; bare-metal (`.metal`)
+types come under productFamily "Compute Instance (bare metal)". Only one row is
+the price a user pays for a plain Linux instance: the one these filters describe.
 Records are checked again after the server's filtering, so a decoy that slips
 through (or a server that ignores a filter) cannot become a price.
 """
@@ -25,6 +26,9 @@ LINUX_ON_DEMAND = {
     "licenseModel": "No License required",
     "marketoption": "OnDemand",
 }
+# AWS files .metal types under a product family of their own; both are the same
+# kind of price (the other filters still apply).
+INSTANCE_FAMILIES = (None, "Compute Instance", "Compute Instance (bare metal)")
 # Types per request: ANY_OF takes a comma-separated list; keep requests modest.
 TYPES_PER_REQUEST = 100
 
@@ -65,7 +69,7 @@ def parse_product(
     """The Linux on-demand price in one PriceList entry, or None for any other kind of row."""
     product = json.loads(text_or_obj) if isinstance(text_or_obj, str) else text_or_obj
     attrs = (product.get("product") or {}).get("attributes") or {}
-    if (product.get("product") or {}).get("productFamily") not in (None, "Compute Instance"):
+    if (product.get("product") or {}).get("productFamily") not in INSTANCE_FAMILIES:
         return None
     if any(attrs.get(k) != v for k, v in LINUX_ON_DEMAND.items()):
         return None

@@ -165,7 +165,8 @@ def build_public(
     CSV files with instance_type, vcpus, memory_gib, accelerator_* columns; the
     first file that names a type wins.
     offerings_dir: DescribeInstanceTypeOfferings answers per region (REGION.json or
-    REGION.json.gz, a list of {"InstanceType": ...}), for types offered but unpriced.
+    REGION.json.gz, a list of {"InstanceType": ...}): with it, a type is listed in a
+    region only if offered there (priced or not); a region without an answer lists none.
     """
     import pandas as pd
 
@@ -190,6 +191,13 @@ def build_public(
 
     from dlpick.pricing.regions import KNOWN_REGIONS
 
+    offered = _offerings(offerings_dir, set(specs)) if offerings_dir is not None else None
+
+    def is_offered(region: str, itype: str) -> bool:
+        # Published price lists keep types AWS retired (g2, g3, p2...) long after no
+        # one can launch them: with offerings known, a price alone does not list a type.
+        return offered is None or itype in offered.get(region, set())
+
     # Commercial regions only: GovCloud and China need accounts of their own.
     frame = pd.read_csv(prices_csv).dropna(subset=["on_demand_usd_hour"])
     frame = frame[
@@ -199,9 +207,9 @@ def build_public(
     ]
     cheapest = frame.groupby(["region", "instance_type"])["on_demand_usd_hour"].min().reset_index()
     for rec in cheapest.to_dict("records"):
-        region_snapshot(str(rec["region"])).on_demand[str(rec["instance_type"])] = float(
-            rec["on_demand_usd_hour"]
-        )
+        region, itype = str(rec["region"]), str(rec["instance_type"])
+        if is_offered(region, itype):
+            region_snapshot(region).on_demand[itype] = float(rec["on_demand_usd_hour"])
     if spot_csv is not None:
         spot = pd.read_csv(spot_csv).dropna(subset=["spot_usd_hour"])
         spot = spot[
@@ -210,20 +218,29 @@ def build_public(
             & spot["region"].isin(KNOWN_REGIONS)
         ]
         for rec in spot.to_dict("records"):
-            snap = region_snapshot(str(rec["region"]))
-            snap.spot.setdefault(str(rec["instance_type"]), {})[str(rec["spot_az"])] = float(
-                rec["spot_usd_hour"]
-            )
-    if offerings_dir is not None:
-        import gzip
-
-        for path in sorted(offerings_dir.glob("*.json*")):
-            blob = path.read_bytes()
-            offers = json.loads(gzip.decompress(blob) if path.suffix == ".gz" else blob)
-            offered = {o["InstanceType"] for o in offers} & set(specs)
-            if offered and path.name.split(".")[0] in KNOWN_REGIONS:
-                region_snapshot(path.name.split(".")[0]).offered |= offered
+            region, itype = str(rec["region"]), str(rec["instance_type"])
+            if is_offered(region, itype):
+                snap = region_snapshot(region)
+                snap.spot.setdefault(itype, {})[str(rec["spot_az"])] = float(rec["spot_usd_hour"])
+    for region, types in sorted((offered or {}).items()):
+        if types and region in KNOWN_REGIONS:
+            region_snapshot(region).offered |= types
+    # Specs of types offered nowhere would only be dead weight in the file.
+    listed = {t for r in regions.values() for t in r.instance_types}
+    specs = {t: s for t, s in specs.items() if t in listed}
     return Snapshot(as_of=as_of, source=source, specs=specs, regions=regions)
+
+
+def _offerings(folder: Path, known: set[str]) -> dict[str, set[str]]:
+    """Accelerated types offered per region, from DescribeInstanceTypeOfferings answers."""
+    import gzip
+
+    found: dict[str, set[str]] = {}
+    for path in sorted(folder.glob("*.json*")):
+        blob = path.read_bytes()
+        offers = json.loads(gzip.decompress(blob) if path.suffix == ".gz" else blob)
+        found[path.name.split(".")[0]] = {o["InstanceType"] for o in offers} & known
+    return found
 
 
 def _spec_from_row(row: dict[str, Any]) -> InstanceSpec | None:

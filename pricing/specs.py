@@ -69,6 +69,20 @@ def _mib_to_gib(mib: float) -> float:
     return round(mib / 1024, 3)
 
 
+def _neuron_device_gib(name: str) -> float | None:
+    """A Neuron device's memory as AWS's Neuron docs give it (data/chips.csv), if known.
+
+    EC2's MemoryInfo for Trainium2 is 512 GiB per device, not its 96 GiB of HBM, so
+    the vendor figure is used for every Neuron device rather than EC2's.
+    """
+    from dlpick.pricing.chips import load_chips  # chips imports this module
+
+    for chip in load_chips():
+        if chip.vendor == "AWS" and name.casefold() in (n.casefold() for n in chip.ec2_names):
+            return chip.memory_gib
+    return None
+
+
 def spec_from_api(record: dict[str, Any]) -> InstanceSpec | None:
     """Build a spec from one DescribeInstanceTypes record; None when it has no accelerator."""
     gpu = record.get("GpuInfo")
@@ -102,6 +116,8 @@ def spec_from_api(record: dict[str, Any]) -> InstanceSpec | None:
         slices = device.get("LogicalGpuCount") if partition < 1.0 else device.get("Count")
         total_mib = per_device_mib * float(slices or 0)
     vendor = device.get("Manufacturer") or ("AWS" if kind == "neuron" else "")
+    device_gib = _neuron_device_gib(device.get("Name", "")) if kind == "neuron" else None
+    total_gib = round(device_gib * count, 3) if device_gib else _mib_to_gib(float(total_mib))
     return InstanceSpec(
         instance_type=record["InstanceType"],
         vcpus=int(record["VCpuInfo"]["DefaultVCpus"]),
@@ -111,7 +127,7 @@ def spec_from_api(record: dict[str, Any]) -> InstanceSpec | None:
         accelerator_vendor=vendor,
         accelerator_name=device.get("Name", ""),
         accelerator_count=round(count, 4),
-        accelerator_memory_gib=_mib_to_gib(float(total_mib)),
+        accelerator_memory_gib=total_gib,
         usage_classes=tuple(record.get("SupportedUsageClasses", ("on-demand", "spot"))),
     )
 
@@ -126,8 +142,25 @@ def specs_from_api(records: list[dict[str, Any]]) -> dict[str, InstanceSpec]:
     return specs
 
 
+def fetch_offered(ec2: EC2Client) -> set[str]:
+    """The instance types the client's region offers (one call: a region has under 1,000)."""
+    from dlpick.pricing.aws import paginate
+
+    offers = paginate(
+        ec2.describe_instance_type_offerings,
+        "InstanceTypeOfferings",
+        LocationType="region",
+        MaxResults=1000,
+    )
+    return {o["InstanceType"] for o in offers if "InstanceType" in o}
+
+
 def fetch_specs(ec2: EC2Client) -> dict[str, InstanceSpec]:
-    """Every accelerated instance type the client's region offers (usually one call)."""
+    """Every accelerated instance type the client's region offers (usually two calls).
+
+    DescribeInstanceTypes also describes types no one can launch in the region any
+    more; only those with an offering there are kept.
+    """
     from dlpick.pricing.aws import paginate
 
     records = paginate(
@@ -136,4 +169,5 @@ def fetch_specs(ec2: EC2Client) -> dict[str, InstanceSpec]:
         Filters=[{"Name": "instance-type", "Values": list(ACCELERATED_TYPE_PATTERNS)}],
         MaxResults=100,
     )
-    return specs_from_api(records)
+    offered = fetch_offered(ec2)
+    return {t: s for t, s in specs_from_api(records).items() if t in offered}

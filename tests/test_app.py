@@ -566,3 +566,33 @@ async def test_a_failing_scan_keeps_the_last_instances_marked_stale_and_says_so_
         await pilot.press("i")
         status = str(app.screen.query_one("#instances-status", Static).render())
         assert f"last scan failed: {timed_out}" in status
+
+
+async def test_a_retiring_type_is_marked_in_the_table_and_the_detail_pane(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dataclasses
+
+    from tests import screenshots
+
+    snap = fixed_snapshot()
+    spec = dataclasses.replace(snap.specs["g6.xlarge"], instance_type="p3.2xlarge")
+    snap.specs["p3.2xlarge"] = spec
+    snap.regions["us-east-1"].on_demand["p3.2xlarge"] = 3.06
+    snap.regions["us-east-1"].offered.add("p3.2xlarge")
+    monkeypatch.setattr(screenshots, "fixed_snapshot", lambda: snap)
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        types = column(app, "type")
+        assert types["p3.2xlarge"] == "p3.2xlarge †" and types["g6.xlarge"] == "g6.xlarge"
+        await pilot.press("d")
+        table = table_of(app)
+        table.move_cursor(row=table.get_row_index("p3.2xlarge"))
+        await pilot.pause()
+        pane = app.query_one(DetailPane)
+        line = _plain(pane.query_one("#detail-retiring", Static))
+        assert "retiring 2025-12-20" in line and "kubernetes-on-aws/pull/8685" in line
+        table.move_cursor(row=table.get_row_index("g6.xlarge"))
+        await pilot.pause()
+        assert not pane.query_one("#detail-retiring", Static).display

@@ -12,7 +12,13 @@ import pytest
 from dlpick.pricing.ondemand import fetch_on_demand, parse_price_list, parse_product
 from dlpick.pricing.spot import fetch_spot, parse_spot_history
 from tests.conftest import AwsPeers
-from tests.peers.pricing_api import decoys, ec2_product, reference_price_list
+from tests.peers.pricing_api import (
+    BARE_METAL,
+    bare_metal_decoys,
+    decoys,
+    ec2_product,
+    reference_price_list,
+)
 
 DATA = Path(__file__).parent / "data" / "aws"
 
@@ -122,3 +128,22 @@ def test_fetch_spot_from_moto(aws: AwsPeers) -> None:
     ec2 = boto3.client("ec2", region_name="us-west-2")
     quotes = fetch_spot(ec2, ["g6.xlarge"])
     assert quotes["g6.xlarge"].by_az == {"us-west-2a": 0.31, "us-west-2b": 0.29}
+
+
+def test_bare_metal_product_is_priced() -> None:
+    row = ec2_product("g4dn.metal", "us-east-1", 7.824, productFamily=BARE_METAL)
+    assert row["product"]["productFamily"] == BARE_METAL
+    price = parse_product(json.dumps(row), "us-east-1")
+    assert price is not None and price.usd_hour == pytest.approx(7.824)
+
+
+@pytest.mark.parametrize("decoy", range(10))
+def test_each_bare_metal_decoy_kind_is_rejected(decoy: int) -> None:
+    row = bare_metal_decoys("g4dn.metal", "us-east-1", 7.824)[decoy]
+    assert row["product"]["productFamily"] == BARE_METAL
+    assert parse_product(row) is None
+
+
+def test_other_product_families_are_not_instance_prices() -> None:
+    row = ec2_product("g4dn.metal", "us-east-1", 7.824, productFamily="Dedicated Host")
+    assert parse_product(row) is None

@@ -13,7 +13,7 @@ from dlpick.pricing.catalog import RECORD_FIELDS, Catalog
 from dlpick.pricing.snapshot import bundled
 from dlpick.tui.cli import main
 from tests.conftest import AwsPeers
-from tests.peers.pricing_api import decoys, ec2_product
+from tests.peers.pricing_api import bare_metal_decoys, decoys, ec2_product
 
 CONTRACT = (
     "instance_type region gpu_model gpu_count gpu_memory_gib vcpus memory_gib fp32_tflops "
@@ -88,7 +88,8 @@ def test_one_region_refresh_makes_few_api_calls_and_then_uses_the_cache(
     counter = CallCounter()
     cache = PriceCache(tmp_path / "c.sqlite")
     offers = Catalog(cache=cache, aws=Aws(counter=counter)).offers("eu-west-1", refresh=True)
-    assert len(offers) > 60  # every accelerated type moto knows
+    # Every accelerated type moto offers there (p5 it describes but does not offer).
+    assert len(offers) >= 20 and "p5.48xlarge" not in {o.instance_type for o in offers}
     assert counter.count <= 5, counter.calls
     assert {o.price_source for o in offers} == {"live"}
     again = Catalog(cache=cache, aws=Aws(counter=counter)).offers("eu-west-1")
@@ -121,9 +122,9 @@ def test_all_regions_shows_each_type_in_its_cheapest_region(
     )
     seed(
         aws,
-        "eu-west-1",
+        "eu-west-2",
         {"g6.xlarge": 0.95, "p4d.24xlarge": 19.00},
-        {"g6.xlarge": {"eu-west-1b": 0.25}},
+        {"g6.xlarge": {"eu-west-2b": 0.25}},
     )
     seed(aws, "ap-south-1", {"g6.xlarge": 0.70}, {})
     records, _ = run_json(capsys, "--region", "all")
@@ -132,9 +133,9 @@ def test_all_regions_shows_each_type_in_its_cheapest_region(
         "ap-south-1",
         0.70,
     )
-    assert got["p4d.24xlarge"]["region"] == "eu-west-1"
+    assert got["p4d.24xlarge"]["region"] == "eu-west-2"
     spot, _ = run_json(capsys, "--region", "all", "--spot")
-    assert by_type(spot)["g6.xlarge"]["region"] == "eu-west-1"
+    assert by_type(spot)["g6.xlarge"]["region"] == "eu-west-2"
     assert all(r["spot_usd_hour"] is not None for r in spot)
 
 
@@ -300,4 +301,87 @@ def test_maintainer_command_regenerates_the_snapshot_from_live_apis(
     assert snap.regions["us-east-1"].on_demand == {"g6.xlarge": 0.8048}
     assert snap.regions["us-east-1"].spot == {"g6.xlarge": {"us-east-1a": 0.3, "us-east-1b": 0.31}}
     assert snap.specs["g6.xlarge"].accelerator_name == "L4"
-    assert "p5.48xlarge" in snap.regions["eu-west-1"].instance_types
+    assert "p4d.24xlarge" in snap.regions["eu-west-1"].instance_types
+    assert "p5.48xlarge" not in snap.regions["eu-west-1"].instance_types  # not offered there
+
+
+RETIRED = ("g2", "g3", "g3s", "p2")
+
+
+def test_offline_lists_no_retired_type_in_any_region(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "prices", "--offline", "--region", "all", "--format", "json")
+    assert code == 0, err
+    assert not [r for r in json.loads(out) if r["instance_type"].split(".")[0] in RETIRED]
+    # Every region, not only each type's cheapest one.
+    for region, snap in bundled().regions.items():
+        assert not [t for t in snap.instance_types if t.split(".")[0] in RETIRED], region
+
+
+def test_offline_trainium2_memory_is_its_hbm(capsys: pytest.CaptureFixture[str]) -> None:
+    # moto's copy of the EC2 offerings lists trn2 in us-east-2, not us-east-1.
+    records, _ = run_json(capsys, "--offline", "--region", "us-east-2")
+    assert by_type(records)["trn2.48xlarge"]["gpu_memory_gib"] == 1536
+    assert bundled().specs["trn2.3xlarge"].accelerator_memory_gib == 96
+
+
+def test_live_lists_only_types_offered_in_the_region(
+    aws: AwsPeers, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import boto3
+
+    ec2 = boto3.client("ec2", region_name="eu-west-1")
+    offered = {
+        o["InstanceType"]
+        for o in ec2.describe_instance_type_offerings(LocationType="region")[
+            "InstanceTypeOfferings"
+        ]
+    }
+    described = {
+        t["InstanceType"]
+        for t in ec2.describe_instance_types(
+            Filters=[{"Name": "instance-type", "Values": ["p5.48xlarge"]}]
+        )["InstanceTypes"]
+    }
+    assert described == {"p5.48xlarge"} and "p5.48xlarge" not in offered
+    records, _ = run_json(capsys, "--region", "eu-west-1")
+    listed = {r["instance_type"] for r in records}
+    assert listed and listed <= offered
+
+
+def test_bare_metal_is_priced_live_and_its_decoys_rejected(
+    aws: AwsPeers, capsys: pytest.CaptureFixture[str]
+) -> None:
+    metal = "Compute Instance (bare metal)"
+    aws.pricing.products.append(ec2_product("g4dn.metal", "us-east-1", 7.824, productFamily=metal))
+    aws.pricing.products.extend(bare_metal_decoys("g4dn.metal", "us-east-1", 7.824))
+    records, _ = run_json(capsys, "--region", "us-east-1")
+    assert by_type(records)["g4dn.metal"]["on_demand_usd_hour"] == 7.824
+    assert by_type(records)["g4dn.metal"]["price_source"] == "live"
+
+
+def test_a_retiring_type_carries_its_date_and_source_in_json_and_table(tmp_path: Path) -> None:
+    """p3 is no longer offered; built from the published prices alone, it shows the mark."""
+    import io
+
+    from dlpick.pricing.snapshot import build_public
+    from dlpick.tui.output import print_table
+
+    public = Path(__file__).parents[1] / "pricing" / "data" / "public"
+    snap = build_public(
+        public / "prices.csv",
+        [public / "specs_extra.csv"],
+        "2026-08-26",
+        "published prices, offerings left out",
+    )
+    catalog = Catalog(cache=PriceCache(tmp_path / "c.sqlite"), snapshot=snap)
+    records = [o.to_record() for o in catalog.offers("us-east-1")]
+    p3 = by_type(records)["p3.2xlarge"]
+    source = "https://github.com/zalando-incubator/kubernetes-on-aws/pull/8685"
+    assert (p3["retiring"], p3["retiring_source"]) == ("2025-12-20", source)
+    assert by_type(records)["dl1.24xlarge"]["retiring"] is None
+    out = io.StringIO()
+    print_table(records, spot=False, show_region=False, title="t", file=out, width=200)
+    text = " ".join(out.getvalue().split())  # the caption wraps at the table's width
+    assert "p3.2xlarge †" in text
+    assert f"† p3: retiring 2025-12-20 ({source})" in text
+    assert "† g3: retiring 2025-10-31" in text

@@ -150,3 +150,27 @@ def test_chips_are_marked_for_training_or_inference() -> None:
     inference = {name for name, c in by_name.items() if c.use == "inference"}
     assert {"Inferentia", "Inferentia2", "Cloud AI 100"} <= inference
     assert by_name["A10G"].use == by_name["Trainium"].use == "training"
+
+
+def test_neuron_memory_is_the_vendor_figure_on_the_real_describe_answer() -> None:
+    """EC2 says 512 GiB per Trainium2; AWS's Neuron docs say 96 GiB of HBM (chips.csv)."""
+    import json
+    from pathlib import Path
+
+    from dlpick.pricing.specs import specs_from_api
+
+    path = (
+        Path(__file__).parent
+        / "data"
+        / "aws"
+        / "aws_describe_instance_types_accelerators_moto.json"
+    )
+    specs = specs_from_api(json.loads(path.read_text())["InstanceTypes"])
+    per_device = {"inf1": 8, "inf2": 32, "trn1": 32, "trn1n": 32, "trn2": 96}
+    for itype, spec in specs.items():
+        if spec.family in per_device:
+            assert spec.per_accelerator_memory_gib == per_device[spec.family], itype
+    assert specs["trn2.3xlarge"].accelerator_memory_gib == 96
+    assert specs["trn2.48xlarge"].accelerator_memory_gib == 1536
+    # Qualcomm AI 100 is not a Neuron device: EC2's 16000 MiB per card is kept.
+    assert specs["dl2q.24xlarge"].accelerator_memory_gib == 125

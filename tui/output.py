@@ -139,14 +139,30 @@ def print_table(
     from rich.table import Table
     from rich.text import Text
 
+    from dlpick.pricing.retiring import MARK
+
     console = Console(file=file, highlight=False, width=width)
     wide = console.width >= 110
+    # One footnote per announced retirement: its date and where that was said.
+    retiring = sorted(
+        {
+            (r["instance_type"].split(".")[0], r["retiring"], r["retiring_source"])
+            for r in records
+            if r.get("retiring")
+        }
+    )
+    notes = [
+        f"{MARK} {family}: retiring {'(announced)' if date == 'announced' else date} ({source})"
+        for family, date, source in retiring
+    ]
     table = Table(
         title=title,
         box=box.SIMPLE_HEAD,
         padding=(0, 0),
         pad_edge=False,
-        caption="\n".join(provenance(records) + ([MARKER_NOTE] if has_marked(records) else [])),
+        caption="\n".join(
+            provenance(records) + ([MARKER_NOTE] if has_marked(records) else []) + notes
+        ),
         caption_justify="left",
     )
     table.add_column("Type", no_wrap=True, min_width=12)
@@ -177,7 +193,11 @@ def print_table(
         return text
 
     for r in records:
-        row: list[str | Text] = [r["instance_type"]]
+        row: list[str | Text] = [
+            Text(f"{r['instance_type']} {MARK}", style="yellow")
+            if r.get("retiring")
+            else r["instance_type"]
+        ]
         if show_region:
             row.append(r["region"])
         row += [r["gpu_model"], fmt_count(r["gpu_count"]), fmt_num(r["gpu_memory_gib"], 0)]

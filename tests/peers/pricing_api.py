@@ -36,11 +36,20 @@ def ec2_product(
     sku: str | None = None,
     **attributes: str,
 ) -> dict[str, Any]:
-    """A Compute Instance product like the real ones, with attributes overridden."""
+    """A Compute Instance product like the real ones, with attributes overridden.
+
+    `productFamily` (an attribute of the product, not of its attributes) sets the
+    family: .metal types are "Compute Instance (bare metal)" in real answers.
+    """
     product = _template()
+    family = attributes.pop("productFamily", None)
+    if family is not None:
+        product["product"]["productFamily"] = family
     sku = sku or f"SKU{abs(hash((instance_type, region, usd, tuple(sorted(attributes.items())))))}"
     attrs = product["product"]["attributes"]
-    attrs.update(instanceType=instance_type, regionCode=region)
+    attrs.update(
+        instanceType=instance_type, regionCode=region, usagetype=f"BoxUsage:{instance_type}"
+    )
     attrs.update(attributes)
     product["product"]["sku"] = sku
     term = next(iter(product["terms"]["OnDemand"].values()))
@@ -83,6 +92,18 @@ def decoys(instance_type: str, region: str, usd: float) -> list[dict[str, Any]]:
         ),
         ec2_product(instance_type, region, usd * 2.0, licenseModel="Bring your own license"),
     ]
+
+
+BARE_METAL = "Compute Instance (bare metal)"
+
+
+def bare_metal_decoys(instance_type: str, region: str, usd: float) -> list[dict[str, Any]]:
+    """Every decoy kind again, filed like a .metal type under the bare-metal family."""
+    rows = decoys(instance_type, region, usd)
+    for row in rows:
+        row["product"]["productFamily"] = BARE_METAL
+        row["product"]["attributes"]["usagetype"] = f"BoxUsage:{instance_type}"
+    return rows
 
 
 def _matches(product: dict[str, Any], flt: dict[str, str]) -> bool:

@@ -53,6 +53,14 @@ def chip_lines(offer: Offer) -> Text:
     return text
 
 
+def retiring_line(offer: Offer) -> Text:
+    """'retiring 2025-12-20 (source: URL)' for a type AWS announced it will retire."""
+    retiring = offer.retirement
+    if retiring is None:
+        return Text("")
+    return Text(f"{retiring.label} (source: {retiring.source})", style="yellow")
+
+
 def spot_table(offer: Offer) -> Table | Text:
     """Spot price per availability zone, cheapest first."""
     if not offer.spot_by_az:
@@ -94,6 +102,9 @@ class DetailPane(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static(id="detail-title")
+        retiring = Static(id="detail-retiring")
+        retiring.display = False  # shown only for a type announced for retirement
+        yield retiring
         with Horizontal(id="detail-body"):
             with Vertical(id="detail-spot-box"):
                 yield Label("Spot price per AZ", classes="detail-heading")
@@ -121,13 +132,17 @@ class DetailPane(Vertical):
     def show(self, offer: Offer | None) -> None:
         self.offer = offer
         title = self.query_one("#detail-title", Static)
+        retiring = self.query_one("#detail-retiring", Static)
         spot = self.query_one("#detail-spot", Static)
         if offer is None:
             title.update("no instance type selected")
+            retiring.update("")
             spot.update("")
         else:
             title.update(Group(Text(describe(offer)), chip_lines(offer)))
+            retiring.update(retiring_line(offer))
             spot.update(spot_table(offer))
+        retiring.display = bool(offer and offer.retirement)
         self._show_cost()
 
     @on(Input.Changed, "#hours")

@@ -12,6 +12,7 @@ from typing import Any
 
 from rich.text import Text
 
+from dlpick.pricing.retiring import MARK
 from dlpick.tui.output import fmt_count, fmt_num, fmt_tflops, fmt_usd
 
 METRICS = ("fp32", "bf16")
@@ -23,6 +24,7 @@ SCROLLBAR = 1
 BEST_STYLE = "bold green"
 OTHER_BASIS_STYLE = "dim"
 CHANGED_STYLE = "bold black on yellow"
+RETIRING_STYLE = "yellow"
 QUOTA_STYLES = {"fits": "green", "short": "bold red", "unknown": "dim"}
 # The record field the quota column shows: vCPUs missing (0 when one more fits).
 QUOTA_FIELD = "quota_short_vcpus"
@@ -87,6 +89,8 @@ def quota_text(short_vcpus: int | None) -> tuple[str, str]:
 
 def _plain(column: Column, record: dict[str, Any]) -> str:
     value = record.get(column.field)
+    if column.key == "type" and record.get("retiring"):
+        return f"{value} {MARK}"  # announced for retirement: the detail pane says when
     if column.key in ("type", "region"):
         return str(value)
     if column.key == "quota":
@@ -140,6 +144,9 @@ def cell(
     value = record.get(column.field)
     if column.key == "quota":
         text.stylize(QUOTA_STYLES[quota_text(value)[1]])
+        return text
+    if column.key == "type" and record.get("retiring"):
+        text.stylize(RETIRING_STYLE)
         return text
     if column.key in best and value is not None and value == best[column.key]:
         text.stylize(BEST_STYLE)
