@@ -337,6 +337,11 @@ async def _help(pilot: Pilot[None]) -> None:
     await pilot.press("question_mark")
 
 
+async def _spot(pilot: Pilot[None]) -> None:
+    """The spot view: spot prices and each type's interruption band."""
+    await pilot.press("v")
+
+
 async def _until(pilot: Pilot[None], condition: Callable[[], bool]) -> None:
     for _ in range(500):
         if condition():
@@ -386,6 +391,7 @@ SCREENS: dict[str, Callable[[Pilot[None]], Awaitable[None]] | None] = {
     "detail": _detail,
     "filter": _filter,
     "help": _help,
+    "spot": _spot,
     "logs": _logs,
     "launch": _launch,
     "launch-short": _launch_short,

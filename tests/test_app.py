@@ -474,7 +474,7 @@ async def test_live_prices_arrive_from_the_aws_peers(aws: AwsPeers, tmp_path: Pa
 
 
 @pytest.mark.parametrize("size", [(120, 36), (80, 24)], ids=["120x36", "80x24"])
-@pytest.mark.parametrize("screen", ["main", "detail", "filter", "help"])
+@pytest.mark.parametrize("screen", ["main", "detail", "filter", "help", "spot"])
 def test_snapshots(
     snap_compare: Callable[..., bool], tmp_path: Path, screen: str, size: tuple[int, int]
 ) -> None:
