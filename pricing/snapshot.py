@@ -221,7 +221,10 @@ def build_public(
             region, itype = str(rec["region"]), str(rec["instance_type"])
             if is_offered(region, itype):
                 snap = region_snapshot(region)
-                snap.spot.setdefault(itype, {})[str(rec["spot_az"])] = float(rec["spot_usd_hour"])
+                usd = float(rec["spot_usd_hour"])
+                if is_catalog_artifact(usd, snap.on_demand.get(itype)):
+                    continue
+                snap.spot.setdefault(itype, {})[str(rec["spot_az"])] = usd
     for region, types in sorted((offered or {}).items()):
         if types and region in KNOWN_REGIONS:
             region_snapshot(region).offered |= types
@@ -229,6 +232,15 @@ def build_public(
     listed = {t for r in regions.values() for t in r.instance_types}
     specs = {t: s for t, s in specs.items() if t in listed}
     return Snapshot(as_of=as_of, source=source, specs=specs, regions=regions)
+
+
+def is_catalog_artifact(spot_usd: float, on_demand_usd: float | None) -> bool:
+    """A published spot price equal to the on-demand price to the cent.
+
+    Public catalogs fill the spot column with the on-demand price where they had no
+    spot figure; such a row is not a spot price and is left out.
+    """
+    return on_demand_usd is not None and abs(spot_usd - on_demand_usd) < 0.005
 
 
 def _offerings(folder: Path, known: set[str]) -> dict[str, set[str]]:

@@ -70,3 +70,15 @@ def test_retiring_rows_are_dated_and_sourced() -> None:
     g4ad = retirement_for("g4ad.xlarge")
     assert g4ad is not None and (g4ad.field, g4ad.label) == ("announced", "retiring (announced)")
     assert retirement_for("p3dn.24xlarge") is None
+
+
+def test_spot_rows_equal_to_on_demand_are_left_out_of_the_snapshot() -> None:
+    """Public catalogs copy the on-demand price where they have no spot figure."""
+    from dlpick.pricing.snapshot import bundled, is_catalog_artifact
+
+    assert is_catalog_artifact(55.04, 55.04) and is_catalog_artifact(11.8112, 11.81123)
+    assert not is_catalog_artifact(0.5261, 0.53438) and not is_catalog_artifact(1.0, None)
+    for region in bundled().regions.values():
+        for itype, by_az in region.spot.items():
+            on_demand = region.on_demand.get(itype)
+            assert not any(is_catalog_artifact(usd, on_demand) for usd in by_az.values()), itype
