@@ -67,7 +67,7 @@ snapshot: $(STAMP)
 		--spot $(PUBLIC)/spot_prices.csv \
 		--specs tests/data/aws/aws_describe_instance_types_accelerators_moto.json $(PUBLIC)/specs_extra.csv \
 		--offerings "$$($(BIN)/python -c 'import moto, pathlib; print(pathlib.Path(moto.__file__).parent / "ec2/resources/instance_type_offerings/region")')" \
-		--as-of 2026-08-26 --spot-as-of 2026-06-03 \
+		--as-of 2026-08-26 --spot-as-of 2026-06-03 --spot-not-before \
 		--source-text "published AWS prices: on-demand from github.com/tsaol/aws-gpu data/all_gpu_instances.js@18aebd1 (instances.vantage.sh data, 2026-08-26); spot per AZ ID from github.com/skypilot-org/skypilot-catalog catalogs/v9/aws/vms.csv@2c3d7ea (no earlier than 2026-06-03); see pricing/data/public/SOURCES.md"
 
 # Rebuild pricing/data/spot_advisor.json from a full copy of the spot advisor's feed

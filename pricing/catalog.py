@@ -57,6 +57,7 @@ RECORD_FIELDS = (
     "accelerator_use",
     "retiring",
     "retiring_source",
+    "spot_price_as_of_not_before",
 )
 SOURCES = ("live", "cache", "snapshot")
 P = TypeVar("P")  # a payload of one kind, as fetched live and as cached
@@ -91,6 +92,7 @@ class Offer:
     spot_by_az: dict[str, float] = field(default_factory=dict)
     spot_source: str = "snapshot"
     spot_as_of: str = ""
+    spot_as_of_not_before: bool = False  # spot_as_of is only a lower bound of the date
     advice: Advice = UNKNOWN  # the spot advisor's interruption band and savings
 
     @property
@@ -176,6 +178,7 @@ class Offer:
             "accelerator_use": self.accelerator_use,
             "retiring": retiring.field if retiring else None,
             "retiring_source": retiring.source if retiring else None,
+            "spot_price_as_of_not_before": bool(self.spot_by_az and self.spot_as_of_not_before),
         }
 
 
@@ -192,6 +195,7 @@ class RegionPrices:
     spot_source: str
     spot_as_of: str
     advice: dict[str, Advice] = field(default_factory=dict)
+    spot_as_of_not_before: bool = False
 
     def offers(self) -> list[Offer]:
         return [
@@ -205,6 +209,7 @@ class RegionPrices:
                 spot_by_az=self.spot.get(itype, {}),
                 spot_source=self.spot_source,
                 spot_as_of=self.spot_as_of,
+                spot_as_of_not_before=self.spot_as_of_not_before,
                 advice=self.advice.get(itype, UNKNOWN),
             )
             for itype, spec in sorted(self.specs.items())
@@ -337,6 +342,8 @@ class Catalog:
             on_demand_as_of=od[2] if od else snap_as_of,
             spot_source=spot[1] if spot else "snapshot",
             spot_as_of=spot[2] if spot else (snap_region.spot_as_of if snap_region else snap.as_of),
+            spot_as_of_not_before=not spot
+            and bool(snap_region and snap_region.spot_as_of_not_before),
             advice=self._advisor.get(online=self.aws is not None, refresh=refresh).by_region.get(
                 region, {}
             ),

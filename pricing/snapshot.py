@@ -33,6 +33,8 @@ class RegionSnapshot:
     spot: dict[str, dict[str, float]] = field(default_factory=dict)
     on_demand_as_of: str = ""
     spot_as_of: str = ""
+    # The source gives only a lower bound for the spot prices' date: "not before" spot_as_of.
+    spot_as_of_not_before: bool = False
     offered: set[str] = field(default_factory=set)  # types offered, priced or not
 
     @property
@@ -58,6 +60,7 @@ class Snapshot:
                     "offered": sorted(r.instance_types),
                     "on_demand_as_of": r.on_demand_as_of,
                     "spot_as_of": r.spot_as_of,
+                    **({"spot_as_of_not_before": True} if r.spot_as_of_not_before else {}),
                     "on_demand": dict(sorted(r.on_demand.items())),
                     "spot": {t: dict(sorted(azs.items())) for t, azs in sorted(r.spot.items())},
                 }
@@ -79,6 +82,7 @@ class Snapshot:
                 },
                 on_demand_as_of=r.get("on_demand_as_of", data["as_of"]),
                 spot_as_of=r.get("spot_as_of", data["as_of"]),
+                spot_as_of_not_before=bool(r.get("spot_as_of_not_before", False)),
                 offered=set(r.get("offered", ())),
             )
             for name, r in data["regions"].items()
@@ -156,6 +160,7 @@ def build_public(
     spot_csv: Path | None = None,
     spot_as_of: str | None = None,
     offerings_dir: Path | None = None,
+    spot_not_before: bool = False,
 ) -> Snapshot:
     """A snapshot from published AWS price data (see data/public/SOURCES.md).
 
@@ -186,7 +191,12 @@ def build_public(
 
     def region_snapshot(name: str) -> RegionSnapshot:
         return regions.setdefault(
-            name, RegionSnapshot(on_demand_as_of=as_of, spot_as_of=spot_as_of or as_of)
+            name,
+            RegionSnapshot(
+                on_demand_as_of=as_of,
+                spot_as_of=spot_as_of or as_of,
+                spot_as_of_not_before=spot_not_before,
+            ),
         )
 
     from dlpick.pricing.regions import KNOWN_REGIONS
@@ -297,6 +307,11 @@ def main(argv: list[str] | None = None) -> int:
     public.add_argument("--spot", type=Path, help="CSV of spot prices per AZ")
     public.add_argument("--as-of", required=True, help="date the prices were valid (YYYY-MM-DD)")
     public.add_argument("--spot-as-of", help="date the spot prices were valid (YYYY-MM-DD)")
+    public.add_argument(
+        "--spot-not-before",
+        action="store_true",
+        help="--spot-as-of is only a lower bound: the prices were valid on it or later",
+    )
     public.add_argument("--offerings", type=Path, help="folder of per-region type offerings")
     public.add_argument("--source-text", required=True, help="where the prices came from")
     args = parser.parse_args(argv)
@@ -317,6 +332,7 @@ def main(argv: list[str] | None = None) -> int:
             args.spot,
             args.spot_as_of,
             args.offerings,
+            args.spot_not_before,
         )
     snap.write(args.out)
     print(

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
+import pytest
+
 from dlpick.pricing.chips import chip_for
 from dlpick.pricing.snapshot import bundled
 
@@ -82,3 +86,17 @@ def test_spot_rows_equal_to_on_demand_are_left_out_of_the_snapshot() -> None:
         for itype, by_az in region.spot.items():
             on_demand = region.on_demand.get(itype)
             assert not any(is_catalog_artifact(usd, on_demand) for usd in by_az.values()), itype
+
+
+def test_a_spot_date_known_only_as_a_bound_says_not_before(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from dlpick.tui.cli import main
+
+    assert main(["prices", "--offline", "--spot", "--format", "json"]) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert records and all(r["spot_price_as_of_not_before"] is True for r in records)
+    assert main(["prices", "--offline"]) == 0
+    out = capsys.readouterr().out
+    assert "spot prices: snapshot, not before 2026-06-03 (at most " in out
+    assert "on-demand prices: snapshot, 2026-08-26 (" in out  # an exact date stays plain

@@ -61,8 +61,12 @@ def has_marked(records: Sequence[dict[str, Any]], metric: str = "fp32") -> bool:
     )
 
 
-def fmt_as_of(text: str, now: datetime | None = None) -> str:
-    """'2026-11-22T10:00:00Z' -> '2026-11-22 10:00 UTC (3 min ago)'."""
+def fmt_as_of(text: str, now: datetime | None = None, *, not_before: bool = False) -> str:
+    """'2026-11-22T10:00:00Z' -> '2026-11-22 10:00 UTC (3 min ago)'.
+
+    With `not_before` the date is only the earliest it can be: 'not before 2026-06-03
+    (at most 182 days ago)'.
+    """
     try:
         when = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
@@ -84,15 +88,17 @@ def fmt_as_of(text: str, now: datetime | None = None) -> str:
         if when.hour or when.minute
         else when.strftime("%Y-%m-%d")
     )
+    if not_before:
+        return f"not before {stamp} (at most {ago})"
     return f"{stamp} ({ago})"
 
 
 def provenance(records: Sequence[dict[str, Any]], now: datetime | None = None) -> list[str]:
     """Lines saying where prices came from, e.g. 'on-demand: snapshot of 2026-09-10'."""
     lines = []
-    for label, source_key, as_of_key in (
-        ("on-demand", "price_source", "price_as_of"),
-        ("spot", "spot_price_source", "spot_price_as_of"),
+    for label, source_key, as_of_key, bound_key in (
+        ("on-demand", "price_source", "price_as_of", ""),
+        ("spot", "spot_price_source", "spot_price_as_of", "spot_price_as_of_not_before"),
     ):
         seen = sorted({(r[source_key], r[as_of_key]) for r in records if r.get(source_key)})
         if not seen:
@@ -100,7 +106,13 @@ def provenance(records: Sequence[dict[str, Any]], now: datetime | None = None) -
         sources = sorted({s for s, _ in seen})
         newest = max(a for _, a in seen)
         oldest = min(a for _, a in seen)
-        span = fmt_as_of(newest, now) if newest == oldest else f"{oldest[:10]} to {newest[:10]}"
+        # The source may give only the earliest date these prices can be from.
+        bound = bool(bound_key) and any(r.get(bound_key) for r in records)
+        span = (
+            fmt_as_of(newest, now, not_before=bound)
+            if newest == oldest
+            else f"{'not before ' if bound else ''}{oldest[:10]} to {newest[:10]}"
+        )
         lines.append(f"{label} prices: {'/'.join(sources)}, {span}")
     return lines
 
