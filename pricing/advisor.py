@@ -27,9 +27,10 @@ DEFAULT_URL = "https://spot-bid-advisor.s3.amazonaws.com/spot-advisor-data.json"
 # Set to another URL to read the feed elsewhere; set empty to never ask for it
 # (the cache, then the bundle, are used).
 URL_ENV = "DLPICK_SPOT_ADVISOR_URL"
+FAILURE_KIND = "advisor-failure"  # the last failed read, so it is not retried every run
 KIND = "advisor"
 BUNDLE = Path(__file__).parent / "data" / "spot_advisor.json"
-TIMEOUT_SECONDS = 10.0
+TIMEOUT_SECONDS = 5.0
 OS = "Linux"  # dlpick launches Linux AMIs only
 
 
@@ -151,11 +152,16 @@ def load_advisor(
     fresh = None if refresh else cached(allow_stale=not (online and url))
     if fresh is not None:
         return fresh
-    if online and url:
+    failed_lately = (
+        cache.get(FAILURE_KIND, key, valid=lambda p: isinstance(p, str), scope=DEFAULT_SCOPE)
+        is not None
+    )
+    if online and url and not failed_lately:
         keep = set(map(family, _known_types()))
         try:
             payload = slim(fetch_feed(url), lambda t: family(t) in keep)
         except (OSError, ValueError, KeyError, TypeError) as exc:
+            cache.put(FAILURE_KIND, key, str(exc), scope=DEFAULT_SCOPE)
             warn(
                 f"spot interruption bands: could not read {url} ({exc}); showing cached or bundled"
             )

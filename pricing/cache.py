@@ -28,6 +28,9 @@ TTL = {
     "spot": 10 * 60,
     "regions": 24 * 3600,
     "advisor": 24 * 3600,
+    # A feed that could not be read is not asked again for an hour, so a blocked URL
+    # costs one time-out an hour, not one a run.
+    "advisor-failure": 3600,
 }
 # 2: entries are kept per scope (whose answers they are: profile and endpoints).
 SCHEMA_VERSION = 2

@@ -344,9 +344,7 @@ class Catalog:
             spot_as_of=spot[2] if spot else (snap_region.spot_as_of if snap_region else snap.as_of),
             spot_as_of_not_before=not spot
             and bool(snap_region and snap_region.spot_as_of_not_before),
-            advice=self._advisor.get(online=self.aws is not None, refresh=refresh).by_region.get(
-                region, {}
-            ),
+            advice=self._advisor.get(online=self.live, refresh=refresh).by_region.get(region, {}),
         )
 
     def regions(self, *, refresh: bool = False) -> list[str]:

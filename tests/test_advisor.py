@@ -165,3 +165,19 @@ def test_dialog_parses_the_max_interruption() -> None:
     assert parse_filters("", "", "", [], "").max_interruption is None
     with pytest.raises(ValueError, match="interruption"):
         parse_filters("", "", "", [], "150")
+
+
+def test_a_feed_that_failed_is_not_asked_again_within_the_hour(
+    tmp_path: Path, peer: TextServer
+) -> None:
+    now = [1_000_000.0]
+    cache = PriceCache(tmp_path / "cache.sqlite", clock=lambda: now[0])
+    warnings: list[str] = []
+    peer.body = "<html>not json</html>"
+    assert load(cache, peer.url, warnings).source == "snapshot"
+    assert load(cache, peer.url, warnings).source == "snapshot"
+    assert peer.requests == 1 and len(warnings) == 1  # one time-out an hour, not one a run
+    now[0] += 3601
+    peer.body = (BUNDLE.parent / "spot_advisor.json").read_text()
+    assert load(cache, peer.url, warnings).source == "live"
+    assert peer.requests == 2
