@@ -25,6 +25,7 @@ T = TypeVar("T")
 TTL = {
     "specs": 7 * 24 * 3600,
     "ondemand": 24 * 3600,
+    "sagemaker": 24 * 3600,
     "spot": 10 * 60,
     "regions": 24 * 3600,
     "advisor": 24 * 3600,

@@ -7,7 +7,7 @@ and every price says which (`live`, `cache`, `snapshot`) and as of when.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -18,6 +18,7 @@ from dlpick.pricing.chips import Chip, chip_for
 from dlpick.pricing.errors import AwsError, InputError
 from dlpick.pricing.payloads import PAYLOAD_SHAPES
 from dlpick.pricing.retiring import Retirement, retirement_for
+from dlpick.pricing.sagemaker import fetch_training, premium_percent
 from dlpick.pricing.snapshot import Snapshot, bundled
 from dlpick.pricing.specs import InstanceSpec
 
@@ -58,6 +59,8 @@ RECORD_FIELDS = (
     "retiring",
     "retiring_source",
     "spot_price_as_of_not_before",
+    "sagemaker_training_usd_hour",
+    "sagemaker_premium_percent",
 )
 SOURCES = ("live", "cache", "snapshot")
 P = TypeVar("P")  # a payload of one kind, as fetched live and as cached
@@ -66,6 +69,7 @@ KIND_LABELS = {
     "ondemand": "on-demand prices",
     "spot": "spot prices",
     "regions": "the enabled regions",
+    "sagemaker": "SageMaker training prices",
 }
 
 
@@ -94,6 +98,7 @@ class Offer:
     spot_as_of: str = ""
     spot_as_of_not_before: bool = False  # spot_as_of is only a lower bound of the date
     advice: Advice = UNKNOWN  # the spot advisor's interruption band and savings
+    sagemaker_training_usd_hour: float | None = None  # the same type as a training job
 
     @property
     def instance_type(self) -> str:
@@ -179,6 +184,8 @@ class Offer:
             "retiring": retiring.field if retiring else None,
             "retiring_source": retiring.source if retiring else None,
             "spot_price_as_of_not_before": bool(self.spot_by_az and self.spot_as_of_not_before),
+            "sagemaker_training_usd_hour": self.sagemaker_training_usd_hour,
+            "sagemaker_premium_percent": premium_percent(self.sagemaker_training_usd_hour, od),
         }
 
 
@@ -196,6 +203,7 @@ class RegionPrices:
     spot_as_of: str
     advice: dict[str, Advice] = field(default_factory=dict)
     spot_as_of_not_before: bool = False
+    sagemaker: dict[str, float] = field(default_factory=dict)  # type -> training USD/hour
 
     def offers(self) -> list[Offer]:
         return [
@@ -211,6 +219,7 @@ class RegionPrices:
                 spot_as_of=self.spot_as_of,
                 spot_as_of_not_before=self.spot_as_of_not_before,
                 advice=self.advice.get(itype, UNKNOWN),
+                sagemaker_training_usd_hour=self.sagemaker.get(itype),
             )
             for itype, spec in sorted(self.specs.items())
         ]
@@ -332,6 +341,11 @@ class Catalog:
 
         od = self._get("ondemand", region, refresh, fetch_on_demand) if types else None
         spot = self._get("spot", region, refresh, fetch_spot) if types else None
+
+        def fetch_sagemaker() -> dict[str, float]:
+            return fetch_training(self._live_aws().pricing(), region, types)
+
+        sm = self._get("sagemaker", region, refresh, fetch_sagemaker) if types else None
         snap_as_of = snap_region.on_demand_as_of if snap_region else snap.as_of
         return RegionPrices(
             region=region,
@@ -344,6 +358,7 @@ class Catalog:
             spot_as_of=spot[2] if spot else (snap_region.spot_as_of if snap_region else snap.as_of),
             spot_as_of_not_before=not spot
             and bool(snap_region and snap_region.spot_as_of_not_before),
+            sagemaker=sm[0] if sm else {},  # not in the snapshot: no published source
             advice=self._advisor.get(online=self.live, refresh=refresh).by_region.get(region, {}),
         )
 
@@ -377,18 +392,3 @@ class Catalog:
 
         if not is_known_region(region, set(self.snapshot.regions)):
             raise InputError(f"unknown region {region!r} (e.g. us-east-1, eu-west-1)")
-
-
-def cheapest_per_type(offers: Iterable[Offer], *, spot: bool = False) -> list[Offer]:
-    """For each instance type, the offer in the region where it costs least."""
-    best: dict[str, Offer] = {}
-    for offer in offers:
-        price = offer.usd_hour(spot)
-        if price is None:
-            best.setdefault(offer.instance_type, offer)
-            continue
-        known = best.get(offer.instance_type)
-        known_price = known.usd_hour(spot) if known else None
-        if known is None or known_price is None or price < known_price:
-            best[offer.instance_type] = offer
-    return list(best.values())

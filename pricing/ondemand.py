@@ -48,7 +48,7 @@ def build_filters(region: str, instance_types: list[str]) -> list[dict[str, str]
     return filters
 
 
-def _hourly_usd(terms: dict[str, Any]) -> float | None:
+def hourly_usd(terms: dict[str, Any]) -> float | None:
     """The hourly USD price in a product's OnDemand terms (Reserved terms are ignored)."""
     for term in (terms.get("OnDemand") or {}).values():
         for dim in (term.get("priceDimensions") or {}).values():
@@ -78,7 +78,7 @@ def parse_product(
     instance_type = attrs.get("instanceType")
     if not instance_type:
         return None
-    usd = _hourly_usd(product.get("terms") or {})
+    usd = hourly_usd(product.get("terms") or {})
     if usd is None:
         return None
     return OnDemandPrice(

@@ -76,6 +76,7 @@ def _is_advisor_feed(value: object) -> bool:
 PAYLOAD_SHAPES: dict[str, Callable[[Any], bool]] = {
     "specs": lambda p: _is_map(p, _is_spec),  # type -> InstanceSpec JSON
     "ondemand": lambda p: _is_map(p, _is_amount),  # type -> USD/hour
+    "sagemaker": lambda p: _is_map(p, _is_amount),  # type -> SageMaker training USD/hour
     "spot": lambda p: _is_map(p, lambda by_az: _is_map(by_az, _is_amount)),  # type -> AZ -> USD
     "regions": _is_text_list,  # region codes
     "advisor": _is_advisor_feed,  # the spot advisor's ranges and Linux entries

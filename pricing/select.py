@@ -5,12 +5,15 @@ Records are the JSON records of `dlpick prices` (`Offer.to_record()`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from dlpick.pricing.advisor import band_upper_percent
 from dlpick.pricing.catalog import RECORD_FIELDS
 from dlpick.pricing.errors import InputError
+
+if TYPE_CHECKING:
+    from dlpick.pricing.catalog import Offer
 
 # Friendly names for --sort, besides every field of the JSON record.
 SORT_ALIASES = {
@@ -129,3 +132,18 @@ def unknown_models(wanted: Sequence[str], models: Sequence[str]) -> None:
         raise InputError(
             f"unknown accelerator model {unknown[0]!r}", hint=f"known: {', '.join(models)}"
         )
+
+
+def cheapest_per_type(offers: Iterable[Offer], *, spot: bool = False) -> list[Offer]:
+    """For each instance type, the offer in the region where it costs least."""
+    best: dict[str, Offer] = {}
+    for offer in offers:
+        price = offer.usd_hour(spot)
+        if price is None:
+            best.setdefault(offer.instance_type, offer)
+            continue
+        known = best.get(offer.instance_type)
+        known_price = known.usd_hour(spot) if known else None
+        if known is None or known_price is None or price < known_price:
+            best[offer.instance_type] = offer
+    return list(best.values())

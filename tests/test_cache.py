@@ -186,6 +186,10 @@ MALFORMED: list[tuple[str, object]] = [
     ("ondemand", {"g5.xlarge": None}),
     ("ondemand", {"g5.xlarge": True}),
     ("ondemand", {"g5.xlarge": -1}),
+    ("sagemaker", []),
+    ("sagemaker", {"g5.xlarge": "1.408"}),
+    ("sagemaker", {"g5.xlarge": None}),
+    ("sagemaker", {"g5.xlarge": -1.408}),
     ("spot", []),
     ("spot", {"g5.xlarge": 0.4}),  # one level missing
     ("spot", {"g5.xlarge": {"us-east-1a": "0.4"}}),

@@ -189,9 +189,9 @@ def _make_catalog(settings: Settings, warn: Callable[[str], None]) -> Catalog:
 
 
 def cmd_prices(args: argparse.Namespace, settings: Settings) -> int:
-    from dlpick.pricing.catalog import cheapest_per_type
     from dlpick.pricing.select import (
         SORT_LABELS,
+        cheapest_per_type,
         filter_records,
         hidden_by_use,
         sort_key_for,

@@ -106,8 +106,84 @@ def bare_metal_decoys(instance_type: str, region: str, usd: float) -> list[dict[
     return rows
 
 
+# Usage-type prefixes of the regions tests use (AWS's own abbreviations).
+_USAGE_PREFIX = {"us-east-1": "USE1", "us-west-2": "USW2", "eu-west-1": "EU"}
+
+
+def sagemaker_product(
+    instance_type: str,
+    region: str,
+    usd: float,
+    *,
+    component: str = "Training",
+    unit: str = "Hrs",
+    family: str = "ML Instance",
+) -> dict[str, Any]:
+    """A SageMaker ML Instance product in the shape of AWS's AmazonSageMaker price list.
+
+    instanceName carries SageMaker's "ml." prefix; `component` says what the row
+    prices (Training, Hosting, Notebook, Processing...).
+    """
+    name = f"ml.{instance_type}"
+    usage = {"Training": "Train", "Hosting": "Host", "Notebook": "Notebk"}.get(component, component)
+    sku = f"SM{abs(hash((instance_type, region, usd, component, unit, family)))}"
+    term = {
+        "priceDimensions": {
+            f"{sku}.JRTCKXETXF.6YS6EN2CT7": {
+                "unit": unit,
+                "endRange": "Inf",
+                "description": f"${usd} per {unit} for {component} on {name}",
+                "appliesTo": [],
+                "rateCode": f"{sku}.JRTCKXETXF.6YS6EN2CT7",
+                "beginRange": "0",
+                "pricePerUnit": {"USD": f"{usd:.10f}"},
+            }
+        },
+        "sku": sku,
+        "effectiveDate": "2026-09-01T00:00:00Z",
+        "offerTermCode": "JRTCKXETXF",
+        "termAttributes": {},
+    }
+    return {
+        "product": {
+            "productFamily": family,
+            "attributes": {
+                "regionCode": region,
+                "servicecode": "AmazonSageMaker",
+                "usagetype": f"{_USAGE_PREFIX.get(region, region)}-{usage}:{name}",
+                "operation": "RunInstance",
+                "instanceName": name,
+                "component": component,
+                "locationType": "AWS Region",
+                "servicename": "Amazon SageMaker",
+            },
+            "sku": sku,
+        },
+        "serviceCode": "AmazonSageMaker",
+        "terms": {"OnDemand": {f"{sku}.JRTCKXETXF": term}},
+        "version": "20260910195514",
+        "publicationDate": "2026-09-10T19:55:14Z",
+    }
+
+
+def sagemaker_decoys(instance_type: str, region: str, usd: float) -> list[dict[str, Any]]:
+    """Rows beside the Training one: other components, storage, and another region."""
+    return [
+        sagemaker_product(instance_type, region, usd * 1.2, component="Hosting"),
+        sagemaker_product(instance_type, region, usd * 0.9, component="Notebook"),
+        sagemaker_product(instance_type, region, usd * 0.8, component="Processing"),
+        sagemaker_product(instance_type, region, usd * 1.1, component="Batch Transform"),
+        # Training volume storage: same component, priced per GB-month.
+        sagemaker_product(instance_type, region, 0.14, unit="GB-Mo", family="ML Storage"),
+        sagemaker_product(instance_type, region, 0.14, unit="GB-Mo"),
+        sagemaker_product(instance_type, "ap-south-1", usd * 0.5),
+    ]
+
+
 def _matches(product: dict[str, Any], flt: dict[str, str]) -> bool:
     attrs = {k.lower(): v for k, v in product["product"]["attributes"].items()}
+    # The Pricing API filters on the product family too, though it sits outside attributes.
+    attrs.setdefault("productfamily", product["product"].get("productFamily"))
     value = attrs.get(flt["Field"].lower())
     kind = flt.get("Type", "TERM_MATCH")
     if kind in ("TERM_MATCH", "EQUALS"):
@@ -129,6 +205,7 @@ class PricingApi:
         self.requests: list[dict[str, Any]] = []
         self.fail_with: tuple[int, str, str] | None = None  # (status, __type, message)
         self.page_size_cap = 100
+        self.ignore_filters = False  # a server that filters nothing: dlpick must re-check
         self.lock = threading.Lock()
         api = self
 
@@ -168,6 +245,7 @@ class PricingApi:
             self.products = []
             self.requests = []
             self.fail_with = None
+            self.ignore_filters = False
 
     def answer(self, target: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         with self.lock:
@@ -176,13 +254,14 @@ class PricingApi:
                 status, kind, message = self.fail_with
                 return status, {"__type": kind, "message": message}
             products = list(self.products)
+            ignore = self.ignore_filters
         if target != "AWSPriceListService.GetProducts":
             return 400, {"__type": "InvalidParameterException", "message": f"unsupported {target}"}
         matched = [
             p
             for p in products
             if p.get("serviceCode", "AmazonEC2") == body.get("ServiceCode")
-            and all(_matches(p, f) for f in body.get("Filters", []))
+            and (ignore or all(_matches(p, f) for f in body.get("Filters", [])))
         ]
         size = min(int(body.get("MaxResults", 100)), self.page_size_cap)
         start = int(body.get("NextToken") or 0)

@@ -11,8 +11,14 @@ from typing import Any
 from rich.text import Text
 from textual.message import Message
 
-from dlpick.pricing.catalog import Offer, cheapest_per_type
-from dlpick.pricing.select import DESCENDING, filter_records, hidden_by_use, sort_records
+from dlpick.pricing.catalog import Offer
+from dlpick.pricing.select import (
+    DESCENDING,
+    cheapest_per_type,
+    filter_records,
+    hidden_by_use,
+    sort_records,
+)
 from dlpick.remote.quotas import Headroom, verdict_for
 from dlpick.tui.output import provenance
 from dlpick.tui.screens.dialogs import ALL_REGIONS, Filters

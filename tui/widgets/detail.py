@@ -1,4 +1,5 @@
-"""The detail pane: one instance type's spot price per AZ and what it would cost."""
+"""The detail pane: one instance type's spot price per AZ, what it would cost, and
+SageMaker's training price for the same type."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Label, Static
 
 from dlpick.pricing.catalog import Offer
+from dlpick.pricing.sagemaker import premium_percent
 from dlpick.tui.output import fmt_count, fmt_num, fmt_usd
 
 DEFAULT_HOURS = 24.0
@@ -93,6 +95,23 @@ def interruption_line(offer: Offer) -> Text:
     )
 
 
+def sagemaker_line(offer: Offer) -> Text:
+    """'SageMaker training: $1.408/h, 40.0% more than EC2' (its premium for the same type)."""
+    usd = offer.sagemaker_training_usd_hour
+    if usd is None:
+        return Text.assemble(
+            ("SageMaker training: ", ""),
+            ("unknown", "bold"),
+            (" (not offered for training, or not fetched)", "dim"),
+        )
+    premium = premium_percent(usd, offer.on_demand_usd_hour)
+    if premium is None:
+        versus = ""
+    else:
+        versus = f", {abs(premium):.1f}% {'less' if premium < 0 else 'more'} than EC2"
+    return Text.assemble(("SageMaker training: ", ""), (f"${fmt_usd(usd)}/h", "bold"), versus)
+
+
 class DetailPane(Vertical):
     """Spot per AZ, interruption band and a cost estimator for the highlighted row."""
 
@@ -168,4 +187,5 @@ class DetailPane(Vertical):
         if hours is None:
             lines.append(Text("enter the hours as a number ≥ 0", style="red"))
         lines.append(interruption_line(offer))
+        lines.append(sagemaker_line(offer))
         out.update(Group(*lines))
