@@ -385,3 +385,12 @@ def test_a_retiring_type_carries_its_date_and_source_in_json_and_table(tmp_path:
     assert "p3.2xlarge †" in text
     assert f"† p3: retiring 2025-12-20 ({source})" in text
     assert "† g3: retiring 2025-10-31" in text
+
+
+def test_a_missing_profile_is_named_as_aws_names_it(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_PROFILE", "nope")
+    records, err = run_json(capsys, "--region", "us-east-1")
+    assert "The config profile (nope) could not be found" in err and err.count("\n") == 1
+    assert {r["price_source"] for r in records} == {"snapshot"}

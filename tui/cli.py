@@ -182,8 +182,10 @@ def _make_catalog(settings: Settings, warn: Callable[[str], None]) -> Catalog:
         from dlpick.pricing.aws import Aws
 
         aws = Aws(profile=settings.profile)
-        if not aws.has_credentials():
-            warn("no AWS credentials found; showing cached or bundled snapshot prices")
+        problem = aws.credentials_problem()
+        if problem is not None:
+            # The reason as AWS tools word it: no credentials, or a profile that is not there.
+            warn(f"showing cached or bundled snapshot prices: {problem}")
             aws = None
     return Catalog(cache=PriceCache(warn=warn), aws=aws, warn=warn, profile=settings.profile)
 
