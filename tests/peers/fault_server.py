@@ -12,8 +12,9 @@ import http.client
 import re
 import threading
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
+
+from tests.peers.loopback import LoopbackServer, QuietHandler
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ HANG = Fault("hang", 0, hang=True)
 _SCOPE = re.compile(r"Credential=[^/]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
 
 
-class FaultServer:
+class FaultServer(LoopbackServer):
     """Serves `fault` (settable between requests) on 127.0.0.1; counts requests.
 
     With `upstream` (another endpoint, e.g. moto) and `regions`, only requests signed
@@ -80,10 +81,7 @@ class FaultServer:
         self._released = threading.Event()  # set at stop: hung requests may end
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 payload = self.rfile.read(length)
@@ -97,14 +95,7 @@ class FaultServer:
                     server._released.wait()
                     return
                 status, content_type, body, extra = server.answer(service)
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                for key, value in extra.items():
-                    self.send_header(key, value)
-                data = body.encode()
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                self.reply(status, body.encode(), content_type, extra)
 
             do_GET = do_POST
 
@@ -120,21 +111,14 @@ class FaultServer:
                     data = answer.read()
                 finally:
                     conn.close()
-                self.send_response(answer.status)
-                for key, value in answer.getheaders():
-                    if key.lower() not in ("content-length", "transfer-encoding", "connection"):
-                        self.send_header(key, value)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                kept = {
+                    key: value
+                    for key, value in answer.getheaders()
+                    if key.lower() not in ("content-length", "transfer-encoding", "connection")
+                }
+                self.reply(answer.status, data, headers=kept)
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
+        super().__init__(Handler)
 
     def answer(self, service: str) -> tuple[int, str, str, dict[str, str]]:
         fault = self.fault
@@ -162,11 +146,6 @@ class FaultServer:
             {"x-amzn-ErrorType": fault.json_code},
         )
 
-    def start(self) -> FaultServer:
-        self._thread.start()
-        return self
-
     def stop(self) -> None:
         self._released.set()
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        super().stop()

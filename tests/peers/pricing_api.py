@@ -10,9 +10,10 @@ from __future__ import annotations
 import copy
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from tests.peers.loopback import LoopbackServer, QuietHandler
 
 # Copies of the public samples in shared/reference/aws (each names its source).
 REFERENCE = Path(__file__).resolve().parents[1] / "data" / "aws"
@@ -197,7 +198,7 @@ def _matches(product: dict[str, Any], flt: dict[str, str]) -> bool:
     raise ValueError(f"unknown filter type {kind}")
 
 
-class PricingApi:
+class PricingApi(LoopbackServer):
     """The server and its state: products served, requests seen, an error to inject."""
 
     def __init__(self) -> None:
@@ -209,36 +210,14 @@ class PricingApi:
         self.lock = threading.Lock()
         api = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:  # keep test output quiet
-                pass
-
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])) or b"{}")
                 target = self.headers.get("X-Amz-Target", "")
                 status, answer = api.answer(target, body)
-                data = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/x-amz-json-1.1")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                self.reply(status, json.dumps(answer).encode(), "application/x-amz-json-1.1")
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> PricingApi:
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
 
     def reset(self) -> None:
         with self.lock:

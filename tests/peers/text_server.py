@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from tests.peers.loopback import LoopbackServer, QuietHandler
 
 
-class TextServer:
+class TextServer(LoopbackServer):
     """Serves `body` (which a test may change) until stopped."""
 
     def __init__(self, body: str) -> None:
@@ -15,29 +13,10 @@ class TextServer:
         self.requests = 0  # GETs answered, so a test can tell a cached run asked nothing
         peer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:  # keep test output quiet
-                pass
-
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 peer.requests += 1
-                data = peer.body.encode()
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                self.reply(200, peer.body.encode())
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def port(self) -> int:
-        return int(self.server.server_address[1])
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/"
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
+        self.start()
