@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from dlpick.pricing.advisor import UNKNOWN, Advice, AdvisorSource
 from dlpick.pricing.cache import Cached, PriceCache, cache_scope
 from dlpick.pricing.chips import Chip, chip_for
-from dlpick.pricing.errors import AwsError, InputError
+from dlpick.pricing.errors import AwsError
 from dlpick.pricing.payloads import PAYLOAD_SHAPES
 from dlpick.pricing.retiring import Retirement, retirement_for
 from dlpick.pricing.sagemaker import fetch_training, premium_percent
@@ -388,7 +388,6 @@ class Catalog:
         return [offer for prices in per_region for offer in prices.offers()]
 
     def check_region(self, region: str) -> None:
-        from dlpick.pricing.regions import is_known_region
+        from dlpick.pricing.inputs import check_region
 
-        if not is_known_region(region, set(self.snapshot.regions)):
-            raise InputError(f"unknown region {region!r} (e.g. us-east-1, eu-west-1)")
+        check_region(region, frozenset(self.snapshot.regions))

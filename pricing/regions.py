@@ -8,8 +8,8 @@ if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
 
 # Public commercial regions (code -> location), from the EC2 regions table in the
-# AWS documentation. Used to check --region offline; live runs also accept any
-# region the account's DescribeRegions returns.
+# AWS documentation. A region a user names (flag, config, AWS_DEFAULT_REGION) is
+# checked against these before any AWS call (pricing/inputs.check_region).
 KNOWN_REGIONS: dict[str, str] = {
     "us-east-1": "US East (N. Virginia)",
     "us-east-2": "US East (Ohio)",
@@ -46,10 +46,6 @@ KNOWN_REGIONS: dict[str, str] = {
     "mx-central-1": "Mexico (Central)",
     "sa-east-1": "South America (Sao Paulo)",
 }
-
-
-def is_known_region(region: str, extra: set[str] | None = None) -> bool:
-    return region in KNOWN_REGIONS or bool(extra and region in extra)
 
 
 def enabled_regions(ec2: EC2Client) -> list[str]:
