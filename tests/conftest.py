@@ -48,8 +48,10 @@ def moto_server() -> Iterator[MotoPeer]:
     peer.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def pricing_server() -> Iterator[PricingApi]:
+    """A Pricing peer for one test: a thread worker an earlier test's app left running
+    meets a closed port, never this test's record of requests."""
     api = PricingApi().start()
     yield api
     api.stop()
@@ -67,7 +69,6 @@ def aws(
 ) -> AwsPeers:
     """Fresh moto and Pricing peers, reached only through standard AWS configuration."""
     moto_server.reset()
-    pricing_server.reset()
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server.url)
     monkeypatch.setenv("AWS_ENDPOINT_URL_PRICING", pricing_server.url)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
