@@ -49,6 +49,21 @@ def test_live_fetch_takes_the_training_price_and_rechecks_the_servers_filtering(
     assert fetch_training(client, "us-east-1", types) == want
 
 
+def test_many_types_are_asked_for_in_batches_of_a_hundred(aws: AwsPeers) -> None:
+    types = [f"g5.{n}xlarge" for n in range(1, 151)]
+    for itype in types:
+        aws.pricing.products.append(sagemaker_product(itype, "us-east-1", 2.0))
+    client = boto3.client("pricing", region_name="us-east-1")
+    assert fetch_training(client, "us-east-1", types) == dict.fromkeys(types, 2.0)
+    asked = [
+        len(f["Value"].split(","))
+        for request in aws.pricing.requests
+        for f in request["Filters"]
+        if f["Field"] == "instanceName"
+    ]
+    assert sorted(asked) == [50, 100]
+
+
 @pytest.mark.parametrize(
     ("sagemaker", "ec2", "premium"),
     [
