@@ -9,7 +9,6 @@ dlpick did not launch needs an extra, explicit confirmation.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, ClassVar
@@ -21,20 +20,19 @@ from textual.binding import Binding, BindingType
 from textual.events import Resize
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import Footer, Static
 
 from dlpick.remote.fleet import fmt_hours
 from dlpick.tui.account import AwsAccess, Fleet
 from dlpick.tui.screens.confirm_action import ConfirmAction
+from dlpick.tui.widgets.fit import Col, fit_cells, fitted_row
+from dlpick.tui.widgets.row_table import RowTable
 from dlpick.tui.widgets.ticker import TopBar
 from dlpick.tui.worker_errors import WorkerErrors, WorkerFailed
 
 if TYPE_CHECKING:
     from dlpick.remote.fleet import Instance
 
-# DataTable pads each cell by one column on each side; one more for the scrollbar.
-CELL_PADDING = 2
-SCROLLBAR = 1
 STATE_STYLES = {
     "running": "green",
     "pending": "yellow",
@@ -45,20 +43,11 @@ STATE_STYLES = {
 }
 
 
-@dataclass(frozen=True)
-class Col:
-    key: str
-    label: str
-    priority: int  # on a narrow terminal, lower priorities go first
-    right: bool = False
-    cap: int = 0  # widest a cell may be (0: no limit)
-
-
 # At 80 columns what is left is: which instance, where, is it running, what it cost,
 # is it idle. Name, uptime, the hourly price and the guards come back when wider.
 COLUMNS = (
     Col("id", "ID", 100),
-    Col("name", "Name", 32, cap=16),
+    Col("name", "Name", 32),  # a name is an identifier: dropped, never cut
     Col("type", "Type", 90),
     Col("region", "Region", 70),
     Col("state", "State", 85),
@@ -95,27 +84,6 @@ def cells(inst: Instance, now: datetime) -> dict[str, Text]:
         "guard": Text(inst.guard_text()),
         "managed": Text("yes") if inst.managed else Text("no", style="bold yellow"),
     }
-
-
-def fit(columns: list[Col], rows: list[dict[str, Text]], width: int) -> list[tuple[Col, int]]:
-    """The columns that fit `width`, dropping the lowest priorities first."""
-
-    def widths(cols: list[Col]) -> list[tuple[Col, int]]:
-        out = []
-        for col in cols:
-            content = max((len(r[col.key].plain) for r in rows), default=0)
-            if col.cap:
-                content = min(content, col.cap)
-            out.append((col, max(len(col.label), content)))
-        return out
-
-    kept = list(columns)
-    for victim in sorted(columns, key=lambda c: c.priority):
-        laid = widths(kept)
-        if sum(w + CELL_PADDING for _, w in laid) + SCROLLBAR <= width or len(kept) <= 3:
-            return laid
-        kept.remove(victim)
-    return widths(kept)
 
 
 class ActionDone(Message):
@@ -155,12 +123,12 @@ class InstancesScreen(WorkerErrors, Screen[None]):
     def compose(self) -> ComposeResult:
         yield TopBar()
         yield Static(id="instances-status")
-        yield DataTable(id="instances", cursor_type="row", zebra_stripes=True)
+        yield RowTable[Text](id="instances")
         yield Footer(compact=True)
 
     @property
-    def table(self) -> DataTable[Text]:
-        return self.query_one("#instances", DataTable)
+    def table(self) -> RowTable[Text]:
+        return self.query_one("#instances", RowTable)
 
     def on_mount(self) -> None:
         self.table.focus()
@@ -197,7 +165,7 @@ class InstancesScreen(WorkerErrors, Screen[None]):
         now = self.account.now()
         shown = self._visible()
         rows = [cells(i, now) for i in shown]
-        laid = fit(self._columns(), rows, self.app.size.width)
+        laid = fit_cells(self._columns(), rows, self.app.size.width)
         managed_hidden = all(col.key != "managed" for col, _ in laid)
         table.clear(columns=True)
         for col, width in laid:
@@ -208,14 +176,7 @@ class InstancesScreen(WorkerErrors, Screen[None]):
             if managed_hidden and not inst.managed:
                 # No room for the dlpick column: a foreign instance's id says it instead.
                 row["id"] = Text(inst.instance_id, style="bold yellow")
-            out = []
-            for col, width in laid:
-                text = row[col.key]
-                if col.cap and len(text.plain) > width:
-                    text = Text(text.plain[: width - 1] + "…", style=text.style)
-                text.justify = "right" if col.right else "left"
-                out.append(text)
-            table.add_row(*out, key=inst.instance_id)
+            table.add_row(*fitted_row(row, laid), key=inst.instance_id)
         self._shown = shown
         ids = [i.instance_id for i in shown]
         if keep in ids:

@@ -300,16 +300,21 @@ class PricesScreen(WorkerErrors, Screen[None]):
 
     def action_cycle_sort(self) -> None:
         self.view.sort_next([s.column.key for s in self.table.shown], self._sort_column().key)
-        self._rebuild()
+        self._resorted()
 
     def action_reverse(self) -> None:
         self.view.reverse = not self.view.reverse
-        self._rebuild()
+        self._resorted()
 
     @on(DataTable.HeaderSelected)
     def _header_selected(self, event: DataTable.HeaderSelected) -> None:
         self.view.sort_by(str(event.column_key.value), self._sort_column().key)
+        self._resorted()
+
+    def _resorted(self) -> None:
+        """A new order reads from its top: the cursor on the first row, scrolled up."""
         self._rebuild()
+        self.table.to_top()
 
     def action_toggle_metric(self) -> None:
         self.view.toggle_metric()

@@ -23,6 +23,8 @@ from dlpick.remote.runs import Run
 from dlpick.tui.host_access import HostAccess
 from dlpick.tui.screens.logs import LogsScreen
 from dlpick.tui.screens.run_dialogs import CSS, NewRun, NewRunDialog, TargetDialog
+from dlpick.tui.widgets.fit import Col, fit_cells, fitted_row
+from dlpick.tui.widgets.row_table import RowTable
 from dlpick.tui.worker_errors import WorkerErrors, WorkerFailed
 
 if TYPE_CHECKING:
@@ -41,6 +43,34 @@ def human_size(n: int) -> str:
 
 def started_text(when: datetime | None) -> str:
     return when.astimezone().strftime("%Y-%m-%d %H:%M:%S") if when else "?"
+
+
+# At 80 columns: which run, is it running, and what it runs; when and how much log
+# come back when wider.
+RUN_COLUMNS = (
+    Col("run", "Run", 100),
+    Col("state", "State", 90),
+    Col("started", "Started", 40),
+    Col("log", "Log", 30, right=True),
+    Col("command", "Command", 80, cap=24),
+)
+
+
+def run_cells(run: Run) -> dict[str, Text]:
+    """One run's cells, by column key."""
+    if run.exit_status == 0:
+        state = Text(run.state)
+    elif run.running:
+        state = Text(run.state, style="bold green")
+    else:
+        state = Text(run.state, style="red")
+    return {
+        "run": Text(run.run_id),
+        "state": state,
+        "started": Text(started_text(run.started)),
+        "log": Text(human_size(run.log_size), justify="right"),
+        "command": Text(run.command),
+    }
 
 
 # -- the screen -------------------------------------------------------------------------
@@ -97,23 +127,14 @@ class RunsScreen(WorkerErrors, Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Static(Text.assemble(("Runs on ", "bold"), (self.target, "bold")), id="runs-title")
-        table: DataTable[str | Text] = DataTable(
-            id="runs-table", cursor_type="row", zebra_stripes=True
-        )
-        yield table
+        yield RowTable[str | Text](id="runs-table")
         yield Static(id="runs-ports")
         yield Static("connecting…", id="runs-status")
         yield Footer()
 
     def on_mount(self) -> None:
         self.access.notify = lambda message: self.app.notify(message, timeout=8)
-        table = self.query_one("#runs-table", DataTable)
-        table.add_column("Run", key="run")
-        table.add_column("State", key="state")
-        table.add_column("Started", key="started")
-        table.add_column("Log", key="log")
-        table.add_column("Command", key="command")
-        table.focus()
+        self.query_one("#runs-table", RowTable).focus()
         self.load_runs()
 
     async def on_unmount(self) -> None:
@@ -170,27 +191,7 @@ class RunsScreen(WorkerErrors, Screen[None]):
         """Fill the table, newest first, keeping the selected run selected."""
         self.runs = runs
         self.loaded = True
-        table: DataTable[str | Text] = self.query_one("#runs-table", DataTable)
-        selected = self.selected_run()
-        table.clear()
-        for run in reversed(runs):
-            if run.exit_status == 0:
-                state = Text(run.state)
-            elif run.running:
-                state = Text(run.state, style="bold green")
-            else:
-                state = Text(run.state, style="red")
-            command = run.command if len(run.command) <= 60 else run.command[:57] + "…"
-            table.add_row(
-                run.run_id,
-                state,
-                started_text(run.started),
-                Text(human_size(run.log_size), justify="right"),
-                command,
-                key=run.run_id,
-            )
-        if selected and selected in table.rows:
-            table.move_cursor(row=table.get_row_index(selected))
+        self._draw()
         running = sum(r.running for r in runs)
         if runs:
             self._status(
@@ -200,8 +201,27 @@ class RunsScreen(WorkerErrors, Screen[None]):
         else:
             self._status("no runs on this host yet: n starts one")
 
+    def _draw(self) -> None:
+        """The runs, newest first, in the columns that fit; the selected run stays selected."""
+        table: RowTable[Text] = self.query_one("#runs-table", RowTable)
+        selected = self.selected_run()
+        rows = [run_cells(run) for run in reversed(self.runs)]
+        laid = fit_cells(RUN_COLUMNS, rows, self.app.size.width)
+        table.clear(columns=True)
+        for col, width in laid:
+            label = Text(col.label, justify="right" if col.right else "left")
+            table.add_column(label, width=width, key=col.key)
+        for run, row in zip(reversed(self.runs), rows, strict=True):
+            table.add_row(*fitted_row(row, laid), key=run.run_id)
+        if selected and selected in table.rows:
+            table.move_cursor(row=table.get_row_index(selected), animate=False)
+
+    def on_resize(self) -> None:
+        if self.loaded:
+            self._draw()
+
     def selected_run(self) -> str | None:
-        table = self.query_one("#runs-table", DataTable)
+        table = self.query_one("#runs-table", RowTable)
         if not table.row_count:
             return None
         key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value

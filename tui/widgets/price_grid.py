@@ -10,19 +10,19 @@ from functools import partial
 from typing import Any
 
 from rich.text import Text
-from textual.widgets import DataTable
 
 from dlpick.tui.widgets.price_table import Shown, best_values, cell
+from dlpick.tui.widgets.row_table import RowTable
 
 # How long a changed price stays marked.
 MARK_SECONDS = 2.0
 
 
-class PriceGrid(DataTable[Text]):
+class PriceGrid(RowTable[Text]):
     """A DataTable of price records; `records` and `shown` are what it draws now."""
 
     def __init__(self, *, id: str | None = None) -> None:  # noqa: A002 (Textual's name)
-        super().__init__(id=id, cursor_type="row", zebra_stripes=True)
+        super().__init__(id=id)
         self.records: dict[str, dict[str, Any]] = {}  # by instance type, in display order
         self.shown: list[Shown] = []
         self._cells: dict[tuple[str, str], Text] = {}
@@ -50,7 +50,7 @@ class PriceGrid(DataTable[Text]):
             itype = record["instance_type"]
             cells = []
             for s in shown:
-                text = cell(s.column, record, spot=spot, best=best)
+                text = cell(s.column, record, spot=spot, best=best, width=s.width)
                 self._cells[itype, s.column.key] = text
                 cells.append(text)
             self.add_row(*cells, key=itype)
@@ -84,7 +84,7 @@ class PriceGrid(DataTable[Text]):
                 changed = s.column.numeric and before.get(s.column.field) != record.get(
                     s.column.field
                 )
-                text = cell(s.column, record, spot=spot, best=best, changed=changed)
+                text = cell(s.column, record, spot=spot, best=best, changed=changed, width=s.width)
                 if changed:
                     self._marks[itype, key] = self._mark_generation
                     marked.append((itype, key))
@@ -100,11 +100,12 @@ class PriceGrid(DataTable[Text]):
 
     def _unmark(self, keys: list[tuple[str, str]], generation: int, spot: bool) -> None:
         best = best_values(list(self.records.values()), [s.column for s in self.shown])
-        columns = {s.column.key: s.column for s in self.shown}
+        columns = {s.column.key: s for s in self.shown}
         for itype, key in keys:
             if self._marks.get((itype, key)) != generation:
                 continue  # redrawn or marked again since
             del self._marks[itype, key]
-            text = cell(columns[key], self.records[itype], spot=spot, best=best)
+            shown = columns[key]
+            text = cell(shown.column, self.records[itype], spot=spot, best=best, width=shown.width)
             self._cells[itype, key] = text
             self.update_cell(itype, key, text)

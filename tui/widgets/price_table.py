@@ -14,12 +14,9 @@ from rich.text import Text
 
 from dlpick.pricing.retiring import MARK
 from dlpick.tui.output import fmt_count, fmt_num, fmt_tflops, fmt_usd
+from dlpick.tui.widgets.fit import Fit, cut, fit_widths
 
 METRICS = ("fp32", "bf16")
-# DataTable pads every cell by one column on each side.
-CELL_PADDING = 2
-# Room the vertical scrollbar takes.
-SCROLLBAR = 1
 
 BEST_STYLE = "bold green"
 OTHER_BASIS_STYLE = "dim"
@@ -37,7 +34,7 @@ class Column:
     field: str  # record field the column shows and sorts on
     priority: int  # when the terminal is narrow, lower priorities go first
     numeric: bool = True
-    cap: int = 0  # widest a text cell may be (0: no limit)
+    cap: int = 0  # widest a text cell may be cut to when short of room (0: never cut)
     short: str = ""  # label when the terminal is narrow
 
 
@@ -98,8 +95,7 @@ def _plain(column: Column, record: dict[str, Any]) -> str:
     if column.key == "band":
         return str(value) if value else "—"
     if column.key == "accel":
-        text = str(value)
-        return text if len(text) <= column.cap else text[: column.cap - 1] + "…"
+        return str(value)
     if column.key == "count":
         return fmt_count(value or 0)
     if column.key == "vcpu":
@@ -135,9 +131,16 @@ def cell(
     spot: bool,
     best: dict[str, float],
     changed: bool = False,
+    width: int = 0,
 ) -> Text:
-    """One cell: numbers right-aligned, the best value bold green, the other basis dim."""
-    text = Text(_plain(column, record), justify="right" if column.numeric else "left")
+    """One cell: numbers right-aligned, the best value bold green, the other basis dim.
+
+    A descriptive text column is cut to `width` when the layout had to cap it.
+    """
+    plain = _plain(column, record)
+    if column.cap and width:
+        plain = cut(plain, width)
+    text = Text(plain, justify="right" if column.numeric else "left")
     if changed:
         text.stylize(CHANGED_STYLE)
         return text
@@ -176,34 +179,20 @@ def fit_columns(
     sort_key: str,
     descending: bool,
 ) -> list[Shown]:
-    """The columns that fit `width` cells, dropping the least useful ones first.
+    """The columns that fit `width` cells (the rule of `dlpick.tui.widgets.fit`).
 
-    Short labels are used before any column is dropped; the sorted column is never dropped.
+    The sorted column is never dropped.
     """
+    by_key = {c.key: c for c in columns}
+    arrow = f" {sort_arrow(descending)}"
 
-    def lay_out(cols: Sequence[Column], short: bool) -> list[Shown]:
-        out = []
-        for col in cols:
-            label = (col.short or col.label) if short else col.label
-            if col.key == sort_key:
-                label = f"{label} {sort_arrow(descending)}"
-            content = max((len(_plain(col, r)) for r in records), default=0)
-            out.append(Shown(col, label, max(len(label), content)))
-        return out
+    def fit_of(c: Column) -> Fit:
+        content = max((len(_plain(c, r)) for r in records), default=0)
+        if c.key != sort_key:
+            return Fit(c.key, c.label, content, c.priority, short=c.short, cap=c.cap)
+        # The sort arrow is part of the label, in full and short.
+        short = (c.short or c.label) + arrow
+        return Fit(c.key, c.label + arrow, content, c.priority, short=short, cap=c.cap, keep=True)
 
-    def total(shown: Sequence[Shown]) -> int:
-        return sum(s.width + CELL_PADDING for s in shown) + SCROLLBAR
-
-    shown = lay_out(columns, short=False)
-    if total(shown) <= width:
-        return shown
-    kept = list(columns)
-    shown = lay_out(kept, short=True)
-    for victim in sorted(columns, key=lambda c: c.priority):
-        if total(shown) <= width or len(kept) <= 2:
-            break
-        if victim.key == sort_key:
-            continue
-        kept.remove(victim)
-        shown = lay_out(kept, short=True)
-    return shown
+    placed = fit_widths([fit_of(c) for c in columns], width)
+    return [Shown(by_key[p.key], p.label, p.width) for p in placed]

@@ -1,0 +1,301 @@
+"""Every table in the app, driven with Pilot: keys, sorting, and what fits the terminal."""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.text import Text
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Input, OptionList
+
+from dlpick.pricing.catalog import Catalog
+from dlpick.pricing.retiring import MARK
+from dlpick.remote.fleet import FleetScan
+from dlpick.tui.app import DlpickApp
+from dlpick.tui.host_access import HostAccess
+from dlpick.tui.screens.dialogs import RegionPicker
+from dlpick.tui.screens.instances import InstancesScreen
+from dlpick.tui.screens.runs import RunsScreen
+from dlpick.tui.widgets.row_table import RowTable
+from tests.log_replay import HostApp
+from tests.peers.sshd import SSH_ALIAS, Sshd
+from tests.screenshots import (
+    FIXED_NOW,
+    ON_DEMAND,
+    FixedAccess,
+    _spec,
+    fixed_snapshot,
+    make_app,
+    offline_catalog,
+)
+from tests.test_app import rows, table_of, wait_for
+
+ROOT = Path(__file__).resolve().parents[1]
+# Short enough that the fixed ten types do not all fit: the table scrolls.
+SHORT = (100, 12)
+WIDTHS = (80, 120, 150, 200)
+
+
+@pytest.fixture(autouse=True)
+def steady_cursor(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(Input, "_toggle_cursor", lambda self: None)
+
+
+def cursor_and_scroll(table: DataTable[Any]) -> tuple[int, float]:
+    return table.cursor_row, table.scroll_y
+
+
+# -- one kind of table everywhere ----------------------------------------------------
+
+
+def test_every_table_in_the_app_is_a_row_table() -> None:
+    """No screen builds a bare DataTable: the keys below hold on every table."""
+    bare = []
+    for path in sorted((ROOT / "tui").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call):
+                func = node.func
+                name = func.value if isinstance(func, ast.Subscript) else func
+                if isinstance(name, ast.Name) and name.id == "DataTable":
+                    bare.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert bare == []
+
+
+async def press_and_check_rows(pilot: Pilot[None], table: DataTable[Any]) -> None:
+    """Home/End/PageUp/PageDown move the cursor by rows, scrolling to keep it in view."""
+    table.focus()
+    last = table.row_count - 1
+    await pilot.press("end")
+    assert table.cursor_row == last
+    assert table.scroll_y == table.max_scroll_y > 0
+    await pilot.press("home")
+    assert cursor_and_scroll(table) == (0, 0)
+    await pilot.press("pagedown")
+    page = table.cursor_row
+    assert 0 < page < last
+    assert table.scroll_y > 0
+    await pilot.press("pagedown", "pagedown", "pagedown")
+    assert table.cursor_row == last
+    await pilot.press("pageup")
+    assert table.cursor_row == last - page
+    await pilot.press("pageup", "pageup", "pageup")
+    assert cursor_and_scroll(table) == (0, 0)
+
+
+async def test_home_end_and_page_keys_on_the_price_table(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=SHORT) as pilot:
+        await pilot.pause()
+        await press_and_check_rows(pilot, table_of(app))
+
+
+class ManyInstances(FixedAccess):
+    """The fixed account with a dozen more instances, one with a long name."""
+
+    def fleet(self, regions: list[str], catalog: Catalog) -> FleetScan:
+        scan = super().fleet(regions, catalog)
+        first = scan.instances[0]
+        more = tuple(
+            dataclasses.replace(first, instance_id=f"i-0a1b2c3d4e5f7{n:04d}", name=f"sweep-{n}")
+            for n in range(12)
+        )
+        named = dataclasses.replace(first, name="dlpick-g6e.xlarge-llama-finetune")
+        return FleetScan((named, *scan.instances[1:], *more), scan.regions, scan.unreadable)
+
+
+def many_instances_app(tmp_path: Path) -> DlpickApp:
+    return DlpickApp(
+        offline_catalog(tmp_path),
+        region="us-east-1",
+        live=None,
+        clock=lambda: FIXED_NOW,
+        account=ManyInstances(),
+    )
+
+
+async def open_instances(app: DlpickApp, pilot: Pilot[None]) -> DataTable[Any]:
+    await pilot.press("i")
+    await wait_for(lambda: isinstance(app.screen, InstancesScreen), pilot)
+    table = app.screen.query_one("#instances", DataTable)
+    await wait_for(lambda: table.row_count > 3, pilot)
+    return table
+
+
+async def test_home_end_and_page_keys_on_the_instances_table(tmp_path: Path) -> None:
+    app = many_instances_app(tmp_path)
+    async with app.run_test(size=SHORT) as pilot:
+        await pilot.pause()
+        table = await open_instances(app, pilot)
+        await press_and_check_rows(pilot, table)
+
+
+async def test_home_end_and_page_keys_in_the_region_picker(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=(100, 16)) as pilot:
+        await pilot.pause()
+        await pilot.press("g")
+        assert isinstance(app.screen, RegionPicker)
+        options = app.screen.query_one(OptionList)
+        await pilot.press("end")
+        assert options.highlighted == options.option_count - 1
+        await pilot.press("home")
+        assert options.highlighted == 0
+        await pilot.press("pagedown")
+        assert options.highlighted is not None and options.highlighted > 1
+        await pilot.press("pageup")
+        assert options.highlighted == 0
+
+
+async def start_runs(commands: list[str]) -> None:
+    from dlpick.remote.runs import start_run
+
+    conn = await HostAccess(SSH_ALIAS).connect()
+    try:
+        for command in commands:
+            await start_run(conn, command)
+    finally:
+        conn.close()
+
+
+LONG_COMMAND = "python train.py --model llama-3-8b --lr 3e-4 --epochs 12 --batch-size 64 --bf16"
+
+
+async def test_home_end_and_page_keys_on_the_runs_table(sshd: Sshd) -> None:
+    await start_runs([f"echo run {n}" for n in range(14)])
+    screen = RunsScreen(SSH_ALIAS, None)
+    app = HostApp(screen)
+    async with app.run_test(size=SHORT) as pilot:
+        await wait_for(lambda: screen.loaded, pilot, timeout=15)
+        await press_and_check_rows(pilot, screen.query_one("#runs-table", DataTable))
+
+
+# -- sorting shows the top of the new order ---------------------------------------------
+
+
+async def test_sorting_puts_the_cursor_on_the_first_row_scrolled_to_the_top(
+    tmp_path: Path,
+) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=SHORT) as pilot:
+        await pilot.pause()
+        table = table_of(app)
+        for key in ("s", "r", "s"):
+            await pilot.press("end")
+            assert table.scroll_y > 0
+            await pilot.press(key)
+            await pilot.pause()
+            assert cursor_and_scroll(table) == (0, 0), key
+            assert (
+                table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+                == (rows(app)[0])
+            )
+        # A header click sorts too, and starts from the top just the same.
+        await pilot.press("end")
+        await pilot.click("#prices", offset=(2, 0))
+        await pilot.pause()
+        assert app.prices.view.sort_key == "type"
+        assert cursor_and_scroll(table) == (0, 0)
+
+
+def test_snapshot_of_the_table_right_after_a_sort(
+    snap_compare: Callable[..., bool], tmp_path: Path
+) -> None:
+    async def end_then_sort(pilot: Pilot[None]) -> None:
+        await pilot.press("end", "s")
+
+    app = make_app(tmp_path)
+    assert snap_compare(app, terminal_size=SHORT, run_before=end_then_sort)
+
+
+# -- nothing cut with room to spare -------------------------------------------------------
+
+
+def radeon_app(tmp_path: Path) -> DlpickApp:
+    """The fixed prices with one AMD type, whose model name is long."""
+    snapshot = fixed_snapshot()
+    radeon = _spec("g4ad.16xlarge", 64, 256, "Radeon Pro V520", 4, 32)
+    snapshot.specs["g4ad.16xlarge"] = dataclasses.replace(radeon, accelerator_vendor="AMD")
+    snapshot.regions["us-east-1"].on_demand["g4ad.16xlarge"] = 3.468
+    snapshot.regions["us-east-1"].offered.add("g4ad.16xlarge")
+    return DlpickApp(
+        offline_catalog(tmp_path, snapshot),
+        region="us-east-1",
+        live=None,
+        clock=lambda: FIXED_NOW,
+    )
+
+
+def cells_of(table: DataTable[Any]) -> dict[str, list[str]]:
+    """Every shown cell's text, by column key."""
+    out: dict[str, list[str]] = {}
+    for key in table.columns:
+        out[str(key.value)] = [
+            c.plain if isinstance(c, Text) else str(c) for c in table.get_column(key)
+        ]
+    return out
+
+
+def assert_fits(table: DataTable[Any]) -> None:
+    """No sideways scrolling: every shown column is in view."""
+    assert table.virtual_size.width <= table.scrollable_content_region.width
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+async def test_price_table_cuts_nothing_with_room_to_spare(tmp_path: Path, width: int) -> None:
+    app = radeon_app(tmp_path)
+    async with app.run_test(size=(width, 30)) as pilot:
+        await pilot.pause()
+        table = table_of(app)
+        assert_fits(table)
+        shown = cells_of(table)
+        types = [t.removesuffix(f" {MARK}") for t in shown["type"]]  # g4ad is retiring
+        assert sorted(types) == sorted([*ON_DEMAND["us-east-1"], "g4ad.16xlarge"])
+        for key, texts in shown.items():
+            if key != "accel":  # identifiers and numbers are never cut
+                assert not any("…" in t for t in texts), key
+        if width >= 120:
+            assert "Radeon Pro V520" in shown["accel"]
+        # Wider never shows fewer columns.
+        assert len(shown) >= {80: 6, 120: 11, 150: 11, 200: 11}[width]
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+async def test_instances_table_cuts_nothing_with_room_to_spare(tmp_path: Path, width: int) -> None:
+    app = many_instances_app(tmp_path)
+    async with app.run_test(size=(width, 30)) as pilot:
+        await pilot.pause()
+        table = await open_instances(app, pilot)
+        await pilot.press("a")
+        assert_fits(table)
+        shown = cells_of(table)
+        assert len(shown["id"]) == 4 + 12
+        for key, texts in shown.items():
+            if key != "guard":  # a guard's description may be cut; nothing else is
+                assert not any("…" in t for t in texts), key
+        if width >= 150:
+            assert "dlpick-g6e.xlarge-llama-finetune" in shown["name"]
+        assert {"id", "type", "state", "cost"} <= set(shown)
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+async def test_runs_table_cuts_nothing_with_room_to_spare(sshd: Sshd, width: int) -> None:
+    await start_runs(["echo short", LONG_COMMAND])
+    screen = RunsScreen(SSH_ALIAS, None)
+    app = HostApp(screen)
+    async with app.run_test(size=(width, 20)) as pilot:
+        await wait_for(lambda: screen.loaded, pilot, timeout=15)
+        table = screen.query_one("#runs-table", RowTable)
+        assert_fits(table)
+        shown = cells_of(table)
+        assert {"run", "state", "command"} <= set(shown)
+        assert not any("…" in t for k, t2 in shown.items() if k != "command" for t in t2)
+        if width >= 150:
+            assert LONG_COMMAND in shown["command"]
+            assert {"started", "log"} <= set(shown)
+        else:
+            assert any(c.startswith("python train.py") for c in shown["command"])
