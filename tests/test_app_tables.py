@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from rich.text import Text
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Input, OptionList
+from textual.widgets import DataTable, Input, OptionList, Static
 
 from dlpick.pricing.catalog import Catalog
 from dlpick.pricing.retiring import MARK
@@ -33,7 +33,7 @@ from tests.screenshots import (
     make_app,
     offline_catalog,
 )
-from tests.test_app import rows, table_of, wait_for
+from tests.test_app import _plain, rows, table_of, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 # Short enough that the fixed ten types do not all fit: the table scrolls.
@@ -299,3 +299,41 @@ async def test_runs_table_cuts_nothing_with_room_to_spare(sshd: Sshd, width: int
             assert {"started", "log"} <= set(shown)
         else:
             assert any(c.startswith("python train.py") for c in shown["command"])
+
+
+# -- the detail pane's estimate ---------------------------------------------------------
+
+
+def detail_cost(app: DlpickApp) -> str:
+    return _plain(app.query_one("#detail-cost", Static))
+
+
+async def test_hours_beyond_a_year_are_refused_with_the_range(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        await pilot.press("d")
+        table = table_of(app)
+        table.move_cursor(row=table.get_row_index("p5.48xlarge"))
+        hours = app.query_one("#hours", Input)
+        for typed in ("1e308", "inf", "-1", "lots"):
+            hours.value = typed
+            await pilot.pause()
+            cost = detail_cost(app)
+            assert "hours must be" in cost, typed
+            assert max(len(word) for word in cost.split()) < 40  # no 300-digit price
+        hours.value = "1e308"
+        await pilot.pause()
+        assert "at most 8760" in detail_cost(app)
+        hours.value = "8760"  # a year of p5.48xlarge on demand
+        await pilot.pause()
+        assert "$482,150.40" in detail_cost(app)
+
+
+def test_large_money_is_readable() -> None:
+    from dlpick.tui.widgets.detail import fmt_money
+
+    assert fmt_money(482150.4) == "$482,150.40"
+    assert fmt_money(1_234_567.0) == "$1.23 million"
+    assert fmt_money(5.2e12) == "$5.20 trillion"
+    assert fmt_money(None) == "—"

@@ -26,7 +26,21 @@ def estimate(offer: Offer, hours: float) -> tuple[float | None, float | None]:
 
 
 def fmt_money(value: float | None) -> str:
-    return "—" if value is None else f"${value:,.2f}"
+    """'$1,234.56'; from a million on, '$1.23 million' (a total, not a ledger)."""
+    if value is None:
+        return "—"
+    for size, word in ((1e12, "trillion"), (1e9, "billion"), (1e6, "million")):
+        if abs(value) >= size:
+            return f"${value / size:,.2f} {word}"
+    return f"${value:,.2f}"
+
+
+def parse_hours(text: str) -> float:
+    """The estimator's hours: a number from 0 to a year (InputError says the range)."""
+    from dlpick.pricing.inputs import parse_number
+    from dlpick.remote.limits import MAX_HOURS
+
+    return parse_number(text.strip(), "hours", minimum=0, maximum=MAX_HOURS)
 
 
 def describe(offer: Offer) -> str:
@@ -140,13 +154,14 @@ class DetailPane(Vertical):
                     yield Label("hours", classes="detail-heading")
                 yield Static(id="detail-cost")
 
-    @property
-    def hours(self) -> float | None:
+    def _hours(self) -> tuple[float | None, str]:
+        """(the hours typed, or None with why they cannot be used)."""
+        from dlpick.pricing.errors import InputError
+
         try:
-            hours = float(self.query_one("#hours", Input).value)
-        except ValueError:
-            return None
-        return hours if hours >= 0 else None
+            return parse_hours(self.query_one("#hours", Input).value), ""
+        except InputError as exc:
+            return None, exc.message
 
     def show(self, offer: Offer | None) -> None:
         self.offer = offer
@@ -170,7 +185,7 @@ class DetailPane(Vertical):
 
     def _show_cost(self) -> None:
         out = self.query_one("#detail-cost", Static)
-        offer, hours = self.offer, self.hours
+        offer, (hours, why) = self.offer, self._hours()
         if offer is None:
             out.update("")
             return
@@ -185,7 +200,7 @@ class DetailPane(Vertical):
         grid.add_row("spot", fmt_money(totals[1]), fmt_money(per_day[1]))
         lines: list[Table | Text] = [grid]
         if hours is None:
-            lines.append(Text("enter the hours as a number ≥ 0", style="red"))
+            lines.append(Text(why, style="red"))
         lines.append(interruption_line(offer))
         lines.append(sagemaker_line(offer))
         out.update(Group(*lines))
