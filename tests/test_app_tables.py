@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from rich.text import Text
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Input, OptionList, Static
+from textual.widgets import Button, DataTable, Input, Label, OptionList, Static
+from textual.widgets._toast import Toast
 
 from dlpick.pricing.catalog import Catalog
 from dlpick.pricing.retiring import MARK
@@ -20,6 +21,7 @@ from dlpick.tui.app import DlpickApp
 from dlpick.tui.host_access import HostAccess
 from dlpick.tui.screens.dialogs import RegionPicker
 from dlpick.tui.screens.instances import InstancesScreen
+from dlpick.tui.screens.run_dialogs import NewRunDialog, TargetDialog
 from dlpick.tui.screens.runs import RunsScreen
 from dlpick.tui.widgets.row_table import RowTable
 from tests.log_replay import HostApp
@@ -337,3 +339,68 @@ def test_large_money_is_readable() -> None:
     assert fmt_money(1_234_567.0) == "$1.23 million"
     assert fmt_money(5.2e12) == "$5.20 trillion"
     assert fmt_money(None) == "—"
+
+
+# -- dialogs: labels wrap, toasts leave the buttons in view -------------------------------
+
+DIALOG_SIZES = [(80, 24), (120, 40)]
+TOASTS = (
+    "cannot connect to gpu-box: Connect call failed ('10.0.0.7', 22)",
+    "listing instances in ap-south-1: permission denied (UnauthorizedOperation)",
+    "fetching live prices: AWS could not be reached",
+)
+
+
+async def new_run_with_toasts(pilot: Pilot[None]) -> None:
+    """The new-run dialog while errors from the background are on screen."""
+    await pilot.app.push_screen(NewRunDialog("gpu-box"))
+    for text in TOASTS:
+        pilot.app.notify(text, title="Listing the runs", severity="error", timeout=60)
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("size", DIALOG_SIZES, ids=["80x24", "120x40"])
+async def test_toasts_never_cover_the_dialog_buttons(tmp_path: Path, size: tuple[int, int]) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=size, notifications=True) as pilot:
+        await pilot.pause()
+        await new_run_with_toasts(pilot)
+        toasts = [t.region for t in app.screen.query(Toast)]
+        assert len(toasts) == len(TOASTS)
+        for button in app.screen.query(Button):
+            assert button.region.area > 0
+            assert not any(button.region.overlaps(t) for t in toasts), button.id
+
+
+@pytest.mark.parametrize("width", (60, 80, 120, 200))
+async def test_the_runs_dialog_label_wraps_instead_of_being_cut(tmp_path: Path, width: int) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=(width, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("o")
+        assert isinstance(app.screen, TargetDialog)
+        await pilot.pause()
+        dialog = app.screen.query_one(".dialog").content_region
+        prompt = next(
+            label
+            for label in app.screen.query(Label)
+            if "(~/.ssh/config applies)" in str(label.render())
+        )
+        assert prompt.region.x >= dialog.x and prompt.region.right <= dialog.right
+        # Every character has a cell: wrapped over as many lines as it needs.
+        text = str(prompt.render())
+        assert prompt.size.width * prompt.size.height >= len(text)
+        assert prompt.size.height == (1 if len(text) <= dialog.width else 2)
+
+
+@pytest.mark.parametrize("size", DIALOG_SIZES, ids=["80x24", "120x40"])
+def test_snapshot_of_the_new_run_dialog_under_toasts(
+    snap_compare: Callable[..., bool], tmp_path: Path, size: tuple[int, int]
+) -> None:
+    assert snap_compare(make_app(tmp_path), terminal_size=size, run_before=new_run_with_toasts)
+
+
+def test_snapshot_of_the_runs_dialog_at_80_columns(
+    snap_compare: Callable[..., bool], tmp_path: Path
+) -> None:
+    assert snap_compare(make_app(tmp_path), terminal_size=(80, 24), press=["o"])
