@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from dlpick.pricing.errors import AwsError
+from dlpick.pricing.errors import AwsError, InputError
 from dlpick.remote.launch_errors import LaunchError
 from dlpick.remote.target import login_user_for_image
 
@@ -24,6 +24,13 @@ if TYPE_CHECKING:
 OS_CHOICES = ("ubuntu-22.04", "ubuntu-24.04", "al2023")
 DEFAULT_OS = "ubuntu-24.04"
 NEURON_FAMILIES = ("trn", "inf")
+# An AMI id: "ami-" and 8 (older) or 17 hex digits.
+IMAGE_ID = re.compile(r"ami-(?:[0-9a-f]{8}|[0-9a-f]{17})")
+# Codes of the LaunchErrors that mean "no image found", so each front end can say
+# what to change in its own words (the hints here are the CLI's).
+NO_DLAMI_FOR_FAMILY = "NoDlamiForFamily"
+NO_PYTORCH_DLAMI = "NoPytorchDlami"
+DLAMI_NOT_FOUND = "DlamiNotFound"
 # Families no Deep Learning AMI supports.
 NO_DLAMI = {"g4ad": "AMD Radeon GPUs", "dl2q": "Qualcomm Cloud AI 100", "dl1": "Habana Gaudi"}
 
@@ -38,6 +45,15 @@ class Ami:
     root_device: str
     min_volume_gb: int
     login_user: str
+
+
+def check_image_id(text: str) -> str:
+    """`text` if it is an AMI id, else InputError saying what one looks like."""
+    if IMAGE_ID.fullmatch(text):
+        return text
+    raise InputError(
+        f"image id {text!r} is not an AMI id", hint="an AMI id is ami- and 8 or 17 hex digits"
+    )
 
 
 def _neuron(family: str) -> bool:
@@ -93,7 +109,9 @@ def latest_pytorch_parameter(ssm: SSMClient, os_name: str, arch: str, family: st
     found = [(m.group(1), n) for n in names if (m := pattern.match(n))]
     if not found:
         raise LaunchError(
-            f"no PyTorch Deep Learning AMI for {os_name} ({arch}) in this region; try --ami base"
+            f"no PyTorch Deep Learning AMI for {os_name} ({arch}) in this region",
+            hint="try --ami base",
+            code=NO_PYTORCH_DLAMI,
         )
     return max(found, key=lambda vn: _version_key(vn[0]))[1]
 
@@ -103,12 +121,13 @@ def find_ami(aws: Aws, region: str, flavour: str, os_name: str, arch: str, famil
     ec2 = aws.ec2(region)
     parameter = ""
     if flavour.startswith("ami-"):
-        image_id = flavour
+        image_id = check_image_id(flavour)
     else:
         if family in NO_DLAMI:
             raise LaunchError(
-                f"no Deep Learning AMI supports {NO_DLAMI[family]} ({family}); "
-                "pass an image id with --ami ami-..."
+                f"no Deep Learning AMI supports {NO_DLAMI[family]} ({family})",
+                hint="pass an image id with --ami ami-...",
+                code=NO_DLAMI_FOR_FAMILY,
             )
         if os_name not in OS_CHOICES:
             raise LaunchError(f"unknown OS {os_name!r}; use one of {', '.join(OS_CHOICES)}")
@@ -123,7 +142,9 @@ def find_ami(aws: Aws, region: str, flavour: str, os_name: str, arch: str, famil
             if err.code == "ParameterNotFound":
                 raise LaunchError(
                     f"no {flavour} Deep Learning AMI for {os_name} ({arch}) in {region} "
-                    f"(SSM parameter {parameter}); try another --os or --ami"
+                    f"(SSM parameter {parameter})",
+                    hint="try another --os or --ami",
+                    code=DLAMI_NOT_FOUND,
                 ) from None
             raise err.doing("looking up the Deep Learning AMI") from None
     try:

@@ -153,7 +153,7 @@ async def test_short_quota_disables_launch_and_offers_the_request(
         assert live_instances() == []
 
 
-async def test_launch_errors_are_one_line_and_bad_fields_block_launch(
+async def test_launch_errors_are_one_line_in_the_dialogs_words_and_an_image_id_launches(
     account: SimpleNamespace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     only_regions(monkeypatch, REGION)
@@ -179,6 +179,40 @@ async def test_launch_errors_are_one_line_and_bad_fields_block_launch(
         # The same line, once, as a notification titled with what failed.
         [(title, line)] = notices.titled(severity="error")
         assert title == "Planning the launch" and line in error.replace("\n", "")
+        # No image found: the advice names the dialog's fields, not the CLI's flags.
+        assert "pick another OS or AMI, or give an AMI id in Image id" in " ".join(error.split())
+        assert "--" not in error and "--" not in line
+        # Not an AMI id: refused in the field, before AWS is asked.
+        image = dialog.query_one("#launch-image", Input)
+        image.value = "ami-xyz"
+        await wait_for(
+            lambda: "image id 'ami-xyz' is not an AMI id" in text_of(app, "#launch-error"), pilot
+        )
+        assert "ami- and 8 or 17 hex digits" in text_of(app, "#launch-error")
+        assert dialog.query_one("#launch-go", Button).disabled
+        # An AMI id boots that image, whatever the OS chosen, as --ami ami-... does.
+        image.value = account.images["base"]
+        await wait_for(lambda: dialog.state == "ready" and dialog.plan is not None, pilot, 20)
+        assert f"({account.images['base']})" in text_of(app, "#launch-plan")
+        await pilot.click("#launch-go")
+        await wait_for(lambda: dialog.state == "done", pilot, 30)
+        [inst] = live_instances()
+        assert inst["ImageId"] == account.images["base"]
+
+
+def test_the_image_id_field_is_checked_as_the_clis_ami_is() -> None:
+    from dlpick.pricing.errors import InputError
+    from dlpick.remote.images import check_image_id
+    from dlpick.tui.screens.launch_form import parse_options
+
+    for good in ("ami-0d1e2f3a", "ami-0d1e2f3a4b5c6d7e8"):
+        assert parse_options(False, "base", "al2023", "", "60", "", good).image_id == good
+        assert check_image_id(good) == good
+    for bad in ("ami-0d1e2f3", "ami-0D1E2F3A", "ami-0d1e2f3a4b", "i-0d1e2f3a", "ami-xyz"):
+        with pytest.raises(ValueError, match="is not an AMI id"):
+            parse_options(False, "base", "al2023", "", "60", "", bad)
+        with pytest.raises(InputError):
+            check_image_id(bad)
 
 
 async def test_without_credentials_the_dialog_only_closes(

@@ -25,6 +25,7 @@ from dlpick.tui.account import AwsAccess
 from dlpick.tui.screens.launch_form import (
     LaunchOptions,
     Options,
+    in_dialog_terms,
     launch_request,
     offer_price,
     summary_text,
@@ -165,8 +166,13 @@ class LaunchDialog(WorkerErrors, ModalScreen[str | None]):
         if self.account.get() is None:
             self.post_message(NoAws(self.account.why_not))
             return
+        from dlpick.pricing.errors import AwsError
+
         spot = request.spot
-        plan = self.account.plan(request, lambda: offer_price(self.offer, spot))
+        try:
+            plan = self.account.plan(request, lambda: offer_price(self.offer, spot))
+        except AwsError as exc:
+            raise in_dialog_terms(exc) from None
         if not worker.is_cancelled:
             self.post_message(PlanReady(generation, plan))
 

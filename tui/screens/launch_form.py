@@ -17,6 +17,7 @@ from dlpick.tui.config import Settings
 from dlpick.tui.output import fmt_count, fmt_num
 
 if TYPE_CHECKING:
+    from dlpick.pricing.errors import AwsError
     from dlpick.remote.launch import LaunchRequest
 
 # Launch options the dialog offers; the CLI has more (key pair, volume, CIDR, budget).
@@ -36,13 +37,24 @@ class Options:
     name: str
     idle_minutes: int | None  # None: no idle alarm
     max_hours: float | None
+    image_id: str = ""  # an AMI id to boot instead of the AMI and OS chosen ("" none)
 
 
-def parse_options(spot: bool, ami: str, os_name: str, name: str, idle: str, hours: str) -> Options:
+def parse_options(
+    spot: bool, ami: str, os_name: str, name: str, idle: str, hours: str, image: str = ""
+) -> Options:
     """Options from the dialog's fields; ValueError names the field that is wrong."""
     from dlpick.pricing.errors import InputError
     from dlpick.pricing.inputs import parse_number
+    from dlpick.remote.images import check_image_id
     from dlpick.remote.limits import MAX_HOURS, MAX_IDLE_STOP_MINUTES, MIN_IDLE_STOP_MINUTES
+
+    image = image.strip()
+    if image:
+        try:
+            check_image_id(image)  # the check the CLI's --ami ami-... gets
+        except InputError as exc:
+            raise ValueError(f"{exc.message} ({exc.hint}; empty: the AMI and OS above)") from None
 
     # The same ranges the CLI's --idle-stop and --max-hours accept.
     idle_minutes: int | None = None
@@ -64,7 +76,7 @@ def parse_options(spot: bool, ami: str, os_name: str, name: str, idle: str, hour
             )
     except InputError as exc:
         raise ValueError(f"{exc.message} (empty: none)") from None
-    return Options(spot, ami, os_name, name.strip(), idle_minutes, max_hours)
+    return Options(spot, ami, os_name, name.strip(), idle_minutes, max_hours, image)
 
 
 def offer_price(offer: Offer, spot: bool) -> tuple[float | None, str]:
@@ -83,7 +95,8 @@ def launch_request(offer: Offer, options: Options, settings: Settings) -> Launch
         instance_type=offer.instance_type,
         region=offer.region,
         spot=options.spot,
-        ami=options.ami,
+        # The same field the CLI's --ami fills: an AMI id skips the DLAMI lookup.
+        ami=options.image_id or options.ami,
         os=options.os,
         name=options.name or None,
         checkip_url=settings.checkip_url,
@@ -91,6 +104,22 @@ def launch_request(offer: Offer, options: Options, settings: Settings) -> Launch
         idle_threshold_percent=settings.idle_threshold_percent,
         max_hours=options.max_hours,
     )
+
+
+def in_dialog_terms(error: AwsError) -> AwsError:
+    """A launch error whose hint names CLI flags, told with the dialog's field names."""
+    from dlpick.pricing.errors import AwsError
+    from dlpick.remote.images import DLAMI_NOT_FOUND, NO_DLAMI_FOR_FAMILY, NO_PYTORCH_DLAMI
+
+    # What to change when no image is found (the errors carry the CLI's flags).
+    hint = {
+        NO_DLAMI_FOR_FAMILY: "give an AMI id in Image id",
+        NO_PYTORCH_DLAMI: f"pick AMI '{AMI_CHOICES[0][0]}'",
+        DLAMI_NOT_FOUND: "pick another OS or AMI, or give an AMI id in Image id",
+    }.get(error.code)
+    if hint is None:
+        return error
+    return AwsError(error.reason, operation=error.operation, hint=hint, code=error.code)
 
 
 def summary_text(offer: Offer, spot: bool) -> Text:
@@ -134,23 +163,40 @@ class LaunchOptions(Grid):
             id="launch-os",
             compact=True,
         )
-        yield Label("Name")
-        yield Input(placeholder=f"dlpick-{self.instance_type}", id="launch-name", compact=True)
-        yield Label("Idle stop, min")
-        yield Input(
-            str(DEFAULT_IDLE_MINUTES),
-            placeholder="off",
-            id="launch-idle",
-            compact=True,
-            tooltip="stop after this long idle (CloudWatch alarm); empty: never",
+        # (label, field id, value, placeholder, tooltip) of the typed fields.
+        fields = (
+            ("Name", "launch-name", "", f"dlpick-{self.instance_type}", ""),
+            (
+                "Idle stop, min",
+                "launch-idle",
+                str(DEFAULT_IDLE_MINUTES),
+                "off",
+                "stop after this long idle (CloudWatch alarm); empty: never",
+            ),
+            (
+                "Max hours",
+                "launch-hours",
+                "",
+                "no limit",
+                "the instance stops itself after this many hours",
+            ),
+            (
+                "Image id",
+                "launch-image",
+                "",
+                "the AMI above",
+                "boot this AMI (ami-...) instead of the AMI and OS chosen",
+            ),
         )
-        yield Label("Max hours")
-        yield Input(
-            placeholder="no limit",
-            id="launch-hours",
-            compact=True,
-            tooltip="the instance stops itself after this many hours",
-        )
+        for label, field_id, value, placeholder, tooltip in fields:
+            yield Label(label)
+            yield Input(
+                value,
+                placeholder=placeholder,
+                id=field_id,
+                compact=True,
+                tooltip=tooltip or None,
+            )
 
     @property
     def spot(self) -> bool:
@@ -165,6 +211,7 @@ class LaunchOptions(Grid):
             self.query_one("#launch-name", Input).value,
             self.query_one("#launch-idle", Input).value,
             self.query_one("#launch-hours", Input).value,
+            self.query_one("#launch-image", Input).value,
         )
 
     def enable(self, enabled: bool) -> None:
