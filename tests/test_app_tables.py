@@ -25,7 +25,8 @@ from dlpick.tui.screens.run_dialogs import NewRunDialog, TargetDialog
 from dlpick.tui.screens.runs import RunsScreen
 from dlpick.tui.widgets.row_table import RowTable
 from tests.log_replay import HostApp
-from tests.peers.sshd import SSH_ALIAS, Sshd
+from tests.notices import Notices
+from tests.peers.sshd import SSH_ALIAS, Sshd, TcpCutter, free_port
 from tests.screenshots import (
     FIXED_NOW,
     ON_DEMAND,
@@ -404,3 +405,72 @@ def test_snapshot_of_the_runs_dialog_at_80_columns(
     snap_compare: Callable[..., bool], tmp_path: Path
 ) -> None:
     assert snap_compare(make_app(tmp_path), terminal_size=(80, 24), press=["o"])
+
+
+# -- one toast per distinct error ---------------------------------------------------------
+
+CUT_ALIAS = "dlpick-cut"
+
+
+async def test_a_failing_host_is_one_toast_until_its_error_changes_or_clears(
+    sshd: Sshd, isolated_home: Path
+) -> None:
+    """Every refresh tick fails the same way: one toast. A success in between, or a
+    different error, makes the next failure news again."""
+    from textual.message import Message
+    from textual.worker import Worker, WorkerState
+
+    from dlpick.tui.worker_errors import WorkerFailed
+
+    closed = free_port()
+    proxy = TcpCutter(closed)  # accepts, then finds nothing behind it
+    known = isolated_home / ".ssh" / "known_hosts"
+    with known.open("a") as f:
+        f.write(sshd.known_hosts_line(proxy.port))
+    with (isolated_home / ".ssh" / "config").open("a") as f:
+        f.write(sshd.client_config(CUT_ALIAS, port=proxy.port, known_hosts=known))
+
+    failures: list[str] = []
+    successes: list[Worker[Any]] = []
+    notices = Notices()
+
+    def seen(message: Message) -> None:
+        notices.hook(message)
+        if isinstance(message, WorkerFailed):
+            failures.append(message.text)
+        elif isinstance(message, Worker.StateChanged) and message.state == WorkerState.SUCCESS:
+            successes.append(message.worker)
+
+    def toasts() -> list[str]:
+        return notices.messages(severity="error")
+
+    screen = RunsScreen(CUT_ALIAS, None, refresh_every=0.05)
+    app = HostApp(screen)
+    try:
+        async with app.run_test(size=(100, 30), notifications=True, message_hook=seen) as pilot:
+            await wait_for(lambda: len(failures) >= 6, pilot, timeout=15)
+            # However often it fails, each way it fails is one toast.
+            assert sorted(toasts()) == sorted(set(failures)) and len(set(failures)) <= 3
+            shown = len(toasts())
+
+            proxy.upstream_port = sshd.port  # the host answers: the errors cleared
+            await wait_for(lambda: screen.loaded and len(successes) >= 2, pilot, timeout=15)
+            assert len(toasts()) == shown
+
+            proxy.upstream_port = closed  # down again: the same errors are news again
+            proxy.cut()
+            before = len(failures)
+            await wait_for(lambda: len(failures) >= before + 6, pilot, timeout=15)
+            again = toasts()[shown:]
+            assert sorted(again) == sorted(set(failures[before:]))
+            assert set(again) & set(toasts()[:shown])
+            shown = len(toasts())
+
+            proxy.listener.close()  # nothing listens now: another error, one more toast
+            before = len(failures)
+            await wait_for(lambda: len(failures) >= before + 4, pilot, timeout=15)
+            refused = failures[-1]
+            assert "cannot connect" in refused and refused not in toasts()[:shown]
+            assert toasts()[shown:] == [refused]
+    finally:
+        proxy.close()

@@ -3,9 +3,10 @@
 Workers simply raise. A worker's state changes go to the node that started it and
 do not bubble, so `WorkerErrors` is mixed into the app and into every screen that
 runs workers; all of them share one record per app. A `DlpickError` becomes one
-notification titled with what the worker was doing, shown once until its text
-changes. Anything else is a bug: its traceback goes to the bug log, its one line
-is shown, and quitting the app then exits with EXIT_BUG. A node that must react
+notification titled with what the worker was doing, shown once: again only for
+an error that worker has not shown since it last succeeded. Anything else is a
+bug: its traceback goes to the bug log, its one line is shown, and quitting the
+app then exits with EXIT_BUG. A node that must react
 to a failure (re-enable a button, mark data stale) handles `WorkerFailed`.
 """
 
@@ -55,12 +56,18 @@ class WorkerFailed(Message):
         return f"{self.worker.description or self.worker.name} failed: {self.text}"
 
 
+# Distinct errors remembered per worker between successes (a flapping host has two or three).
+REMEMBERED = 16
+
+
 @dataclass
 class WorkerRecord:
     """What one app has shown of its workers' failures, and whether one was a bug."""
 
-    # (worker group, worker name) -> (the error as caught, the line shown for it)
-    shown: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
+    # (worker group, worker name) -> {the error as caught: the line shown for it}, since
+    # that worker last succeeded. A host that fails one way, then another, then the first
+    # way again (reset, lost, reset...) is shown each way once, not on every refresh.
+    shown: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
     bugs: int = 0
 
     @property
@@ -68,19 +75,20 @@ class WorkerRecord:
         return EXIT_BUG if self.bugs else EXIT_OK
 
     def failed(self, worker: Worker[Any], error: BaseException) -> tuple[str, bool, bool]:
-        """(the line to show, whether it is a bug, whether it differs from the last one)."""
+        """(the line to show, whether it is a bug, whether it is news since the last success)."""
         bug = not isinstance(error, DlpickError)
         caught = f"{type(error).__name__}: {error}"
-        key = (worker.group, worker.name)
-        last = self.shown.get(key)
-        if last is not None and last[0] == caught:
-            return last[1], bug, False
+        seen = self.shown.setdefault((worker.group, worker.name), {})
+        if caught in seen:
+            return seen[caught], bug, False
         if bug:
             self.bugs += 1
             line = bug_line(error, worker.description)  # writes the traceback once
         else:
             line = str(error)
-        self.shown[key] = (caught, line)
+        if len(seen) >= REMEMBERED:
+            del seen[next(iter(seen))]
+        seen[caught] = line
         return line, bug, True
 
     def succeeded(self, worker: Worker[Any]) -> None:
