@@ -449,7 +449,7 @@ async def test_live_prices_arrive_from_the_aws_peers(aws: AwsPeers, tmp_path: Pa
     # Held until the first frame is checked, so the assertion cannot race the worker.
     gate = threading.Event()
 
-    def gated(warn: Callable[[str], None]) -> PriceSource | None:
+    def gated(warn: Callable[[str], None]) -> PriceSource:
         gate.wait(10)
         return live(warn)
 
