@@ -11,14 +11,15 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Coroutine
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
-from dlpick.pricing.errors import InputError
 from dlpick.tui.cli import Parser, number_arg
+from dlpick.tui.options import add_global_options
 
 if TYPE_CHECKING:
     from dlpick.remote.log_events import FollowEvent
+    from dlpick.remote.runs import Run
     from dlpick.remote.ssh import SshOptions
     from dlpick.remote.target import Target
     from dlpick.tui.config import Settings
@@ -29,8 +30,10 @@ DEFAULT_FOLLOW_TAIL = 10
 TARGET_HELP = "an instance id (i-...) or [user@]host[:port]; ~/.ssh/config applies"
 
 
-def _add_connection_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--region", help="region of an instance-id TARGET")
+def _add_connection_options(parser: argparse.ArgumentParser, *, lists: bool = False) -> None:
+    add_global_options(
+        parser, region_help="region of an instance-id TARGET", needs_aws="instance", lists=lists
+    )
     parser.add_argument(
         "--accept-new",
         action="store_true",
@@ -45,6 +48,39 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         "--workdir", metavar="DIR", help="directory on the host to run in (default: home)"
     )
     _add_connection_options(parser)
+
+
+class RunCommand(argparse.Action):
+    """Everything after `run TARGET`: dlpick's own options up to `--`, then COMMAND.
+
+    Checked while parsing, so a missing or misplaced command is a usage error (exit 2).
+    """
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        words = [str(word) for word in values] if isinstance(values, list) else []
+        if "--" in words:
+            cut = words.index("--")
+            ours, words = words[:cut], words[cut + 1 :]
+            if ours:
+                options = Parser(
+                    prog=parser.prog, add_help=False, argument_default=argparse.SUPPRESS
+                )
+                _add_run_options(options)
+                options.parse_args(ours, namespace)
+        elif words and words[0].startswith("-"):
+            parser.error(
+                f"unknown option {words[0]!r}; put the command after --, "
+                "e.g. dlpick run HOST -- python train.py"
+            )
+        if not words:
+            parser.error("no command given: dlpick run TARGET -- COMMAND...")
+        setattr(namespace, self.dest, words)
 
 
 def register(sub: argparse._SubParsersAction[Parser]) -> None:
@@ -64,7 +100,9 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
     )
     run.add_argument("target", metavar="TARGET", help=TARGET_HELP)
     _add_run_options(run)
-    run.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND...")
+    run.add_argument(
+        "command", nargs=argparse.REMAINDER, action=RunCommand, metavar="-- COMMAND..."
+    )
     run.set_defaults(handler=cmd_run)
 
     runs = sub.add_parser(
@@ -74,7 +112,7 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
         "time and log size.",
     )
     runs.add_argument("target", metavar="TARGET", help=TARGET_HELP)
-    _add_connection_options(runs)
+    _add_connection_options(runs, lists=True)
     runs.set_defaults(handler=cmd_runs)
 
     logs = sub.add_parser(
@@ -153,36 +191,12 @@ def _resolve(args: argparse.Namespace, settings: Settings) -> tuple[Target, SshO
     from dlpick.pricing.aws import Aws
     from dlpick.tui.cli import region_for
 
-    settings = settings.merged(profile=getattr(args, "profile", None))
     region = region_for(args.region, settings)
-    aws = Aws(profile=getattr(args, "profile", None) or settings.profile)
+    aws = Aws(profile=settings.profile)
     target, options.console_output = instance_access(
         aws, spec.instance_id, region, user=spec.user, port=spec.port, say=_say
     )
     return target, options
-
-
-def _split_run_args(args: argparse.Namespace) -> list[str]:
-    """argparse hands everything after TARGET to COMMAND; options before `--` are ours."""
-    words = list(args.command)
-    if "--" in words:
-        cut = words.index("--")
-        ours, words = words[:cut], words[cut + 1 :]
-        if ours:
-            parser = argparse.ArgumentParser(prog="dlpick run TARGET", add_help=False)
-            _add_run_options(parser)
-            parsed = parser.parse_args(ours)  # a bad option exits with status 2, as usage errors do
-            for key, value in vars(parsed).items():
-                if value not in (None, False):
-                    setattr(args, key, value)
-    elif words and words[0].startswith("-"):
-        raise InputError(
-            f"unknown option {words[0]!r}; put the command after --, "
-            "e.g. dlpick run HOST -- python train.py"
-        )
-    if not words:
-        raise InputError("no command given: dlpick run TARGET -- COMMAND...")
-    return words
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
@@ -190,7 +204,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from dlpick.remote.runs import start_run
     from dlpick.remote.ssh import connect
 
-    command = _split_run_args(args)
+    command: list[str] = args.command
     target, options = _resolve(args, settings)
 
     async def go() -> str:
@@ -216,7 +230,7 @@ def _size(n: int) -> str:
 
 def cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
     """`dlpick runs`: the runs on a host."""
-    from dlpick.remote.runs import Run, list_runs
+    from dlpick.remote.runs import list_runs
     from dlpick.remote.ssh import connect
 
     target, options = _resolve(args, settings)
@@ -229,6 +243,15 @@ def cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
             conn.close()
 
     runs = _run_async(go())
+    if args.format in ("json", "csv"):
+        from dlpick.tui import output
+
+        records = [run_record(r) for r in runs]
+        if args.format == "json":
+            print(output.to_json(records))
+        else:
+            sys.stdout.write(output.to_csv(records, RUN_FIELDS))
+        return 0
     if not runs:
         print(f"no runs on {target.label} yet")
         return 0
@@ -247,6 +270,38 @@ def cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
     for row in [header, *rows]:
         print("  ".join(str(v).ljust(w) for v, w in zip(row[:4], widths, strict=True)), row[4])
     return 0
+
+
+# `dlpick runs` JSON records and CSV columns.
+RUN_FIELDS = (
+    "run_id",
+    "name",
+    "state",
+    "running",
+    "exit_status",
+    "started",
+    "pid",
+    "log_bytes",
+    "log_path",
+    "command",
+)
+
+
+def run_record(run: Run) -> dict[str, Any]:
+    """One run as `dlpick runs` prints it in JSON and CSV; times in UTC."""
+    started = run.started.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if run.started else None
+    return {
+        "run_id": run.run_id,
+        "name": run.name or None,
+        "state": run.state,
+        "running": run.running,
+        "exit_status": run.exit_status,
+        "started": started,
+        "pid": run.pid,
+        "log_bytes": run.log_size,
+        "log_path": run.log_path,
+        "command": run.command,
+    }
 
 
 def cmd_logs(args: argparse.Namespace, settings: Settings) -> int:
