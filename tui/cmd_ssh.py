@@ -11,7 +11,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Coroutine
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 from dlpick.tui.cli import Parser, number_arg
@@ -19,7 +19,6 @@ from dlpick.tui.options import add_global_options
 
 if TYPE_CHECKING:
     from dlpick.remote.log_events import FollowEvent
-    from dlpick.remote.runs import Run
     from dlpick.remote.ssh import SshOptions
     from dlpick.remote.target import Target
     from dlpick.tui.config import Settings
@@ -230,7 +229,7 @@ def _size(n: int) -> str:
 
 def cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
     """`dlpick runs`: the runs on a host."""
-    from dlpick.remote.runs import list_runs
+    from dlpick.remote.runs import RUN_FIELDS, Run, list_runs
     from dlpick.remote.ssh import connect
 
     target, options = _resolve(args, settings)
@@ -246,7 +245,7 @@ def cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
     if args.format in ("json", "csv"):
         from dlpick.tui import output
 
-        records = [run_record(r) for r in runs]
+        records = [r.to_record() for r in runs]
         if args.format == "json":
             print(output.to_json(records))
         else:
@@ -270,38 +269,6 @@ def cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
     for row in [header, *rows]:
         print("  ".join(str(v).ljust(w) for v, w in zip(row[:4], widths, strict=True)), row[4])
     return 0
-
-
-# `dlpick runs` JSON records and CSV columns.
-RUN_FIELDS = (
-    "run_id",
-    "name",
-    "state",
-    "running",
-    "exit_status",
-    "started",
-    "pid",
-    "log_bytes",
-    "log_path",
-    "command",
-)
-
-
-def run_record(run: Run) -> dict[str, Any]:
-    """One run as `dlpick runs` prints it in JSON and CSV; times in UTC."""
-    started = run.started.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if run.started else None
-    return {
-        "run_id": run.run_id,
-        "name": run.name or None,
-        "state": run.state,
-        "running": run.running,
-        "exit_status": run.exit_status,
-        "started": started,
-        "pid": run.pid,
-        "log_bytes": run.log_size,
-        "log_path": run.log_path,
-        "command": run.command,
-    }
 
 
 def cmd_logs(args: argparse.Namespace, settings: Settings) -> int:
