@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from dlpick.tui.cli import build_parser
-from dlpick.tui.options import LISTING_COMMANDS
+from dlpick.tui.cmd_options import LISTING_COMMANDS
 
 README = Path(__file__).parents[1] / "README.md"
 HEADER = re.compile(r"^\| `(dlpick[^`]*)` option \| meaning \|$")

@@ -22,12 +22,12 @@ from dlpick.pricing.errors import (
     DlpickError,
     bug_line,
 )
-from dlpick.tui.config import Settings, aws_config_region, load_settings
-from dlpick.tui.options import (
+from dlpick.tui.cmd_options import (
     UsageError,
     add_global_options,
     check_global_options,
 )
+from dlpick.tui.config import Settings, aws_config_region, load_settings
 
 if TYPE_CHECKING:
     from dlpick.pricing.catalog import Catalog

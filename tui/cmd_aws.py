@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
         MIN_VOLUME_GB,
     )
     from dlpick.tui.cli import number_arg
-    from dlpick.tui.options import add_global_options
+    from dlpick.tui.cmd_options import add_global_options
 
     launch = sub.add_parser(
         "launch",

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 def register(sub: argparse._SubParsersAction[Parser]) -> None:
     """Add the fleet subcommands to the top-level parser."""
-    from dlpick.tui.options import add_global_options
+    from dlpick.tui.cmd_options import add_global_options
 
     ls = sub.add_parser(
         "ls",

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 from dlpick.tui.cli import Parser, number_arg
-from dlpick.tui.options import add_global_options
+from dlpick.tui.cmd_options import add_global_options
 
 if TYPE_CHECKING:
     from dlpick.remote.log_events import FollowEvent
