@@ -51,6 +51,28 @@ def is_accelerated(instance_type: str) -> bool:
     return family[:1] in ("g", "p") and family[1:2].isdigit()
 
 
+# The fields of `Instance.to_record`, in order (`dlpick ls` JSON records and CSV columns).
+INSTANCE_FIELDS = (
+    "instance_id",
+    "name",
+    "instance_type",
+    "region",
+    "az",
+    "state",
+    "launch_time",
+    "uptime_hours",
+    "market",
+    "usd_hour",
+    "cost_so_far_usd",
+    "storage_usd_month",
+    "managed",
+    "idle",
+    "stop_after",
+    "idle_stop_minutes",
+    "public_dns",
+)
+
+
 @dataclass
 class Instance:
     """One instance as `dlpick ls` shows it."""
@@ -99,6 +121,12 @@ class Instance:
             guard.append(f"until {self.tags[STOP_AFTER_TAG][5:16].replace('T', ' ')}")
         return ", ".join(guard) or "-"
 
+    @property
+    def idle_stop_minutes(self) -> int | None:
+        """The idle alarm's window set at launch, or None (no alarm, or a tag not a number)."""
+        text = self.tags.get(IDLE_STOP_TAG, "").strip()
+        return int(text) if text.isdigit() else None
+
     def to_record(self, now: datetime) -> dict[str, Any]:
         cost = self.cost_so_far(now)
         return {
@@ -117,7 +145,7 @@ class Instance:
             "managed": self.managed,
             "idle": self.idle,
             "stop_after": self.tags.get(STOP_AFTER_TAG),
-            "idle_stop_minutes": self.tags.get(IDLE_STOP_TAG),
+            "idle_stop_minutes": self.idle_stop_minutes,
             "public_dns": self.public_dns,
         }
 

@@ -23,7 +23,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from dlpick.pricing.errors import DlpickError
 from dlpick.remote.ssh import run_remote
@@ -62,6 +62,21 @@ class RunError(DlpickError):
     """A run that cannot be started or found; worded for the user."""
 
 
+# The fields of `Run.to_record`, in order (`dlpick runs` JSON records and CSV columns).
+RUN_FIELDS = (
+    "run_id",
+    "name",
+    "state",
+    "running",
+    "exit_status",
+    "started",
+    "pid",
+    "log_bytes",
+    "log_path",
+    "command",
+)
+
+
 @dataclass(frozen=True)
 class Run:
     """One run on a host, as last seen."""
@@ -85,6 +100,24 @@ class Run:
     @property
     def log_path(self) -> str:
         return run_path(self.run_id, "log")
+
+    def to_record(self) -> dict[str, Any]:
+        """The run as `dlpick runs` prints it in JSON and CSV (RUN_FIELDS); times in UTC."""
+        started = (
+            self.started.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if self.started else None
+        )
+        return {
+            "run_id": self.run_id,
+            "name": self.name or None,
+            "state": self.state,
+            "running": self.running,
+            "exit_status": self.exit_status,
+            "started": started,
+            "pid": self.pid,
+            "log_bytes": self.log_size,
+            "log_path": self.log_path,
+            "command": self.command,
+        }
 
 
 def run_path(run_id: str, leaf: str = "") -> str:

@@ -437,6 +437,23 @@ async def test_no_credentials_says_so_once_and_keeps_browsing(tmp_path: Path) ->
         assert rows(app)
 
 
+async def test_a_missing_profile_is_named_as_aws_names_it(tmp_path: Path) -> None:
+    cache = PriceCache(tmp_path / "prices.sqlite")
+    app = DlpickApp(
+        Catalog(cache=cache, aws=None, snapshot=fixed_snapshot()),
+        region="us-east-1",
+        live=live_catalogs("nope", cache),
+        clock=lambda: FIXED_NOW,
+    )
+    missing = "The config profile (nope) could not be found"
+    notices = Notices()
+    async with app.run_test(size=SIZE, notifications=True, message_hook=notices.hook) as pilot:
+        await wait_for(lambda: missing in sources(app), pilot, 20)
+        assert f"offline: {missing}" in sources(app)
+        assert notices.messages() == [f"showing cached or bundled snapshot prices: {missing}"]
+        assert rows(app)
+
+
 async def test_live_prices_arrive_from_the_aws_peers(aws: AwsPeers, tmp_path: Path) -> None:
     seed(
         aws,
@@ -449,7 +466,7 @@ async def test_live_prices_arrive_from_the_aws_peers(aws: AwsPeers, tmp_path: Pa
     # Held until the first frame is checked, so the assertion cannot race the worker.
     gate = threading.Event()
 
-    def gated(warn: Callable[[str], None]) -> PriceSource | None:
+    def gated(warn: Callable[[str], None]) -> PriceSource:
         gate.wait(10)
         return live(warn)
 

@@ -150,16 +150,21 @@ def test_prices_with_an_unwritable_cache_folder_still_answers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, expected, err = prices_offline(capsys)
-    assert code == 0 and err == "" and expected
+    assert code == 0 and expected
+    assert err.startswith("offline: on-demand prices: snapshot") and err.count("\n") == 1
     blocker = tmp_path / "cache-is-a-file"
     blocker.write_text("")  # XDG_CACHE_HOME a regular file: fails for root too
     monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
     code, records, err = prices_offline(capsys)
     assert code == 0
     assert records == expected
-    assert err.count("\n") == 1 and "Traceback" not in err
-    assert err.startswith(f"warning: price cache unavailable ({blocker}/dlpick: Not a directory)")
-    assert err.rstrip().endswith("working without it")
+    [warning, offline] = err.splitlines()
+    assert "Traceback" not in err
+    assert warning.startswith(
+        f"warning: price cache unavailable ({blocker}/dlpick: Not a directory)"
+    )
+    assert warning.endswith("working without it")
+    assert offline.startswith("offline: on-demand prices: snapshot")
 
 
 G5_SPEC = {
@@ -294,7 +299,8 @@ def test_offline_prices_show_only_entries_of_the_same_endpoint_and_profile(
     def g4dn(*flags: str, profile: tuple[str, ...] = ()) -> tuple[object, object]:
         code = main([*profile, "prices", "--region", "us-east-1", "--format", "json", *flags])
         out, err = capsys.readouterr()
-        assert code == 0 and err == "", err
+        offline = "--offline" in flags
+        assert code == 0 and err.startswith("offline: ") == offline and err.count("\n") == offline
         record = next(r for r in json.loads(out) if r["instance_type"] == "g4dn.xlarge")
         return record["on_demand_usd_hour"], record["price_source"]
 

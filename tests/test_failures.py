@@ -170,10 +170,8 @@ def test_a_region_from_the_environment_is_checked_too(
 
 
 def test_usage_errors_are_one_line_with_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as exit_info:
-        main(["launch"])
-    _, err = capsys.readouterr()
-    assert exit_info.value.code == EXIT_USAGE
+    code, _, err = run(capsys, ["launch"])
+    assert code == EXIT_USAGE
     assert err.count("\n") == 1 and "dlpick launch: error:" in err and "--help" in err
 
 
@@ -189,7 +187,11 @@ def test_a_full_disk_is_one_line_not_a_traceback(tmp_path: Path) -> None:
             timeout=60,
         )
     assert done.returncode == EXIT_ERROR
-    assert done.stderr == "error: cannot write the output: No space left on device\n"
+    # After the one line saying the prices are offline ones, the failure.
+    assert done.stderr.startswith("offline: on-demand prices: snapshot, ")
+    assert done.stderr.splitlines()[1:] == [
+        "error: cannot write the output: No space left on device"
+    ]
 
 
 def test_a_bug_is_reported_as_a_bug_with_its_traceback_in_the_log(

@@ -202,7 +202,7 @@ def test_launch_creates_the_idle_alarm_and_the_self_stop(
     stop_after = datetime.fromisoformat(tags["dlpick:stop-after"].replace("Z", "+00:00"))
     assert abs(stop_after - datetime.now(UTC) - timedelta(hours=8)) < timedelta(minutes=5)
     [record] = ls_json(capsys)
-    assert record["idle_stop_minutes"] == "60" and record["stop_after"] == tags["dlpick:stop-after"]
+    assert record["idle_stop_minutes"] == 60 and record["stop_after"] == tags["dlpick:stop-after"]
 
 
 def test_budget_limit_and_opting_out_of_the_idle_alarm(

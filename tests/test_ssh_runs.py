@@ -174,7 +174,7 @@ def test_no_runs_and_no_command(sshd: Sshd, capsys: pytest.CaptureFixture[str]) 
     rc, _, err = dlpick(capsys, "logs", SSH_ALIAS)
     assert rc == 1 and "no runs on this host yet" in err
     rc, _, err = dlpick(capsys, "run", SSH_ALIAS)
-    assert rc == 1 and "no command given" in err
+    assert rc == 2 and "no command given" in err
 
 
 async def test_run_survives_the_session_ending(sshd: Sshd, cutter: TcpCutter) -> None:

@@ -26,21 +26,21 @@ if TYPE_CHECKING:
     from dlpick.remote.launch import LaunchPlan, LaunchRequest
     from dlpick.remote.quotas import Headroom
 
-# Makes an `Aws` with credentials, or None without; called in a worker thread.
-Connect = Callable[[], "Aws | None"]
+# Makes an `Aws` with credentials, or raises the AwsError saying why there are none
+# (Aws.credentials_problem: no credentials, a profile that is not there); called in a
+# worker thread.
+Connect = Callable[[], "Aws"]
 
-NO_CREDENTIALS = "no AWS credentials found (run `aws configure` or set AWS_PROFILE)"
 OFFLINE = "dlpick runs offline (--offline): AWS is not used"
 
 
 def connect_with(profile: str | None) -> Connect:
     """The connector `dlpick` uses: boto3's own credential chain for the profile."""
 
-    def connect() -> Aws | None:
+    def connect() -> Aws:
         from dlpick.pricing.aws import Aws
 
-        aws = Aws(profile=profile)
-        return aws if aws.has_credentials() else None
+        return Aws(profile=profile).require_credentials()
 
     return connect
 
@@ -61,6 +61,7 @@ class AwsAccess:
         self._lock = threading.Lock()
         self._resolved = connect is None
         self._aws: Aws | None = None
+        self._problem: AwsError | None = None  # why there is no Aws, once resolved
         self._regions: list[str] | None = None
 
     @property
@@ -76,7 +77,10 @@ class AwsAccess:
 
     @property
     def why_not(self) -> str:
-        return OFFLINE if self.offline else NO_CREDENTIALS
+        """Why AWS cannot be used: offline, or the credentials problem AWS's tools name."""
+        if self.offline:
+            return OFFLINE
+        return str(self._problem) if self._problem else "AWS access is not resolved yet"
 
     # Typed Any, not `Aws | None`, while screens still hand the answer to functions
     # that take an Aws without checking it for None; they should call require().
@@ -84,7 +88,10 @@ class AwsAccess:
         """The `Aws` to call, or None without credentials (resolved once)."""
         with self._lock:
             if not self._resolved:
-                self._aws = self._connect() if self._connect else None
+                try:
+                    self._aws = self._connect() if self._connect else None
+                except AwsError as exc:
+                    self._problem = exc
                 self._resolved = True
             return self._aws
 

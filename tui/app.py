@@ -29,14 +29,13 @@ from dlpick.tui.worker_errors import worker_record
 
 
 def live_catalogs(profile: str | None, cache: PriceCache) -> LiveFactory:
-    """A factory for the refresh worker: a live Catalog, or None without credentials."""
+    """A factory for the refresh worker: a live Catalog, or the AwsError saying why
+    AWS cannot be used (no credentials, a profile that is not there)."""
 
-    def make(warn: Callable[[str], None]) -> PriceSource | None:
+    def make(warn: Callable[[str], None]) -> PriceSource:
         from dlpick.pricing.aws import Aws
 
-        aws = Aws(profile=profile)
-        if not aws.has_credentials():
-            return None
+        aws = Aws(profile=profile).require_credentials()
         return Catalog(cache=cache, aws=aws, warn=warn)
 
     return make

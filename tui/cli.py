@@ -22,6 +22,11 @@ from dlpick.pricing.errors import (
     DlpickError,
     bug_line,
 )
+from dlpick.tui.cmd_options import (
+    UsageError,
+    add_global_options,
+    check_global_options,
+)
 from dlpick.tui.config import Settings, aws_config_region, load_settings
 
 if TYPE_CHECKING:
@@ -40,17 +45,14 @@ def build_parser() -> argparse.ArgumentParser:
             "on a Deep Learning AMI, and watch training. With no command, opens the app."
         ),
     )
-    parser.add_argument("--profile", help="AWS profile (default: boto3's own resolution)")
-    # The app's own flags; distinct dests so a subcommand's --region never overwrites them.
-    parser.add_argument(
-        "--region", dest="app_region", metavar="REGION", help="the app's starting region, or 'all'"
-    )
-    parser.add_argument(
-        "--offline",
-        dest="app_offline",
-        action="store_true",
-        default=None,
-        help="the app without network: cached or bundled snapshot prices",
+    parser.add_argument("--version", action="store_true", help="print dlpick's version and exit")
+    # The app's own options are the global ones: the app lists nothing, but --output
+    # given here reaches the command after it.
+    add_global_options(
+        parser,
+        region_help="a region code (for the app: its starting region, or 'all')",
+        needs_aws="never",
+        output=True,
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -70,12 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
             "sort columns: " + ", ".join(RECORD_FIELDS) + "; or " + ", ".join(sorted(SORT_ALIASES))
         ),
     )
-    prices.add_argument("--region", help="a region code, or 'all' for each type's cheapest region")
-    prices.add_argument(
-        "--offline",
-        action="store_true",
-        default=None,
-        help="no network: cached or bundled snapshot prices",
+    add_global_options(
+        prices,
+        region_help="a region code, or 'all' for each type's cheapest region",
+        needs_aws="never",
+        lists=True,
     )
     prices.add_argument(
         "--refresh", action="store_true", help="ignore the cache, fetch live prices"
@@ -121,7 +122,6 @@ def build_parser() -> argparse.ArgumentParser:
         default="training",
         help="accelerators positioned for training (default), inference only, or all",
     )
-    prices.add_argument("--format", choices=("table", "csv", "json"), default="table")
     prices.set_defaults(handler=cmd_prices)
 
     from dlpick.tui import cmd_aws, cmd_fleet, cmd_ssh
@@ -150,7 +150,7 @@ class Parser(argparse.ArgumentParser):
     """argparse with usage errors on one line (exit 2), pointing at --help."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        raise UsageError(message, self.prog)
 
 
 def number_arg(
@@ -202,7 +202,6 @@ def cmd_prices(args: argparse.Namespace, settings: Settings) -> int:
     )
     from dlpick.tui import output
 
-    settings = settings.merged(offline=args.offline, profile=args.profile)
     sort_key = (
         sort_key_for(args.sort)
         if args.sort
@@ -216,6 +215,7 @@ def cmd_prices(args: argparse.Namespace, settings: Settings) -> int:
     else:
         offers = catalog.offers(region, refresh=args.refresh)
     records = [o.to_record() for o in offers]
+    offline_note = f"offline: {'; '.join(output.provenance(records)) or 'no prices'}"
     gpus = [g.strip() for g in (args.gpu or "").split(",") if g.strip()]
     unknown_models(gpus, sorted({r["gpu_model"] for r in records}))
     records = filter_records(
@@ -229,6 +229,9 @@ def cmd_prices(args: argparse.Namespace, settings: Settings) -> int:
     hidden = hidden_by_use(records, args.use)
     records = filter_records(records, use=args.use)
     records = sort_records(records, sort_key, args.reverse)
+    if settings.offline:
+        # No AWS call was made: say where the prices shown come from, and how old they are.
+        print(offline_note, file=sys.stderr)
     if args.format == "json":
         print(output.to_json(records))
     elif args.format == "csv":
@@ -249,8 +252,7 @@ def run_app(args: argparse.Namespace, settings: Settings) -> int:
     """Open the terminal app (Textual is imported only now, so subcommands stay fast)."""
     from dlpick.tui.app_process import NEEDS_TERMINAL, has_terminal, run_until_quit
 
-    settings = settings.merged(offline=args.app_offline, profile=args.profile)
-    region = region_for(args.app_region, settings, allow_all=True)
+    region = region_for(args.region, settings, allow_all=True)
     if not has_terminal():
         # With no terminal to draw on or read keys from, the app would only spin.
         return _fail(NEEDS_TERMINAL, EXIT_USAGE)
@@ -263,14 +265,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command (or the app); every failure ends here as one line and an exit code."""
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)  # flag values are checked here (InputError)
-        settings = load_settings()
+        try:
+            args = parser.parse_args(argv)  # flag values are checked here (InputError)
+        except SystemExit as done:  # --help
+            return int(done.code or 0)
+        if args.version:
+            from importlib.metadata import version
+
+            print(f"dlpick {version('dlpick')}")
+            return EXIT_OK
+        check_global_options(args)
+        settings = load_settings().merged(profile=args.profile, offline=args.offline)
         if args.command is None:
             return run_app(args, settings)
         handler: Callable[[argparse.Namespace, Settings], int] = args.handler
         code = handler(args, settings)
         sys.stdout.flush()
         return code
+    except UsageError as exc:
+        return _fail(exc.line(), EXIT_USAGE)
     except DlpickError as exc:
         return _fail(f"error: {exc}", EXIT_ERROR)
     except KeyboardInterrupt:

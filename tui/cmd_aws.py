@@ -7,13 +7,14 @@ import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dlpick.tui.cli import Parser, region_for
 from dlpick.tui.config import Settings
 
 if TYPE_CHECKING:
     from dlpick.pricing.aws import Aws
+    from dlpick.remote.quotas import Quota
 
 
 def register(sub: argparse._SubParsersAction[Parser]) -> None:
@@ -30,6 +31,7 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
         MIN_VOLUME_GB,
     )
     from dlpick.tui.cli import number_arg
+    from dlpick.tui.cmd_options import add_global_options
 
     launch = sub.add_parser(
         "launch",
@@ -42,7 +44,9 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
         ),
     )
     launch.add_argument("instance_type", metavar="TYPE", help="e.g. g6.xlarge")
-    launch.add_argument("--region", help="region (default: your configured one)")
+    add_global_options(
+        launch, region_help="region (default: your configured one)", needs_aws="always"
+    )
     launch.add_argument("--spot", action="store_true", help="one-time spot instance")
     launch.add_argument(
         "--max-price",
@@ -112,7 +116,9 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
         help="GPU vCPU quotas, their usage, and increase requests",
         description="The account's GPU and accelerator vCPU quotas in a region, with usage.",
     )
-    quotas.add_argument("--region", help="region (default: your configured one)")
+    add_global_options(
+        quotas, region_help="region (default: your configured one)", needs_aws="always", lists=True
+    )
     quotas.set_defaults(handler=cmd_quotas)
     qsub = quotas.add_subparsers(dest="quotas_action", metavar="ACTION")
     request = qsub.add_parser("request", help="ask AWS to raise a quota")
@@ -123,7 +129,9 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
         type=number_arg("VALUE", minimum=1, maximum=MAX_QUOTA_VCPUS, integer=True),
         help=f"vCPUs wanted (a whole number, 1 to {MAX_QUOTA_VCPUS:,})",
     )
-    request.add_argument("--region", dest="request_region", help="region")
+    add_global_options(
+        request, region_help="region (default: your configured one)", needs_aws="always"
+    )
     request.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     request.set_defaults(handler=cmd_quota_request)
 
@@ -169,7 +177,6 @@ def cmd_launch(args: argparse.Namespace, settings: Settings) -> int:
     from dlpick.pricing.errors import InputError
     from dlpick.remote import launch as lx
 
-    settings = settings.merged(profile=args.profile)
     if args.max_price is not None and (args.max_price <= 0 or not args.spot):
         raise InputError("--max-price needs --spot and a price above zero")
     region = region_for(args.region, settings)
@@ -222,13 +229,21 @@ def cmd_quotas(args: argparse.Namespace, settings: Settings) -> int:
     from dlpick.pricing.errors import AwsError
     from dlpick.remote.quotas import gpu_quotas
 
-    settings = settings.merged(profile=args.profile)
     region = region_for(args.region, settings)
     aws = _aws(settings)
     try:
         rows = gpu_quotas(aws, region)
     except AwsError as exc:
         raise exc.doing("reading quotas", region) from None
+    if args.format in ("json", "csv"):
+        from dlpick.tui import output
+
+        records = [quota_record(region, quota, used) for quota, used in rows]
+        if args.format == "json":
+            print(output.to_json(records))
+        else:
+            sys.stdout.write(output.to_csv(records, QUOTA_FIELDS))
+        return 0
     from rich.console import Console
     from rich.table import Table
 
@@ -250,12 +265,43 @@ def cmd_quotas(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+# `dlpick quotas` JSON records and CSV columns; vCPU counts are numbers, null when unknown.
+QUOTA_FIELDS = (
+    "region",
+    "code",
+    "name",
+    "market",
+    "quota_class",
+    "limit_vcpus",
+    "in_use_vcpus",
+    "pending_request_vcpus",
+)
+
+
+def quota_record(region: str, quota: Quota, used: int) -> dict[str, Any]:
+    """One quota as `dlpick quotas` prints it in JSON and CSV."""
+    return {
+        "region": region,
+        "code": quota.code or None,
+        "name": quota.name,
+        "market": quota.market,
+        "quota_class": quota.quota_class,
+        "limit_vcpus": _whole(quota.value),
+        "in_use_vcpus": used,
+        "pending_request_vcpus": _whole(quota.pending_request),
+    }
+
+
+def _whole(value: float | None) -> float | None:
+    """64.0 -> 64: vCPU counts print as whole numbers where they are."""
+    return int(value) if value is not None and float(value).is_integer() else value
+
+
 def cmd_quota_request(args: argparse.Namespace, settings: Settings) -> int:
     from dlpick.pricing.errors import AwsError, InputError
     from dlpick.remote.quotas import request_increase
 
-    settings = settings.merged(profile=args.profile)
-    region = region_for(args.request_region or args.region, settings)
+    region = region_for(args.region, settings)
     if not re.fullmatch(r"L-[0-9A-F]{8}", args.code):
         raise InputError(
             f"{args.code!r} is not a quota code",

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
 def register(sub: argparse._SubParsersAction[Parser]) -> None:
     """Add the fleet subcommands to the top-level parser."""
+    from dlpick.tui.cmd_options import add_global_options
+
     ls = sub.add_parser(
         "ls",
         help="your GPU instances, what they cost and whether they are idle",
@@ -34,11 +36,16 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
             "volumes still cost per month."
         ),
     )
+    add_global_options(ls, region_help=None, needs_aws="always", lists=True)
     where = ls.add_mutually_exclusive_group()
-    where.add_argument("--region", help="one region (default: your configured one)")
+    where.add_argument(
+        "--region",
+        default=argparse.SUPPRESS,
+        metavar="REGION",
+        help="one region (default: your configured one)",
+    )
     where.add_argument("--all-regions", action="store_true", help="every enabled region")
     ls.add_argument("--all", action="store_true", help="every instance, not only accelerated")
-    ls.add_argument("--format", choices=("table", "json"), default="table")
     ls.set_defaults(handler=cmd_ls)
 
     for name, verb in (("stop", "stop"), ("terminate", "terminate")):
@@ -57,7 +64,9 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
             ),
         )
         p.add_argument("targets", nargs="+", metavar="TARGET", help="instance id (i-...)")
-        p.add_argument("--region", help="their region (default: your configured one)")
+        add_global_options(
+            p, region_help="their region (default: your configured one)", needs_aws="always"
+        )
         p.add_argument(
             "--any", action="store_true", help="also act on instances dlpick did not launch"
         )
@@ -81,7 +90,6 @@ def cmd_ls(args: argparse.Namespace, settings: Settings) -> int:
     from dlpick.pricing.regions import enabled_regions
     from dlpick.remote.fleet import load_fleet, ticker
 
-    settings = settings.merged(profile=args.profile)
     aws = _aws(settings)
     home = region_for(args.region, settings)
     regions = enabled_regions(aws.ec2(home)) if args.all_regions else [home]
@@ -89,7 +97,12 @@ def cmd_ls(args: argparse.Namespace, settings: Settings) -> int:
     instances = list(found.instances)
     now = _now()
     summary = ticker(instances, now, [region for region, _ in found.unreadable])
-    if args.format == "json":
+    if args.format == "csv":
+        from dlpick.remote.fleet import INSTANCE_FIELDS
+        from dlpick.tui.output import to_csv
+
+        sys.stdout.write(to_csv([i.to_record(now) for i in instances], INSTANCE_FIELDS))
+    elif args.format == "json":
         print(
             json.dumps(
                 {
@@ -196,7 +209,6 @@ def _targets(
     bad = [t for t in args.targets if not t.startswith("i-")]
     if bad:
         raise InputError(f"{bad[0]!r} is not an instance id (i-...)")
-    settings = settings.merged(profile=args.profile)
     region = region_for(args.region, settings)
     aws = _aws(settings)
     found = find_instances(aws, region, args.targets)

@@ -14,8 +14,8 @@ from collections.abc import Coroutine
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
-from dlpick.pricing.errors import InputError
 from dlpick.tui.cli import Parser, number_arg
+from dlpick.tui.cmd_options import add_global_options
 
 if TYPE_CHECKING:
     from dlpick.remote.log_events import FollowEvent
@@ -29,8 +29,10 @@ DEFAULT_FOLLOW_TAIL = 10
 TARGET_HELP = "an instance id (i-...) or [user@]host[:port]; ~/.ssh/config applies"
 
 
-def _add_connection_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--region", help="region of an instance-id TARGET")
+def _add_connection_options(parser: argparse.ArgumentParser, *, lists: bool = False) -> None:
+    add_global_options(
+        parser, region_help="region of an instance-id TARGET", needs_aws="instance", lists=lists
+    )
     parser.add_argument(
         "--accept-new",
         action="store_true",
@@ -45,6 +47,39 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         "--workdir", metavar="DIR", help="directory on the host to run in (default: home)"
     )
     _add_connection_options(parser)
+
+
+class RunCommand(argparse.Action):
+    """Everything after `run TARGET`: dlpick's own options up to `--`, then COMMAND.
+
+    Checked while parsing, so a missing or misplaced command is a usage error (exit 2).
+    """
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        words = [str(word) for word in values] if isinstance(values, list) else []
+        if "--" in words:
+            cut = words.index("--")
+            ours, words = words[:cut], words[cut + 1 :]
+            if ours:
+                options = Parser(
+                    prog=parser.prog, add_help=False, argument_default=argparse.SUPPRESS
+                )
+                _add_run_options(options)
+                options.parse_args(ours, namespace)
+        elif words and words[0].startswith("-"):
+            parser.error(
+                f"unknown option {words[0]!r}; put the command after --, "
+                "e.g. dlpick run HOST -- python train.py"
+            )
+        if not words:
+            parser.error("no command given: dlpick run TARGET -- COMMAND...")
+        setattr(namespace, self.dest, words)
 
 
 def register(sub: argparse._SubParsersAction[Parser]) -> None:
@@ -64,7 +99,9 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
     )
     run.add_argument("target", metavar="TARGET", help=TARGET_HELP)
     _add_run_options(run)
-    run.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND...")
+    run.add_argument(
+        "command", nargs=argparse.REMAINDER, action=RunCommand, metavar="-- COMMAND..."
+    )
     run.set_defaults(handler=cmd_run)
 
     runs = sub.add_parser(
@@ -74,7 +111,7 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
         "time and log size.",
     )
     runs.add_argument("target", metavar="TARGET", help=TARGET_HELP)
-    _add_connection_options(runs)
+    _add_connection_options(runs, lists=True)
     runs.set_defaults(handler=cmd_runs)
 
     logs = sub.add_parser(
@@ -153,36 +190,12 @@ def _resolve(args: argparse.Namespace, settings: Settings) -> tuple[Target, SshO
     from dlpick.pricing.aws import Aws
     from dlpick.tui.cli import region_for
 
-    settings = settings.merged(profile=getattr(args, "profile", None))
     region = region_for(args.region, settings)
-    aws = Aws(profile=getattr(args, "profile", None) or settings.profile)
+    aws = Aws(profile=settings.profile)
     target, options.console_output = instance_access(
         aws, spec.instance_id, region, user=spec.user, port=spec.port, say=_say
     )
     return target, options
-
-
-def _split_run_args(args: argparse.Namespace) -> list[str]:
-    """argparse hands everything after TARGET to COMMAND; options before `--` are ours."""
-    words = list(args.command)
-    if "--" in words:
-        cut = words.index("--")
-        ours, words = words[:cut], words[cut + 1 :]
-        if ours:
-            parser = argparse.ArgumentParser(prog="dlpick run TARGET", add_help=False)
-            _add_run_options(parser)
-            parsed = parser.parse_args(ours)  # a bad option exits with status 2, as usage errors do
-            for key, value in vars(parsed).items():
-                if value not in (None, False):
-                    setattr(args, key, value)
-    elif words and words[0].startswith("-"):
-        raise InputError(
-            f"unknown option {words[0]!r}; put the command after --, "
-            "e.g. dlpick run HOST -- python train.py"
-        )
-    if not words:
-        raise InputError("no command given: dlpick run TARGET -- COMMAND...")
-    return words
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
@@ -190,7 +203,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from dlpick.remote.runs import start_run
     from dlpick.remote.ssh import connect
 
-    command = _split_run_args(args)
+    command: list[str] = args.command
     target, options = _resolve(args, settings)
 
     async def go() -> str:
@@ -216,7 +229,7 @@ def _size(n: int) -> str:
 
 def cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
     """`dlpick runs`: the runs on a host."""
-    from dlpick.remote.runs import Run, list_runs
+    from dlpick.remote.runs import RUN_FIELDS, Run, list_runs
     from dlpick.remote.ssh import connect
 
     target, options = _resolve(args, settings)
@@ -229,6 +242,15 @@ def cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
             conn.close()
 
     runs = _run_async(go())
+    if args.format in ("json", "csv"):
+        from dlpick.tui import output
+
+        records = [r.to_record() for r in runs]
+        if args.format == "json":
+            print(output.to_json(records))
+        else:
+            sys.stdout.write(output.to_csv(records, RUN_FIELDS))
+        return 0
     if not runs:
         print(f"no runs on {target.label} yet")
         return 0

@@ -121,14 +121,13 @@ def to_json(records: Sequence[dict[str, Any]]) -> str:
     return json.dumps(list(records), indent=2)
 
 
-def to_csv(records: Sequence[dict[str, Any]]) -> str:
+def to_csv(records: Sequence[dict[str, Any]], fields: Sequence[str] = RECORD_FIELDS) -> str:
+    """A header row, then one row per record; an unknown (None) value is an empty cell."""
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(RECORD_FIELDS), lineterminator="\n")
+    writer = csv.DictWriter(out, fieldnames=list(fields), lineterminator="\n")
     writer.writeheader()
     for record in records:
-        writer.writerow(
-            {k: ("" if record.get(k) is None else record.get(k)) for k in RECORD_FIELDS}
-        )
+        writer.writerow({k: ("" if record.get(k) is None else record.get(k)) for k in fields})
     return out.getvalue()
 
 

@@ -19,10 +19,9 @@ from textual.widgets import LoadingIndicator, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from dlpick.pricing.catalog import Offer
+from dlpick.pricing.errors import AwsError
 from dlpick.tui.screens.dialogs import ALL_REGIONS
 from dlpick.tui.worker_errors import WorkerErrors
-
-NO_CREDENTIALS = "no AWS credentials found: showing cached or bundled snapshot prices"
 
 
 class PriceSource(Protocol):
@@ -36,8 +35,9 @@ class PriceSource(Protocol):
     def all_offers(self, *, refresh: bool = False) -> list[Offer]: ...
 
 
-# Called in the refresh worker with a warning sink; None means no credentials.
-LiveFactory = Callable[[Callable[[str], None]], PriceSource | None]
+# Called in the refresh worker with a warning sink; raises the AwsError saying why
+# AWS cannot be used (Aws.credentials_problem) when it cannot.
+LiveFactory = Callable[[Callable[[str], None]], PriceSource]
 
 
 class PricesArrived(Message):
@@ -50,11 +50,15 @@ class PricesArrived(Message):
 
 
 class LiveUnavailable(Message):
-    """The worker found no AWS credentials: browsing goes on with offline prices."""
+    """The worker found AWS unusable (no credentials, a missing profile): browsing goes
+    on with offline prices: `problem` is AWS's reason as its own tools word it (for the
+    sources line), `reason` the notification, with what to do about it."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, problem: AwsError) -> None:
         super().__init__()
-        self.reason = reason
+        self.problem = problem.reason
+        # The same words as the CLI's fallback warning.
+        self.reason = f"showing cached or bundled snapshot prices: {problem}"
 
 
 class SourceWarning(Message):
@@ -115,9 +119,10 @@ class LivePrices(WorkerErrors, Horizontal):
         if source is None or not source.live:
             # boto3 is imported here, off the UI thread, and only when needed.
             assert self.live_factory is not None
-            source = self.live_factory(self._post_warning)
-            if source is None:
-                self.post_message(LiveUnavailable(NO_CREDENTIALS))
+            try:
+                source = self.live_factory(self._post_warning)
+            except AwsError as exc:
+                self.post_message(LiveUnavailable(exc))
                 return
             self._live = source
         if region == ALL_REGIONS:
@@ -137,9 +142,9 @@ class LivePrices(WorkerErrors, Horizontal):
             self.offline_reason = ""
 
     @on(LiveUnavailable)
-    def _live_unavailable(self) -> None:
+    def _live_unavailable(self, message: LiveUnavailable) -> None:
         self.live_off = True
-        self.offline_reason = "offline: no AWS credentials"
+        self.offline_reason = f"offline: {message.problem}"
 
     @on(Worker.StateChanged)
     def _refresh_changed(self, event: Worker.StateChanged) -> None:
