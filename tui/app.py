@@ -6,6 +6,7 @@ own catalog, clock and live price source.
 
 from __future__ import annotations
 
+import gc
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -142,6 +143,11 @@ class DlpickApp(FleetWatchingApp):
             notes=notes,
             account=account,
         )
+
+    def on_ready(self) -> None:
+        # The first frame is drawn: the garbage collector that `dlpick` paused for
+        # start-up (app_process.open_app) may run again.
+        gc.enable()
 
     def fleet_home(self) -> str:
         view = self.prices.view
