@@ -110,12 +110,12 @@ def in_fresh_process(module: str) -> Any:
 
 
 def main() -> None:
-    from bench.app_start import app_start_seconds
+    from bench.first_rows import first_rows
 
     figures = {
         "prices_offline_json": offline_prices_seconds(),
         "refresh_one_region": api_calls_per_region(),
-        "app_start_to_painted_prices": app_start_seconds(),
+        "app_first_rows_in_a_terminal": first_rows(),
         "ssh_follow": in_fresh_process("bench.ssh_follow"),
         "app_ingest": in_fresh_process("bench.app_ingest"),
     }

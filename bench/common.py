@@ -9,7 +9,10 @@ from pathlib import Path
 def isolated_env(home: Path) -> dict[str, str]:
     """This process's environment with HOME and XDG dirs in `home` and no AWS or dlpick settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "DLPICK_"))}
+    # Bytecode is written and reused, as on a user's machine, but kept out of the tree.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env.update(
+        PYTHONPYCACHEPREFIX=str(home / "pycache"),
         HOME=str(home),
         XDG_CACHE_HOME=str(home / ".cache"),
         XDG_CONFIG_HOME=str(home / ".config"),

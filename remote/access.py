@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -34,6 +33,8 @@ if TYPE_CHECKING:
 
 def caller_cidr(url: str, timeout: float = 5.0) -> str:
     """The caller's public IP as a /32 (or /128), asked of a check-IP URL."""
+    import urllib.request  # with its HTTP and email modules, only when launching
+
     try:
         with urllib.request.urlopen(url, timeout=timeout) as answer:
             text = answer.read(200).decode("ascii", "replace").strip()

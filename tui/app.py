@@ -6,6 +6,8 @@ own catalog, clock and live price source.
 
 from __future__ import annotations
 
+import gc
+import sys
 import time
 from collections.abc import Callable, Sequence
 from functools import partial
@@ -21,8 +23,6 @@ from dlpick.pricing.catalog import Catalog
 from dlpick.tui.account import AwsAccess, connect_with
 from dlpick.tui.config import Settings
 from dlpick.tui.fleet_watch import FleetWatchingApp
-from dlpick.tui.screens.help import HelpScreen
-from dlpick.tui.screens.instances import InstancesScreen
 from dlpick.tui.screens.prices import PricesScreen
 from dlpick.tui.widgets.live_prices import LiveFactory, PriceSource
 from dlpick.tui.worker_errors import worker_record
@@ -41,6 +41,16 @@ def live_catalogs(profile: str | None, cache: PriceCache) -> LiveFactory:
     return make
 
 
+def _on_instances(screen: Screen[object]) -> bool:
+    """Whether `screen` is the instances screen.
+
+    That screen's module is imported when it is first opened, not before the first
+    frame; until then no screen can be one.
+    """
+    module = sys.modules.get("dlpick.tui.screens.instances")
+    return module is not None and isinstance(screen, module.InstancesScreen)
+
+
 def _bindings(bindings: Sequence[BindingType]) -> list[Binding]:
     return [b for b in bindings if isinstance(b, Binding) and b.description]
 
@@ -52,7 +62,7 @@ class ScreenCommands(Provider):
         screen = self.screen
         app = self.app
         found: list[tuple[str, str, Callable[[], object]]] = []
-        if isinstance(screen, PricesScreen | InstancesScreen):
+        if isinstance(screen, PricesScreen) or _on_instances(screen):
             for binding in _bindings(type(screen).BINDINGS):
                 found.append(
                     (
@@ -133,6 +143,11 @@ class DlpickApp(FleetWatchingApp):
             account=account,
         )
 
+    def on_ready(self) -> None:
+        # The first frame is drawn: the garbage collector that `dlpick` paused for
+        # start-up (app_process.open_app) may run again.
+        gc.enable()
+
     def fleet_home(self) -> str:
         view = self.prices.view
         return self.region if view.all_regions else view.region
@@ -147,12 +162,14 @@ class DlpickApp(FleetWatchingApp):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # No "Instances" key in the footer of the instances screen itself.
-        if action == "instances" and isinstance(self.screen, InstancesScreen):
+        if action == "instances" and _on_instances(self.screen):
             return False
         return True
 
     def action_instances(self) -> None:
-        if not isinstance(self.screen, InstancesScreen):
+        from dlpick.tui.screens.instances import InstancesScreen
+
+        if not _on_instances(self.screen):
             self.push_screen(
                 InstancesScreen(
                     self.account, region=self.fleet_home(), all_regions=self.prices.view.all_regions
@@ -166,6 +183,9 @@ class DlpickApp(FleetWatchingApp):
         ask_for_runs(self, None if region == "all" else region)
 
     def action_help(self) -> None:
+        from dlpick.tui.screens.help import HelpScreen
+        from dlpick.tui.screens.instances import InstancesScreen
+
         if isinstance(self.screen, HelpScreen):
             return
 

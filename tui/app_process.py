@@ -10,6 +10,7 @@ still stuck once the app has returned leaves without them, its output flushed.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import sys
 import threading
@@ -18,6 +19,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
     from textual.app import App
+
+    from dlpick.tui.config import Settings
 
 NEEDS_TERMINAL = (
     "dlpick: the app needs a terminal; use a subcommand such as `dlpick prices` for scripts"
@@ -36,6 +39,23 @@ def _is_tty(stream: TextIO | None) -> bool:
         return stream is not None and stream.isatty()
     except (OSError, ValueError):  # closed
         return False
+
+
+def open_app(settings: Settings, region: str) -> int:
+    """`dlpick` with no command: build the app and run it until the user quits.
+
+    The cyclic garbage collector waits until the first frame is drawn (the app turns
+    it back on when Ready): start-up makes long-lived objects (modules, classes,
+    styles, price rows), not garbage, and collecting would only scan them over and
+    over, about a tenth of the time to the first rows.
+    """
+    gc.disable()
+    try:
+        from dlpick.tui.app import build_app
+
+        return run_until_quit(build_app(settings, region))
+    finally:
+        gc.enable()
 
 
 def run_until_quit(app: App[Any]) -> int:

@@ -250,15 +250,13 @@ def cmd_prices(args: argparse.Namespace, settings: Settings) -> int:
 
 def run_app(args: argparse.Namespace, settings: Settings) -> int:
     """Open the terminal app (Textual is imported only now, so subcommands stay fast)."""
-    from dlpick.tui.app_process import NEEDS_TERMINAL, has_terminal, run_until_quit
+    from dlpick.tui.app_process import NEEDS_TERMINAL, has_terminal, open_app
 
     region = region_for(args.region, settings, allow_all=True)
     if not has_terminal():
         # With no terminal to draw on or read keys from, the app would only spin.
         return _fail(NEEDS_TERMINAL, EXIT_USAGE)
-    from dlpick.tui.app import build_app
-
-    return run_until_quit(build_app(settings, region))
+    return open_app(settings, region)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

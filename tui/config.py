@@ -7,9 +7,7 @@ resolution stay boto3's own; dlpick only adds its own defaults on top.
 
 from __future__ import annotations
 
-import configparser
 import os
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -152,6 +150,8 @@ def _read_file(path: Path, named: bool) -> dict[str, Any]:
             f"the config file {path} is not valid UTF-8 (byte {exc.start})",
             hint="save it as UTF-8",
         ) from None
+    import tomllib  # only when there is a file: most runs have none
+
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -187,6 +187,10 @@ def aws_config_region(profile: str | None, environ: dict[str, str] | None = None
         return region
     profile = profile or environ.get("AWS_PROFILE") or "default"
     path = Path(environ.get("AWS_CONFIG_FILE") or Path.home() / ".aws" / "config")
+    if not os.path.isfile(path):  # never raises
+        return None
+    import configparser  # only when there is a file to read
+
     parser = configparser.ConfigParser()
     try:
         parser.read(path, encoding="utf-8")

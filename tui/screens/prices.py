@@ -26,7 +26,6 @@ from dlpick.pricing.errors import DlpickError
 from dlpick.remote.quotas import Headroom
 from dlpick.tui.account import AwsAccess
 from dlpick.tui.screens.dialogs import ALL_REGIONS, FilterDialog, Filters, RegionPicker
-from dlpick.tui.screens.launch import LaunchDialog
 from dlpick.tui.screens.price_view import (
     QuotasArrived,
     View,
@@ -364,6 +363,9 @@ class PricesScreen(WorkerErrors, Screen[None]):
         self.start_refresh(force)
 
     def action_launch(self) -> None:
+        # The launch dialog's modules load on first use, not before the first frame.
+        from dlpick.tui.screens.launch import LaunchDialog
+
         offer = self._offers.get(self.table.highlighted_type() or "")
         if offer is None:
             self.notify("no instance type highlighted", timeout=4)

@@ -17,8 +17,6 @@ from dlpick.tui.account import OFFLINE, Fleet
 
 def ticker_text(fleet: Fleet) -> Text:
     """'2 running · $3.41/h · $6.82 spent · 1 idle', or why there is nothing to show."""
-    from dlpick.remote.fleet import ticker
-
     if fleet.status == "unavailable":
         if fleet.message == OFFLINE:
             return Text("")  # offline by choice: the sources line already says so
@@ -28,6 +26,8 @@ def ticker_text(fleet: Fleet) -> Text:
     if fleet.status == "error" and fleet.at is None:
         # Fail closed: an account that could not be read is unknown, never "nothing running".
         return Text(f"? running: {fleet.message}", style="bold red")
+    from dlpick.remote.fleet import ticker  # once there is a fleet: not before the first frame
+
     t = ticker(fleet.instances, fleet.at, [region for region, _ in fleet.unreadable])
     if t.running == 0 and t.complete:
         text = Text("nothing running", style="dim")
