@@ -165,6 +165,17 @@ def test_prices_table_fits_and_keeps_every_price_and_name(
         assert re.search(rf"(^|\s){re.escape(record['instance_type'])}(\s|$)", text, re.M)
 
 
+def test_the_column_sorted_on_is_kept_on_a_narrow_terminal(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    code, out, _ = run(capsys, "prices", "--offline", "--sort", "vcpus")
+    assert code == 0
+    assert "vCPU" in out.split("─")[0].splitlines()[-1].split()
+    code, out, _ = run(capsys, "prices", "--offline")
+    assert "vCPU" not in out.split("─")[0]
+
+
 @pytest.mark.parametrize("width", WIDTHS)
 def test_prices_command_fits_columns_when_piped(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, width: int

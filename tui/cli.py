@@ -240,7 +240,9 @@ def cmd_prices(args: argparse.Namespace, settings: Settings) -> int:
         if hidden:
             other = "inference-only" if args.use == "training" else "training"
             title += f"\n{output.plural(hidden, other + ' type')} hidden; --use all shows them"
-        output.print_table(records, spot=args.spot, show_region=all_regions, title=title)
+        output.print_table(
+            records, spot=args.spot, show_region=all_regions, title=title, sort_field=sort_key
+        )
     return 0
 
 

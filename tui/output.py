@@ -137,6 +137,10 @@ def to_csv(records: Sequence[dict[str, Any]]) -> str:
     return out.getvalue()
 
 
+# The column sorted on goes after every other but the instance type.
+SORTED = 99
+
+
 def print_table(
     records: Sequence[dict[str, Any]],
     *,
@@ -145,11 +149,13 @@ def print_table(
     title: str,
     file: IO[str] | None = None,
     width: int | None = None,
+    sort_field: str = "",
 ) -> list[str]:
     """The price table at the output's width; returns the labels of the columns dropped.
 
     The columns and their priorities are the app's: on a narrow terminal the least
-    useful go first, and no price, type or accelerator name is ever cut. The best
+    useful go first (never the one sorted on, `sort_field`), and no price, type or
+    accelerator name is ever cut. The best
     $/TFLOP-hour of each price column is highlighted; the price basis not being
     ranked on (spot or on-demand) is dimmed.
     """
@@ -183,7 +189,10 @@ def print_table(
         for r in records
     ]
     layout = print_fitted(
-        [Col(c.label, c.priority, right=c.numeric, short=c.short) for c in columns],
+        [
+            Col(c.label, SORTED if c.field == sort_field else c.priority, c.numeric, short=c.short)
+            for c in columns
+        ],
         rows,
         title=title,
         caption="\n".join(
