@@ -99,6 +99,22 @@ def test_the_width_is_columns_when_not_a_terminal_else_80(
     assert out_width(io.StringIO()) == 80
 
 
+def test_the_width_is_the_terminals_when_output_goes_to_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import fcntl
+    import os
+    import struct
+    import termios
+
+    monkeypatch.setenv("COLUMNS", "133")
+    parent, child = os.openpty()
+    fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 97, 0, 0))
+    with open(child, "w") as terminal:
+        assert out_width(terminal) == 97
+    os.close(parent)
+
+
 def test_free_text_wraps_and_a_value_is_never_cut() -> None:
     columns = [Col("ID", 100), Col("Note", 10, wrap=True), Col("Extra", 5)]
     rows = [["i-0123456789abcdef0", "a reason that is far too long to fit on one line", "x"]]
