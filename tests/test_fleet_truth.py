@@ -7,6 +7,7 @@ spot instance is never offered a stop.
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import timedelta
 from types import SimpleNamespace
@@ -156,3 +157,27 @@ def test_a_spot_launch_offers_terminate_and_never_stop(
     code, out, err = run(capsys, "launch", "g6.xlarge", "--name", "od", "--new", "--yes")
     assert code == 0, err
     assert "dlpick stop i-" in out and "dlpick terminate i-" in out
+
+
+def test_the_apps_launch_result_offers_no_stop_for_spot() -> None:
+    from pathlib import Path
+
+    from rich.console import Console
+
+    from dlpick.remote.launch import LaunchResult
+    from dlpick.tui.screens.launch_steps import result_view
+
+    def shown(spot: bool) -> str:
+        result = LaunchResult(
+            "i-0a1b2c3d4e5f60001", "us-east-1", "", "203.0.113.9", "ubuntu", Path("k"), 0.31
+        )
+        result.spot = spot
+        console = Console(width=200, record=True, file=io.StringIO())
+        console.print(result_view(result))
+        return " ".join(console.export_text().split())
+
+    spot = shown(True)
+    assert "dlpick stop" not in spot and "press i, then t" in spot
+    assert "dlpick terminate i-0a1b2c3d4e5f60001 --region us-east-1" in spot
+    assert "cannot be stopped" in spot
+    assert "dlpick stop i-0a1b2c3d4e5f60001" in shown(False)
