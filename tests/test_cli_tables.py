@@ -281,3 +281,13 @@ def test_runs_table_fits_and_wraps_the_command(
         assert run_id in out.split()
         if "Command" in kept:
             assert command in " ".join(out.split())
+
+
+def test_a_quota_request_for_one_vcpu_says_vcpu(
+    account: SimpleNamespace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(capsys, "quotas", "request", "L-417A185B", "1")
+    assert code == 1 and "to 1 vCPU: needs confirmation" in err
+    code, out, err = run(capsys, "quotas", "request", "L-417A185B", "1", "--yes")
+    assert code == 0, err
+    assert "requested L-417A185B = 1 vCPU in us-east-1" in out

@@ -264,7 +264,8 @@ def cmd_quota_request(args: argparse.Namespace, settings: Settings) -> int:
             hint="codes look like L-DB2E81BA: see dlpick quotas",
         )
     aws = _aws(settings)
-    if not confirm(f"Ask AWS to raise {args.code} in {region} to {args.value:g} vCPUs?", args.yes):
+    vcpus = f"{args.value:g} vCPU{'' if args.value == 1 else 's'}"
+    if not confirm(f"Ask AWS to raise {args.code} in {region} to {vcpus}?", args.yes):
         print("not requested", file=sys.stderr)
         return 1
     try:
@@ -272,7 +273,7 @@ def cmd_quota_request(args: argparse.Namespace, settings: Settings) -> int:
     except AwsError as exc:
         raise exc.doing(f"requesting {args.code}") from None
     print(
-        f"requested {args.code} = {args.value:g} vCPUs in {region}: "
+        f"requested {args.code} = {vcpus} in {region}: "
         f"{answer.get('Status', 'PENDING')} (case {answer.get('CaseId') or answer.get('Id', '?')})"
     )
     return 0
