@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -44,6 +45,36 @@ def check_managed(instances: list[Instance], allow_any: bool) -> None:
         )
 
 
+# States in which a stop or a terminate has nothing left to do, and how to say so.
+_ALREADY = {
+    "stop": {
+        "stopped": "is already stopped",
+        "stopping": "is already stopping",
+        "shutting-down": "is terminating: there is nothing to stop",
+        "terminated": "is terminated: there is nothing to stop",
+    },
+    "terminate": {
+        "shutting-down": "is already terminating",
+        "terminated": "is already terminated",
+    },
+}
+
+
+def already_done(
+    verb: str, found: list[tuple[Instance, InstanceTypeDef]]
+) -> tuple[list[tuple[Instance, InstanceTypeDef]], list[tuple[Instance, InstanceTypeDef]]]:
+    """Split the instances into those `verb` ('stop' or 'terminate') still has to act
+    on and those it has nothing left to do for."""
+    todo = [(i, raw) for i, raw in found if i.state not in _ALREADY[verb]]
+    done = [(i, raw) for i, raw in found if i.state in _ALREADY[verb]]
+    return todo, done
+
+
+def already_text(verb: str, inst: Instance) -> str:
+    """'i-0abc is already terminated': why `verb` leaves the instance as it is."""
+    return f"{inst.instance_id} {_ALREADY[verb][inst.state]}"
+
+
 @dataclass
 class Leftovers:
     """What still exists (and may still bill) after a terminate."""
@@ -74,11 +105,19 @@ def stop(aws: Aws, region: str, instance_ids: list[str]) -> None:
     aws.ec2(region).stop_instances(InstanceIds=instance_ids)
 
 
-def terminate(aws: Aws, region: str, found: list[tuple[Instance, InstanceTypeDef]]) -> Leftovers:
-    """Terminate, delete their idle alarms, and report what remains."""
+def terminate(
+    aws: Aws,
+    region: str,
+    found: list[tuple[Instance, InstanceTypeDef]],
+    gone: Sequence[tuple[Instance, InstanceTypeDef]] = (),
+) -> Leftovers:
+    """Terminate `found`, delete their idle alarms, and report what remains of them and
+    of the `gone` ones, already terminated."""
     ec2 = aws.ec2(region)
+    if found:
+        ec2.terminate_instances(InstanceIds=[inst.instance_id for inst, _ in found])
+    found = [*found, *gone]
     ids = [inst.instance_id for inst, _ in found]
-    ec2.terminate_instances(InstanceIds=ids)
     left = Leftovers()
     for _, raw in found:
         for mapping in raw.get("BlockDeviceMappings", []):

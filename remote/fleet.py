@@ -6,6 +6,7 @@ its storage cost per month is shown too.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -91,18 +92,36 @@ class Instance:
     usd_hour: float | None = None
     price_note: str = ""
     public_dns: str = ""
-    idle: str = "-"  # "idle 23m", "active", "-" (unknown)
+    idle: str = "-"  # "idle 23m", "active", "stopped", "-" (unknown)
+    stopped_at: datetime | None = None  # when it last stopped, if EC2 said
 
     def uptime_hours(self, now: datetime) -> float:
         if self.state not in ("running", "pending", "stopping", "shutting-down"):
             return 0.0
         return max(0.0, (now - self.launch_time).total_seconds() / 3600)
 
-    def cost_so_far(self, now: datetime) -> float | None:
-        """Compute cost since the current run started (uptime x hourly price)."""
-        if self.usd_hour is None:
+    def ran_hours(self, now: datetime) -> float | None:
+        """Hours of its last run: until now while it runs, until it stopped after."""
+        if self.billing_hourly:
+            return self.uptime_hours(now)
+        if self.stopped_at is None:
             return None
-        return self.uptime_hours(now) * self.usd_hour
+        return max(0.0, (self.stopped_at - self.launch_time).total_seconds() / 3600)
+
+    def cost_so_far(self, now: datetime) -> float | None:
+        """Compute cost of its last run (hours run x hourly price); None when unknown.
+
+        A stopped instance keeps the cost of the time it ran: it does not drop to $0.
+        """
+        hours = self.ran_hours(now)
+        if self.usd_hour is None or hours is None:
+            return None
+        return hours * self.usd_hour
+
+    @property
+    def billing_usd_hour(self) -> float | None:
+        """What its compute costs per hour now: its price while it runs, else 0."""
+        return self.usd_hour if self.billing_hourly else 0.0
 
     @property
     def storage_usd_month(self) -> float:
@@ -111,6 +130,12 @@ class Instance:
     @property
     def billing_hourly(self) -> bool:
         return self.state in ("running", "pending")
+
+    @property
+    def idle_stop_minutes(self) -> int | None:
+        """The idle guard's minutes from its tag; None without one (or an unreadable one)."""
+        value = self.tags.get(IDLE_STOP_TAG, "")
+        return int(value) if value.isdigit() else None
 
     def guard_text(self) -> str:
         """'idle 60m, until 09-01 20:00': the guards dlpick set on the instance at launch."""
@@ -139,7 +164,11 @@ class Instance:
             "launch_time": self.launch_time.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "uptime_hours": round(self.uptime_hours(now), 3),
             "market": "spot" if self.spot else "on-demand",
-            "usd_hour": self.usd_hour,
+            "usd_hour": self.billing_usd_hour,
+            "type_usd_hour": self.usd_hour,
+            "stopped_at": None
+            if self.stopped_at is None
+            else self.stopped_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "cost_so_far_usd": None if cost is None else round(cost, 4),
             "storage_usd_month": round(self.storage_usd_month, 2),
             "managed": self.managed,
@@ -148,6 +177,18 @@ class Instance:
             "idle_stop_minutes": self.idle_stop_minutes,
             "public_dns": self.public_dns,
         }
+
+
+# EC2's reason for a stop carries its time: "User initiated (2026-12-01 10:00:00 GMT)".
+_STOPPED_AT = re.compile(r"\((\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) (?:GMT|UTC)\)")
+
+
+def stopped_at(reason: str | None) -> datetime | None:
+    """When a stop happened, from EC2's StateTransitionReason; None when it does not say."""
+    found = _STOPPED_AT.search(reason or "")
+    if found is None:
+        return None
+    return datetime.strptime(found.group(1), "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
 
 
 def _tags(raw: Iterable[TagTypeDef] | None) -> dict[str, str]:
@@ -161,18 +202,22 @@ def instance_from_api(raw: InstanceTypeDef, region: str) -> Instance:
         launch = datetime.fromisoformat(launch.replace("Z", "+00:00"))
     if launch.tzinfo is None:
         launch = launch.replace(tzinfo=UTC)
+    state = raw["State"]["Name"]
     return Instance(
         instance_id=raw["InstanceId"],
         region=region,
         name=tags.get("Name", ""),
         instance_type=raw["InstanceType"],
-        state=raw["State"]["Name"],
+        state=state,
         launch_time=launch,
         spot=raw.get("InstanceLifecycle") == "spot",
         az=(raw.get("Placement") or {}).get("AvailabilityZone", ""),
         managed=tags.get(MANAGED_TAG) == "true",
         tags=tags,
         public_dns=raw.get("PublicDnsName") or raw.get("PublicIpAddress") or "",
+        # Only a running instance can be idle or busy; an alarm on another says nothing.
+        idle="-" if state in ("running", "pending") else state,
+        stopped_at=None if state == "running" else stopped_at(raw.get("StateTransitionReason")),
     )
 
 
@@ -285,7 +330,7 @@ def load_fleet(
     for region in sorted({i.region for i in instances}):
         states = alarm_states(aws, region)
         for inst in instances:
-            if inst.region == region and inst.instance_id in states:
+            if inst.region == region and inst.instance_id in states and inst.billing_hourly:
                 inst.idle = states[inst.instance_id]
     return found
 
@@ -311,10 +356,12 @@ def price_instances(instances: list[Instance], catalog: Catalog) -> None:
 
 @dataclass(frozen=True)
 class Ticker:
-    """The header line: what is running and what it costs.
+    """The header line: what is running, what it costs and what was spent.
 
-    When a region could not be read, or a running instance has no known price,
-    the figures are lower bounds and say so.
+    Spent is what the instances listed cost in their last run, stopped ones
+    included. When a region could not be read, a running instance has no known
+    price or a stopped one no known stop time, the figures are lower bounds and
+    say so.
     """
 
     running: int
@@ -324,20 +371,24 @@ class Ticker:
     stopped_storage_usd_month: float
     unpriced: int = 0  # running instances whose price is unknown
     unreadable: tuple[str, ...] = ()  # regions that could not be read
+    uncosted: int = 0  # instances not running whose last run's cost is unknown
 
     @property
     def complete(self) -> bool:
-        return not self.unpriced and not self.unreadable
+        return not self.unpriced and not self.uncosted and not self.unreadable
 
     def text(self) -> str:
         count = "at least " if self.unreadable else ""
+        rate = "≥" if self.unpriced or self.unreadable else ""
         money = "" if self.complete else "≥"
         line = (
-            f"{count}{self.running} running · {money}${self.usd_hour:,.2f}/h"
+            f"{count}{self.running} running · {rate}${self.usd_hour:,.2f}/h"
             f" · {money}${self.spent_usd:,.2f} spent · {self.idle} idle"
         )
         if self.unpriced:
             line += f" · {self.unpriced} without a known price"
+        if self.uncosted:
+            line += f" · {self.uncosted} stopped with an unknown cost"
         if self.unreadable:
             line += f" · {len(self.unreadable)} region{'s' * (len(self.unreadable) > 1)} unreadable"
         return line
@@ -352,13 +403,14 @@ def ticker(
     return Ticker(
         running=len(running),
         usd_hour=sum(i.usd_hour or 0 for i in running),
-        spent_usd=sum(i.cost_so_far(now) or 0 for i in running),
+        spent_usd=sum(i.cost_so_far(now) or 0 for i in instances),
         idle=sum(1 for i in running if i.idle.startswith("idle")),
         stopped_storage_usd_month=sum(
             i.storage_usd_month for i in instances if i.state == "stopped"
         ),
         unpriced=sum(1 for i in running if i.usd_hour is None),
         unreadable=tuple(unreadable),
+        uncosted=sum(1 for i in instances if not i.billing_hourly and i.cost_so_far(now) is None),
     )
 
 

@@ -185,11 +185,22 @@ class LaunchResult:
     key_path: Path
     usd_hour: float | None
     already_running: bool = False
+    spot: bool = False  # one-time spot: it can be terminated, never stopped
 
     @property
     def ssh_command(self) -> str:
         host = self.public_dns or self.public_ip
         return f"ssh -i {self.key_path} {self.login_user}@{host}"
+
+    def end_commands(self) -> list[tuple[str, str]]:
+        """(label, text) lines saying how to end its spend; no stop for a spot instance."""
+        where = f"{self.instance_id} --region {self.region}"
+        if self.spot:
+            return [
+                ("end", f"dlpick terminate {where}"),
+                ("", "(a one-time spot instance cannot be stopped, only terminated)"),
+            ]
+        return [("stop", f"dlpick stop {where}"), ("end", f"dlpick terminate {where}")]
 
 
 # -- plan and execute -----------------------------------------------------------
@@ -374,4 +385,5 @@ def execute(aws: Aws, plan: LaunchPlan, progress: Callable[[str], None]) -> Laun
         key_path=plan.key_path,
         usd_hour=plan.usd_hour,
         already_running=plan.existing_instance is not None,
+        spot=req.spot,
     )

@@ -162,20 +162,23 @@ def _fixed_instance(
     spot: bool = False,
     idle: str = "active",
     tags: dict[str, str] | None = None,
+    ran: float | None = None,  # hours it ran before it stopped
 ) -> Instance:
+    launched = FIXED_AT - timedelta(hours=hours)
     return Instance(
         instance_id=instance_id,
         region=region,
         name=name,
         instance_type=itype,
         state=state,
-        launch_time=FIXED_AT - timedelta(hours=hours),
+        launch_time=launched,
         spot=spot,
         az=f"{region}b",
         managed=managed,
         tags={**({MANAGED_TAG: "true"} if managed else {}), **(tags or {})},
         volumes_gib={"gp3": 200},
         idle=idle,
+        stopped_at=None if ran is None else launched + timedelta(hours=ran),
     )
 
 
@@ -266,10 +269,11 @@ class FixedAccess(AwsAccess):
                 "notebook",
                 "g5.xlarge",
                 "us-east-1",
-                0,
+                30,
                 state="stopped",
                 managed=False,
-                idle="-",
+                idle="stopped",
+                ran=4.0,
             ),
             _fixed_instance(
                 "i-0a1b2c3d4e5f60004",

@@ -102,7 +102,7 @@ def test_spot_instances_cost_their_az_spot_price(
 
 
 def test_stopped_instances_show_their_storage_cost(
-    fleet: SimpleNamespace, capsys: pytest.CaptureFixture[str]
+    fleet: SimpleNamespace, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     inst = fleet.launched["us-east-1"]
     ec2 = boto3.client("ec2", region_name="us-east-1")
@@ -114,10 +114,12 @@ def test_stopped_instances_show_their_storage_cost(
 
     expected = sum(EBS_USD_GB_MONTH[v["VolumeType"]] * v["Size"] for v in volumes)
     [record] = ls_json(capsys, "--region", "us-east-1")
-    assert record["state"] == "stopped" and record["cost_so_far_usd"] == 0
+    assert record["state"] == "stopped" and record["usd_hour"] == 0
     assert record["storage_usd_month"] == pytest.approx(expected, abs=0.01) and expected > 0
+    monkeypatch.setenv("COLUMNS", "200")  # room for the Disk/mo column
     code, out, _ = run(capsys, "ls", "--region", "us-east-1")
-    assert code == 0 and f"${expected:.2f}/mo disk" in out
+    assert code == 0 and f"${expected:.2f}" in out.split()
+    assert f"stopped volumes ${expected:.2f}/month" in out
 
 
 def test_untagged_instances_are_protected(

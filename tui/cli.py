@@ -238,13 +238,14 @@ def cmd_prices(args: argparse.Namespace, settings: Settings) -> int:
         sys.stdout.write(output.to_csv(records))
     else:
         where = "all regions (cheapest region per type)" if all_regions else region
-        title = (
-            f"{len(records)} instance types in {where}, by {SORT_LABELS.get(sort_key, sort_key)}"
-        )
+        count = output.plural(len(records), "instance type")
+        title = f"{count} in {where}, by {SORT_LABELS.get(sort_key, sort_key)}"
         if hidden:
             other = "inference-only" if args.use == "training" else "training"
-            title += f"\n{hidden} {other} types hidden; --use all shows them"
-        output.print_table(records, spot=args.spot, show_region=all_regions, title=title)
+            title += f"\n{output.plural(hidden, other + ' type')} hidden; --use all shows them"
+        output.print_table(
+            records, spot=args.spot, show_region=all_regions, title=title, sort_field=sort_key
+        )
     return 0
 
 

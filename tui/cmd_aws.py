@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from dlpick.tui.cli import Parser, region_for
 from dlpick.tui.config import Settings
+from dlpick.tui.fit_table import Col
 
 if TYPE_CHECKING:
     from dlpick.pricing.aws import Aws
@@ -220,9 +221,19 @@ def cmd_launch(args: argparse.Namespace, settings: Settings) -> int:
     print(f"{result.instance_id} is {state} in {region} ({price})")
     print(f"  host  {result.public_dns or result.public_ip}")
     print(f"  ssh   {result.ssh_command}")
-    print(f"  stop  dlpick stop {result.instance_id} --region {region}")
-    print(f"  end   dlpick terminate {result.instance_id} --region {region}")
+    for label, text in result.end_commands():
+        print(f"  {label:<5} {text}")
     return 0
+
+
+# `dlpick quotas` columns; AWS's name for a quota is free text: it wraps.
+QUOTA_COLUMNS = (
+    Col("Code", 100),
+    Col("Limit", 95, right=True),
+    Col("In use", 90, right=True, short="Used"),
+    Col("Requested", 70, right=True, short="Asked"),
+    Col("Quota", 60, wrap=True),
+)
 
 
 def cmd_quotas(args: argparse.Namespace, settings: Settings) -> int:
@@ -232,35 +243,26 @@ def cmd_quotas(args: argparse.Namespace, settings: Settings) -> int:
     region = region_for(args.region, settings)
     aws = _aws(settings)
     try:
-        rows = gpu_quotas(aws, region)
+        rows_found = gpu_quotas(aws, region)
     except AwsError as exc:
         raise exc.doing("reading quotas", region) from None
     if args.format in ("json", "csv"):
         from dlpick.tui import output
 
-        records = [quota_record(region, quota, used) for quota, used in rows]
+        records = [quota_record(region, quota, used) for quota, used in rows_found]
         if args.format == "json":
             print(output.to_json(records))
         else:
             sys.stdout.write(output.to_csv(records, QUOTA_FIELDS))
         return 0
-    from rich.console import Console
-    from rich.table import Table
+    from dlpick.tui.fit_table import print_table
 
-    table = Table(title=f"GPU and accelerator vCPU quotas in {region}", pad_edge=False)
-    for name, justify in (
-        ("Code", "left"),
-        ("Quota", "left"),
-        ("Limit", "right"),
-        ("In use", "right"),
-        ("Requested", "right"),
-    ):
-        table.add_column(name, justify=justify, no_wrap=name != "Quota")  # type: ignore[arg-type]
-    for quota, used in rows:
+    rows = []
+    for quota, used in rows_found:
         limit = "?" if quota.value is None else f"{quota.value:g}"
         pending = "" if quota.pending_request is None else f"{quota.pending_request:g} (pending)"
-        table.add_row(quota.code or "-", quota.name, limit, str(used), pending)
-    Console().print(table)
+        rows.append([quota.code or "-", limit, str(used), pending, quota.name])
+    print_table(QUOTA_COLUMNS, rows, title=f"GPU and accelerator vCPU quotas in {region}")
     print(f"request more: dlpick quotas request CODE VCPUS --region {region}")
     return 0
 
@@ -308,7 +310,8 @@ def cmd_quota_request(args: argparse.Namespace, settings: Settings) -> int:
             hint="codes look like L-DB2E81BA: see dlpick quotas",
         )
     aws = _aws(settings)
-    if not confirm(f"Ask AWS to raise {args.code} in {region} to {args.value:g} vCPUs?", args.yes):
+    vcpus = f"{args.value:g} vCPU{'' if args.value == 1 else 's'}"
+    if not confirm(f"Ask AWS to raise {args.code} in {region} to {vcpus}?", args.yes):
         print("not requested", file=sys.stderr)
         return 1
     try:
@@ -316,7 +319,7 @@ def cmd_quota_request(args: argparse.Namespace, settings: Settings) -> int:
     except AwsError as exc:
         raise exc.doing(f"requesting {args.code}") from None
     print(
-        f"requested {args.code} = {args.value:g} vCPUs in {region}: "
+        f"requested {args.code} = {vcpus} in {region}: "
         f"{answer.get('Status', 'PENDING')} (case {answer.get('CaseId') or answer.get('Id', '?')})"
     )
     return 0

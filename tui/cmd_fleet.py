@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import textwrap
 from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -14,12 +15,16 @@ from dlpick.tui.cli import Parser, region_for
 from dlpick.tui.cli import warn as _warn
 from dlpick.tui.cmd_aws import _aws
 from dlpick.tui.config import Settings
+from dlpick.tui.fit_table import Col
+from dlpick.tui.output import plural
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2.type_defs import InstanceTypeDef
 
     from dlpick.pricing.aws import Aws
     from dlpick.remote.fleet import Instance
+
+    Found = list[tuple[Instance, InstanceTypeDef]]
 
 
 def register(sub: argparse._SubParsersAction[Parser]) -> None:
@@ -119,63 +124,86 @@ def cmd_ls(args: argparse.Namespace, settings: Settings) -> int:
         )
     else:
         _print_ls_table(instances, found.regions, args.all_regions, now)
-        print(summary.text() + _storage_text(summary.stopped_storage_usd_month))
+        _print_wrapped(summary.text() + _storage_text(summary.stopped_storage_usd_month))
     for _, why in found.unreadable:
         _warn(why)
     return EXIT_OK if found.complete else EXIT_PARTIAL
+
+
+def _print_wrapped(text: str) -> None:
+    from dlpick.tui.fit_table import out_width
+
+    print(textwrap.fill(text, out_width(), break_on_hyphens=False))
 
 
 def _storage_text(usd_month: float) -> str:
     return f" · stopped volumes ${usd_month:.2f}/month" if usd_month else ""
 
 
-def _print_ls_table(
-    instances: Sequence[Instance], regions: tuple[str, ...], multi: bool, now: datetime
-) -> None:
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
+# `dlpick ls` columns, most useful first to keep: which instance, what it is, whether it
+# runs, where, what it cost. Guards (free text) wrap, and go first on a narrow terminal.
+LS_COLUMNS = (
+    Col("ID", 100),
+    Col("Type", 96),
+    Col("State", 94),
+    Col("Region", 92),
+    Col("Cost", 90, right=True),
+    Col("$/h", 88, right=True),
+    Col("Idle", 80),
+    Col("Name", 70),
+    Col("Up", 60, right=True),
+    Col("Disk/mo", 50, right=True, short="Disk"),
+    Col("dlpick", 40),
+    Col("Guard", 30, wrap=True),
+)
 
+
+def _ls_rows(instances: Sequence[Instance], now: datetime, marked: bool) -> list[list[str]]:
+    """One row per instance; `marked` puts '*' after the ids dlpick did not launch."""
     from dlpick.remote.fleet import fmt_hours
 
-    console = Console()
-    wide = console.width >= 120
-    where = "all enabled regions" if multi else regions[0]
-    noun = "instance" if len(instances) == 1 else "instances"
-    table = Table(title=f"{len(instances)} {noun} in {where}", box=box.SIMPLE_HEAD, pad_edge=False)
-    columns = ["ID"] + (["Name"] if wide else []) + ["Type"] + (["Region"] if multi else [])
-    columns += ["State", "Up", "$/h", "Cost", "Idle"] + (["Guard", "dlpick"] if wide else [])
-    for col in columns:
-        right = col in ("Up", "$/h", "Cost")
-        table.add_column(
-            col,
-            justify="right" if right else "left",
-            no_wrap=col in ("ID", "Type", "Cost"),
-            max_width=14 if col in ("Name", "Guard") else None,
-        )
+    rows = []
     for inst in instances:
         cost = inst.cost_so_far(now)
-        if inst.state == "stopped":
-            cost_text = f"${inst.storage_usd_month:.2f}/mo disk"
-        else:
-            cost_text = "?" if cost is None else f"${cost:.2f}"
+        rate = inst.billing_usd_hour
         cells = {
-            "ID": inst.instance_id + ("" if inst.managed or wide else " *"),
-            "Name": inst.name,
+            "ID": inst.instance_id + (" *" if marked and not inst.managed else ""),
+            "Name": inst.name or "-",
             "Type": inst.instance_type + (" spot" if inst.spot else ""),
             "Region": inst.region,
             "State": inst.state,
             "Up": fmt_hours(inst.uptime_hours(now)) if inst.billing_hourly else "-",
-            "$/h": "?" if inst.usd_hour is None else f"{inst.usd_hour:.3f}",
-            "Cost": cost_text,
+            # Stopped: no compute bills; the cost is that of the time it ran.
+            "$/h": "?" if rate is None else "—" if not inst.billing_hourly else f"{rate:.3f}",
+            "Cost": "?" if cost is None else f"${cost:,.2f}",
             "Idle": inst.idle,
-            "Guard": inst.guard_text(),
+            "Disk/mo": f"${inst.storage_usd_month:,.2f}" if inst.volumes_gib else "-",
             "dlpick": "yes" if inst.managed else "no",
+            "Guard": inst.guard_text(),
         }
-        table.add_row(*(cells[c] for c in columns))
-    console.print(table)
-    if not wide and any(not i.managed for i in instances):
-        console.print("* not launched by dlpick", highlight=False)
+        rows.append([cells[c.label] for c in LS_COLUMNS])
+    return rows
+
+
+def _print_ls_table(
+    instances: Sequence[Instance], regions: tuple[str, ...], multi: bool, now: datetime
+) -> None:
+    from dlpick.tui.fit_table import fit, out_width, print_table
+
+    columns = [c for c in LS_COLUMNS if multi or c.label != "Region"]
+    keep = [i for i, c in enumerate(LS_COLUMNS) if multi or c.label != "Region"]
+    width = out_width()
+    where = "all enabled regions" if multi else regions[0]
+    title = f"{plural(len(instances), 'instance')} in {where}"
+    # Without the dlpick column, an id dlpick did not launch is marked instead.
+    rows = [[row[i] for i in keep] for row in _ls_rows(instances, now, marked=False)]
+    dlpick_col = next(i for i, c in enumerate(columns) if c.label == "dlpick")
+    marked = dlpick_col not in fit(columns, rows, width).kept
+    if marked:
+        rows = [[row[i] for i in keep] for row in _ls_rows(instances, now, marked=True)]
+    layout = print_table(columns, rows, title=title, width=width)
+    if dlpick_col not in layout.kept and any(not i.managed for i in instances):
+        print("* not launched by dlpick")
 
 
 def _confirm_each(
@@ -194,16 +222,20 @@ def _confirm_each(
         )
     for line in lines:
         print(f"  {' '.join(line.split())}")
-    return confirm(f"{verb.capitalize()} {len(found)} instance(s)?", assume_yes)
+    return confirm(f"{verb.capitalize()} {plural(len(found), 'instance')}?", assume_yes)
 
 
 def _targets(
-    args: argparse.Namespace, settings: Settings
-) -> tuple[Aws, str, list[tuple[Instance, InstanceTypeDef]]]:
+    args: argparse.Namespace, settings: Settings, verb: str
+) -> tuple[
+    Aws, str, list[tuple[Instance, InstanceTypeDef]], list[tuple[Instance, InstanceTypeDef]]
+]:
+    """The instances named that `verb` still has to act on, and those already stopped or
+    terminated, which it leaves alone (and says so)."""
     from dlpick.pricing.cache import PriceCache
     from dlpick.pricing.catalog import Catalog
     from dlpick.pricing.errors import InputError
-    from dlpick.remote.actions import check_managed, find_instances
+    from dlpick.remote.actions import already_done, already_text, check_managed, find_instances
     from dlpick.remote.fleet import price_instances
 
     bad = [t for t in args.targets if not t.startswith("i-")]
@@ -211,16 +243,20 @@ def _targets(
         raise InputError(f"{bad[0]!r} is not an instance id (i-...)")
     region = region_for(args.region, settings)
     aws = _aws(settings)
-    found = find_instances(aws, region, args.targets)
+    found, done = already_done(verb, find_instances(aws, region, args.targets))
+    for inst, _ in done:
+        print(already_text(verb, inst))
     check_managed([inst for inst, _ in found], args.any)
     price_instances([inst for inst, _ in found], Catalog(cache=PriceCache(), aws=aws, warn=_warn))
-    return aws, region, found
+    return aws, region, found, done
 
 
 def cmd_stop(args: argparse.Namespace, settings: Settings) -> int:
     from dlpick.remote.actions import stop
 
-    aws, region, found = _targets(args, settings)
+    aws, region, found, _ = _targets(args, settings, "stop")
+    if not found:
+        return 0
     if not _confirm_each("stop", found, args.yes):
         print("nothing stopped", file=sys.stderr)
         return 1
@@ -234,11 +270,12 @@ def cmd_terminate(args: argparse.Namespace, settings: Settings) -> int:
     from dlpick.remote.actions import clean_up, terminate
     from dlpick.tui.cmd_aws import confirm
 
-    aws, region, found = _targets(args, settings)
-    if not _confirm_each("terminate", found, args.yes):
+    aws, region, found, gone = _targets(args, settings, "terminate")
+    if found and not _confirm_each("terminate", found, args.yes):
         print("nothing terminated", file=sys.stderr)
         return 1
-    left = terminate(aws, region, found)
+    # What an instance already terminated left behind can still be cleaned up.
+    left = terminate(aws, region, found, [(i, raw) for i, raw in gone if i.managed or args.any])
     for inst, _ in found:
         print(f"terminating {inst.instance_id}")
     for line in left.lines():

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 from dlpick.tui.cli import Parser, number_arg
 from dlpick.tui.cmd_options import add_global_options
+from dlpick.tui.fit_table import Col
 
 if TYPE_CHECKING:
     from dlpick.remote.log_events import FollowEvent
@@ -227,6 +228,16 @@ def _size(n: int) -> str:
     return str(n)
 
 
+# `dlpick runs` columns; the command is free text: it wraps, never cut.
+RUN_COLUMNS = (
+    Col("Run", 100),
+    Col("State", 95),
+    Col("Started", 80),
+    Col("Log", 70, right=True),
+    Col("Command", 60, wrap=True),
+)
+
+
 def cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
     """`dlpick runs`: the runs on a host."""
     from dlpick.remote.runs import RUN_FIELDS, Run, list_runs
@@ -254,20 +265,10 @@ def cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
     if not runs:
         print(f"no runs on {target.label} yet")
         return 0
-    rows = [
-        (
-            r.run_id,
-            r.state,
-            _started(r.started),
-            _size(r.log_size),
-            r.command if len(r.command) <= 60 else r.command[:57] + "...",
-        )
-        for r in runs
-    ]
-    header = ("RUN", "STATE", "STARTED", "LOG", "COMMAND")
-    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(4)]
-    for row in [header, *rows]:
-        print("  ".join(str(v).ljust(w) for v, w in zip(row[:4], widths, strict=True)), row[4])
+    from dlpick.tui.fit_table import print_table
+
+    rows = [[r.run_id, r.state, _started(r.started), _size(r.log_size), r.command] for r in runs]
+    print_table(RUN_COLUMNS, rows)
     return 0
 
 

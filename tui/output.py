@@ -13,6 +13,11 @@ from typing import IO, Any
 from dlpick.pricing.catalog import RECORD_FIELDS
 
 
+def plural(count: int, noun: str, nouns: str = "") -> str:
+    """'1 instance', '3 instances', '0 instances'; `nouns` for an irregular plural."""
+    return f"{count} {noun if count == 1 else nouns or noun + 's'}"
+
+
 def fmt_count(count: float) -> str:
     """1 -> '1'; 0.125 -> '1/8' (a partitioned GPU)."""
     if count >= 1 and float(count).is_integer():
@@ -131,6 +136,10 @@ def to_csv(records: Sequence[dict[str, Any]], fields: Sequence[str] = RECORD_FIE
     return out.getvalue()
 
 
+# The column sorted on goes after every other but the instance type.
+SORTED = 99
+
+
 def print_table(
     records: Sequence[dict[str, Any]],
     *,
@@ -139,21 +148,23 @@ def print_table(
     title: str,
     file: IO[str] | None = None,
     width: int | None = None,
-) -> None:
-    """A readable table that fits 80 columns; wider terminals also get vCPUs and RAM.
+    sort_field: str = "",
+) -> list[str]:
+    """The price table at the output's width; returns the labels of the columns dropped.
 
-    The best $/TFLOP-hour of each price column is highlighted; the price basis
-    not being ranked on (spot or on-demand) is dimmed.
+    The columns and their priorities are the app's: on a narrow terminal the least
+    useful go first (never the one sorted on, `sort_field`), and no price, type or
+    accelerator name is ever cut. The best
+    $/TFLOP-hour of each price column is highlighted; the price basis not being
+    ranked on (spot or on-demand) is dimmed.
     """
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
     from rich.text import Text
 
     from dlpick.pricing.retiring import MARK
+    from dlpick.tui.fit_table import Col
+    from dlpick.tui.fit_table import print_table as print_fitted
+    from dlpick.tui.widgets.price_table import best_values, cell, columns_for
 
-    console = Console(file=file, highlight=False, width=width)
-    wide = console.width >= 110
     # One footnote per announced retirement: its date and where that was said.
     retiring = sorted(
         {
@@ -166,63 +177,28 @@ def print_table(
         f"{MARK} {family}: retiring {'(announced)' if date == 'announced' else date} ({source})"
         for family, date, source in retiring
     ]
-    table = Table(
+    columns = columns_for("fp32", spot, show_region)
+    best = best_values(records, columns)
+    rows = [
+        [
+            # The whole accelerator name: the app's cap is for its fixed-width grid.
+            Text(str(r["gpu_model"])) if c.key == "accel" else cell(c, r, spot=spot, best=best)
+            for c in columns
+        ]
+        for r in records
+    ]
+    layout = print_fitted(
+        [
+            Col(c.label, SORTED if c.field == sort_field else c.priority, c.numeric, short=c.short)
+            for c in columns
+        ],
+        rows,
         title=title,
-        box=box.SIMPLE_HEAD,
-        padding=(0, 0),
-        pad_edge=False,
         caption="\n".join(
             provenance(records) + ([MARKER_NOTE] if has_marked(records) else []) + notes
         ),
-        caption_justify="left",
+        gap=1,
+        width=width,
+        file=file,
     )
-    table.add_column("Type", no_wrap=True, min_width=12)
-    if show_region:
-        table.add_column("Region", no_wrap=True)
-    table.add_column("Accel.", no_wrap=True, max_width=12, overflow="ellipsis")
-    numeric = ["#", "GiB"] + (["vCPU", "RAM"] if wide else []) + ["FP32 TF", "$/h", "Spot"]
-    # With --spot at 80 columns, the dimmed on-demand $/TF·h makes room for the
-    # interruption band: spot is only cheap if it survives.
-    numeric += (["$/TF·h"] if wide or not spot else []) + ["Spot/TF"]
-    for name in numeric:
-        table.add_column(name, justify="right", no_wrap=True)
-    if spot:
-        table.add_column("Int.", no_wrap=True)
-
-    def best(key: str) -> float | None:
-        values = [r[key] for r in records if r.get(key) is not None]
-        return min(values) if values else None
-
-    best_od, best_spot = best("usd_per_fp32_tflop_hour"), best("spot_usd_per_fp32_tflop_hour")
-
-    def cell(value: float | None, best_value: float | None, emphasise: bool) -> Text:
-        text = Text(fmt_usd(value))
-        if value is not None and value == best_value:
-            text.stylize("bold green")
-        elif not emphasise:
-            text.stylize("dim")
-        return text
-
-    for r in records:
-        row: list[str | Text] = [
-            Text(f"{r['instance_type']} {MARK}", style="yellow")
-            if r.get("retiring")
-            else r["instance_type"]
-        ]
-        if show_region:
-            row.append(r["region"])
-        row += [r["gpu_model"], fmt_count(r["gpu_count"]), fmt_num(r["gpu_memory_gib"], 0)]
-        if wide:
-            row += [str(r["vcpus"]), fmt_num(r["memory_gib"], 0)]
-        row += [
-            fmt_tflops(r["fp32_tflops"], r.get("fp32_source_kind")),
-            cell(r["on_demand_usd_hour"], None, not spot),
-            cell(r["spot_usd_hour"], None, spot),
-        ]
-        if wide or not spot:
-            row.append(cell(r["usd_per_fp32_tflop_hour"], best_od, not spot))
-        row.append(cell(r["spot_usd_per_fp32_tflop_hour"], best_spot, spot))
-        if spot:
-            row.append(r.get("spot_interruption_band") or "—")
-        table.add_row(*row)
-    console.print(table)
+    return [columns[i].label for i in range(len(columns)) if i not in layout.kept]

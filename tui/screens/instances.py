@@ -63,13 +63,13 @@ COLUMNS = (
 def cells(inst: Instance, now: datetime) -> dict[str, Text]:
     """One instance's cells, by column key."""
     cost = inst.cost_so_far(now)
-    if inst.state == "stopped":
-        # A stopped instance bills only for its volumes.
-        cost_text = f"${inst.storage_usd_month:,.0f}/mo disk"
-    else:
-        cost_text = "?" if cost is None else f"${cost:,.2f}"
+    # A stopped instance keeps the cost of the time it ran, and bills only for its volumes.
+    cost_text = "?" if cost is None else f"${cost:,.2f}"
+    if inst.state == "stopped" and inst.volumes_gib:
+        cost_text += f" +${inst.storage_usd_month:,.0f}/mo disk"
     idle_style = "bold black on yellow" if inst.idle.startswith("idle") else ""
-    usd = "?" if inst.usd_hour is None else f"{inst.usd_hour:.3f}"
+    rate = inst.billing_usd_hour
+    usd = "?" if rate is None else f"{rate:.3f}" if inst.billing_hourly else "—"
     return {
         "id": Text(inst.instance_id),
         "name": Text(inst.name or "-"),

@@ -112,11 +112,18 @@ def result_view(result: LaunchResult) -> Group:
     rows.add_column(overflow="fold")
     rows.add_row("host", result.public_dns or result.public_ip or "-")
     rows.add_row("ssh", result.ssh_command)
-    rows.add_row(
-        "stop",
-        f"press i, then s (stop) or t (terminate); or dlpick stop {result.instance_id} "
-        f"--region {result.region}",
-    )
+    if result.spot:
+        rows.add_row(
+            "end",
+            f"press i, then t (terminate); or dlpick terminate {result.instance_id} "
+            f"--region {result.region} (a one-time spot instance cannot be stopped)",
+        )
+    else:
+        rows.add_row(
+            "stop",
+            f"press i, then s (stop) or t (terminate); or dlpick stop {result.instance_id} "
+            f"--region {result.region}",
+        )
     return Group(
         Text(
             f"{result.instance_id} {state} in {result.region} ({price} until stopped)",
