@@ -14,7 +14,10 @@ APT_PACKAGES := openssh-server librsvg2-bin fonts-firacode
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	# setuptools notes every editable install that maps folders (pricing/ -> dlpick.pricing)
+	# with a warning about a working-directory folder named like the package; dlpick has no
+	# such folder, so that one notice is filtered and every other warning still shows.
+	PYTHONWARNINGS="ignore:Editable installation:UserWarning" $(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
 run: $(STAMP)

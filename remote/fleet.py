@@ -131,12 +131,6 @@ class Instance:
     def billing_hourly(self) -> bool:
         return self.state in ("running", "pending")
 
-    @property
-    def idle_stop_minutes(self) -> int | None:
-        """The idle guard's minutes from its tag; None without one (or an unreadable one)."""
-        value = self.tags.get(IDLE_STOP_TAG, "")
-        return int(value) if value.isdigit() else None
-
     def guard_text(self) -> str:
         """'idle 60m, until 09-01 20:00': the guards dlpick set on the instance at launch."""
         guard = []

@@ -280,15 +280,13 @@ def idle_message(inst: Instance, idle_for: timedelta | None = None) -> str:
     `idle_for` is known when the SSH watcher saw the episode begin; otherwise the
     idle alarm's window is the lower bound.
     """
-    from dlpick.remote.tags import IDLE_STOP_TAG
-
     if idle_for is not None:
         minutes = int(idle_for.total_seconds() // 60)
         how_long = f"{minutes} min"
     else:
         # The idle alarm fires after its whole window below the threshold, and the
         # notice comes when the alarm is first seen: idle at least that window long.
-        minutes = int(inst.tags.get(IDLE_STOP_TAG) or 0)
+        minutes = inst.idle_stop_minutes or 0
         how_long = f"at least {minutes} min" if minutes else "a while"
     if inst.usd_hour is None:
         spent = "cost unknown"
