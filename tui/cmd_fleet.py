@@ -93,7 +93,8 @@ def _now() -> datetime:
 
 def cmd_ls(args: argparse.Namespace, settings: Settings) -> int:
     from dlpick.pricing.regions import enabled_regions
-    from dlpick.remote.fleet import load_fleet, ticker
+    from dlpick.remote.fleet import load_fleet
+    from dlpick.remote.spend import ticker
 
     aws = _aws(settings)
     home = region_for(args.region, settings)
