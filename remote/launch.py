@@ -121,8 +121,11 @@ class LaunchPlan:
         pairs = [("Name", self.name), (MANAGED_TAG, "true"), (OWNER_TAG, self.owner_arn), *extra]
         return [{"Key": k, "Value": v} for k, v in pairs]
 
-    def rows(self) -> list[PlanRow]:
-        """What will happen, row by row, for the confirmation."""
+    def rows(
+        self, idle_opt_out: str = "--no-idle-stop", idle_off: str = "none (--no-idle-stop)"
+    ) -> list[PlanRow]:
+        """What will happen, row by row, for the confirmation; the idle guard's opt-out
+        in the words of the caller's interface (a CLI flag, or the dialog's field)."""
         r = self.request
         market = "spot (one-time, terminated on interruption)" if r.spot else "on-demand"
         price = f"${self.usd_hour:.4f}/h" if self.usd_hour is not None else "price unknown"
@@ -153,10 +156,10 @@ class LaunchPlan:
         if r.idle_stop_minutes:
             idle = (
                 f"{self.guard_action} after {r.idle_stop_minutes} min below "
-                f"{self.idle_threshold:g}% CPU (CloudWatch alarm; --no-idle-stop to opt out)"
+                f"{self.idle_threshold:g}% CPU (CloudWatch alarm; {idle_opt_out} to opt out)"
             )
         else:
-            idle = "none (--no-idle-stop)"
+            idle = idle_off
         rows.append(PlanRow("idle guard", idle))
         if self.deadline is not None:
             rows.append(

@@ -169,7 +169,8 @@ async def test_launch_errors_are_one_line_in_the_dialogs_words_and_an_image_id_l
         dialog.query_one("#launch-idle", Input).value = ""
         await wait_for(lambda: dialog.state == "ready", pilot, 20)
         assert "idle guard    none" not in text_of(app, "#launch-plan")  # grid, not raw
-        assert "none (--no-idle-stop)" in text_of(app, "#launch-plan")
+        assert "none (Idle stop is empty)" in text_of(app, "#launch-plan")
+        assert "--no-idle-stop" not in text_of(app, "#launch-plan")  # the dialog's words
         # The account has no AL2023 DLAMI published: one clear line, nothing crashes.
         dialog.query_one("#launch-os", Select).value = "al2023"
         await wait_for(lambda: dialog.state == "failed", pilot, 20)

@@ -52,6 +52,8 @@ if TYPE_CHECKING:
 
 # Typing in a field re-plans once the typing pauses, not on every key.
 REPLAN_DELAY = 0.4
+# The plan's idle-guard row in the dialog's words, not the CLI's flag.
+IDLE_WORDS = ("clear Idle stop", "none (Idle stop is empty)")
 
 
 class LaunchDialog(WorkerErrors, ModalScreen[str | None]):
@@ -184,7 +186,9 @@ class LaunchDialog(WorkerErrors, ModalScreen[str | None]):
         self.plan = plan
         self.state = "ready"
         check = plan.quota
-        self.query_one("#launch-plan", Static).update(plan_table(plan.rows(), check.verdict))
+        self.query_one("#launch-plan", Static).update(
+            plan_table(plan.rows(*IDLE_WORDS), check.verdict)
+        )
         self._show("#launch-quota", plan_notes(plan))
         self._sync_buttons()
 
