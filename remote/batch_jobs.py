@@ -178,56 +178,71 @@ def list_ids(
 
 
 class Landing:
-    """Finds the instance type and market of the hosts jobs ran on, ECS call by call."""
+    """Finds the instance type and market of the hosts jobs ran on.
+
+    A container instance is looked up in the ECS cluster of each of dlpick's
+    environments (two calls at most, whichever ARN format the account uses); the
+    environment it is found in says spot or on-demand.
+    """
 
     def __init__(self, aws: Aws, region: str) -> None:
         self.aws = aws
         self.region = region
-        self._spot_by_cluster: dict[str, bool] | None = None
-        self._types: dict[str, str] = {}
+        self._clusters: dict[str, bool] | None = None  # cluster ARN -> spot
+        self._found: dict[str, tuple[str, bool]] = {}  # container instance -> (type, spot)
 
-    def spot_by_cluster(self) -> dict[str, bool]:
-        if self._spot_by_cluster is None:
+    def clusters(self) -> dict[str, bool]:
+        if self._clusters is None:
             envs = environments(self.aws.batch(self.region), names.ENVIRONMENTS)
-            self._spot_by_cluster = {
-                str(e.get("ecsClusterArn", "")).rsplit("/", 1)[-1]: e.get(
-                    "computeResources", {}
-                ).get("type")
+            self._clusters = {
+                str(e["ecsClusterArn"]): e.get("computeResources", {}).get("type")
                 in ("SPOT", "FARGATE_SPOT")
                 for e in envs.values()
+                if e.get("ecsClusterArn")
             }
-        return self._spot_by_cluster
+        return self._clusters
 
     def resolve(self, arns: Iterable[str]) -> None:
-        """Read the instance types of these container instances (one call per cluster)."""
+        """Read the instance types of these container instances.
+
+        An ARN naming its cluster is looked up there only; an older one without it in
+        each of dlpick's clusters. A type that cannot be read stays unknown (its cost
+        shows as unknown), unless the credentials or the network failed.
+        """
+        wanted = sorted({a for a in arns if a not in self._found})
         by_cluster: dict[str, list[str]] = {}
-        for arn in arns:
-            if arn not in self._types:
-                by_cluster.setdefault(cluster_of(arn), []).append(arn)
+        for arn in wanted:
+            named = arn.split(":container-instance/", 1)[-1].split("/")
+            for cluster in self.clusters():
+                if len(named) == 1 or cluster.rsplit("/", 1)[-1] == named[0]:
+                    by_cluster.setdefault(cluster, []).append(arn)
         ecs = self.aws.ecs(self.region)
-        for cluster, wanted in by_cluster.items():
-            for start in range(0, len(wanted), DESCRIBE_LIMIT):
-                answer = ecs.describe_container_instances(
-                    cluster=cluster, containerInstances=wanted[start : start + DESCRIBE_LIMIT]
-                )
+        for cluster, arns_there in by_cluster.items():
+            spot = self.clusters()[cluster]
+            for start in range(0, len(arns_there), DESCRIBE_LIMIT):
+                try:
+                    answer = ecs.describe_container_instances(
+                        cluster=cluster,
+                        containerInstances=arns_there[start : start + DESCRIBE_LIMIT],
+                    )
+                except AwsError as exc:
+                    if exc.account_wide:
+                        raise
+                    continue
                 for ci in answer.get("containerInstances", []):
                     for attr in ci.get("attributes", []):
                         if attr.get("name") == "ecs.instance-type" and attr.get("value"):
-                            self._types[str(ci["containerInstanceArn"])] = str(attr["value"])
+                            self._found[str(ci["containerInstanceArn"])] = (attr["value"], spot)
 
     def place(self, job: BatchJob, described: dict[str, Any]) -> None:
+        """Fill in the job's type and market from what `resolve` found."""
         arn = container_instance(described)
-        if arn is not None:
-            job.instance_type = job.instance_type or self._types.get(arn)
-            spot = self.spot_by_cluster().get(cluster_of(arn))
-            job.market = None if spot is None else ("spot" if spot else "on-demand")
-        elif job.instance_type and job.market is None and job.queue == names.ON_DEMAND_QUEUE:
-            job.market = "on-demand"
-
-
-def cluster_of(container_instance_arn: str) -> str:
-    """'arn:aws:ecs:r:a:container-instance/CLUSTER/ID' -> 'CLUSTER'."""
-    return container_instance_arn.split(":container-instance/", 1)[-1].split("/", 1)[0]
+        if arn is not None and arn in self._found:
+            instance_type, spot = self._found[arn]
+            job.instance_type = job.instance_type or instance_type
+            job.market = "spot" if spot else "on-demand"
+        elif job.instance_type and job.queue == names.ON_DEMAND_QUEUE:
+            job.market = "on-demand"  # a multi-node job: only ever on-demand
 
 
 def load_jobs(

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from dlpick.pricing.aws_errors import expect
 from dlpick.pricing.errors import AwsError
 from dlpick.remote import batch_names as names
 
@@ -25,7 +26,9 @@ WAIT_SECONDS = 600.0
 
 def find_service_role(iam: IAMClient) -> str | None:
     """The ARN of Batch's service-linked role, when the account has one."""
-    roles = iam.list_roles(PathPrefix=f"/aws-service-role/{names.BATCH_SERVICE}/")["Roles"]
+    roles = expect(
+        iam.list_roles(PathPrefix=f"/aws-service-role/{names.BATCH_SERVICE}/"), "Roles", list
+    )
     return str(roles[0]["Arn"]) if roles else None
 
 
@@ -34,7 +37,7 @@ def environments(batch: BatchClient, wanted: Sequence[str]) -> dict[str, Any]:
     found = batch.describe_compute_environments(computeEnvironments=list(wanted))
     return {
         str(e["computeEnvironmentName"]): e
-        for e in found["computeEnvironments"]
+        for e in expect(found, "computeEnvironments", list)
         if e.get("status") != "DELETED"
     }
 
@@ -42,7 +45,11 @@ def environments(batch: BatchClient, wanted: Sequence[str]) -> dict[str, Any]:
 def queues(batch: BatchClient, wanted: Sequence[str]) -> dict[str, Any]:
     """dlpick's job queues by name (gone ones left out)."""
     found = batch.describe_job_queues(jobQueues=list(wanted))
-    return {str(q["jobQueueName"]): q for q in found["jobQueues"] if q.get("status") != "DELETED"}
+    return {
+        str(q["jobQueueName"]): q
+        for q in expect(found, "jobQueues", list)
+        if q.get("status") != "DELETED"
+    }
 
 
 def find_group(aws: Aws, region: str, vpc_id: str) -> str | None:
