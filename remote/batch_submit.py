@@ -117,7 +117,7 @@ class SubmitPlan:
             ),
             PlanRow("image", self.image),
             PlanRow("quota", self.quota.summary(), "quota"),
-            PlanRow("retries", f"up to {ATTEMPTS} attempts on a spot reclaim (Host EC2*)"),
+            PlanRow("retries", f"up to {ATTEMPTS} attempts when the host goes (spot reclaim)"),
         ]
         if r.max_hours:
             rows.append(PlanRow("time limit", f"{r.max_hours:g} h per attempt"))
@@ -153,7 +153,8 @@ def host_types(aws: Aws, region: str, types: list[str]) -> list[HostType]:
                 memory_mib=int(t["MemoryInfo"]["SizeInMiB"]),
             )
         )
-    return sorted(hosts, key=lambda h: (h.vcpus, h.instance_type))
+    # Smallest first: a job sized on the smallest host with its GPUs fits on the others.
+    return sorted(hosts, key=lambda h: (h.vcpus, h.memory_mib, h.instance_type))
 
 
 def size_job(req: SubmitRequest, hosts: list[HostType]) -> tuple[HostType, int, int, int]:

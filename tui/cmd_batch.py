@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dlpick.tui.cli import Parser, region_for
 from dlpick.tui.cmd_aws import _aws, confirm
@@ -207,35 +207,45 @@ def cmd_jobs(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _print_jobs(records: list[dict[str, object]], region: str) -> None:
+def _print_jobs(records: list[dict[str, Any]], region: str) -> None:
     from rich import box
     from rich.console import Console
     from rich.table import Table
 
     from dlpick.remote.fleet import fmt_hours
 
+    console = Console(highlight=False)
+    wide = console.width >= 120  # narrower: the queue and start time give way
+    noun = "job" if len(records) == 1 else "jobs"
     table = Table(
-        title=f"{len(records)} Batch job(s) in {region}", box=box.SIMPLE_HEAD, pad_edge=False
+        title=f"{len(records)} Batch {noun} in {region}", box=box.SIMPLE_HEAD, pad_edge=False
     )
-    for col in ("Job", "Name", "State", "Queue", "Type", "Started", "Ran", "Cost"):
-        table.add_column(col, justify="right" if col in ("Ran", "Cost") else "left")
+    columns = ["Job", "Name", "State"] + (["Queue"] if wide else []) + ["Type"]
+    columns += (["Started"] if wide else []) + ["Ran", "Cost"]
+    for col in columns:
+        table.add_column(
+            col,
+            justify="right" if col in ("Ran", "Cost") else "left",
+            no_wrap=col in ("Job", "State", "Started", "Cost"),
+        )
     for r in records:
         shape = f" x{r['array_size']}" if r["array_size"] else ""
-        shape += f" {r['nodes']} nodes" if r["nodes"] != 1 else ""
+        shape += f" ({r['nodes']} nodes)" if r["nodes"] != 1 else ""
         kind = f"{r['instance_type']} {r['market'] or ''}" if r["instance_type"] else "?"
-        hours = r["running_hours"]
-        cost = r["cost_usd"]
-        table.add_row(
-            str(r["job_id"])[:13],
-            f"{r['name']}{shape}",
-            str(r["status"]),
-            str(r["queue"]),
-            kind.strip(),
-            str(r["started"] or "-")[:16].replace("T", " "),
-            "-" if not isinstance(hours, float) else fmt_hours(hours),
-            "?" if not isinstance(cost, float) else f"${cost:.2f}",
-        )
-    Console(highlight=False).print(table)
+        hours, cost, started = r["running_hours"], r["cost_usd"], r["started"]
+        cells = {
+            "Job": str(r["job_id"]),
+            "Name": f"{r['name']}{shape}",
+            "State": str(r["status"]),
+            "Queue": str(r["queue"]).removeprefix("dlpick-"),
+            "Type": kind.strip(),
+            "Started": f"{started[5:10]} {started[11:16]}" if isinstance(started, str) else "-",
+            "Ran": "-" if not isinstance(hours, float) else fmt_hours(hours),
+            "Cost": "?" if not isinstance(cost, float) else f"${cost:.2f}",
+        }
+        table.add_row(*(cells[c] for c in columns))
+    console.print(table)
+    print("Cost ? : the host or its price is not known (yet); never counted as $0")
 
 
 def cmd_cancel(args: argparse.Namespace, settings: Settings) -> int:
