@@ -35,6 +35,8 @@ ACTIVE = frozenset(ACTIVE_STATES)
 # DescribeJobs takes at most 100 job ids per call (Batch API reference).
 DESCRIBE_LIMIT = 100
 DEFAULT_SINCE_DAYS = 7.0
+# Larger arrays are listed without their children's cost (shown as unknown).
+MAX_CHILDREN = 1000
 
 # (instance type, spot) -> USD per hour, or None when unknown
 PriceOf = Callable[[str, bool], float | None]
@@ -154,25 +156,20 @@ def describe(batch: BatchClient, ids: Sequence[str]) -> list[dict[str, Any]]:
     return [found[i] for i in ids if i in found]
 
 
-def list_ids(
-    batch: BatchClient, *, queue: str | None = None, array: str | None = None, since: datetime
-) -> list[str]:
-    """Ids of jobs in a queue (or an array's children) created since `since`, every status.
+def list_ids(batch: BatchClient, queue: str, since: datetime) -> list[str]:
+    """Ids of the jobs in a queue created since `since`, in every status.
 
     A filter makes ListJobs answer for every status at once (a status alone would
-    need one call per status); array children are left out of a queue's list.
+    need one call per status); array children are left out: their parent stands for them.
     """
-    where: dict[str, Any] = {"jobQueue": queue} if queue else {"arrayJobId": array}
     stamp = str(int(since.timestamp() * 1000))
     ids: list[str] = []
     for page in batch.get_paginator("list_jobs").paginate(
-        **where, filters=[{"name": "AFTER_CREATED_AT", "values": [stamp]}]
+        jobQueue=queue, filters=[{"name": "AFTER_CREATED_AT", "values": [stamp]}]
     ):
         for summary in expect(page, "jobSummaryList", list):
             job_id = str(summary["jobId"])
-            if queue and ":" in job_id:
-                continue  # an array child: shown through its parent
-            if job_id not in ids:
+            if ":" not in job_id and job_id not in ids:
                 ids.append(job_id)
     return ids
 
@@ -259,14 +256,18 @@ def load_jobs(
     since = since or now - timedelta(days=DEFAULT_SINCE_DAYS)
     ids: list[str] = []
     for queue in names.QUEUES:
-        ids += [i for i in list_ids(batch, queue=queue, since=since) if i not in ids]
+        ids += [i for i in list_ids(batch, queue, since) if i not in ids]
     described = describe(batch, ids)
     jobs = [job_of(d) for d in described]
     landing = Landing(aws, region)
     for job, d in zip(jobs, described, strict=True):
         if job.array_size is not None:
-            child_ids = list_ids(batch, array=job.job_id, since=since)
-            kids = describe(batch, child_ids)
+            # Children are PARENT:0 .. PARENT:N-1; ListJobs' filters do not reach them.
+            kids = (
+                describe(batch, [f"{job.job_id}:{i}" for i in range(job.array_size)])
+                if job.array_size <= MAX_CHILDREN
+                else []
+            )
             job.children = [job_of(k) for k in kids]
             _place_all(landing, job.children, kids, price_of)
             types = {c.instance_type for c in job.children if c.instance_type}

@@ -63,6 +63,7 @@ class SetupPlan:
     service_role_arn: str | None  # None: the service-linked role is created
     pieces: list[Piece]
     quotas: list[QuotaCheck] = field(default_factory=list)
+    notes: list[PlanRow] = field(default_factory=list)  # remarks after the rows
 
     @property
     def bucket(self) -> str:
@@ -100,7 +101,7 @@ class SetupPlan:
                 PlanRow(piece.kind, ("exists: " if piece.exists else "create ") + piece.name)
             )
         rows.append(PlanRow("tags", f"{MANAGED_TAG}=true, {OWNER_TAG}={self.owner}"))
-        return rows
+        return rows + self.notes
 
     def describe(self) -> list[str]:
         return [row.line() for row in self.rows()]
@@ -215,7 +216,18 @@ def plan_setup(aws: Aws, req: SetupRequest, types: list[TypeChoice]) -> SetupPla
             names.ON_DEMAND_QUEUE in qs,
         ),
     ]
+    wanted = [t.instance_type for t in types]
+    notes = [
+        PlanRow(
+            "note",
+            f"{name} exists with {', '.join(kept)} and keeps them; to change its types: "
+            f"dlpick batch teardown, then setup",
+        )
+        for name, env in envs.items()
+        if (kept := list(env.get("computeResources", {}).get("instanceTypes", []))) != wanted
+    ]
     return SetupPlan(
+        notes=notes,
         request=req,
         account=account,
         owner=owner,

@@ -200,3 +200,34 @@ def test_cancel_refuses_jobs_outside_dlpicks_queues_and_says_when_a_job_has_ende
     assert (
         err == f"error: job {theirs['jobId']} is not in dlpick's queues; dlpick leaves it alone\n"
     )
+
+
+def test_cancel_terminates_a_started_job_and_cancels_one_still_waiting(
+    batch_ready: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """moto's jobs have ended by the time they are read, so the state is AWS's shape."""
+    from dlpick.remote.batch_jobs import cancel
+
+    job_id = submit(capsys, "--", "python", "train.py")
+    record = job(job_id)
+    said = cancel(Aws(), REGION, {**record, "status": "RUNNING"}, "dlpick batch cancel")
+    assert said == f"terminating {job_id} (was RUNNING)"
+    assert job(job_id)["statusReason"] == "dlpick batch cancel"  # TerminateJob's reason
+    said = cancel(Aws(), REGION, {**record, "status": "RUNNABLE"}, "dlpick batch cancel")
+    assert said == f"cancelling {job_id} (was RUNNABLE)"
+
+
+def job(job_id: str) -> dict[str, Any]:
+    return dict(client("batch").describe_jobs(jobs=[job_id])["jobs"][0])
+
+
+def test_the_jobs_table_shows_the_full_id_and_an_unknown_cost_as_unknown(
+    batch_ready: None, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "100")
+    job_id = submit(capsys, "--array", "2", "--name", "sweep", "--", "python", "sweep.py")
+    code, out, err = run(capsys, "batch", "jobs")
+    assert code == 0, err
+    row = next(line for line in out.splitlines() if job_id in line)
+    assert row.split() == [job_id, "sweep", "x2", "SUCCEEDED", "?", "0m", "?"]
+    assert "1 Batch job in us-east-1" in out

@@ -181,3 +181,32 @@ def test_teardown_leaves_nothing_of_dlpicks_behind(
     code, out, _ = run(capsys, "batch", "teardown", "--yes")
     assert (code, out.strip()) == (0, "nothing of dlpick's Batch setup in us-east-1")
     json.dumps(out)
+
+
+def test_the_plan_warns_when_a_quota_stops_the_environment_growing(
+    batch_account: SimpleNamespace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = setup(capsys, "--max-vcpus", "128", "--dry-run")
+    assert code == 0, err
+    assert (
+        "spot quota    All G and VT Spot Instance Requests: 64 vCPUs, 0 in use, 64 free for "
+        "--max-vcpus 128 - short by 64"
+    ) in out
+    assert (
+        "WARNING       spot jobs stop growing at 64 vCPUs; ask for more: dlpick quotas request "
+        "L-3819A6DF 128 --region us-east-1"
+    ) in out
+
+
+def test_a_second_setup_with_other_types_says_the_environments_keep_theirs(
+    batch_account: SimpleNamespace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert setup(capsys, "--yes")[0] == 0
+    code, out, err = run(capsys, "batch", "setup", "--types", "g6e.xlarge", "--yes")
+    assert code == 0, err
+    assert "nothing to create" in out
+    assert (
+        "note          dlpick-spot exists with g6.xlarge, g5.xlarge and keeps them; to change "
+        "its types: dlpick batch teardown, then setup"
+    ) in out
+    assert environments()[SPOT]["computeResources"]["instanceTypes"] == ["g6.xlarge", "g5.xlarge"]
