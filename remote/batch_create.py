@@ -89,6 +89,9 @@ def _make_roles(aws: Aws, plan: SetupPlan, progress: Callable[[str], None]) -> s
         iam.add_role_to_instance_profile(
             InstanceProfileName=names.INSTANCE_ROLE, RoleName=names.INSTANCE_ROLE
         )
+        # IAM is eventually consistent: an environment given a profile IAM does not
+        # answer for yet would be INVALID.
+        iam.get_waiter("instance_profile_exists").wait(InstanceProfileName=names.INSTANCE_ROLE)
         progress(f"created instance profile {names.INSTANCE_ROLE}")
     if not plan.has("job role"):
         _create_role(iam, plan, names.JOB_ROLE, "job", "Batch jobs reading their code")

@@ -131,6 +131,20 @@ def _exists(call: Callable[[], object], missing_codes: Sequence[str]) -> bool:
     return True
 
 
+def _bucket_exists(aws: Aws, region: str, bucket: str) -> bool:
+    """Whether dlpick's bucket is there; one of another account's name is an error."""
+    try:
+        return _exists(lambda: aws.s3(region).head_bucket(Bucket=bucket), ("404", "NoSuchBucket"))
+    except AwsError as exc:
+        if exc.code in ("403", "AccessDenied"):
+            raise AwsError(
+                f"the bucket name {bucket} is taken by another account, or you may not read it",
+                hint="check s3:ListBucket on it; bucket names are global",
+                code=exc.code,
+            ) from None
+        raise
+
+
 def quota_checks(
     aws: Aws, region: str, types: Sequence[TypeChoice], vcpus: int
 ) -> list[QuotaCheck]:
@@ -193,7 +207,7 @@ def plan_setup(aws: Aws, req: SetupRequest, types: list[TypeChoice]) -> SetupPla
         Piece(
             "code bucket",
             f"s3://{bucket}",
-            _exists(lambda: aws.s3(region).head_bucket(Bucket=bucket), ("404", "NoSuchBucket")),
+            _bucket_exists(aws, region, bucket),
         ),
         Piece(
             "spot env.",
@@ -225,6 +239,16 @@ def plan_setup(aws: Aws, req: SetupRequest, types: list[TypeChoice]) -> SetupPla
         )
         for name, env in envs.items()
         if (kept := list(env.get("computeResources", {}).get("instanceTypes", []))) != wanted
+    ]
+    notes += [
+        PlanRow(
+            "WARNING",
+            f"{name} is INVALID ({env.get('statusReason', 'no reason given')}); "
+            "dlpick batch teardown, then setup makes it again",
+            "warning",
+        )
+        for name, env in envs.items()
+        if env.get("status") == "INVALID"
     ]
     return SetupPlan(
         notes=notes,
