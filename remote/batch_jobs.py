@@ -70,7 +70,8 @@ class BatchJob:
         return max(0.0, ((self.stopped or now) - self.started).total_seconds() / 3600)
 
     def cost_so_far(self, now: datetime) -> float | None:
-        """USD spent so far; None when the price or the type is not known (never $0)."""
+        """USD spent so far; None before it starts (its host may already bill) or when the
+        type or its price is not known: never a made-up $0."""
         if self.children is not None:
             costs = [c.cost_so_far(now) for c in self.children]
             known = [c for c in costs if c is not None]
@@ -78,9 +79,7 @@ class BatchJob:
                 return None
             return sum(known)
         hours = self.running_hours(now)
-        if hours is None:
-            return 0.0 if self.status in ("SUBMITTED", "PENDING", "RUNNABLE") else None
-        if self.usd_hour is None:
+        if hours is None or self.usd_hour is None:
             return None
         return hours * self.usd_hour * self.nodes
 

@@ -129,9 +129,18 @@ class SubmitPlan:
         return [row.line() for row in self.rows()]
 
 
+# Words a training command often starts with that say nothing about the job.
+LAUNCHERS = frozenset(
+    {"python", "python3", "torchrun", "accelerate", "launch", "deepspeed", "bash", "sh"}
+)
+
+
 def job_name(req: SubmitRequest) -> str:
-    """--name, or 'dlpick-' plus the command's first word, as Batch allows names."""
-    raw = req.name or "dlpick-" + Path(req.command[0]).stem
+    """--name, or 'dlpick-' plus the script's name ('python train.py' -> 'dlpick-train')."""
+    words = [w for w in req.command if not w.startswith("-") and w not in LAUNCHERS]
+    raw = req.name or "dlpick-" + Path(words[0] if words else req.command[0]).name.removesuffix(
+        ".py"
+    )
     name = re.sub(r"[^A-Za-z0-9_-]", "-", raw)[:128]
     if not re.match(r"[A-Za-z0-9]", name):
         name = ("j" + name)[:128]

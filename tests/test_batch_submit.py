@@ -56,6 +56,7 @@ def test_a_job_asks_for_its_share_of_the_host_and_retries_only_spot_reclaims(
     assert described["jobQueue"].endswith("/dlpick-spot-first")
     assert described["status"] == "SUCCEEDED"  # moto: done as soon as submitted
     assert described["container"]["command"] == ["python", "train.py", "--epochs", "3"]
+    assert described["jobName"] == "dlpick-train"
     [definition] = definitions()
     assert definition["type"] == "container"
     props = definition["containerProperties"]
@@ -201,6 +202,20 @@ def test_a_job_the_quota_cannot_hold_is_refused_before_submitting(
         ]
         == []
     )
+
+
+@pytest.mark.parametrize(
+    ("command", "name"),
+    [
+        (["python", "-m", "pkg.train", "--lr", "3e-4"], "dlpick-pkg-train"),
+        (["accelerate", "launch", "finetune.py"], "dlpick-finetune"),
+        (["./run me.sh"], "dlpick-run-me-sh"),
+    ],
+)
+def test_a_job_is_named_after_its_script(command: list[str], name: str) -> None:
+    from dlpick.remote.batch_submit import SubmitRequest, job_name
+
+    assert job_name(SubmitRequest("us-east-1", command)) == name
 
 
 @pytest.mark.parametrize(

@@ -241,11 +241,11 @@ def _print_jobs(records: list[dict[str, Any]], region: str) -> None:
             "Type": kind.strip(),
             "Started": f"{started[5:10]} {started[11:16]}" if isinstance(started, str) else "-",
             "Ran": "-" if not isinstance(hours, float) else fmt_hours(hours),
-            "Cost": "?" if not isinstance(cost, float) else f"${cost:.2f}",
+            "Cost": (f"${cost:.2f}" if isinstance(cost, float) else "?" if started else "-"),
         }
         table.add_row(*(cells[c] for c in columns))
     console.print(table)
-    print("Cost ? : the host or its price is not known (yet); never counted as $0")
+    print("Cost ?: the host or its price is not known; -: not started yet")
 
 
 def cmd_cancel(args: argparse.Namespace, settings: Settings) -> int:
