@@ -24,10 +24,14 @@ if TYPE_CHECKING:
     from botocore.model import OperationModel
     from botocore.paginate import Paginator
     from botocore.waiter import Waiter
+    from mypy_boto3_batch import BatchClient
     from mypy_boto3_cloudwatch import CloudWatchClient
     from mypy_boto3_ec2 import EC2Client
     from mypy_boto3_ec2.literals import InstanceTypeType
+    from mypy_boto3_ecs import ECSClient
+    from mypy_boto3_iam import IAMClient
     from mypy_boto3_pricing import PricingClient
+    from mypy_boto3_s3 import S3Client
     from mypy_boto3_service_quotas import ServiceQuotasClient
     from mypy_boto3_ssm import SSMClient
     from mypy_boto3_sts import STSClient
@@ -167,6 +171,19 @@ class Aws:
 
     def cloudwatch(self, region: str) -> CloudWatchClient:
         return cast("CloudWatchClient", self.client("cloudwatch", region))
+
+    def batch(self, region: str) -> BatchClient:
+        return cast("BatchClient", self.client("batch", region))
+
+    def ecs(self, region: str) -> ECSClient:
+        return cast("ECSClient", self.client("ecs", region))
+
+    def iam(self, region: str) -> IAMClient:
+        """IAM is global; `region` only picks the endpoint's partition."""
+        return cast("IAMClient", self.client("iam", region))
+
+    def s3(self, region: str) -> S3Client:
+        return cast("S3Client", self.client("s3", region))
 
 
 def instance_type_name(name: str) -> InstanceTypeType:

@@ -13,7 +13,7 @@ from tests.peers.moto_peer import MotoPeer
 from tests.peers.pricing_api import PricingApi
 from tests.peers.sshd import SSH_ALIAS, Sshd
 
-pytest_plugins = ["tests.launch_fixtures"]
+pytest_plugins = ["tests.launch_fixtures", "tests.batch_fixtures"]
 
 
 @pytest.fixture(autouse=True)

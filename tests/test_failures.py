@@ -39,6 +39,10 @@ COMMANDS = {
     "runs": (["runs", INSTANCE], EXIT_ERROR),
     "logs": (["logs", INSTANCE], EXIT_ERROR),
     "ssh": (["ssh", INSTANCE], EXIT_ERROR),
+    "batch-jobs": (["batch", "jobs"], EXIT_ERROR),
+    "batch-submit": (["batch", "submit", "--", "python", "train.py"], EXIT_ERROR),
+    "batch-cancel": (["batch", "cancel", "job-1", "--yes"], EXIT_ERROR),
+    "batch-teardown": (["batch", "teardown", "--yes"], EXIT_ERROR),
 }
 
 
@@ -65,6 +69,16 @@ def dummy_credentials(monkeypatch: pytest.MonkeyPatch, endpoint: str, *, attempt
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", str(attempts))
 
 
+def use_fault(fault: str, server: FaultServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Point AWS at the fault server failing that way, or at a port nothing listens on."""
+    if fault == "unreachable":
+        dummy_credentials(monkeypatch, f"http://127.0.0.1:{closed_port()}")
+    else:
+        server.fault = FAULTS[fault]
+        # "Throttled past retries": one retry, still throttled.
+        dummy_credentials(monkeypatch, server.url, attempts=2 if fault == "throttled" else 1)
+
+
 def run(capsys: pytest.CaptureFixture[str], argv: list[str]) -> tuple[int, str, str]:
     code = main(argv)
     out, err = capsys.readouterr()
@@ -87,12 +101,7 @@ def test_every_command_fails_in_one_honest_line(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    if fault == "unreachable":
-        dummy_credentials(monkeypatch, f"http://127.0.0.1:{closed_port()}")
-    else:
-        fault_server.fault = FAULTS[fault]
-        # "Throttled past retries": one retry, still throttled.
-        dummy_credentials(monkeypatch, fault_server.url, attempts=2 if fault == "throttled" else 1)
+    use_fault(fault, fault_server, monkeypatch)
     argv, expected = COMMANDS[command]
     code, out, err = run(capsys, argv)
     assert code == expected, (code, err)
@@ -105,6 +114,22 @@ def test_every_command_fails_in_one_honest_line(
         assert out == ""
         # Fail closed: nothing that reads as an empty fleet or a fitting quota.
         assert "$0.00" not in out + err and "fits" not in out + err
+
+
+@pytest.mark.parametrize("fault", [*FAULTS, "unreachable"])
+def test_batch_setup_fails_in_one_line_after_the_price_warning(
+    fault: str,
+    fault_server: FaultServer,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Setup ranks types from the catalog (which falls back and warns), then fails on AWS."""
+    use_fault(fault, fault_server, monkeypatch)
+    code, out, err = run(capsys, ["batch", "setup", "--types", "g6.xlarge", "--dry-run"])
+    assert code == EXIT_ERROR, err
+    errors = [line for line in err.splitlines() if not line.startswith(("planning ", "warning: "))]
+    assert_one_line("\n".join(errors) + "\n", "error: ")
+    assert out == ""
 
 
 def _last_line(err: str) -> str:

@@ -8,13 +8,11 @@ The region and service are read from the request's SigV4 credential scope.
 
 from __future__ import annotations
 
-import http.client
 import re
 import threading
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
-from tests.peers.loopback import LoopbackServer, QuietHandler
+from tests.peers.loopback import LoopbackServer, QuietHandler, relay
 
 
 @dataclass(frozen=True)
@@ -101,22 +99,10 @@ class FaultServer(LoopbackServer):
 
             def _relay(self, payload: bytes) -> None:
                 assert server.upstream is not None
-                target = urlsplit(server.upstream)
-                conn = http.client.HTTPConnection(target.hostname or "", target.port, timeout=30)
-                try:
-                    headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
-                    headers["Host"] = target.netloc
-                    conn.request(self.command, self.path, body=payload, headers=headers)
-                    answer = conn.getresponse()
-                    data = answer.read()
-                finally:
-                    conn.close()
-                kept = {
-                    key: value
-                    for key, value in answer.getheaders()
-                    if key.lower() not in ("content-length", "transfer-encoding", "connection")
-                }
-                self.reply(answer.status, data, headers=kept)
+                status, data, kept = relay(
+                    server.upstream, self.command, self.path, dict(self.headers.items()), payload
+                )
+                self.reply(status, data, headers=kept)
 
         super().__init__(Handler)
 

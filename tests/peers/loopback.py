@@ -3,9 +3,12 @@ write an answer."""
 
 from __future__ import annotations
 
+import http.client
 import threading
+from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Self
+from urllib.parse import urlsplit
 
 
 class QuietHandler(BaseHTTPRequestHandler):
@@ -53,3 +56,26 @@ class LoopbackServer:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def relay(
+    upstream: str, method: str, path: str, headers: Mapping[str, str], payload: bytes
+) -> tuple[int, bytes, dict[str, str]]:
+    """Pass a request on to `upstream`: its status, body and the headers worth relaying."""
+    target = urlsplit(upstream)
+    conn = http.client.HTTPConnection(target.hostname or "", target.port, timeout=30)
+    try:
+        sent = {k: v for k, v in headers.items() if k.lower() not in ("host", "content-length")}
+        sent["Host"] = target.netloc
+        sent["Content-Length"] = str(len(payload))
+        conn.request(method, path, body=payload, headers=sent)
+        answer = conn.getresponse()
+        data = answer.read()
+    finally:
+        conn.close()
+    kept = {
+        key: value
+        for key, value in answer.getheaders()
+        if key.lower() not in ("content-length", "transfer-encoding", "connection")
+    }
+    return answer.status, data, kept

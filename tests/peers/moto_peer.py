@@ -18,6 +18,9 @@ VALIDATION = {
     "MOTO_EC2_ENABLE_INSTANCE_TYPE_VALIDATION": "true",
     "MOTO_ENABLE_AMI_VALIDATION": "true",
     "MOTO_ENABLE_KEYPAIR_VALIDATION": "true",
+    # IAM knows AWS's managed policies, so a role can attach the one Batch hosts need,
+    # as on AWS (moto's configuration API has no switch for it).
+    "MOTO_IAM_LOAD_MANAGED_POLICIES": "true",
 }
 
 
@@ -113,7 +116,25 @@ class MotoPeer:
 
     def start(self) -> MotoPeer:
         self.server.start()
+        self.configure()
         return self
+
+    def configure(self) -> None:
+        """moto's settings for the whole server (they survive a reset).
+
+        Batch runs jobs without Docker (there is none here): a job is SUCCEEDED as soon
+        as it is submitted.
+        """
+        import json
+
+        config = {"batch": {"use_docker": False}}
+        request = urllib.request.Request(
+            f"{self.url}/moto-api/config",
+            method="POST",
+            data=json.dumps(config).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        urllib.request.urlopen(request, timeout=10).read()
 
     def stop(self) -> None:
         self.server.stop()
