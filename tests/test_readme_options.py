@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from dlpick.tui.cli import build_parser
-from dlpick.tui.cmd_options import LISTING_COMMANDS
+from dlpick.tui.cmd_options import LISTING
 
 README = Path(__file__).parents[1] / "README.md"
 HEADER = re.compile(r"^\| `(dlpick[^`]*)` option \| meaning \|$")
@@ -118,7 +118,7 @@ def test_an_undocumented_option_or_a_stale_one_is_caught() -> None:
 
 def test_the_global_options_are_on_every_command_and_output_on_the_listing_ones() -> None:
     parser = build_parser()
-    listing = {f"dlpick {c}" for c in re.findall(r"\w+", LISTING_COMMANDS) if c != "and"}
+    listing = {f"dlpick {c}" for c in LISTING}
     top = {o: a.help for a in parser._actions for o in a.option_strings}
     for name, command in commands(parser):
         options = {o: a.help for a in command._actions for o in a.option_strings}
@@ -129,12 +129,10 @@ def test_the_global_options_are_on_every_command_and_output_on_the_listing_ones(
         if name != "dlpick":
             assert ("--output" in options) == (name in listing), name
             assert ("--format" in options) == (name in listing), name
-    assert "prices, ls, quotas, runs" in plain(
-        readme_tables(README.read_text())["dlpick"]["--output"][1]
-    )
+    assert ", ".join(LISTING) in plain(readme_tables(README.read_text())["dlpick"]["--output"][1])
 
 
-@pytest.mark.parametrize("name", ["dlpick prices", "dlpick ls", "dlpick quotas", "dlpick runs"])
+@pytest.mark.parametrize("name", [f"dlpick {c}" for c in LISTING])
 def test_listing_commands_offer_table_csv_and_json(name: str) -> None:
     command = dict(commands(build_parser()))[name]
     [output] = [a for a in command._actions if "--output" in a.option_strings]

@@ -17,10 +17,14 @@ if TYPE_CHECKING:
     from dlpick.pricing.catalog import Offer
 
 
+REGION_HELP = "region (default: your configured one)"
+
+
 def register(sub: argparse._SubParsersAction[Parser]) -> None:
     """Add `dlpick batch` and its actions to the top-level parser."""
     from dlpick.remote.limits import MAX_QUOTA_VCPUS
     from dlpick.tui.cli import number_arg
+    from dlpick.tui.cmd_options import add_global_options
 
     batch = sub.add_parser(
         "batch",
@@ -30,6 +34,7 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
             "follow them with `jobs`, stop one with `cancel`, and `teardown` when done."
         ),
     )
+    add_global_options(batch, region_help=REGION_HELP, needs_aws="always")
     actions = batch.add_subparsers(dest="batch_action", metavar="ACTION", required=True)
 
     setup = actions.add_parser(
@@ -44,7 +49,7 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
             "the plan, with the vCPU quotas against --max-vcpus, and asks first."
         ),
     )
-    setup.add_argument("--region", help="region (default: your configured one)")
+    add_global_options(setup, region_help=REGION_HELP, needs_aws="always")
     which = setup.add_mutually_exclusive_group()
     which.add_argument("--types", metavar="T,...", help="instance types, comma-separated")
     which.add_argument("--gpu", metavar="MODEL", help="the best-ranked types with this GPU")
@@ -73,14 +78,14 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
             "it landed on (spot or on-demand), started, running time and cost so far."
         ),
     )
-    jobs.add_argument("--region", help="region (default: your configured one)")
+    add_global_options(jobs, region_help=REGION_HELP, needs_aws="always", lists=True)
     jobs.add_argument(
         "--days",
         type=number_arg("--days", minimum=0, above=True, maximum=90),
         default=7.0,
+        metavar="D",
         help="how far back (default 7)",
     )
-    jobs.add_argument("--format", choices=("table", "csv", "json"), default="table")
     jobs.set_defaults(handler=cmd_jobs)
 
     cancel = actions.add_parser(
@@ -89,7 +94,7 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
         description="Stop a job in dlpick's queues; asks first, naming its state and cost.",
     )
     cancel.add_argument("job_id", metavar="JOB", help="the job id")
-    cancel.add_argument("--region", help="region (default: your configured one)")
+    add_global_options(cancel, region_help=REGION_HELP, needs_aws="always")
     cancel.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     cancel.set_defaults(handler=cmd_cancel)
 
@@ -103,7 +108,7 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
             "dlpick's tag is touched. Says what will go and asks first."
         ),
     )
-    teardown.add_argument("--region", help="region (default: your configured one)")
+    add_global_options(teardown, region_help=REGION_HELP, needs_aws="always")
     teardown.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     teardown.set_defaults(handler=cmd_teardown)
 

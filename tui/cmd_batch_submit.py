@@ -15,6 +15,8 @@ def register(actions: argparse._SubParsersAction[Parser]) -> None:
     """Add `batch submit` to the batch command's actions."""
     from dlpick.remote.limits import MAX_HOURS
     from dlpick.tui.cli import number_arg
+    from dlpick.tui.cmd_batch import REGION_HELP
+    from dlpick.tui.cmd_options import add_global_options
 
     submit = actions.add_parser(
         "submit",
@@ -26,7 +28,7 @@ def register(actions: argparse._SubParsersAction[Parser]) -> None:
             "job unpacks and runs COMMAND in. The vCPU quota is checked first."
         ),
     )
-    submit.add_argument("--region", help="region (default: your configured one)")
+    add_global_options(submit, region_help=REGION_HELP, needs_aws="always")
     submit.add_argument("--name", help="the job's name (default: dlpick-COMMAND)")
     submit.add_argument(
         "--gpus",
