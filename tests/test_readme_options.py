@@ -118,7 +118,7 @@ def test_an_undocumented_option_or_a_stale_one_is_caught() -> None:
 
 def test_the_global_options_are_on_every_command_and_output_on_the_listing_ones() -> None:
     parser = build_parser()
-    listing = {f"dlpick {c}" for c in re.findall(r"\w+", LISTING_COMMANDS) if c != "and"}
+    listing = {f"dlpick {c}" for c in re.findall(r"[\w-]+", LISTING_COMMANDS) if c != "and"}
     top = {o: a.help for a in parser._actions for o in a.option_strings}
     for name, command in commands(parser):
         options = {o: a.help for a in command._actions for o in a.option_strings}

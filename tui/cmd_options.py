@@ -16,7 +16,7 @@ from dlpick.pricing.errors import DlpickError
 
 FORMATS = ("table", "csv", "json")
 GLOBAL_DESTS = ("profile", "region", "offline", "format")
-LISTING_COMMANDS = "prices, ls, quotas and runs"
+LISTING_COMMANDS = "prices, ls, quotas, runs and capacity-blocks"
 PROFILE_HELP = "AWS profile (default: boto3's own resolution, e.g. AWS_PROFILE)"
 OFFLINE_HELP = (
     "make no AWS call: prices come from the cache or the bundled snapshot; "
