@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
     from dlpick.pricing.aws import Aws
     from dlpick.pricing.cache import PriceCache
+    from dlpick.pricing.placement import Placement
     from dlpick.remote.launch import LaunchPlan
 
 # AWS sells blocks of 1 to 14 days, then in 7-day steps up to 182 days.
@@ -218,3 +219,43 @@ def block_arguments(args: RunInstancesRequestTypeDef, block: Block) -> None:
 def block_row(block: Block) -> str:
     """The plan's line for a launch into a block."""
     return f"{block.reservation_id} in {block.availability_zone}, {block.start} to {block.end}"
+
+
+@dataclass(frozen=True)
+class Outlook:
+    """What the detail pane says about capacity for a type: its spot placement
+    score and its cheapest one-day Capacity Block, or why each is unknown."""
+
+    placement: Placement | None
+    placement_note: str  # why there is no placement (an AWS failure), else ""
+    block: BlockOffering | None
+    block_note: str  # "none on offer", or why the offerings could not be read
+
+
+def outlook(
+    aws: Aws,
+    instance_type: str,
+    region: str,
+    regions: list[str],
+    *,
+    cache: PriceCache | None = None,
+    ask_scores: bool = True,
+) -> Outlook:
+    """Placement scores and the cheapest Capacity Block for `instance_type` in `region`.
+
+    Failures become notes (shown as `?` with the reason), never errors: the pane
+    asks on every highlighted row and must not turn each into a notification.
+    """
+    from dlpick.pricing.placement import placement
+
+    found, note = None, "not asked: this account may not call GetSpotPlacementScores"
+    if ask_scores:
+        try:
+            found, note = placement(aws, instance_type, region, regions, cache=cache), ""
+        except AwsError as exc:
+            note = exc.reason
+    try:
+        blocks = offerings(aws, region, instance_type, cache=cache)
+    except AwsError as exc:
+        return Outlook(found, note, None, exc.reason)
+    return Outlook(found, note, blocks[0] if blocks else None, "" if blocks else "none on offer")

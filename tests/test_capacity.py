@@ -7,6 +7,8 @@ moto implements neither, so EC2 is reached through a front of the project's own
 from __future__ import annotations
 
 import json
+from functools import partial
+from pathlib import Path
 from types import SimpleNamespace
 
 import boto3
@@ -15,6 +17,7 @@ import pytest
 from dlpick.pricing.aws import Aws
 from dlpick.pricing.cache import PriceCache
 from dlpick.pricing.placement import neighbours, placement, scores
+from dlpick.tui.widgets.capacity import CapacityLines
 from tests.conftest import AwsPeers
 from tests.launch_fixtures import P_OD, REGION, live_instances, only_regions, run
 from tests.peers.ec2_front import Ec2Front, Offering, listed
@@ -292,3 +295,58 @@ def test_launch_into_a_block_of_another_type_or_as_spot_is_refused(
     code, _, err = run(capsys, "launch", "p5.48xlarge", "--capacity-block", "cb-123", "--yes")
     assert code == 1 and "expected a capacity reservation id" in err
     assert live_instances() == []
+
+
+# -- the app's detail pane -----------------------------------------------------
+
+
+def showing(lines: CapacityLines, instance_type: str) -> bool:
+    """The pane's capacity lines are drawn for `instance_type`."""
+    offer = lines.offer
+    return offer is not None and offer.instance_type == instance_type and lines.shown is not None
+
+
+async def test_the_detail_pane_shows_the_score_and_the_cheapest_block_then_a_question_mark(
+    offered: Ec2Front, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.test_app import table_of, wait_for
+    from tests.test_app_aws import aws_app, text_of
+
+    only_regions(monkeypatch, "us-east-1", "us-west-2")
+    ids = az_ids()
+    offered.state.region_scores = {"us-east-1": 8, "us-west-2": 3}
+    offered.state.az_scores = {ids["us-east-1a"]: 8, ids["us-east-1c"]: 5}
+    offered.state.offerings.append(
+        Offering(
+            "cb-0bbbbbbbbbbbbbbbb",
+            "g6.xlarge",
+            "us-east-1c",
+            "2026-09-04T11:30:00.000Z",
+            "2026-09-05T11:30:00.000Z",
+            24,
+            "14.88",
+        )
+    )
+    app = aws_app(tmp_path)
+    async with app.run_test(size=(120, 36), notifications=True) as pilot:
+        table = table_of(app)
+        table.move_cursor(row=table.get_row_index("g6.xlarge"))
+        await pilot.press("d")  # the pane opens on g6.xlarge: the one type asked about
+        lines = app.screen.query_one("#detail-capacity", CapacityLines)
+        await wait_for(lambda: showing(lines, "g6.xlarge"), pilot, 20)
+        text = " ".join(text_of(app, "#detail-capacity").split())
+        assert "spot placement: 8/10 in us-east-1 (us-east-1a 8, us-east-1c 5)" in text
+        assert "best elsewhere us-west-2 3" in text
+        assert "Capacity Block: $0.6200/h ($0.0205/TF·h)" in text
+        assert "fee $14.88 for 24 h from 2026-09-04 11:30 UTC in us-east-1c" in text
+        [asked] = offered.state.asked("DescribeCapacityBlockOfferings")
+        assert (asked["InstanceType"], asked["CapacityDurationHours"]) == ("g6.xlarge", "24")
+        # An account that may not ask: `?`, asked once, never a notification.
+        offered.state.deny_scores = True
+        for itype in ("g5.xlarge", "g6e.2xlarge"):
+            table.move_cursor(row=table.get_row_index(itype))
+            await wait_for(partial(showing, lines, itype), pilot, 20)
+            assert "spot placement: ? (" in text_of(app, "#detail-capacity")
+        assert "Capacity Block: none on offer" in text_of(app, "#detail-capacity")
+        assert len(offered.state.asked("GetSpotPlacementScores")) == 3  # 2 for g6, 1 denied
+        assert not [n for n in app._notifications if n.severity == "error"]
