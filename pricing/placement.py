@@ -154,9 +154,11 @@ def scores(
     *,
     cache: PriceCache | None = None,
     specs: Mapping[str, InstanceSpec] | None = None,
+    home: str | None = None,
 ) -> dict[str, int]:
     """Spot placement score (1-10) of `itype` (with its neighbours) per region.
 
+    Asked in `home` (default: the profile's region), which scores every region named.
     Raises AwsError; callers that show `?` for a denied account use `placement`.
     """
     from dlpick.pricing.cache import cache_scope
@@ -166,7 +168,7 @@ def scores(
         return {}
     asked = neighbours(itype, specs)
     key = f"{','.join(asked)}|{','.join(wanted)}"
-    fetch = _Fetch(aws, asked, wanted, wanted[0], False)
+    fetch = _Fetch(aws, asked, wanted, home or aws.default_region(), False)
     return _cached_scores(cache, cache_scope(aws.profile), "placement", key, fetch)
 
 
@@ -188,7 +190,7 @@ def placement(
 
     asked = neighbours(itype, specs)
     try:
-        by_region = scores(aws, itype, {region, *regions}, cache=cache, specs=specs)
+        by_region = scores(aws, itype, {region, *regions}, cache=cache, specs=specs, home=region)
         key = f"{','.join(asked)}|{region}"
         fetch = _Fetch(aws, asked, [region], region, True)
         by_az = _cached_scores(cache, cache_scope(aws.profile), "placement-az", key, fetch)

@@ -193,7 +193,10 @@ def cmd_capacity_blocks(args: argparse.Namespace, settings: Settings) -> int:
         print(f"no Capacity Blocks on offer for {args.instance_type}{each} in {region}")
         return 0
     print_table(COLUMNS, rows, title=title)
-    print(f"buy one: dlpick capacity-blocks {args.instance_type} --buy OFFERING_ID ...")
+    print(
+        f"buy one: dlpick capacity-blocks {args.instance_type} --count {args.count} "
+        f"--days {args.days} --region {region} --buy OFFERING_ID"
+    )
     return 0
 
 
