@@ -164,7 +164,9 @@ def purchase(aws: Aws, region: str, offering: BlockOffering) -> Block:
             }
         ],
     )
-    return _block(dict(answer.get("CapacityReservation") or {}))
+    from dlpick.pricing.aws_errors import expect
+
+    return _block(dict(expect(answer, "CapacityReservation", dict)))
 
 
 def reserved_block(aws: Aws, region: str, reservation_id: str, instance_type: str) -> Block:

@@ -86,9 +86,7 @@ def test_an_account_that_may_not_ask_sees_a_question_mark_and_still_launches(
     assert len(live_instances()) == 1
 
 
-def test_scores_are_cached_like_spot_prices(
-    aws: AwsPeers, ec2_front: Ec2Front, tmp_path: object
-) -> None:
+def test_scores_are_cached_like_spot_prices(aws: AwsPeers, ec2_front: Ec2Front) -> None:
     ec2_front.state.region_scores = {"us-east-1": 6, "us-west-2": 8}
     cache = PriceCache()
     now = [1_000_000.0]
