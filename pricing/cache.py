@@ -27,6 +27,11 @@ TTL = {
     "ondemand": 24 * 3600,
     "sagemaker": 24 * 3600,
     "spot": 10 * 60,
+    # Spot placement scores move with spot capacity: as fresh as spot prices.
+    "placement": 10 * 60,
+    "placement-az": 10 * 60,
+    # Capacity Block offerings come and go as blocks are bought.
+    "capacity-blocks": 10 * 60,
     "regions": 24 * 3600,
     "advisor": 24 * 3600,
     # A feed that could not be read is not asked again for an hour, so a blocked URL

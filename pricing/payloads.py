@@ -73,6 +73,25 @@ def _is_advisor_feed(value: object) -> bool:
     )
 
 
+def _is_score(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 10
+
+
+def _is_block_offering(value: object) -> bool:
+    """A Capacity Block offering as dlpick keeps it (remote.capacity_blocks.BlockOffering)."""
+    text = ("offering_id", "instance_type", "availability_zone", "start", "end", "currency")
+    return (
+        isinstance(value, dict)
+        and all(isinstance(value.get(name), str) for name in text)
+        and all(_is_int(value.get(name)) for name in ("instance_count", "hours"))
+        and _is_amount(value.get("upfront_fee"))
+    )
+
+
+def _is_block_list(value: object) -> bool:
+    return isinstance(value, list) and all(map(_is_block_offering, value))
+
+
 PAYLOAD_SHAPES: dict[str, Callable[[Any], bool]] = {
     "specs": lambda p: _is_map(p, _is_spec),  # type -> InstanceSpec JSON
     "ondemand": lambda p: _is_map(p, _is_amount),  # type -> USD/hour
@@ -80,4 +99,7 @@ PAYLOAD_SHAPES: dict[str, Callable[[Any], bool]] = {
     "spot": lambda p: _is_map(p, lambda by_az: _is_map(by_az, _is_amount)),  # type -> AZ -> USD
     "regions": _is_text_list,  # region codes
     "advisor": _is_advisor_feed,  # the spot advisor's ranges and Linux entries
+    "placement": lambda p: _is_map(p, _is_score),  # region -> spot placement score
+    "placement-az": lambda p: _is_map(p, _is_score),  # AZ -> spot placement score
+    "capacity-blocks": _is_block_list,  # Capacity Block offerings (BlockOffering JSON)
 }

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from mypy_boto3_ec2.type_defs import TagTypeDef
 
     from dlpick.pricing.aws import Aws
+    from dlpick.remote.capacity_blocks import Block
 
 DEFAULT_IDLE_STOP_MINUTES = 60
 DEFAULT_VOLUME_GB = 200
@@ -65,6 +66,7 @@ class LaunchRequest:
     idle_threshold_percent: float = 5.0
     max_hours: float | None = None
     budget: float | None = None
+    capacity_block: str | None = None  # a bought Capacity Block's reservation (cr-...)
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,7 @@ class LaunchPlan:
     existing_instance: str | None = None  # an instance this same launch already started
     deadline: guard.Deadline | None = None
     notes: list[PlanRow] = field(default_factory=list)  # warnings and remarks after the rows
+    block: Block | None = None  # the Capacity Block the instance goes into (capacity_blocks)
 
     @property
     def idle_threshold(self) -> float:

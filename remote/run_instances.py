@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from dlpick.pricing.aws import instance_type_name
 from dlpick.remote import guard
+from dlpick.remote.capacity_blocks import block_arguments
 from dlpick.remote.tags import IDLE_STOP_TAG, STOP_AFTER_TAG, TOKEN_TAG
 
 if TYPE_CHECKING:
@@ -70,4 +71,6 @@ def run_arguments(
         if r.max_price is not None:
             options["MaxPrice"] = f"{r.max_price:.5f}"
         args["InstanceMarketOptions"] = {"MarketType": "spot", "SpotOptions": options}
+    if plan.block is not None:
+        block_arguments(args, plan.block)
     return args

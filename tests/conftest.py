@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.peers.ec2_front import Ec2Front
 from tests.peers.moto_peer import MotoPeer
 from tests.peers.pricing_api import PricingApi
 from tests.peers.sshd import SSH_ALIAS, Sshd
@@ -98,3 +99,13 @@ def sshd(sshd_server: Sshd, isolated_home: Path) -> Sshd:
     known.write_text(sshd_server.known_hosts_line())
     (ssh_dir / "config").write_text(sshd_server.client_config(SSH_ALIAS, known_hosts=known))
     return sshd_server
+
+
+@pytest.fixture
+def ec2_front(aws: AwsPeers, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ec2Front]:
+    """EC2 through a front that answers placement scores and Capacity Blocks itself
+    (moto has neither) and forwards every other action to moto."""
+    front = Ec2Front(aws.moto.url).start()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_EC2", front.url)
+    yield front
+    front.stop()

@@ -23,9 +23,11 @@ from textual.widgets import DataTable
 
 from dlpick.pricing.cache import PriceCache
 from dlpick.pricing.catalog import Catalog
+from dlpick.pricing.placement import Placement, neighbours
 from dlpick.pricing.snapshot import RegionSnapshot, Snapshot
 from dlpick.pricing.specs import InstanceSpec
 from dlpick.remote import guard
+from dlpick.remote.capacity_blocks import BlockOffering, Outlook
 from dlpick.remote.fleet import FleetScan, Instance, price_instances
 from dlpick.remote.images import Ami
 from dlpick.remote.launch import LaunchPlan, LaunchRequest
@@ -34,6 +36,7 @@ from dlpick.remote.tags import IDLE_STOP_TAG, MANAGED_TAG, STOP_AFTER_TAG
 from dlpick.tui.account import AwsAccess
 from dlpick.tui.app import DlpickApp
 from dlpick.tui.config import Settings
+from dlpick.tui.widgets.capacity import CapacityLines
 from dlpick.tui.widgets.live_prices import LiveFactory
 
 if TYPE_CHECKING:
@@ -212,6 +215,25 @@ class FixedAccess(AwsAccess):
             out[rule.name, rule.market] = (quota, used)
         return out
 
+    def capacity(self, instance_type: str, region: str) -> Outlook:
+        """Scores in three regions and per AZ, and a one-day block three days ahead."""
+        by_region = {"us-east-1": 7, "eu-west-1": 9, "ap-south-1": 4}
+        by_az = {"us-east-1a": 9, "us-east-1b": 6, "us-east-1c": 2}
+        asked = tuple(neighbours(instance_type))
+        placement = Placement(instance_type, asked, region, by_region, by_az)
+        block = BlockOffering(
+            "cb-0123456789abcdef0",
+            instance_type,
+            "us-east-1b",
+            1,
+            "2026-09-04T11:30:00Z",
+            "2026-09-05T11:30:00Z",
+            24,
+            14.88,
+            "USD",
+        )
+        return Outlook(placement, "", block, "")
+
     def plan(
         self, request: LaunchRequest, price: Callable[[], tuple[float | None, str]]
     ) -> LaunchPlan:
@@ -333,6 +355,14 @@ async def _detail(pilot: Pilot[None]) -> None:
         await pilot.press("down", "down")
 
 
+async def _detail_capacity(pilot: Pilot[None]) -> None:
+    """The detail pane with an account: its placement score and Capacity Block lines."""
+    await _detail(pilot)
+    lines = pilot.app.query_one("#detail-capacity", CapacityLines)
+    await _until(pilot, lambda: lines.shown is not None)
+    pilot.app.clear_notifications()  # the idle toast would cover the pane
+
+
 async def _filter(pilot: Pilot[None]) -> None:
     await pilot.press("f", *"L4,A10G", "tab", "2", "0")
 
@@ -393,6 +423,7 @@ async def _logs(pilot: Pilot[None]) -> None:
 SCREENS: dict[str, Callable[[Pilot[None]], Awaitable[None]] | None] = {
     "main": None,
     "detail": _detail,
+    "detail-capacity": _detail_capacity,
     "filter": _filter,
     "help": _help,
     "spot": _spot,
@@ -403,7 +434,7 @@ SCREENS: dict[str, Callable[[Pilot[None]], Awaitable[None]] | None] = {
     "instances-unreadable": _instances,
 }
 # Screens that need an AWS account: drawn with FixedAccess and the fixed prices.
-AWS_SCREENS = ("launch", "launch-short", "instances", "instances-unreadable")
+AWS_SCREENS = ("detail-capacity", "launch", "launch-short", "instances", "instances-unreadable")
 # Screens drawn with an account one of whose regions cannot be read.
 PARTLY_READABLE = ("instances-unreadable",)
 

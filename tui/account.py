@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
     from dlpick.pricing.aws import Aws
     from dlpick.pricing.catalog import Catalog
+    from dlpick.remote.capacity_blocks import Outlook
     from dlpick.remote.fleet import FleetScan, Instance
     from dlpick.remote.launch import LaunchPlan, LaunchRequest
     from dlpick.remote.quotas import Headroom
@@ -63,6 +64,7 @@ class AwsAccess:
         self._aws: Aws | None = None
         self._problem: AwsError | None = None  # why there is no Aws, once resolved
         self._regions: list[str] | None = None
+        self._scores_denied = False  # GetSpotPlacementScores refused: not asked again
 
     @property
     def offline(self) -> bool:
@@ -136,6 +138,24 @@ class AwsAccess:
         from dlpick.remote.launch import plan_launch
 
         return plan_launch(self.require(), request, price)
+
+    def capacity(self, instance_type: str, region: str) -> Outlook:
+        """The type's spot placement scores and cheapest Capacity Block (cached)."""
+        from dlpick.pricing.cache import PriceCache
+        from dlpick.remote.capacity_blocks import outlook
+
+        aws = self.require()
+        found = outlook(
+            aws,
+            instance_type,
+            region,
+            self.regions(region),
+            cache=PriceCache(),
+            ask_scores=not self._scores_denied,
+        )
+        if found.placement is not None and found.placement.denied:
+            self._scores_denied = True
+        return found
 
     def fleet(self, regions: list[str], catalog: Catalog) -> FleetScan:
         """Instances with accelerators in the regions, priced, with their idle states."""

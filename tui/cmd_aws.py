@@ -109,6 +109,11 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
         metavar="USD",
         help="stop itself when this much has been spent",
     )
+    launch.add_argument(
+        "--capacity-block",
+        metavar="ID",
+        help="launch into a Capacity Block bought (cr-...; see dlpick capacity-blocks)",
+    )
     launch.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     launch.set_defaults(handler=cmd_launch)
 
@@ -177,9 +182,12 @@ def launch_price(
 def cmd_launch(args: argparse.Namespace, settings: Settings) -> int:
     from dlpick.pricing.errors import InputError
     from dlpick.remote import launch as lx
+    from dlpick.tui import cmd_capacity
 
     if args.max_price is not None and (args.max_price <= 0 or not args.spot):
         raise InputError("--max-price needs --spot and a price above zero")
+    if args.capacity_block and args.spot:
+        raise InputError("--capacity-block launches into a block bought; it cannot be --spot")
     region = region_for(args.region, settings)
     aws = _aws(settings)
     req = lx.LaunchRequest(
@@ -200,9 +208,11 @@ def cmd_launch(args: argparse.Namespace, settings: Settings) -> int:
         idle_threshold_percent=settings.idle_threshold_percent,
         max_hours=args.max_hours,
         budget=args.budget,
+        capacity_block=args.capacity_block,
     )
     print(f"planning {req.instance_type} in {region}...", file=sys.stderr)
     plan = lx.plan_launch(aws, req, launch_price(aws, region, req.instance_type, req.spot))
+    cmd_capacity.launch_extras(aws, plan)  # its Capacity Block; the spot placement score
     for line in plan.describe():
         print(line)
     refusal = lx.quota_refusal(plan)

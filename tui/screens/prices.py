@@ -120,7 +120,7 @@ class PricesScreen(WorkerErrors, Screen[None]):
         yield TopBar()
         yield LivePrices(self.live_factory, refresh_every=self.refresh_every, id="status")
         yield PriceGrid(id="prices")
-        yield DetailPane(id="detail")
+        yield DetailPane(id="detail", account=self.account)
         # The palette hint makes way for the keys at 80 columns; help (?) lists ^p.
         yield Footer(compact=True, show_command_palette=False)
 

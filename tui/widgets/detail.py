@@ -1,7 +1,10 @@
-"""The detail pane: one instance type's spot price per AZ, what it would cost, and
-SageMaker's training price for the same type."""
+"""The detail pane: one instance type's spot price per AZ, what it would cost,
+SageMaker's training price for the same type, and (with AWS) its spot placement score
+and cheapest Capacity Block."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from rich.console import Group
 from rich.table import Table
@@ -14,6 +17,10 @@ from textual.widgets import Input, Label, Static
 from dlpick.pricing.catalog import Offer
 from dlpick.pricing.sagemaker import premium_percent
 from dlpick.tui.output import fmt_count, fmt_num, fmt_usd
+from dlpick.tui.widgets.capacity import CapacityLines
+
+if TYPE_CHECKING:
+    from dlpick.tui.account import AwsAccess
 
 DEFAULT_HOURS = 24.0
 HOURS_PER_DAY = 24
@@ -129,15 +136,22 @@ def sagemaker_line(offer: Offer) -> Text:
 class DetailPane(Vertical):
     """Spot per AZ, interruption band and a cost estimator for the highlighted row."""
 
-    def __init__(self, *, id: str | None = None) -> None:  # noqa: A002 (Textual's name)
+    def __init__(
+        self,
+        *,
+        id: str | None = None,  # noqa: A002 (Textual's name)
+        account: AwsAccess | None = None,
+    ) -> None:
         super().__init__(id=id)
         self.offer: Offer | None = None
+        self.account = account  # asked about capacity when the app has AWS
 
     def compose(self) -> ComposeResult:
         yield Static(id="detail-title")
         retiring = Static(id="detail-retiring")
         retiring.display = False  # shown only for a type announced for retirement
         yield retiring
+        yield CapacityLines(self.account, id="detail-capacity")
         with Horizontal(id="detail-body"):
             with Vertical(id="detail-spot-box"):
                 yield Label("Spot price per AZ", classes="detail-heading")
@@ -177,6 +191,7 @@ class DetailPane(Vertical):
             retiring.update(retiring_line(offer))
             spot.update(spot_table(offer))
         retiring.display = bool(offer and offer.retirement)
+        self.query_one(CapacityLines).show(offer)
         self._show_cost()
 
     @on(Input.Changed, "#hours")
