@@ -244,6 +244,9 @@ class FixedAccess(AwsAccess):
             deadline=guard.deadline(request.max_hours, request.budget, usd),
         )
 
+    def launch_choices(self, region: str, instance_type: str) -> tuple[list[str], list[str]]:
+        return [f"{region}a", f"{region}b", f"{region}d"], ["team-shared"]
+
     def fleet(self, regions: list[str], catalog: Catalog) -> FleetScan:
         guarded = {IDLE_STOP_TAG: "60", STOP_AFTER_TAG: "2026-09-01T20:00:00Z"}
         instances = [
