@@ -172,11 +172,17 @@ def _is_managed_key(ec2: EC2Client, key_name: str) -> bool:
 
 def cleanup_items(left: Leftovers) -> list[str]:
     """What `clean_up` deletes, one line each, for a confirmation."""
+    from pathlib import Path
+
     from dlpick.remote.access import default_key_path
+
+    def shown(path: Path) -> str:  # ~/.ssh/NAME.pem, as the user knows it
+        home = Path.home()
+        return f"~/{path.relative_to(home)}" if path.is_relative_to(home) else str(path)
 
     return [
         *(
-            f"key pair {key} (its private key file {default_key_path(key)} stays)"
+            f"key pair {key} (its private key file {shown(default_key_path(key))} stays)"
             for key in left.key_pairs
         ),
         *(f"security group {group} ({SECURITY_GROUP})" for group in left.security_groups),
