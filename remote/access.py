@@ -49,12 +49,21 @@ def caller_cidr(url: str, timeout: float = 5.0) -> str:
     return f"{address}/{address.max_prefixlen}"
 
 
-def check_cidr(text: str) -> str:
-    """A CIDR the user gave, normalised (203.0.113.7 -> 203.0.113.7/32)."""
+def check_cidr(text: str, field: str = "--ssh-cidr") -> str:
+    """A CIDR the user gave, normalised (203.0.113.7 -> 203.0.113.7/32); the error names
+    `field`, the CLI's flag or the dialog's field."""
     try:
         return str(ipaddress.ip_network(text, strict=False))
     except ValueError:
-        raise LaunchError(f"--ssh-cidr {text!r} is not a CIDR range like 203.0.113.7/32") from None
+        raise LaunchError(f"{field} {text!r} is not a CIDR range like 203.0.113.7/32") from None
+
+
+def wide_cidr_warning(cidr: str, field: str = "--ssh-cidr") -> str | None:
+    """The warning for an SSH range open to everyone (0.0.0.0/0, ::/0), naming `field`;
+    None for a narrower one."""
+    if ipaddress.ip_network(cidr, strict=False).prefixlen:
+        return None
+    return f"SSH will be open to the whole internet ({field})"
 
 
 # -- key pair -------------------------------------------------------------------

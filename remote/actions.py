@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -170,7 +170,35 @@ def _is_managed_key(ec2: EC2Client, key_name: str) -> bool:
     )
 
 
-def clean_up(aws: Aws, region: str, left: Leftovers) -> list[str]:
+def cleanup_items(left: Leftovers) -> list[str]:
+    """What `clean_up` deletes, one line each, for a confirmation."""
+    from pathlib import Path
+
+    from dlpick.remote.access import default_key_path
+
+    def shown(path: Path) -> str:  # ~/.ssh/NAME.pem, as the user knows it
+        home = Path.home()
+        return f"~/{path.relative_to(home)}" if path.is_relative_to(home) else str(path)
+
+    return [
+        *(
+            f"key pair {key} (its private key file {shown(default_key_path(key))} stays)"
+            for key in left.key_pairs
+        ),
+        *(f"security group {group} ({SECURITY_GROUP})" for group in left.security_groups),
+    ]
+
+
+def wait_terminated(aws: Aws, region: str, instance_ids: list[str]) -> None:
+    """Wait until the instances are terminated: until then they hold their security group."""
+    aws.ec2(region).get_waiter("instance_terminated").wait(
+        InstanceIds=instance_ids, WaiterConfig={"Delay": 5, "MaxAttempts": 60}
+    )
+
+
+def clean_up(
+    aws: Aws, region: str, left: Leftovers, progress: Callable[[str], None] | None = None
+) -> list[str]:
     """Delete the unused key pairs and security groups dlpick made; returns what was done.
 
     A security group cannot be deleted while a terminating instance still holds it,
@@ -178,10 +206,13 @@ def clean_up(aws: Aws, region: str, left: Leftovers) -> list[str]:
     """
     ec2 = aws.ec2(region)
     done = []
+    say = progress or (lambda _text: None)
     for key in left.key_pairs:
+        say(f"deleting key pair {key}")
         ec2.delete_key_pair(KeyName=key)
         done.append(f"deleted key pair {key} (the private key file stays in ~/.ssh)")
     for group in left.security_groups:
+        say(f"deleting security group {group}")
         try:
             ec2.delete_security_group(GroupId=group)
             done.append(f"deleted security group {group}")

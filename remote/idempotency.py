@@ -35,6 +35,8 @@ def _request_key(req: LaunchRequest) -> str:
         "cidr": req.ssh_cidr,
         "name": req.name,
     }
+    if req.availability_zone:  # only when chosen: earlier launches keep their tokens
+        fields["az"] = req.availability_zone
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:24]
 
 

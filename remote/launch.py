@@ -27,6 +27,7 @@ from dlpick.remote.access import (
     find_security_group,
     key_pair_exists,
     make_key_pair,
+    wide_cidr_warning,
 )
 from dlpick.remote.idempotency import remember_launch, token_for
 from dlpick.remote.images import DEFAULT_OS, Ami, find_ami
@@ -67,6 +68,7 @@ class LaunchRequest:
     max_hours: float | None = None
     budget: float | None = None
     capacity_block: str | None = None  # a bought Capacity Block's reservation (cr-...)
+    availability_zone: str | None = None  # None: EC2 picks the AZ
 
 
 @dataclass(frozen=True)
@@ -125,10 +127,14 @@ class LaunchPlan:
         return [{"Key": k, "Value": v} for k, v in pairs]
 
     def rows(
-        self, idle_opt_out: str = "--no-idle-stop", idle_off: str = "none (--no-idle-stop)"
+        self,
+        idle_opt_out: str = "--no-idle-stop",
+        idle_off: str = "none (--no-idle-stop)",
+        cidr_field: str = "--ssh-cidr",
     ) -> list[PlanRow]:
         """What will happen, row by row, for the confirmation; the idle guard's opt-out
-        in the words of the caller's interface (a CLI flag, or the dialog's field)."""
+        and the SSH range's option in the words of the caller's interface (a CLI flag,
+        or the dialog's field)."""
         r = self.request
         market = "spot (one-time, terminated on interruption)" if r.spot else "on-demand"
         price = f"${self.usd_hour:.4f}/h" if self.usd_hour is not None else "price unknown"
@@ -143,7 +149,8 @@ class LaunchPlan:
             else f"{SECURITY_GROUP} ({self.security_group_id}): SSH from {self.cidr} only"
         )
         disk = max(r.volume_gb, self.ami.min_volume_gb)
-        what = f"{r.instance_type} in {r.region}, {market}, {price} ({self.price_note})"
+        where = f"{r.region} ({r.availability_zone})" if r.availability_zone else r.region
+        what = f"{r.instance_type} in {where}, {market}, {price} ({self.price_note})"
         rows = [
             PlanRow("instance", what),
             PlanRow("name", self.name),
@@ -172,6 +179,9 @@ class LaunchPlan:
                     f"({self.deadline.why})",
                 )
             )
+        wide = wide_cidr_warning(self.cidr, cidr_field)
+        if wide:
+            rows.append(PlanRow("WARNING", wide, "warning"))
         return rows + self.notes
 
     def describe(self) -> list[str]:
@@ -269,10 +279,6 @@ def plan_launch(
     ami = find_ami(aws, req.region, req.ami, req.os, arch, family)
     cidr = check_cidr(req.ssh_cidr) if req.ssh_cidr else caller_cidr(req.checkip_url)
     notes: list[PlanRow] = []
-    if cidr in ("0.0.0.0/0", "::/0"):
-        notes.append(
-            PlanRow("WARNING", "SSH will be open to the whole internet (--ssh-cidr)", "warning")
-        )
     key_name = req.key_name or f"dlpick-{req.region}"
     key_path = req.key_file or default_key_path(key_name)
     exists = key_pair_exists(ec2, key_name)

@@ -58,6 +58,8 @@ def run_arguments(
             {"ResourceType": "volume", "Tags": plan.tags()},
         ],
     }
+    if r.availability_zone:
+        args["Placement"] = {"AvailabilityZone": r.availability_zone}
     if security_group_id:
         args["SecurityGroupIds"] = [security_group_id]
     if plan.deadline is not None:

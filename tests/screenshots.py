@@ -266,6 +266,9 @@ class FixedAccess(AwsAccess):
             deadline=guard.deadline(request.max_hours, request.budget, usd),
         )
 
+    def launch_choices(self, region: str, instance_type: str) -> tuple[list[str], list[str]]:
+        return [f"{region}a", f"{region}b", f"{region}d"], ["team-shared"]
+
     def fleet(self, regions: list[str], catalog: Catalog) -> FleetScan:
         guarded = {IDLE_STOP_TAG: "60", STOP_AFTER_TAG: "2026-09-01T20:00:00Z"}
         instances = [
@@ -411,6 +414,18 @@ async def _instances(pilot: Pilot[None]) -> None:
     app.clear_notifications()
 
 
+async def _cleanup(pilot: Pilot[None]) -> None:
+    """The clean-up offered after terminating the g6.xlarge in us-east-1."""
+    from dlpick.remote.actions import Leftovers
+    from dlpick.tui.screens.confirm_action import ConfirmCleanup
+
+    await _instances(pilot)
+    left = Leftovers(key_pairs=["dlpick-us-east-1"], security_groups=["sg-0a1b2c3d4e5f60718"])
+    account = pilot.app.screen.account  # type: ignore[attr-defined]
+    await pilot.app.push_screen(ConfirmCleanup(account, "us-east-1", "i-0a1b2c3d4e5f60718", left))
+    await pilot.pause()
+
+
 async def _logs(pilot: Pilot[None]) -> None:
     """A run's log (a fixed replay, no SSH), ended, with a search match highlighted."""
     from tests.log_replay import ended_and_searched, replay_screen
@@ -432,9 +447,17 @@ SCREENS: dict[str, Callable[[Pilot[None]], Awaitable[None]] | None] = {
     "launch-short": _launch_short,
     "instances": _instances,
     "instances-unreadable": _instances,
+    "cleanup": _cleanup,
 }
 # Screens that need an AWS account: drawn with FixedAccess and the fixed prices.
-AWS_SCREENS = ("detail-capacity", "launch", "launch-short", "instances", "instances-unreadable")
+AWS_SCREENS = (
+    "detail-capacity",
+    "launch",
+    "launch-short",
+    "instances",
+    "instances-unreadable",
+    "cleanup",
+)
 # Screens drawn with an account one of whose regions cannot be read.
 PARTLY_READABLE = ("instances-unreadable",)
 

@@ -423,7 +423,15 @@ async def test_idle_instances_are_announced_once_per_episode(
 
 @pytest.mark.parametrize("size", [(120, 36), (80, 24)], ids=["120x36", "80x24"])
 @pytest.mark.parametrize(
-    "screen", ["detail-capacity", "launch", "launch-short", "instances", "instances-unreadable"]
+    "screen",
+    [
+        "detail-capacity",
+        "launch",
+        "launch-short",
+        "instances",
+        "instances-unreadable",
+        "cleanup",
+    ],
 )
 def test_snapshots(
     snap_compare: Callable[..., bool], tmp_path: Path, screen: str, size: tuple[int, int]

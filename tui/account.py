@@ -168,6 +168,13 @@ class AwsAccess:
         aws = self.get()
         return None if aws is None else aws.cloudwatch(region)
 
+    def launch_choices(self, region: str, instance_type: str) -> tuple[list[str], list[str]]:
+        """The AZs of the region that offer the type, and the region's key pairs."""
+        from dlpick.remote.choices import key_pair_names, offered_zones
+
+        aws = self.require()
+        return offered_zones(aws, region, instance_type), key_pair_names(aws, region)
+
 
 @dataclass(frozen=True)
 class Fleet:

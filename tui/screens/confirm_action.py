@@ -1,7 +1,9 @@
-"""Asking before a stop or terminate: type, region, cost so far, and what follows.
+"""Asking before a stop or terminate: type, region, cost so far, and what follows;
+and after a terminate, before deleting what dlpick made for the instance.
 
 An instance dlpick did not launch needs an extra, explicit tick before the
-button works; the focus starts on Cancel, so Enter alone never stops anything.
+button works; the focus starts on Cancel (or Keep), so Enter alone never stops
+or deletes anything.
 """
 
 from __future__ import annotations
@@ -10,18 +12,22 @@ from datetime import datetime
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Checkbox, Label, Static
+from textual.widgets import Button, Checkbox, Label, Log, Static
 
 from dlpick.remote.fleet import fmt_hours
 from dlpick.remote.tags import MANAGED_TAG
+from dlpick.tui.screens.launch_steps import Progress
+from dlpick.tui.worker_errors import WorkerErrors, WorkerFailed
 
 if TYPE_CHECKING:
+    from dlpick.remote.actions import Leftovers
     from dlpick.remote.fleet import Instance
+    from dlpick.tui.account import AwsAccess
 
 
 class ConfirmAction(ModalScreen[bool]):
@@ -108,3 +114,106 @@ class ConfirmAction(ModalScreen[bool]):
     @on(Button.Pressed, "#confirm-no")
     def action_cancel(self) -> None:
         self.dismiss(False)
+
+
+class CleanupDone(Progress):
+    """What the clean-up did, one line."""
+
+
+class ConfirmCleanup(WorkerErrors, ModalScreen[str | None]):
+    """After a terminate: delete what dlpick made for the instance and nothing uses now,
+    listed first (as `dlpick terminate --cleanup` finds it), then done with progress.
+    Dismisses with the one-line result, or None when declined."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Keep", tooltip="keep them (not while deleting)"),
+    ]
+
+    def __init__(self, account: AwsAccess, region: str, instance_id: str, left: Leftovers) -> None:
+        super().__init__()
+        self.account = account
+        self.aws_region = region
+        self.instance_id = instance_id
+        self.left = left
+        self.state = "asking"  # asking, cleaning, done
+        self._result: str | None = None
+
+    def compose(self) -> ComposeResult:
+        from dlpick.remote.actions import cleanup_items
+
+        with Vertical(id="cleanup-dialog", classes="dialog"):
+            yield Label(
+                f"Delete what {self.instance_id} leaves in {self.aws_region}?",
+                classes="dialog-title",
+            )
+            yield Static(
+                "dlpick made these for it and nothing else uses them now; deleting:",
+            )
+            yield Static(
+                "\n".join(f"• {item}" for item in cleanup_items(self.left)),
+                id="cleanup-items",
+            )
+            yield Log(id="cleanup-progress", max_lines=50)
+            yield Static(id="cleanup-result")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Delete", id="cleanup-yes", variant="error", compact=True)
+                yield Button("Keep", id="cleanup-no", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#cleanup-progress").display = False
+        self.query_one("#cleanup-result").display = False
+        self.query_one("#cleanup-no", Button).focus()  # Enter alone deletes nothing
+
+    @on(Button.Pressed, "#cleanup-yes")
+    def _yes(self) -> None:
+        self.state = "cleaning"
+        self.query_one("#cleanup-yes", Button).display = False
+        self.query_one("#cleanup-no", Button).disabled = True
+        self.query_one("#cleanup-progress").display = True
+        self.clean(self.account, self.aws_region, self.instance_id, self.left)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, description="cleaning up")
+    def clean(self, account: AwsAccess, region: str, instance_id: str, left: Leftovers) -> None:
+        from dlpick.remote.actions import clean_up, wait_terminated
+
+        aws = account.require()
+
+        def say(text: str) -> None:
+            self.post_message(Progress(text))
+
+        if left.security_groups:  # the instance holds its group until it is terminated
+            say(f"waiting for {instance_id} to finish terminating")
+            wait_terminated(aws, region, [instance_id])
+        self.post_message(CleanupDone("; ".join(clean_up(aws, region, left, say))))
+
+    @on(Progress)
+    def _step(self, message: Progress) -> None:
+        if isinstance(message, CleanupDone):
+            return
+        self.query_one("#cleanup-progress", Log).write_line(message.text)
+
+    @on(CleanupDone)
+    def _done(self, message: CleanupDone) -> None:
+        self._finish(Text(message.text, style="green"), message.text)
+
+    @on(WorkerFailed)
+    def _failed(self, message: WorkerFailed) -> None:
+        self._finish(Text(message.text, style="bold red"), None)
+
+    def _finish(self, shown: Text, result: str | None) -> None:
+        self.state = "done"
+        self._result = result
+        result_area = self.query_one("#cleanup-result", Static)
+        result_area.update(shown)
+        result_area.display = True
+        close = self.query_one("#cleanup-no", Button)
+        close.label = "Close"
+        close.disabled = False
+        close.focus()
+
+    @on(Button.Pressed, "#cleanup-no")
+    def action_cancel(self) -> None:
+        if self.state == "cleaning":
+            self.notify("deleting: wait until it is done", timeout=4)
+            return
+        self.dismiss(self._result)

@@ -24,13 +24,14 @@ from textual.widgets import Footer, Static
 
 from dlpick.remote.fleet import fmt_hours
 from dlpick.tui.account import AwsAccess, Fleet
-from dlpick.tui.screens.confirm_action import ConfirmAction
+from dlpick.tui.screens.confirm_action import ConfirmAction, ConfirmCleanup
 from dlpick.tui.widgets.fit import Col, fit_cells, fitted_row
 from dlpick.tui.widgets.row_table import RowTable
 from dlpick.tui.widgets.ticker import TopBar
 from dlpick.tui.worker_errors import WorkerErrors, WorkerFailed
 
 if TYPE_CHECKING:
+    from dlpick.remote.actions import Leftovers
     from dlpick.remote.fleet import Instance
 
 STATE_STYLES = {
@@ -87,11 +88,13 @@ def cells(inst: Instance, now: datetime) -> dict[str, Text]:
 
 
 class ActionDone(Message):
-    """A stop or terminate went through; lines to tell the user."""
+    """A stop or terminate went through; lines to tell the user, and after a terminate
+    what dlpick made for the instance that can now be deleted."""
 
-    def __init__(self, lines: list[str]) -> None:
+    def __init__(self, lines: list[str], cleanup: tuple[str, str, Leftovers] | None = None) -> None:
         super().__init__()
         self.lines = lines
+        self.cleanup = cleanup  # (region, instance id, leftovers)
 
 
 class InstancesScreen(WorkerErrors, Screen[None]):
@@ -284,7 +287,13 @@ class InstancesScreen(WorkerErrors, Screen[None]):
     def act(self, verb: str, region: str, instance_id: str, allow_any: bool) -> None:
         """The action's worker: stop or terminate one instance, checked on its current tags."""
         from dlpick.pricing.errors import InputError
-        from dlpick.remote.actions import check_managed, find_instances, stop, terminate
+        from dlpick.remote.actions import (
+            Leftovers,
+            check_managed,
+            find_instances,
+            stop,
+            terminate,
+        )
 
         aws = self.account.require()
         found = find_instances(aws, region, [instance_id])
@@ -296,21 +305,32 @@ class InstancesScreen(WorkerErrors, Screen[None]):
             raise InputError(str(exc).replace("pass --any", "confirm")) from None
         if verb == "stop":
             stop(aws, region, [instance_id])
-            lines = [f"stopping {instance_id}; its volumes still bill while stopped"]
-        else:
-            left = terminate(aws, region, found)
-            lines = [f"terminating {instance_id}", *left.lines()]
-            if left.cleanable:
-                lines.append(
-                    f"to delete them: dlpick terminate {instance_id} --region {region} "
-                    "--cleanup --yes"
-                )
-        self.post_message(ActionDone(lines))
+            self.post_message(
+                ActionDone([f"stopping {instance_id}; its volumes still bill while stopped"])
+            )
+            return
+        left = terminate(aws, region, found)
+        if not left.cleanable:
+            self.post_message(ActionDone([f"terminating {instance_id}", *left.lines()]))
+            return
+        # The key pair and group go only after their own confirmation, which lists them.
+        kept = Leftovers(volumes=left.volumes).lines()
+        self.post_message(
+            ActionDone([f"terminating {instance_id}", *kept], (region, instance_id, left))
+        )
 
     @on(ActionDone)
     def _action_done(self, message: ActionDone) -> None:
         self.notify("\n".join(message.lines), timeout=10)
         self._rescan()
+        if message.cleanup is not None:
+            region, instance_id, left = message.cleanup
+
+            def cleaned(result: str | None) -> None:
+                if result:
+                    self.notify(result, timeout=10)
+
+            self.app.push_screen(ConfirmCleanup(self.account, region, instance_id, left), cleaned)
 
     @on(WorkerFailed)
     def _action_failed(self, message: WorkerFailed) -> None:

@@ -22,9 +22,10 @@ from textual.worker import Worker, get_current_worker
 
 from dlpick.pricing.catalog import Offer
 from dlpick.tui.account import AwsAccess
+from dlpick.tui.screens.launch_fields import LaunchOptions
 from dlpick.tui.screens.launch_form import (
-    LaunchOptions,
     Options,
+    dialog_rows,
     in_dialog_terms,
     launch_request,
     offer_price,
@@ -52,8 +53,6 @@ if TYPE_CHECKING:
 
 # Typing in a field re-plans once the typing pauses, not on every key.
 REPLAN_DELAY = 0.4
-# The plan's idle-guard row in the dialog's words, not the CLI's flag.
-IDLE_WORDS = ("clear Idle stop", "none (Idle stop is empty)")
 
 
 class LaunchDialog(WorkerErrors, ModalScreen[str | None]):
@@ -87,7 +86,7 @@ class LaunchDialog(WorkerErrors, ModalScreen[str | None]):
                 classes="dialog-title",
             )
             yield Static(id="launch-summary")
-            yield LaunchOptions(offer.instance_type, spot=self.initial_spot)
+            yield LaunchOptions(offer, spot=self.initial_spot)
             # Only the middle scrolls: the buttons stay in view on a small terminal.
             with VerticalScroll(id="launch-body"):
                 yield Static(id="launch-quota")  # first: a refusal matters more than the plan
@@ -121,6 +120,7 @@ class LaunchDialog(WorkerErrors, ModalScreen[str | None]):
             self._no_aws(self.account.why_not)
             return
         self._start_plan()
+        self.form.find_choices(self.account)
 
     # -- reading the options -------------------------------------------------------
 
@@ -186,9 +186,7 @@ class LaunchDialog(WorkerErrors, ModalScreen[str | None]):
         self.plan = plan
         self.state = "ready"
         check = plan.quota
-        self.query_one("#launch-plan", Static).update(
-            plan_table(plan.rows(*IDLE_WORDS), check.verdict)
-        )
+        self.query_one("#launch-plan", Static).update(plan_table(dialog_rows(plan), check.verdict))
         self._show("#launch-quota", plan_notes(plan))
         self._sync_buttons()
 
@@ -228,6 +226,7 @@ class LaunchDialog(WorkerErrors, ModalScreen[str | None]):
 
     @on(Select.Changed)
     def _option_changed(self) -> None:
+        self.form.market_changed()
         self._show_summary()
         self._schedule_plan(0)
 
