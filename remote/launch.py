@@ -23,10 +23,8 @@ from dlpick.remote.access import (
     check_cidr,
     default_key_path,
     default_vpc,
-    ensure_security_group,
     find_security_group,
     key_pair_exists,
-    make_key_pair,
 )
 from dlpick.remote.idempotency import remember_launch, token_for
 from dlpick.remote.images import DEFAULT_OS, Ami, find_ami
@@ -39,6 +37,7 @@ if TYPE_CHECKING:
     from mypy_boto3_ec2.type_defs import TagTypeDef
 
     from dlpick.pricing.aws import Aws
+    from dlpick.remote.failover import Attempt, Choose, PriceIn
 
 DEFAULT_IDLE_STOP_MINUTES = 60
 DEFAULT_VOLUME_GB = 200
@@ -189,6 +188,7 @@ class LaunchResult:
     usd_hour: float | None
     already_running: bool = False
     spot: bool = False  # one-time spot: it can be terminated, never stopped
+    attempts: list[Attempt] = field(default_factory=list)  # where it was tried, in order
 
     @property
     def ssh_command(self) -> str:
@@ -347,25 +347,30 @@ def dry_run(aws: Aws, plan: LaunchPlan) -> None:
     raise LaunchError("EC2 did not answer the dry run as expected; nothing was created")
 
 
-def execute(aws: Aws, plan: LaunchPlan, progress: Callable[[str], None]) -> LaunchResult:
-    """Create what is missing, start the instance, and wait until it runs."""
+def execute(
+    aws: Aws,
+    plan: LaunchPlan,
+    progress: Callable[[str], None],
+    choose: Choose | None = None,
+    price_in: PriceIn | None = None,
+) -> LaunchResult:
+    """Create what is missing, start the instance where there is capacity (the planned
+    region's AZs, then a region `choose` accepts), and wait until it runs."""
+    from dlpick.remote.failover import catalog_price, start_instance
+
     req = plan.request
-    ec2 = aws.ec2(req.region)
     instance_id = plan.existing_instance
+    attempts: list[Attempt] = []
     try:
         if instance_id is None:
-            if plan.create_key:
-                make_key_pair(ec2, plan.key_name, plan.key_path, plan.tags(), progress)
-            progress(f"allowing SSH from {plan.cidr} in {SECURITY_GROUP}")
-            group_id = ensure_security_group(
-                ec2, default_vpc(ec2, req.region), plan.cidr, plan.tags()
-            )
             remember_launch(req, plan.client_token)
-            progress(f"starting {req.instance_type}")
-            answer = ec2.run_instances(**run_arguments(plan, group_id))
-            instance_id = str(answer["Instances"][0]["InstanceId"])
+            prices = price_in or catalog_price(aws, req.instance_type, req.spot)
+            started = start_instance(aws, plan, progress, prices, choose)
+            instance_id, plan, attempts = started.instance_id, started.plan, started.attempts
+            req = plan.request
         else:
             progress(f"this launch already started {instance_id}; not starting another")
+        ec2 = aws.ec2(req.region)
         progress(f"waiting for {instance_id} to run")
         ec2.get_waiter("instance_running").wait(
             InstanceIds=[instance_id], WaiterConfig={"Delay": 5, "MaxAttempts": 120}
@@ -389,4 +394,5 @@ def execute(aws: Aws, plan: LaunchPlan, progress: Callable[[str], None]) -> Laun
         usd_hour=plan.usd_hour,
         already_running=plan.existing_instance is not None,
         spot=req.spot,
+        attempts=attempts,
     )

@@ -21,9 +21,16 @@ if TYPE_CHECKING:
 
 
 def run_arguments(
-    plan: LaunchPlan, security_group_id: str | None, now: datetime | None = None
+    plan: LaunchPlan,
+    security_group_id: str | None,
+    now: datetime | None = None,
+    *,
+    client_token: str | None = None,
+    subnet_id: str | None = None,
 ) -> RunInstancesRequestTypeDef:
-    """The RunInstances arguments that start the planned instance in `security_group_id`."""
+    """The RunInstances arguments that start the planned instance in `security_group_id`,
+    in `subnet_id` (its AZ) when given, with an attempt's own `client_token` when given;
+    the instance is always tagged with the launch's token."""
     r = plan.request
     guard_tags: list[tuple[str, str]] = []
     if r.idle_stop_minutes:
@@ -37,7 +44,7 @@ def run_arguments(
         "MinCount": 1,
         "MaxCount": 1,
         "KeyName": plan.key_name,
-        "ClientToken": plan.client_token,
+        "ClientToken": client_token or plan.client_token,
         "BlockDeviceMappings": [
             {
                 "DeviceName": plan.ami.root_device,
@@ -59,6 +66,8 @@ def run_arguments(
     }
     if security_group_id:
         args["SecurityGroupIds"] = [security_group_id]
+    if subnet_id:
+        args["SubnetId"] = subnet_id
     if plan.deadline is not None:
         args["UserData"] = guard.self_stop_user_data(plan.deadline)
         args["InstanceInitiatedShutdownBehavior"] = plan.guard_action

@@ -63,6 +63,29 @@ FAULTS = {
 }
 HANG = Fault("hang", 0, hang=True)
 
+
+def relay(
+    handler: QuietHandler, upstream: str, payload: bytes
+) -> tuple[int, bytes, None, dict[str, str]]:
+    """Send the handler's request to `upstream`: its status, body and headers to relay."""
+    target = urlsplit(upstream)
+    conn = http.client.HTTPConnection(target.hostname or "", target.port, timeout=30)
+    try:
+        headers = {k: v for k, v in handler.headers.items() if k.lower() != "host"}
+        headers["Host"] = target.netloc
+        conn.request(handler.command, handler.path, body=payload, headers=headers)
+        answer = conn.getresponse()
+        data = answer.read()
+    finally:
+        conn.close()
+    kept = {
+        key: value
+        for key, value in answer.getheaders()
+        if key.lower() not in ("content-length", "transfer-encoding", "connection")
+    }
+    return answer.status, data, None, kept
+
+
 _SCOPE = re.compile(r"Credential=[^/]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
 
 
@@ -101,22 +124,7 @@ class FaultServer(LoopbackServer):
 
             def _relay(self, payload: bytes) -> None:
                 assert server.upstream is not None
-                target = urlsplit(server.upstream)
-                conn = http.client.HTTPConnection(target.hostname or "", target.port, timeout=30)
-                try:
-                    headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
-                    headers["Host"] = target.netloc
-                    conn.request(self.command, self.path, body=payload, headers=headers)
-                    answer = conn.getresponse()
-                    data = answer.read()
-                finally:
-                    conn.close()
-                kept = {
-                    key: value
-                    for key, value in answer.getheaders()
-                    if key.lower() not in ("content-length", "transfer-encoding", "connection")
-                }
-                self.reply(answer.status, data, headers=kept)
+                self.reply(*relay(self, server.upstream, payload))
 
         super().__init__(Handler)
 
