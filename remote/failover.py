@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from dlpick.pricing.errors import AwsError, DlpickError
 from dlpick.remote.access import default_vpc, ensure_security_group, key_pair_exists, make_key_pair
-from dlpick.remote.idempotency import instances_with_token
+from dlpick.remote.idempotency import instances_with_token, moved_to, remember_move
 from dlpick.remote.launch_errors import LaunchError
 from dlpick.remote.quotas import check_quota
 from dlpick.remote.run_instances import run_arguments
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
 
     from dlpick.pricing.aws import Aws
-    from dlpick.remote.launch import LaunchPlan
+    from dlpick.remote.launch import LaunchPlan, LaunchRequest
 
 # RunInstances refusals that create nothing and may succeed elsewhere: no capacity in
 # the AZ (on-demand or spot), an AZ that does not offer the type, a spot price above
@@ -120,6 +120,20 @@ def catalog_price(aws: Aws, instance_type: str, spot: bool) -> PriceIn:
         return None, "not in the price catalog"
 
     return price
+
+
+def check_moved(aws: Aws, req: LaunchRequest, token: str) -> None:
+    """Refuse to start again a launch that already runs in the region it moved to."""
+    region = moved_to(req, token)
+    if region is None or region == req.region:
+        return
+    for instance in instances_with_token(aws.ec2(region), token):
+        if instance["State"]["Name"] not in ("shutting-down", "terminated"):
+            raise LaunchError(
+                f"this launch already started {instance['InstanceId']} in {region}, where it "
+                f"found capacity; see dlpick ls --region {region}, or pass --new for another",
+                code="AlreadyLaunched",
+            )
 
 
 def attempt_token(launch_token: str, region: str, zone: str, first: bool) -> str:
@@ -357,4 +371,5 @@ def start_instance(
                 code=attempts[-1].code,
             )
         progress(f"moving to {picked.region}: key pair and security group follow")
+        remember_move(plan.request, plan.client_token, picked.region)
         current = plan_in_region(aws, plan, picked.region, price_in, progress)

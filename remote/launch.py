@@ -5,7 +5,7 @@ security group, price), so a plan can be shown and confirmed, and a quota that
 would refuse the launch stops it before anything is created. Executing the plan
 creates only what is missing (a key pair, a security group), each found by name
 next time, and starts the instance with an idempotency token, so a retried launch
-never starts a second instance.
+never starts a second instance; without capacity it moves on (remote/failover.py).
 """
 
 from __future__ import annotations
@@ -26,18 +26,25 @@ from dlpick.remote.access import (
     find_security_group,
     key_pair_exists,
 )
+from dlpick.remote.failover import (
+    Attempt,
+    Choose,
+    PriceIn,
+    catalog_price,
+    check_moved,
+    start_instance,
+)
 from dlpick.remote.idempotency import remember_launch, token_for
 from dlpick.remote.images import DEFAULT_OS, Ami, find_ami
 from dlpick.remote.launch_errors import LaunchError, explain, offered_elsewhere
 from dlpick.remote.quotas import QuotaCheck, check_quota
-from dlpick.remote.run_instances import run_arguments
+from dlpick.remote.run_instances import dry_run as dry_run  # the CLI and the dialog call it here
 from dlpick.remote.tags import MANAGED_TAG, OWNER_TAG, SECURITY_GROUP
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2.type_defs import TagTypeDef
 
     from dlpick.pricing.aws import Aws
-    from dlpick.remote.failover import Attempt, Choose, PriceIn
 
 DEFAULT_IDLE_STOP_MINUTES = 60
 DEFAULT_VOLUME_GB = 200
@@ -294,6 +301,8 @@ def plan_launch(
     group = find_security_group(ec2, vpc)
     owner = aws.sts(req.region).get_caller_identity()["Arn"]
     token, existing = token_for(ec2, req)
+    if existing is None:
+        check_moved(aws, req, token)  # a launch that moved on runs in another region
     usd, note = price()
     limit = guard.deadline(req.max_hours, req.budget, usd)  # InputError without a price
     return LaunchPlan(
@@ -330,23 +339,6 @@ def quota_refusal(plan: LaunchPlan) -> LaunchError | None:
     )
 
 
-def dry_run(aws: Aws, plan: LaunchPlan) -> None:
-    """EC2's DryRun: do we have permission? Creates nothing."""
-    ec2 = aws.ec2(plan.request.region)
-    args = run_arguments(plan, plan.security_group_id)
-    args.pop("ClientToken")
-    if plan.create_key:
-        args.pop("KeyName")
-    args["DryRun"] = True
-    try:
-        ec2.run_instances(**args)
-    except AwsError as exc:
-        if exc.code == "DryRunOperation":
-            return
-        raise explain(exc, plan.request) from None
-    raise LaunchError("EC2 did not answer the dry run as expected; nothing was created")
-
-
 def execute(
     aws: Aws,
     plan: LaunchPlan,
@@ -356,8 +348,6 @@ def execute(
 ) -> LaunchResult:
     """Create what is missing, start the instance where there is capacity (the planned
     region's AZs, then a region `choose` accepts), and wait until it runs."""
-    from dlpick.remote.failover import catalog_price, start_instance
-
     req = plan.request
     instance_id = plan.existing_instance
     attempts: list[Attempt] = []

@@ -1,4 +1,4 @@
-"""What EC2's RunInstances is asked to start a planned launch.
+"""What EC2's RunInstances is asked to start a planned launch, and its dry run.
 
 One hardened instance: the planned image with a gp3 root volume deleted with it,
 IMDSv2 only, tags that mark it dlpick's and carry its guards, the self-stop
@@ -11,12 +11,15 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from dlpick.pricing.aws import instance_type_name
+from dlpick.pricing.errors import AwsError
 from dlpick.remote import guard
+from dlpick.remote.launch_errors import LaunchError, explain
 from dlpick.remote.tags import IDLE_STOP_TAG, STOP_AFTER_TAG, TOKEN_TAG
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2.type_defs import RunInstancesRequestTypeDef, SpotMarketOptionsTypeDef
 
+    from dlpick.pricing.aws import Aws
     from dlpick.remote.launch import LaunchPlan
 
 
@@ -80,3 +83,20 @@ def run_arguments(
             options["MaxPrice"] = f"{r.max_price:.5f}"
         args["InstanceMarketOptions"] = {"MarketType": "spot", "SpotOptions": options}
     return args
+
+
+def dry_run(aws: Aws, plan: LaunchPlan) -> None:
+    """EC2's DryRun: do we have permission? Creates nothing."""
+    ec2 = aws.ec2(plan.request.region)
+    args = run_arguments(plan, plan.security_group_id)
+    args.pop("ClientToken")
+    if plan.create_key:
+        args.pop("KeyName")
+    args["DryRun"] = True
+    try:
+        ec2.run_instances(**args)
+    except AwsError as exc:
+        if exc.code == "DryRunOperation":
+            return
+        raise explain(exc, plan.request) from None
+    raise LaunchError("EC2 did not answer the dry run as expected; nothing was created")

@@ -67,6 +67,7 @@ def test_no_capacity_in_two_azs_and_the_whole_first_region_ends_in_exactly_one_i
     proxy.refuse = {REGION: {ANY}, WEST: {"", f"{WEST}a", f"{WEST}b"}}
     code, out, err = run(capsys, "launch", TYPE, "--yes", "--any-region")
     assert code == 0, err
+    assert "no capacity   other AZs of us-east-1, then the best other region" in out
     [instance] = instances_everywhere()
     assert zone_of(instance) == f"{WEST}c"
     assert f"{instance['InstanceId']} is running in {WEST} ($0.8048/h)" in out
@@ -94,6 +95,12 @@ def test_no_capacity_in_two_azs_and_the_whole_first_region_ends_in_exactly_one_i
     )["SecurityGroups"]
     assert [r["CidrIp"] for r in group["IpPermissions"][0]["IpRanges"]] == ["203.0.113.7/32"]
     assert instance["SecurityGroups"][0]["GroupId"] == group["GroupId"]
+    # The same command again, with capacity back in the first region, starts nothing.
+    proxy.refuse = {}
+    code, _, err = run(capsys, "launch", TYPE, "--yes", "--any-region")
+    assert code == 1
+    assert f"this launch already started {instance['InstanceId']} in {WEST}" in err
+    assert len(instances_everywhere()) == 1
 
 
 def test_the_azs_the_error_names_are_tried_first_and_the_result_records_the_attempts(

@@ -208,6 +208,9 @@ def cmd_launch(args: argparse.Namespace, settings: Settings) -> int:
     plan = lx.plan_launch(aws, req, lambda: price_in(region))
     for line in plan.describe():
         print(line)
+    if plan.existing_instance is None:
+        then = "the best other region" if args.any_region else "other regions, if you say yes"
+        print(lx.PlanRow("no capacity", f"other AZs of {region}, then {then}").line())
     refusal = lx.quota_refusal(plan)
     if refusal is not None:
         raise refusal
