@@ -281,11 +281,8 @@ def region_options(
             verdict, room = "unknown", 0
         else:
             verdict = check.verdict
-            room = (
-                -check.short_by
-                if verdict != "fits" or check.quota is None
-                else int((check.quota.value or 0) - (check.used_vcpus or 0))
-            )
+            limit = check.quota.value if check.quota is not None else None
+            room = int(limit - (check.used_vcpus or 0)) if verdict == "fits" and limit else 0
         if verdict == "short":
             continue
         option = RegionOption(

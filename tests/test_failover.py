@@ -174,3 +174,29 @@ def test_without_a_terminal_or_any_region_the_proposal_is_one_line_and_nothing_m
     assert code == 0, err
     [instance] = instances_everywhere()
     assert instance["Placement"]["AvailabilityZone"].startswith(WEST)
+
+
+def test_proposals_are_cheapest_first_leave_out_short_quotas_and_prefer_headroom(
+    account: SimpleNamespace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dlpick.remote.failover import region_options
+
+    quotas = account.aws.moto.quotas
+    quotas.set(WEST, G_OD, "Running On-Demand G and VT instances", 64)
+    quotas.set("us-east-2", G_OD, "Running On-Demand G and VT instances", 8)
+    quotas.set("eu-west-2", G_OD, "Running On-Demand G and VT instances", 0)  # short
+    only_regions(monkeypatch, REGION, WEST, "us-east-2", "eu-west-2", "ca-central-1")
+    prices = {WEST: 0.8048, "us-east-2": 0.8048, "eu-west-2": 0.70, "ca-central-1": 0.90}
+    aws = Aws()
+    req = LaunchRequest(
+        instance_type=TYPE, region=REGION, checkip_url=os.environ["DLPICK_CHECKIP_URL"]
+    )
+    plan = plan_launch(aws, req, lambda: (0.8048, "test"))
+    options = region_options(aws, plan, [REGION], lambda region: (prices[region], "test"))
+    # eu-west-2 is cheapest but its quota is 0; at equal prices 64 vCPUs beat 8; the
+    # quota of ca-central-1 cannot be read (none set): it is proposed, marked unknown.
+    assert [o.line() for o in options] == [
+        f"{WEST} at $0.8048/h, +$0.00, +0%",
+        "us-east-2 at $0.8048/h, +$0.00, +0%",
+        "ca-central-1 at $0.9000/h, +$0.10, +12%, quota unknown",
+    ]
