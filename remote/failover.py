@@ -215,7 +215,8 @@ def _in_region(
     zone = ""
     while True:
         token = attempt_token(plan.client_token, region, zone, first and not zone)
-        progress(f"starting {req.instance_type} in {zone or region + ' (any AZ)'}")
+        if not zone:  # each later try is announced by the line saying why it moved on
+            progress(f"starting {req.instance_type} in {region} (any AZ)")
         args = run_arguments(
             plan, group_id, client_token=token, subnet_id=(subnets or {}).get(zone)
         )
