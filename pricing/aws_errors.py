@@ -158,7 +158,8 @@ def _client_error(exc: ClientError, at: _Where) -> AwsError:
             code=code,
             **at,
         )
-    return AwsError(f"{code}: {message}" if message else code, code=code, **at)
+    whole = " ".join(str(err.get("Message", "") or "").split())
+    return AwsError(f"{code}: {message}" if message else code, code=code, aws_message=whole, **at)
 
 
 def _http_reason(status: int | None) -> str:

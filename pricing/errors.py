@@ -63,6 +63,7 @@ class AwsError(DlpickError):
         code: str = "",
         credentials: bool = False,
         unreachable: bool = False,
+        aws_message: str = "",
     ) -> None:
         where = " ".join(p for p in (operation, f"in {region}" if region else "") if p)
         super().__init__(f"{where}: {reason}" if where else reason, hint=hint)
@@ -72,6 +73,7 @@ class AwsError(DlpickError):
         self.code = code
         self.credentials = credentials  # the credentials themselves do not work
         self.unreachable = unreachable  # AWS (or the endpoint) cannot be reached at all
+        self.aws_message = aws_message  # AWS's own message, whole (the reason may be cut)
 
     @property
     def account_wide(self) -> bool:

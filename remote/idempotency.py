@@ -55,17 +55,35 @@ def _generation(req: LaunchRequest) -> int:
 
 def remember_launch(req: LaunchRequest, token: str) -> None:
     """Record the generation of the token a launch is about to use, for the next retry."""
-    generation = int(token.rsplit("-", 1)[1])
+    _update({_request_key(req): int(token.rsplit("-", 1)[1])})
+
+
+def _update(change: dict[str, object]) -> None:
     path = launches_file()
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         data = json.loads(path.read_text("utf-8"))
     except (OSError, ValueError):
         data = {}
-    data[_request_key(req)] = generation
+    data.update(change)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=1), "utf-8")
     tmp.replace(path)
+
+
+def remember_move(req: LaunchRequest, token: str, region: str) -> None:
+    """Record that the launch with this token went on in another region (no capacity)."""
+    _update({f"{_request_key(req)}@{token}": region})
+
+
+def moved_to(req: LaunchRequest, token: str) -> str | None:
+    """The region the launch with this token moved to, if it did."""
+    try:
+        data = json.loads(launches_file().read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    region = data.get(f"{_request_key(req)}@{token}")
+    return str(region) if region else None
 
 
 def instances_with_token(ec2: EC2Client, token: str) -> list[InstanceTypeDef]:

@@ -5,7 +5,7 @@ security group, price), so a plan can be shown and confirmed, and a quota that
 would refuse the launch stops it before anything is created. Executing the plan
 creates only what is missing (a key pair, a security group), each found by name
 next time, and starts the instance with an idempotency token, so a retried launch
-never starts a second instance.
+never starts a second instance; without capacity it moves on (remote/failover.py).
 """
 
 from __future__ import annotations
@@ -23,17 +23,23 @@ from dlpick.remote.access import (
     check_cidr,
     default_key_path,
     default_vpc,
-    ensure_security_group,
     find_security_group,
     key_pair_exists,
-    make_key_pair,
     wide_cidr_warning,
+)
+from dlpick.remote.failover import (
+    Attempt,
+    Choose,
+    PriceIn,
+    catalog_price,
+    check_moved,
+    start_instance,
 )
 from dlpick.remote.idempotency import remember_launch, token_for
 from dlpick.remote.images import DEFAULT_OS, Ami, find_ami
 from dlpick.remote.launch_errors import LaunchError, explain, offered_elsewhere
 from dlpick.remote.quotas import QuotaCheck, check_quota
-from dlpick.remote.run_instances import run_arguments
+from dlpick.remote.run_instances import dry_run as dry_run  # the CLI and the dialog call it here
 from dlpick.remote.tags import MANAGED_TAG, OWNER_TAG, SECURITY_GROUP
 
 if TYPE_CHECKING:
@@ -202,6 +208,7 @@ class LaunchResult:
     usd_hour: float | None
     already_running: bool = False
     spot: bool = False  # one-time spot: it can be terminated, never stopped
+    attempts: list[Attempt] = field(default_factory=list)  # where it was tried, in order
 
     @property
     def ssh_command(self) -> str:
@@ -303,6 +310,8 @@ def plan_launch(
     group = find_security_group(ec2, vpc)
     owner = aws.sts(req.region).get_caller_identity()["Arn"]
     token, existing = token_for(ec2, req)
+    if existing is None:
+        check_moved(aws, req, token)  # a launch that moved on runs in another region
     usd, note = price()
     limit = guard.deadline(req.max_hours, req.budget, usd)  # InputError without a price
     return LaunchPlan(
@@ -339,42 +348,28 @@ def quota_refusal(plan: LaunchPlan) -> LaunchError | None:
     )
 
 
-def dry_run(aws: Aws, plan: LaunchPlan) -> None:
-    """EC2's DryRun: do we have permission? Creates nothing."""
-    ec2 = aws.ec2(plan.request.region)
-    args = run_arguments(plan, plan.security_group_id)
-    args.pop("ClientToken")
-    if plan.create_key:
-        args.pop("KeyName")
-    args["DryRun"] = True
-    try:
-        ec2.run_instances(**args)
-    except AwsError as exc:
-        if exc.code == "DryRunOperation":
-            return
-        raise explain(exc, plan.request) from None
-    raise LaunchError("EC2 did not answer the dry run as expected; nothing was created")
-
-
-def execute(aws: Aws, plan: LaunchPlan, progress: Callable[[str], None]) -> LaunchResult:
-    """Create what is missing, start the instance, and wait until it runs."""
+def execute(
+    aws: Aws,
+    plan: LaunchPlan,
+    progress: Callable[[str], None],
+    choose: Choose | None = None,
+    price_in: PriceIn | None = None,
+) -> LaunchResult:
+    """Create what is missing, start the instance where there is capacity (the planned
+    region's AZs, then a region `choose` accepts), and wait until it runs."""
     req = plan.request
-    ec2 = aws.ec2(req.region)
     instance_id = plan.existing_instance
+    attempts: list[Attempt] = []
     try:
         if instance_id is None:
-            if plan.create_key:
-                make_key_pair(ec2, plan.key_name, plan.key_path, plan.tags(), progress)
-            progress(f"allowing SSH from {plan.cidr} in {SECURITY_GROUP}")
-            group_id = ensure_security_group(
-                ec2, default_vpc(ec2, req.region), plan.cidr, plan.tags()
-            )
             remember_launch(req, plan.client_token)
-            progress(f"starting {req.instance_type}")
-            answer = ec2.run_instances(**run_arguments(plan, group_id))
-            instance_id = str(answer["Instances"][0]["InstanceId"])
+            prices = price_in or catalog_price(aws, req.instance_type, req.spot)
+            started = start_instance(aws, plan, progress, prices, choose)
+            instance_id, plan, attempts = started.instance_id, started.plan, started.attempts
+            req = plan.request
         else:
             progress(f"this launch already started {instance_id}; not starting another")
+        ec2 = aws.ec2(req.region)
         progress(f"waiting for {instance_id} to run")
         ec2.get_waiter("instance_running").wait(
             InstanceIds=[instance_id], WaiterConfig={"Delay": 5, "MaxAttempts": 120}
@@ -398,4 +393,5 @@ def execute(aws: Aws, plan: LaunchPlan, progress: Callable[[str], None]) -> Laun
         usd_hour=plan.usd_hour,
         already_running=plan.existing_instance is not None,
         spot=req.spot,
+        attempts=attempts,
     )

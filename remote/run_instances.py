@@ -1,4 +1,4 @@
-"""What EC2's RunInstances is asked to start a planned launch.
+"""What EC2's RunInstances is asked to start a planned launch, and its dry run.
 
 One hardened instance: the planned image with a gp3 root volume deleted with it,
 IMDSv2 only, tags that mark it dlpick's and carry its guards, the self-stop
@@ -11,20 +11,30 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from dlpick.pricing.aws import instance_type_name
+from dlpick.pricing.errors import AwsError
 from dlpick.remote import guard
 from dlpick.remote.capacity_blocks import block_arguments
+from dlpick.remote.launch_errors import LaunchError, explain
 from dlpick.remote.tags import IDLE_STOP_TAG, STOP_AFTER_TAG, TOKEN_TAG
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2.type_defs import RunInstancesRequestTypeDef, SpotMarketOptionsTypeDef
 
+    from dlpick.pricing.aws import Aws
     from dlpick.remote.launch import LaunchPlan
 
 
 def run_arguments(
-    plan: LaunchPlan, security_group_id: str | None, now: datetime | None = None
+    plan: LaunchPlan,
+    security_group_id: str | None,
+    now: datetime | None = None,
+    *,
+    client_token: str | None = None,
+    subnet_id: str | None = None,
 ) -> RunInstancesRequestTypeDef:
-    """The RunInstances arguments that start the planned instance in `security_group_id`."""
+    """The RunInstances arguments that start the planned instance in `security_group_id`,
+    in `subnet_id` (its AZ) when given, with an attempt's own `client_token` when given;
+    the instance is always tagged with the launch's token."""
     r = plan.request
     guard_tags: list[tuple[str, str]] = []
     if r.idle_stop_minutes:
@@ -38,7 +48,7 @@ def run_arguments(
         "MinCount": 1,
         "MaxCount": 1,
         "KeyName": plan.key_name,
-        "ClientToken": plan.client_token,
+        "ClientToken": client_token or plan.client_token,
         "BlockDeviceMappings": [
             {
                 "DeviceName": plan.ami.root_device,
@@ -62,6 +72,8 @@ def run_arguments(
         args["Placement"] = {"AvailabilityZone": r.availability_zone}
     if security_group_id:
         args["SecurityGroupIds"] = [security_group_id]
+    if subnet_id:
+        args["SubnetId"] = subnet_id
     if plan.deadline is not None:
         args["UserData"] = guard.self_stop_user_data(plan.deadline)
         args["InstanceInitiatedShutdownBehavior"] = plan.guard_action
@@ -76,3 +88,20 @@ def run_arguments(
     if plan.block is not None:
         block_arguments(args, plan.block)
     return args
+
+
+def dry_run(aws: Aws, plan: LaunchPlan) -> None:
+    """EC2's DryRun: do we have permission? Creates nothing."""
+    ec2 = aws.ec2(plan.request.region)
+    args = run_arguments(plan, plan.security_group_id)
+    args.pop("ClientToken")
+    if plan.create_key:
+        args.pop("KeyName")
+    args["DryRun"] = True
+    try:
+        ec2.run_instances(**args)
+    except AwsError as exc:
+        if exc.code == "DryRunOperation":
+            return
+        raise explain(exc, plan.request) from None
+    raise LaunchError("EC2 did not answer the dry run as expected; nothing was created")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +14,8 @@ from dlpick.tui.fit_table import Col
 
 if TYPE_CHECKING:
     from dlpick.pricing.aws import Aws
+    from dlpick.remote.failover import Choose
+    from dlpick.remote.failover_regions import RegionOption
     from dlpick.remote.quotas import Quota
 
 
@@ -114,6 +115,11 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
         metavar="ID",
         help="launch into a Capacity Block bought (cr-...; see dlpick capacity-blocks)",
     )
+    launch.add_argument(
+        "--any-region",
+        action="store_true",
+        help="when the region has no capacity, go to the best other region without asking",
+    )
     launch.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     launch.set_defaults(handler=cmd_launch)
 
@@ -160,28 +166,25 @@ def confirm(question: str, assume_yes: bool) -> bool:
     return answer in ("y", "yes")
 
 
-def launch_price(
-    aws: Aws, region: str, instance_type: str, spot: bool
-) -> Callable[[], tuple[float | None, str]]:
-    """A callable giving (usd/hour, where it came from) through the price catalog."""
-    from dlpick.pricing.cache import PriceCache
-    from dlpick.pricing.catalog import Catalog
+def region_chooser(any_region: bool) -> Choose | None:
+    """How another region is accepted when the planned one has no capacity: the best one
+    (--any-region), a y/N question on a terminal, or none (the proposal is the error)."""
+    if any_region:
+        return lambda options: options[0]
+    if not sys.stdin.isatty():
+        return None
 
-    def price() -> tuple[float | None, str]:
-        catalog = Catalog(cache=PriceCache(), aws=aws)
-        for offer in catalog.offers(region):
-            if offer.instance_type == instance_type:
-                if spot:
-                    return offer.spot_usd_hour, f"spot, {offer.spot_source} {offer.spot_as_of[:10]}"
-                return offer.on_demand_usd_hour, f"{offer.price_source} {offer.price_as_of[:10]}"
-        return None, "not in the price catalog"
+    def ask(options: list[RegionOption]) -> RegionOption | None:
+        best = options[0]
+        return best if confirm(f"Launch in {best.line()}?", False) else None
 
-    return price
+    return ask
 
 
 def cmd_launch(args: argparse.Namespace, settings: Settings) -> int:
     from dlpick.pricing.errors import InputError
     from dlpick.remote import launch as lx
+    from dlpick.remote.failover import catalog_price
     from dlpick.tui import cmd_capacity
 
     if args.max_price is not None and (args.max_price <= 0 or not args.spot):
@@ -211,10 +214,14 @@ def cmd_launch(args: argparse.Namespace, settings: Settings) -> int:
         capacity_block=args.capacity_block,
     )
     print(f"planning {req.instance_type} in {region}...", file=sys.stderr)
-    plan = lx.plan_launch(aws, req, launch_price(aws, region, req.instance_type, req.spot))
+    price_in = catalog_price(aws, req.instance_type, req.spot)
+    plan = lx.plan_launch(aws, req, lambda: price_in(region))
     cmd_capacity.launch_extras(aws, plan)  # its Capacity Block; the spot placement score
     for line in plan.describe():
         print(line)
+    if plan.existing_instance is None:
+        then = "the best other region" if args.any_region else "other regions, if you say yes"
+        print(lx.PlanRow("no capacity", f"other AZs of {region}, then {then}").line())
     refusal = lx.quota_refusal(plan)
     if refusal is not None:
         raise refusal
@@ -225,10 +232,16 @@ def cmd_launch(args: argparse.Namespace, settings: Settings) -> int:
     if plan.existing_instance is None and not confirm("Launch?", args.yes):
         print("not launched", file=sys.stderr)
         return 1
-    result = lx.execute(aws, plan, lambda msg: print(f"... {msg}", file=sys.stderr))
+    result = lx.execute(
+        aws,
+        plan,
+        lambda msg: print(f"... {msg}", file=sys.stderr),
+        region_chooser(args.any_region),
+        price_in,
+    )
     state = "already running" if result.already_running else "running"
     price = f"${result.usd_hour:.4f}/h" if result.usd_hour is not None else "price unknown"
-    print(f"{result.instance_id} is {state} in {region} ({price})")
+    print(f"{result.instance_id} is {state} in {result.region} ({price})")
     print(f"  host  {result.public_dns or result.public_ip}")
     print(f"  ssh   {result.ssh_command}")
     for label, text in result.end_commands():

@@ -12,7 +12,7 @@ import re
 import threading
 from dataclasses import dataclass
 
-from tests.peers.loopback import LoopbackServer, QuietHandler, relay
+from tests.peers.loopback import LoopbackServer, QuietHandler, relay_handler
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,7 @@ FAULTS = {
 }
 HANG = Fault("hang", 0, hang=True)
 
+
 _SCOPE = re.compile(r"Credential=[^/]+/\d{8}/([^/]+)/([^/]+)/aws4_request")
 
 
@@ -99,10 +100,7 @@ class FaultServer(LoopbackServer):
 
             def _relay(self, payload: bytes) -> None:
                 assert server.upstream is not None
-                status, data, kept = relay(
-                    server.upstream, self.command, self.path, dict(self.headers.items()), payload
-                )
-                self.reply(status, data, headers=kept)
+                self.reply(*relay_handler(self, server.upstream, payload))
 
         super().__init__(Handler)
 

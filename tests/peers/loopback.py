@@ -79,3 +79,13 @@ def relay(
         if key.lower() not in ("content-length", "transfer-encoding", "connection")
     }
     return answer.status, data, kept
+
+
+def relay_handler(
+    handler: BaseHTTPRequestHandler, upstream: str, payload: bytes
+) -> tuple[int, bytes, None, dict[str, str]]:
+    """Pass the handler's request on to `upstream`, as `QuietHandler.reply`'s arguments."""
+    status, data, kept = relay(
+        upstream, handler.command, handler.path, dict(handler.headers.items()), payload
+    )
+    return status, data, None, kept
