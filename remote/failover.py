@@ -222,6 +222,10 @@ def _in_region(
         return str(answer["Instances"][0]["InstanceId"])
 
 
+# What to do about a declined (or unasked) move, in the CLI's words; the app has its own.
+CLI_DECLINE_HINT = "launch there with --region {region}, or --any-region"
+
+
 def pinned_place(req: LaunchRequest) -> str:
     """Where a launch must run, when it must not move: a Capacity Block or a chosen AZ."""
     if req.capacity_block:
@@ -255,6 +259,7 @@ def start_instance(
     progress: Callable[[str], None],
     price_in: PriceIn,
     choose: Choose | None,
+    decline_hint: str = CLI_DECLINE_HINT,
 ) -> Started:
     """Start the planned instance where there is capacity: the planned region's AZs, then
     the regions `choose` accepts (None: none is accepted, the proposal is the error)."""
@@ -300,8 +305,7 @@ def start_instance(
         if picked is None:
             best = options[0]
             raise LaunchError(
-                f"{gone}; next best: {best.line()} (launch there with --region {best.region}, "
-                "or --any-region)",
+                f"{gone}; next best: {best.line()} ({decline_hint.format(region=best.region)})",
                 code=attempts[-1].code,
             )
         progress(f"moving to {picked.region}: key pair and security group follow")

@@ -28,6 +28,7 @@ from dlpick.remote.access import (
     wide_cidr_warning,
 )
 from dlpick.remote.failover import (
+    CLI_DECLINE_HINT,
     Attempt,
     Choose,
     PriceIn,
@@ -354,6 +355,7 @@ def execute(
     progress: Callable[[str], None],
     choose: Choose | None = None,
     price_in: PriceIn | None = None,
+    decline_hint: str = CLI_DECLINE_HINT,
 ) -> LaunchResult:
     """Create what is missing, start the instance where there is capacity (the planned
     region's AZs, then a region `choose` accepts), and wait until it runs."""
@@ -364,7 +366,7 @@ def execute(
         if instance_id is None:
             remember_launch(req, plan.client_token)
             prices = price_in or catalog_price(aws, req.instance_type, req.spot)
-            started = start_instance(aws, plan, progress, prices, choose)
+            started = start_instance(aws, plan, progress, prices, choose, decline_hint)
             instance_id, plan, attempts = started.instance_id, started.plan, started.attempts
             req = plan.request
         else:

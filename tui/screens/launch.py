@@ -306,12 +306,16 @@ class LaunchDialog(WorkerErrors, ModalScreen[str | None]):
     @work(thread=True, exclusive=True, group="launch", exit_on_error=False, description="launching")
     def launch(self, plan: LaunchPlan) -> None:
         from dlpick.remote.launch import execute
+        from dlpick.tui.screens.move_region import APP_DECLINE_HINT, ask_from_worker
 
         def progress(text: str) -> None:
             # A handful of lines per launch: each is posted as it happens.
             self.post_message(Progress(text))
 
-        self.post_message(Launched(execute(self.account.require(), plan, progress)))
+        worker = get_current_worker()
+        choose = ask_from_worker(self.app, plan.request.region, lambda: worker.is_cancelled)
+        result = execute(self.account.require(), plan, progress, choose, None, APP_DECLINE_HINT)
+        self.post_message(Launched(result))
 
     @on(Progress)
     def _progress(self, message: Progress) -> None:
