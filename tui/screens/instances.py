@@ -72,7 +72,7 @@ def cells(inst: Instance, now: datetime) -> dict[str, Text]:
     usd = "?" if rate is None else f"{rate:.3f}" if inst.billing_hourly else "—"
     return {
         "id": Text(inst.instance_id),
-        "name": Text(inst.name or "-"),
+        "name": Text(inst.name or ("Batch host" if inst.batch_environment else "-")),
         "type": Text(inst.instance_type),
         "region": Text(inst.region),
         "state": Text(inst.state, style=STATE_STYLES.get(inst.state, "")),
@@ -82,7 +82,11 @@ def cells(inst: Instance, now: datetime) -> dict[str, Text]:
         # "idle" from the idle alarm, "idle 20m" from watching the GPUs over SSH.
         "idle": Text(inst.idle.replace(" (alarm)", ""), style=idle_style),
         "guard": Text(inst.guard_text()),
-        "managed": Text("yes") if inst.managed else Text("no", style="bold yellow"),
+        "managed": Text("batch", style="cyan")
+        if inst.batch_environment
+        else Text("yes")
+        if inst.managed
+        else Text("no", style="bold yellow"),
     }
 
 
