@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -250,3 +250,16 @@ class BatchLogFollower:
                 yield chunk
             if at_end or (not events and token is None):
                 return
+
+
+async def events_off_loop(follower: BatchLogFollower) -> AsyncIterator[FollowEvent]:
+    """The follower's events for an asyncio consumer (the app's log view): each call to
+    AWS, and each wait between polls, runs in a thread, never on the event loop."""
+    import asyncio
+
+    events = follower.events()
+    while True:
+        event: FollowEvent | None = await asyncio.to_thread(next, events, None)
+        if event is None:
+            return
+        yield event

@@ -422,7 +422,9 @@ async def test_idle_instances_are_announced_once_per_episode(
 
 
 @pytest.mark.parametrize("size", [(120, 36), (80, 24)], ids=["120x36", "80x24"])
-@pytest.mark.parametrize("screen", ["launch", "launch-short", "instances", "instances-unreadable"])
+@pytest.mark.parametrize(
+    "screen", ["launch", "launch-short", "instances", "instances-unreadable", "jobs"]
+)
 def test_snapshots(
     snap_compare: Callable[..., bool], tmp_path: Path, screen: str, size: tuple[int, int]
 ) -> None:

@@ -104,6 +104,14 @@ class DlpickApp(FleetWatchingApp):
             tooltip="your instances: cost so far, idle state, stop or terminate",
         ),
         Binding("o", "open_runs", "Runs", tooltip="runs on a host: follow logs, start, ports"),
+        # Out of the footer, so the price table's keys still fit 80 columns.
+        Binding(
+            "b",
+            "batch_jobs",
+            "Batch jobs",
+            show=False,
+            tooltip="your Batch jobs: state, cost, follow a log, cancel",
+        ),
         # Ctrl-C quits, as in any terminal program, even in a text field or a dialog.
         Binding("ctrl+c", "quit", show=False, priority=True),
     ]
@@ -175,6 +183,12 @@ class DlpickApp(FleetWatchingApp):
                     self.account, region=self.fleet_home(), all_regions=self.prices.view.all_regions
                 )
             )
+
+    def action_batch_jobs(self) -> None:
+        from dlpick.tui.screens.jobs import JobsScreen
+
+        if not isinstance(self.screen, JobsScreen):
+            self.push_screen(JobsScreen(self.account, self.catalog, region=self.fleet_home()))
 
     def action_open_runs(self) -> None:
         from dlpick.tui.screens.runs import ask_for_runs

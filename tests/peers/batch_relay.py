@@ -10,7 +10,8 @@ For CloudWatch Logs' GetLogEvents it records each request, caps its `limit` at
 `log_page` (small pages), and every `fault_every`-th call (and the `fault_burst` - 1
 before it) answers with the next fault of `log_faults`: "close" (the socket closes
 without an answer), "throttle" (ThrottlingException) or "500" (an internal error).
-`extra_jobs` adds DescribeJobs records moto cannot make (a multi-node job's nodes, `JOB#N`).
+`extra_jobs` adds DescribeJobs records moto cannot make (a multi-node job's nodes,
+`JOB#N`), or replaces moto's (a job still RUNNING).
 """
 
 from __future__ import annotations
@@ -79,7 +80,9 @@ class BatchRelay(LoopbackServer):
             if extra:
                 status, body, kept = self._relay(method, path, headers, payload)
                 answer = json.loads(body)
-                answer["jobs"] = answer.get("jobs", []) + extra
+                ours = {j["jobId"] for j in extra}
+                answer["jobs"] = [j for j in answer.get("jobs", []) if j["jobId"] not in ours]
+                answer["jobs"] += extra
                 return status, json.dumps(answer).encode(), kept
         if path == "/v1/listjobs":
             return self._page(method, path, headers, payload)
