@@ -199,6 +199,7 @@ class DlpickApp(FleetWatchingApp):
     def action_help(self) -> None:
         from dlpick.tui.screens.help import HelpScreen
         from dlpick.tui.screens.instances import InstancesScreen
+        from dlpick.tui.screens.jobs import JobsScreen
 
         if isinstance(self.screen, HelpScreen):
             return
@@ -215,6 +216,7 @@ class DlpickApp(FleetWatchingApp):
                 [
                     ("Price table", rows(PricesScreen.BINDINGS)),
                     ("Instances", rows(InstancesScreen.BINDINGS)),
+                    ("Batch jobs", rows(JobsScreen.BINDINGS)),
                     ("Everywhere", rows(self.BINDINGS) + extra),
                 ]
             )
