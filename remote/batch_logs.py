@@ -171,17 +171,18 @@ class BatchLogFollower:
         attempt = 0
         failing_since: float | None = None
         waiting_noted = False
+        announced = False  # "connected" is said once AWS has answered, and after each recovery
         final: str | None = None  # the job's end status; one more drain follows it
         while True:
             try:
                 if self.stream is not None:
                     for chunk in self._drain():
-                        if failing_since is not None:
-                            attempt, failing_since = 0, None
+                        if failing_since is not None or not announced:
+                            attempt, failing_since, announced = 0, None, True
                             yield ConnectionChange("connected", attempt)
                         yield chunk
-                if failing_since is not None:
-                    attempt, failing_since = 0, None
+                if failing_since is not None or not announced:
+                    attempt, failing_since, announced = 0, None, True
                     yield ConnectionChange("connected", attempt)
                 if not self.follow or self.state is None:
                     yield LogEnd(self.lines)

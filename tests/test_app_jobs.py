@@ -84,7 +84,7 @@ async def test_jobs_screen_lists_follows_a_log_and_cancels_after_asking(
             await wait_for(lambda: logs.log_view.lines_received == 300, pilot, 5)
             lines = list(logs.query_one("#log", Log).lines)
             assert lines[0] == "epoch 0 loss 1.000" and lines[-1] == "epoch 299 loss 0.003"
-            assert logs.run_state == "succeeded"
+            assert logs.run_state == "succeeded" and logs.connection == "log complete"
             await pilot.press("escape")
             assert app.screen is screen
 
