@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from dlpick.pricing.errors import AwsError
-from dlpick.remote.batch_names import ENVIRONMENTS
+from dlpick.remote.batch_names import ENVIRONMENTS, HOST_NAME
 from dlpick.remote.tags import BATCH_ENVIRONMENT_TAG, IDLE_STOP_TAG, MANAGED_TAG, STOP_AFTER_TAG
 
 if TYPE_CHECKING:
@@ -145,9 +145,15 @@ class Instance:
 
     @property
     def batch_environment(self) -> str | None:
-        """The dlpick compute environment Batch runs this host for, or None."""
+        """The dlpick compute environment Batch runs this host for, or None.
+
+        Batch's own tag names it; the tags dlpick gives the environments' hosts at
+        setup (its Name, managed) say it is one when that tag is not there.
+        """
         name = self.tags.get(BATCH_ENVIRONMENT_TAG, "").rsplit("/", 1)[-1]
-        return name if name in ENVIRONMENTS else None
+        if name in ENVIRONMENTS:
+            return name
+        return HOST_NAME if self.managed and self.name == HOST_NAME else None
 
     @property
     def idle_stop_minutes(self) -> int | None:

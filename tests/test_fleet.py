@@ -272,14 +272,16 @@ def test_a_running_batch_host_counts_in_the_ticker_and_is_labelled_batch(
     arn = "arn:aws:batch:us-west-2:123456789012:compute-environment/dlpick-spot"
     host = start("us-west-2", spot=True, extra_tags={"aws:batch:compute-environment": arn})
     other = start("us-west-2", extra_tags={"aws:batch:compute-environment": "theirs"})
+    named = start("us-west-2", name="dlpick-batch")  # the tags setup gives the hosts
     scan = load_fleet(Aws(), ["us-west-2"])
     by_id = {i.instance_id: i for i in scan.instances}
     batch = by_id[host["InstanceId"]]
     assert batch.batch_environment == "dlpick-spot"
     assert by_id[other["InstanceId"]].batch_environment is None
+    assert by_id[named["InstanceId"]].batch_environment == "dlpick-batch"
     spend = ticker(scan.instances, fleet.clock)
-    assert spend.running == 3 and spend.complete
-    assert spend.usd_hour == pytest.approx(PRICES["us-west-2"] * 2 + 0.31)
+    assert spend.running == 4 and spend.complete
+    assert spend.usd_hour == pytest.approx(PRICES["us-west-2"] * 3 + 0.31)
     row = cells(batch, fleet.clock)
     assert row["managed"].plain == "batch" and row["usd"].plain == "0.310 spot"
 
