@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from dlpick.pricing.aws import Aws
+from dlpick.pricing.errors import EXIT_ERROR
 from dlpick.remote.batch_logs import GROUP, BatchLogFollower
 from dlpick.remote.log_events import LogChunk, RunEnded
 from tests.batch_fixtures import client, set_up
@@ -141,6 +142,19 @@ def test_follow_exits_with_the_jobs_outcome_after_a_throttled_read(
     assert out.splitlines() == ["one", "two", "three"]
     assert "ThrottlingException" in err and f"job {job} SUCCEEDED" in err
     assert relay.faults_made["throttle"] >= 1
+
+
+def test_a_refusal_is_not_retried_and_ends_in_one_line(
+    relay: BatchRelay, capsys: pytest.CaptureFixture[str]
+) -> None:
+    job = submit(capsys, "--", "python", "train.py")
+    put_lines(stream_of_job(job), ["one"])
+    relay.log_faults, relay.fault_every = ["denied"], 1
+    code, out, err = run(capsys, "batch", "logs", job, "--follow")
+    assert code == EXIT_ERROR and out == ""
+    assert err.count("\n") == 1 and err.startswith("error: ")
+    assert "permission denied (AccessDeniedException)" in err
+    assert len(relay.log_requests) == 1
 
 
 def test_array_child_and_multi_node_node_read_their_own_streams(

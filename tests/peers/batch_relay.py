@@ -9,7 +9,8 @@ every request on to moto and, for Batch's job calls, cuts the answer into pages 
 For CloudWatch Logs' GetLogEvents it records each request, caps its `limit` at
 `log_page` (small pages), and every `fault_every`-th call (and the `fault_burst` - 1
 before it) answers with the next fault of `log_faults`: "close" (the socket closes
-without an answer), "throttle" (ThrottlingException) or "500" (an internal error).
+without an answer), "throttle" (ThrottlingException), "500" (an internal error) or
+"denied" (AccessDeniedException, which no retry gets past).
 `extra_jobs` adds DescribeJobs records moto cannot make (a multi-node job's nodes,
 `JOB#N`), or replaces moto's (a job still RUNNING).
 """
@@ -107,6 +108,8 @@ class BatchRelay(LoopbackServer):
             return _error(400, "ThrottlingException", "Rate exceeded")
         if fault == "500":
             return _error(500, "ServiceUnavailableException", "internal error")
+        if fault == "denied":
+            return _error(400, "AccessDeniedException", "not authorized to GetLogEvents")
         if self.log_page is not None:
             request["limit"] = min(int(request.get("limit", 10000)), self.log_page)
         return self._relay("POST", "/", headers, json.dumps(request).encode())
