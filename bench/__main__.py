@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import isolated_env
+from bench.common import isolated_env, moto_env
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -58,13 +58,7 @@ def api_calls_per_region() -> dict[str, Any]:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             os.environ.update(isolated_env(Path(tmp)))
-            os.environ.update(
-                AWS_ENDPOINT_URL=moto.url,
-                AWS_ENDPOINT_URL_PRICING=pricing.url,
-                AWS_ACCESS_KEY_ID="bench",
-                AWS_SECRET_ACCESS_KEY="bench",
-                AWS_DEFAULT_REGION="us-east-1",
-            )
+            os.environ.update(moto_env(moto.url, AWS_ENDPOINT_URL_PRICING=pricing.url))
             region = "us-east-1"
             import boto3
 
@@ -118,6 +112,7 @@ def main() -> None:
         "app_first_rows_in_a_terminal": first_rows(),
         "ssh_follow": in_fresh_process("bench.ssh_follow"),
         "app_ingest": in_fresh_process("bench.app_ingest"),
+        "batch_log_follow": in_fresh_process("bench.batch_follow"),
     }
     print(json.dumps(figures, indent=2))
 

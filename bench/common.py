@@ -21,3 +21,14 @@ def isolated_env(home: Path) -> dict[str, str]:
         DLPICK_WATCH_IDLE_OVER_SSH="false",
     )
     return env
+
+
+def moto_env(endpoint: str, **more: str) -> dict[str, str]:
+    """Standard AWS configuration that reaches a local moto server with made-up keys."""
+    return {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        **more,
+    }

@@ -11,7 +11,7 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from dlpick.pricing.aws_errors import _botocore_errors, _no_credentials, aws_error, expect
 from dlpick.pricing.errors import AwsError
@@ -184,6 +184,16 @@ class Aws:
 
     def s3(self, region: str) -> S3Client:
         return cast("S3Client", self.client("s3", region))
+
+    def logs(self, region: str) -> LogsClient:
+        """CloudWatch Logs, typed for the calls dlpick makes (see LogsClient)."""
+        return cast("LogsClient", self.client("logs", region))
+
+
+class LogsClient(Protocol):
+    """The CloudWatch Logs calls dlpick makes (the project's stubs leave Logs out)."""
+
+    def get_log_events(self, **kwargs: Any) -> dict[str, Any]: ...
 
 
 def instance_type_name(name: str) -> InstanceTypeType:

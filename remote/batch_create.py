@@ -155,7 +155,7 @@ def compute_resources(plan: SetupPlan, group: str, *, spot: bool) -> dict[str, A
         "instanceRole": names.INSTANCE_ROLE,
         "ec2Configuration": [{"imageType": GPU_IMAGE_TYPE}],
         # On the hosts too, so `dlpick ls` counts them as dlpick's.
-        "tags": {**names.batch_tags(plan.owner), "Name": "dlpick-batch"},
+        "tags": {**names.batch_tags(plan.owner), "Name": names.HOST_NAME},
     }
     if spot:
         resources["bidPercentage"] = 100  # pay the spot price, never above on-demand

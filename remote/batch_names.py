@@ -24,6 +24,8 @@ JOB_ROLE = "dlpick-batch-job"
 JOB_POLICY_NAME = "dlpick-read-code"
 # No inbound rule: jobs reach out (images, S3), nothing reaches in.
 SECURITY_GROUP = "dlpick-batch"
+# The Name tag of the hosts (set in the environments' compute resources).
+HOST_NAME = "dlpick-batch"
 # Job definitions are named this prefix plus a digest of their content.
 JOB_DEFINITION_PREFIX = "dlpick-"
 BATCH_SERVICE = "batch.amazonaws.com"

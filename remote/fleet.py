@@ -14,7 +14,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from dlpick.pricing.errors import AwsError
-from dlpick.remote.tags import IDLE_STOP_TAG, MANAGED_TAG, STOP_AFTER_TAG
+from dlpick.remote.batch_names import ENVIRONMENTS, HOST_NAME
+from dlpick.remote.tags import BATCH_ENVIRONMENT_TAG, IDLE_STOP_TAG, MANAGED_TAG, STOP_AFTER_TAG
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2.type_defs import InstanceTypeDef, TagTypeDef
@@ -141,6 +142,18 @@ class Instance:
         if self.tags.get(STOP_AFTER_TAG):
             guard.append(f"until {self.tags[STOP_AFTER_TAG][5:16].replace('T', ' ')}")
         return ", ".join(guard) or "-"
+
+    @property
+    def batch_environment(self) -> str | None:
+        """The dlpick compute environment Batch runs this host for, or None.
+
+        Batch's own tag names it; the tags dlpick gives the environments' hosts at
+        setup (its Name, managed) say it is one when that tag is not there.
+        """
+        name = self.tags.get(BATCH_ENVIRONMENT_TAG, "").rsplit("/", 1)[-1]
+        if name in ENVIRONMENTS:
+            return name
+        return HOST_NAME if self.managed and self.name == HOST_NAME else None
 
     @property
     def idle_stop_minutes(self) -> int | None:

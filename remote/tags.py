@@ -12,6 +12,8 @@ OWNER_TAG = "dlpick:owner"  # the ARN of the identity that launched it
 TOKEN_TAG = "dlpick:client-token"  # the launch's idempotency token
 STOP_AFTER_TAG = "dlpick:stop-after"  # when the self-stop deadline passes (UTC)
 IDLE_STOP_TAG = "dlpick:idle-stop-minutes"  # the idle alarm's window
+# Batch's own tag on the hosts of a managed compute environment: its name (or ARN).
+BATCH_ENVIRONMENT_TAG = "aws:batch:compute-environment"
 
 # The security group that lets SSH in from the launching user's address only.
 SECURITY_GROUP = "dlpick-ssh"

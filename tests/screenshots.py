@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
@@ -27,6 +28,7 @@ from dlpick.pricing.placement import Placement, neighbours
 from dlpick.pricing.snapshot import RegionSnapshot, Snapshot
 from dlpick.pricing.specs import InstanceSpec
 from dlpick.remote import guard
+from dlpick.remote.batch_jobs import BatchJob
 from dlpick.remote.capacity_blocks import BlockOffering, Outlook
 from dlpick.remote.fleet import FleetScan, Instance, price_instances
 from dlpick.remote.images import Ami
@@ -313,6 +315,47 @@ class FixedAccess(AwsAccess):
         price_instances(instances, catalog)
         return FleetScan(tuple(instances), tuple(regions), self.unreadable)
 
+    def batch_jobs(self, region: str, catalog: Catalog) -> list[BatchJob]:
+        return fixed_jobs()
+
+
+# id, name, state, queue, hours since created, hours run (None: not started), type,
+# market, USD/hour
+FIXED_JOBS = (
+    ("9f8e7d6c-5b4a-4938-8271-605f4e3d2c1b", "dlpick-train", "RUNNING", "dlpick-spot-first",
+     2.6, 2.5, "g6e.2xlarge", "spot", 0.8811),
+    ("5d1c0a2e-77aa-4c1b-9f0e-1b2c3d4e5f60", "sweep", "RUNNING", "dlpick-spot-first",
+     1.5, 1.4, "g6.xlarge", "spot", 0.3503),
+    ("0a1b2c3d-4e5f-4061-8273-8495a6b7c8d9", "queued-eval", "RUNNABLE", "dlpick-spot-first",
+     0.2, None, None, None, None),
+    ("3c2b1a09-f8e7-4d6c-b5a4-938271605f4e", "dlpick-torchrun", "SUCCEEDED", "dlpick-on-demand",
+     20, 6.0, "g6.12xlarge", "on-demand", 4.6016),
+    ("7e6d5c4b-3a29-4180-8f7e-6d5c4b3a2918", "dlpick-train", "FAILED", "dlpick-spot-first",
+     30, 0.7, "g5.xlarge", "spot", 0.4301),
+)  # fmt: skip
+
+
+def fixed_jobs() -> list[BatchJob]:
+    """A week of Batch jobs: running on spot, an array of 16, a multi-node one (two
+    nodes), one not started, one whose spot host was reclaimed."""
+    now = datetime.fromtimestamp(FIXED_NOW, UTC)
+    jobs = []
+    for job_id, name, status, queue, ago, ran, itype, market, usd in FIXED_JOBS:
+        created = now - timedelta(hours=ago)
+        started = None if ran is None else created + timedelta(minutes=3)
+        ended = started is not None and status in ("SUCCEEDED", "FAILED")
+        stopped = started + timedelta(hours=ran or 0) if ended and started else None
+        jobs.append(
+            BatchJob(job_id, name, status, queue, created, started, stopped, "", itype, market, usd)
+        )
+    jobs[3].nodes = 2
+    jobs[4].reason = "Host EC2 (instance i-0abc1234567890def) terminated."
+    sweep = jobs[1]
+    sweep.array_size = 16
+    sweep.children = [replace(sweep, job_id=f"{sweep.job_id}:{i}") for i in range(16)]
+    sweep.usd_hour = None  # the children's prices make the array's cost
+    return jobs
+
 
 class PartlyReadableAccess(FixedAccess):
     """The same account, but one region refuses to list its instances."""
@@ -426,6 +469,13 @@ async def _cleanup(pilot: Pilot[None]) -> None:
     await pilot.pause()
 
 
+async def _jobs(pilot: Pilot[None]) -> None:
+    app = pilot.app
+    await pilot.press("b")
+    await _until(pilot, lambda: app.screen.query_one("#jobs", DataTable).row_count > 0)
+    app.clear_notifications()
+
+
 async def _logs(pilot: Pilot[None]) -> None:
     """A run's log (a fixed replay, no SSH), ended, with a search match highlighted."""
     from tests.log_replay import ended_and_searched, replay_screen
@@ -448,6 +498,7 @@ SCREENS: dict[str, Callable[[Pilot[None]], Awaitable[None]] | None] = {
     "instances": _instances,
     "instances-unreadable": _instances,
     "cleanup": _cleanup,
+    "jobs": _jobs,
 }
 # Screens that need an AWS account: drawn with FixedAccess and the fixed prices.
 AWS_SCREENS = (
@@ -457,6 +508,7 @@ AWS_SCREENS = (
     "instances",
     "instances-unreadable",
     "cleanup",
+    "jobs",
 )
 # Screens drawn with an account one of whose regions cannot be read.
 PARTLY_READABLE = ("instances-unreadable",)

@@ -431,6 +431,7 @@ async def test_idle_instances_are_announced_once_per_episode(
         "instances",
         "instances-unreadable",
         "cleanup",
+        "jobs",
     ],
 )
 def test_snapshots(

@@ -42,6 +42,7 @@ COMMANDS = {
     "batch-jobs": (["batch", "jobs"], EXIT_ERROR),
     "batch-submit": (["batch", "submit", "--", "python", "train.py"], EXIT_ERROR),
     "batch-cancel": (["batch", "cancel", "job-1", "--yes"], EXIT_ERROR),
+    "batch-logs": (["batch", "logs", "job-1", "--follow"], EXIT_ERROR),
     "batch-teardown": (["batch", "teardown", "--yes"], EXIT_ERROR),
 }
 

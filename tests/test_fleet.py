@@ -33,10 +33,12 @@ def start(
     managed: bool = True,
     name: str = "",
     spot: bool = False,
+    extra_tags: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     ec2 = boto3.client("ec2", region_name=region)
     image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
     tags: list[TagTypeDef] = [{"Key": "Name", "Value": name or f"job-{region}"}]
+    tags += [{"Key": k, "Value": v} for k, v in (extra_tags or {}).items()]
     if managed:
         tags.append({"Key": "dlpick:managed", "Value": "true"})
     extra: dict[str, Any] = {"InstanceMarketOptions": {"MarketType": "spot"}} if spot else {}
@@ -255,6 +257,33 @@ def test_a_region_that_cannot_be_read_is_named_and_totals_are_lower_bounds(
         assert total.startswith("at least 2 running · ≥$") and "1 region unreadable" in total
     finally:
         proxy.stop()
+
+
+def test_a_running_batch_host_counts_in_the_ticker_and_is_labelled_batch(
+    fleet: SimpleNamespace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A host Batch runs for dlpick's spot environment, as Batch tags it; another
+    account's Batch host is counted as any GPU instance, but not labelled dlpick's."""
+    from dlpick.pricing.aws import Aws
+    from dlpick.remote.fleet import load_fleet
+    from dlpick.remote.spend import ticker
+    from dlpick.tui.screens.instances import cells
+
+    arn = "arn:aws:batch:us-west-2:123456789012:compute-environment/dlpick-spot"
+    host = start("us-west-2", spot=True, extra_tags={"aws:batch:compute-environment": arn})
+    other = start("us-west-2", extra_tags={"aws:batch:compute-environment": "theirs"})
+    named = start("us-west-2", name="dlpick-batch")  # the tags setup gives the hosts
+    scan = load_fleet(Aws(), ["us-west-2"])
+    by_id = {i.instance_id: i for i in scan.instances}
+    batch = by_id[host["InstanceId"]]
+    assert batch.batch_environment == "dlpick-spot"
+    assert by_id[other["InstanceId"]].batch_environment is None
+    assert by_id[named["InstanceId"]].batch_environment == "dlpick-batch"
+    spend = ticker(scan.instances, fleet.clock)
+    assert spend.running == 4 and spend.complete
+    assert spend.usd_hour == pytest.approx(PRICES["us-west-2"] * 3 + 0.31)
+    row = cells(batch, fleet.clock)
+    assert row["managed"].plain == "batch" and row["usd"].plain == "0.310 spot"
 
 
 def test_the_ticker_never_reads_as_nothing_running_when_aws_could_not_be_read() -> None:

@@ -7,9 +7,10 @@ AWS, never on the path to the first frame. Every screen asks the same
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -21,10 +22,12 @@ if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient
 
     from dlpick.pricing.aws import Aws
-    from dlpick.pricing.catalog import Catalog
+    from dlpick.pricing.catalog import Catalog, Offer
+    from dlpick.remote.batch_jobs import BatchJob
     from dlpick.remote.capacity_blocks import Outlook
     from dlpick.remote.fleet import FleetScan, Instance
     from dlpick.remote.launch import LaunchPlan, LaunchRequest
+    from dlpick.remote.log_events import FollowEvent
     from dlpick.remote.quotas import Headroom
 
 # Makes an `Aws` with credentials, or raises the AwsError saying why there are none
@@ -162,6 +165,49 @@ class AwsAccess:
         from dlpick.remote.fleet import load_fleet
 
         return load_fleet(self.require(), regions, catalog=catalog)
+
+    def batch_jobs(self, region: str, catalog: Catalog) -> list[BatchJob]:
+        """dlpick's Batch jobs of the last week, costed from the catalog's prices."""
+        from dlpick.remote.batch_jobs import load_jobs
+
+        offers: dict[str, Offer] = {}
+
+        def price(instance_type: str, spot: bool) -> float | None:
+            if not offers:
+                offers.update({o.instance_type: o for o in catalog.region(region).offers()})
+            offer = offers.get(instance_type)
+            return offer.usd_hour(spot) if offer else None
+
+        return load_jobs(self.require(), region, price, now=self.now())
+
+    def cancel_batch_job(self, region: str, job_id: str) -> str:
+        """Cancel (or terminate, once started) one of dlpick's jobs; what happened, in words."""
+        from dlpick.remote.batch_jobs import cancel, find_job
+
+        aws = self.require()
+        return cancel(aws, region, find_job(aws, region, job_id), "cancelled in dlpick")
+
+    def batch_log(self, region: str, job: BatchJob) -> AsyncIterator[FollowEvent]:
+        """A job's log followed to its end (an array's first child; a multi-node job's
+        main node), as the log view's events."""
+        from dlpick.remote.batch_logs import (
+            BatchLogFollower,
+            events_off_loop,
+            job_state,
+            log_target,
+        )
+
+        async def events() -> AsyncIterator[FollowEvent]:
+            aws = await asyncio.to_thread(self.require)
+            child = 0 if job.array_size else None
+            target = await asyncio.to_thread(log_target, aws, region, job.job_id, child=child)
+            follower = BatchLogFollower(
+                aws.logs(region), target.stream, state=job_state(aws, region, target.job_id)
+            )
+            async for event in events_off_loop(follower):
+                yield event
+
+        return events()
 
     def cloudwatch(self, region: str) -> CloudWatchClient | None:
         """A CloudWatch client for the region (idle watching's CPU fallback), or None."""

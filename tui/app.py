@@ -104,6 +104,14 @@ class DlpickApp(FleetWatchingApp):
             tooltip="your instances: cost so far, idle state, stop or terminate",
         ),
         Binding("o", "open_runs", "Runs", tooltip="runs on a host: follow logs, start, ports"),
+        # Out of the footer, so the price table's keys still fit 80 columns.
+        Binding(
+            "b",
+            "batch_jobs",
+            "Batch jobs",
+            show=False,
+            tooltip="your Batch jobs: state, cost, follow a log, cancel",
+        ),
         # Ctrl-C quits, as in any terminal program, even in a text field or a dialog.
         Binding("ctrl+c", "quit", show=False, priority=True),
     ]
@@ -176,6 +184,12 @@ class DlpickApp(FleetWatchingApp):
                 )
             )
 
+    def action_batch_jobs(self) -> None:
+        from dlpick.tui.screens.jobs import JobsScreen
+
+        if not isinstance(self.screen, JobsScreen):
+            self.push_screen(JobsScreen(self.account, self.catalog, region=self.fleet_home()))
+
     def action_open_runs(self) -> None:
         from dlpick.tui.screens.runs import ask_for_runs
 
@@ -185,6 +199,7 @@ class DlpickApp(FleetWatchingApp):
     def action_help(self) -> None:
         from dlpick.tui.screens.help import HelpScreen
         from dlpick.tui.screens.instances import InstancesScreen
+        from dlpick.tui.screens.jobs import JobsScreen
 
         if isinstance(self.screen, HelpScreen):
             return
@@ -201,6 +216,7 @@ class DlpickApp(FleetWatchingApp):
                 [
                     ("Price table", rows(PricesScreen.BINDINGS)),
                     ("Instances", rows(InstancesScreen.BINDINGS)),
+                    ("Batch jobs", rows(JobsScreen.BINDINGS)),
                     ("Everywhere", rows(self.BINDINGS) + extra),
                 ]
             )

@@ -112,9 +112,10 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
     teardown.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     teardown.set_defaults(handler=cmd_teardown)
 
-    from dlpick.tui import cmd_batch_submit
+    from dlpick.tui import cmd_batch_logs, cmd_batch_submit
 
     cmd_batch_submit.register(actions)
+    cmd_batch_logs.register(actions)
 
 
 def _progress(message: str) -> None:

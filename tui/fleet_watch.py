@@ -183,8 +183,15 @@ class FleetWatchingApp(WorkerErrors, App[None]):
     # -- idle over SSH: one watcher per running instance dlpick launched ---------------
 
     def _watch_running(self, fleet: Fleet) -> None:
-        """Start watchers for newly running managed instances; stop those no longer running."""
-        running = {i.instance_id: i for i in fleet.instances if i.managed and i.state == "running"}
+        """Start watchers for newly running managed instances; stop those no longer running.
+
+        Batch's hosts are left out: no SSH key of dlpick's opens them, and Batch stops them.
+        """
+        running = {
+            i.instance_id: i
+            for i in fleet.instances
+            if i.managed and i.state == "running" and not i.batch_environment
+        }
         if not self.account.settings.watch_idle_over_ssh:
             running = {}
         for instance_id in set(self._idle_watchers) - set(running):

@@ -8,6 +8,7 @@ or deletes anything.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, ClassVar
 
@@ -30,72 +31,99 @@ if TYPE_CHECKING:
     from dlpick.tui.account import AwsAccess
 
 
+@dataclass(frozen=True)
+class Ask:
+    """What the dialog says: a question, what it is about, what follows, the button."""
+
+    title: str
+    summary: Text
+    consequence: str
+    button: str
+    foreign: str | None = None  # a warning that needs a tick before the button works
+    tick: str = ""
+
+
+def instance_ask(verb: str, inst: Instance, now: datetime) -> Ask:
+    """Stopping or terminating an instance, with its cost so far."""
+    cost = inst.cost_so_far(now)
+    if inst.billing_hourly:
+        spent = "cost so far unknown" if cost is None else f"${cost:,.2f} so far"
+        rate = "" if inst.usd_hour is None else f" at ${inst.usd_hour:.4f}/h"
+        how = f"{inst.state} for {fmt_hours(inst.uptime_hours(now))}, "
+    else:  # stopped: no compute bill, only its volumes
+        spent = f"${inst.storage_usd_month:,.2f}/month for its volumes"
+        rate = ""
+        how = f"{inst.state}, "
+    if verb == "stop":
+        consequence = (
+            "Compute billing stops; its volumes still bill while stopped "
+            f"(about ${inst.storage_usd_month:,.2f}/month). Start it again from "
+            "the AWS console or CLI."
+        )
+    else:
+        consequence = "Terminating deletes the instance and its root volume. This cannot be undone."
+    return Ask(
+        title=f"{verb.capitalize()} {inst.instance_type} in {inst.region}?",
+        summary=Text.assemble(
+            (inst.instance_id, "bold"),
+            f" {inst.name}" if inst.name else "",
+            f"\n{how}",
+            (spent, "bold"),
+            rate,
+        ),
+        consequence=consequence,
+        button=verb.capitalize(),
+        foreign=None
+        if inst.managed
+        else (
+            f"Not launched by dlpick (no {MANAGED_TAG} tag): it may belong to "
+            "someone else or to another tool."
+        ),
+        tick=f"I know; {verb} it anyway",
+    )
+
+
 class ConfirmAction(ModalScreen[bool]):
-    """'Stop g6.xlarge i-… in us-east-1?', with its cost so far; untagged needs a tick."""
+    """'Stop g6.xlarge i-… in us-east-1?', with its cost so far; untagged needs a tick.
+
+    `ask` puts any other question (cancelling a Batch job) in the same dialog.
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "Cancel", tooltip="leave the instance alone"),
+        Binding("escape", "cancel", "Cancel", tooltip="leave it alone"),
     ]
 
-    def __init__(self, verb: str, inst: Instance, now: datetime) -> None:
+    def __init__(
+        self,
+        verb: str = "",
+        inst: Instance | None = None,
+        now: datetime | None = None,
+        *,
+        ask: Ask | None = None,
+    ) -> None:
         super().__init__()
-        self.verb = verb
-        self.inst = inst
-        self.now = now
+        if ask is None:
+            if inst is None or now is None:
+                raise TypeError("ConfirmAction needs an instance and the time, or an ask")
+            ask = instance_ask(verb, inst, now)
+        self.ask = ask
 
     def compose(self) -> ComposeResult:
-        inst, verb = self.inst, self.verb
-        cost = inst.cost_so_far(self.now)
-        if inst.billing_hourly:
-            spent = "cost so far unknown" if cost is None else f"${cost:,.2f} so far"
-            rate = "" if inst.usd_hour is None else f" at ${inst.usd_hour:.4f}/h"
-            how = f"{inst.state} for {fmt_hours(inst.uptime_hours(self.now))}, "
-        else:  # stopped: no compute bill, only its volumes
-            spent = f"${inst.storage_usd_month:,.2f}/month for its volumes"
-            rate = ""
-            how = f"{inst.state}, "
+        ask = self.ask
         with Vertical(id="confirm-dialog", classes="dialog"):
-            yield Label(
-                f"{verb.capitalize()} {inst.instance_type} in {inst.region}?",
-                classes="dialog-title",
-            )
-            yield Static(
-                Text.assemble(
-                    (inst.instance_id, "bold"),
-                    f" {inst.name}" if inst.name else "",
-                    f"\n{how}",
-                    (spent, "bold"),
-                    rate,
-                )
-            )
-            if verb == "stop":
-                consequence = (
-                    "Compute billing stops; its volumes still bill while stopped "
-                    f"(about ${inst.storage_usd_month:,.2f}/month). Start it again from "
-                    "the AWS console or CLI."
-                )
-            else:
-                consequence = (
-                    "Terminating deletes the instance and its root volume. This cannot be undone."
-                )
-            yield Static(consequence, id="confirm-consequence")
-            if not inst.managed:
-                yield Static(
-                    Text(
-                        f"Not launched by dlpick (no {MANAGED_TAG} tag): it may belong to "
-                        "someone else or to another tool.",
-                        style="bold yellow",
-                    ),
-                    id="confirm-foreign",
-                )
-                yield Checkbox(f"I know; {verb} it anyway", id="confirm-anyway", compact=True)
+            yield Label(ask.title, classes="dialog-title")
+            yield Static(ask.summary)
+            yield Static(ask.consequence, id="confirm-consequence")
+            if ask.foreign:
+                yield Static(Text(ask.foreign, style="bold yellow"), id="confirm-foreign")
+                yield Checkbox(ask.tick, id="confirm-anyway", compact=True)
             with Horizontal(classes="dialog-buttons"):
                 yield Button(
-                    verb.capitalize(),
+                    ask.button,
                     id="confirm-yes",
                     variant="error",
                     compact=True,
-                    disabled=not inst.managed,
+                    disabled=bool(ask.foreign),
                 )
                 yield Button("Cancel", id="confirm-no", compact=True)
 

@@ -25,7 +25,7 @@ from textual.widgets import Footer, Static
 from dlpick.remote.fleet import fmt_hours
 from dlpick.tui.account import AwsAccess, Fleet
 from dlpick.tui.screens.confirm_action import ConfirmAction, ConfirmCleanup
-from dlpick.tui.widgets.fit import Col, fit_cells, fitted_row
+from dlpick.tui.widgets.fit import Col, fill_table, fit_cells
 from dlpick.tui.widgets.row_table import RowTable
 from dlpick.tui.widgets.ticker import TopBar
 from dlpick.tui.worker_errors import WorkerErrors, WorkerFailed
@@ -73,7 +73,7 @@ def cells(inst: Instance, now: datetime) -> dict[str, Text]:
     usd = "?" if rate is None else f"{rate:.3f}" if inst.billing_hourly else "—"
     return {
         "id": Text(inst.instance_id),
-        "name": Text(inst.name or "-"),
+        "name": Text(inst.name or ("Batch host" if inst.batch_environment else "-")),
         "type": Text(inst.instance_type),
         "region": Text(inst.region),
         "state": Text(inst.state, style=STATE_STYLES.get(inst.state, "")),
@@ -83,7 +83,11 @@ def cells(inst: Instance, now: datetime) -> dict[str, Text]:
         # "idle" from the idle alarm, "idle 20m" from watching the GPUs over SSH.
         "idle": Text(inst.idle.replace(" (alarm)", ""), style=idle_style),
         "guard": Text(inst.guard_text()),
-        "managed": Text("yes") if inst.managed else Text("no", style="bold yellow"),
+        "managed": Text("batch", style="cyan")
+        if inst.batch_environment
+        else Text("yes")
+        if inst.managed
+        else Text("no", style="bold yellow"),
     }
 
 
@@ -163,27 +167,17 @@ class InstancesScreen(WorkerErrors, Screen[None]):
 
     def _rebuild(self) -> None:
         """Draw the table again, keeping the cursor on the same instance."""
-        table = self.table
-        keep = self._cursor_id()
         now = self.account.now()
         shown = self._visible()
         rows = [cells(i, now) for i in shown]
         laid = fit_cells(self._columns(), rows, self.app.size.width)
         managed_hidden = all(col.key != "managed" for col, _ in laid)
-        table.clear(columns=True)
-        for col, width in laid:
-            table.add_column(
-                Text(col.label, justify="right" if col.right else "left"), width=width, key=col.key
-            )
         for inst, row in zip(shown, rows, strict=True):
             if managed_hidden and not inst.managed:
                 # No room for the dlpick column: a foreign instance's id says it instead.
                 row["id"] = Text(inst.instance_id, style="bold yellow")
-            table.add_row(*fitted_row(row, laid), key=inst.instance_id)
+        fill_table(self.table, laid, rows, [i.instance_id for i in shown])
         self._shown = shown
-        ids = [i.instance_id for i in shown]
-        if keep in ids:
-            table.move_cursor(row=ids.index(keep), animate=False)
         self._show_title(managed_hidden and any(not i.managed for i in shown))
 
     def _show_title(self, foreign_marked: bool) -> None:
@@ -220,13 +214,6 @@ class InstancesScreen(WorkerErrors, Screen[None]):
             line.append(f"\n? {why}", style="bold red")
         status.update(line)
 
-    def _cursor_id(self) -> str | None:
-        table = self.table
-        if not table.row_count:
-            return None
-        row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
-        return row_key.value
-
     def on_resize(self, event: Resize) -> None:
         self._rebuild()
 
@@ -254,7 +241,7 @@ class InstancesScreen(WorkerErrors, Screen[None]):
             self.app.push_screen(RunsScreen(inst.instance_id, inst.region))
 
     def _highlighted(self) -> Instance | None:
-        wanted = self._cursor_id()
+        wanted = self.table.cursor_key()
         return next((i for i in self._shown if i.instance_id == wanted), None)
 
     def action_act(self, verb: str) -> None:

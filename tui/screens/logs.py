@@ -39,7 +39,8 @@ SEPARATOR = " │ "
 
 
 class LogsScreen(WorkerErrors, Screen[None]):
-    """Follows a run's log; `events`, when given, replaces the SSH follower (a replay)."""
+    """Follows a run's log; `events`, when given, replaces the SSH follower: a replay, or
+    a Batch job's log from CloudWatch Logs (`source="job"`, `target` says where)."""
 
     CSS_PATH = "../remote.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -66,6 +67,7 @@ class LogsScreen(WorkerErrors, Screen[None]):
         run: Run | None = None,
         events: AsyncIterable[FollowEvent] | None = None,
         max_lines: int = DEFAULT_MAX_LINES,
+        source: str = "run",
     ) -> None:
         """`run` is the run as last listed (shown until the host answers)."""
         super().__init__()
@@ -75,6 +77,7 @@ class LogsScreen(WorkerErrors, Screen[None]):
         self.access = access or HostAccess(target, region)
         self._events = events
         self.max_lines = max_lines
+        self.source = source
         self.exit_status: int | None = None
         self.ended = False
         self.needle = ""
@@ -164,13 +167,15 @@ class LogsScreen(WorkerErrors, Screen[None]):
             elif isinstance(event, RunEnded):
                 self.ended = True
                 self.exit_status = event.exit_status
-                if event.exit_status is None:
+                if self.source == "job":
+                    self.run_state = "succeeded" if event.exit_status == 0 else "failed"
+                elif event.exit_status is None:
                     self.run_state = "ended without an exit status (killed?)"
                 else:
                     self.run_state = f"exited {event.exit_status}"
                 self.connection = "log complete"
                 self.notify(
-                    f"run {self.run_id} {self.run_state}",
+                    f"{self.source} {self.run_id} {self.run_state}",
                     severity="information" if event.exit_status == 0 else "error",
                 )
             elif isinstance(event, LogEnd):

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from rich.text import Text
+
+if TYPE_CHECKING:
+    from dlpick.tui.widgets.row_table import RowTable
 
 # DataTable pads every cell by one column on each side.
 CELL_PADDING = 2
@@ -127,3 +131,22 @@ def fitted_row(row: Mapping[str, Text], laid: Sequence[tuple[Col, int]]) -> list
 def cut(text: str, width: int) -> str:
     """`text` in `width` cells, its end replaced by '…' when it is longer."""
     return text if len(text) <= width else text[: max(width - 1, 0)] + ELLIPSIS
+
+
+def fill_table(
+    table: RowTable[Text],
+    laid: Sequence[tuple[Col, int]],
+    rows: Sequence[Mapping[str, Text]],
+    keys: Sequence[str],
+) -> None:
+    """Draw the laid-out columns and rows again, the cursor kept on the same key."""
+    keep = table.cursor_key()
+    table.clear(columns=True)
+    for col, width in laid:
+        table.add_column(
+            Text(col.label, justify="right" if col.right else "left"), width=width, key=col.key
+        )
+    for key, row in zip(keys, rows, strict=True):
+        table.add_row(*fitted_row(row, laid), key=key)
+    if keep is not None and keep in keys:
+        table.move_cursor(row=list(keys).index(keep), animate=False)

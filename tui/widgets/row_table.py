@@ -34,6 +34,13 @@ class RowTable(DataTable[CellType]):
         if self.row_count:
             self.move_cursor(row=self.row_count - 1, animate=False)
 
+    def cursor_key(self) -> str | None:
+        """The key of the row under the cursor, or None when there are no rows."""
+        if not self.row_count:
+            return None
+        row_key, _ = self.coordinate_to_cell_key(self.cursor_coordinate)
+        return row_key.value
+
     def to_top(self) -> None:
         """Cursor on the first row and the view at the top: where a new order starts."""
         if self.row_count:

@@ -1,0 +1,120 @@
+"""The app's Jobs screen on moto: the list, a job's log in the log view, cancelling.
+
+moto's jobs have SUCCEEDED by the time they are read; the relay in front of it
+describes one job as still RUNNING, so there is something to cancel, and moto
+records the TerminateJob that cancelling it sends.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import boto3
+import pytest
+from textual.widgets import DataTable, Log
+
+from dlpick.tui.screens.confirm_action import ConfirmAction
+from dlpick.tui.screens.jobs import JobsScreen
+from dlpick.tui.screens.logs import LogsScreen
+from tests.batch_fixtures import client, set_up
+from tests.launch_fixtures import REGION
+from tests.peers.batch_relay import BatchRelay
+from tests.test_app import palette_has_results, wait_for
+from tests.test_app_aws import SIZE, aws_app, plain, text_of
+from tests.test_batch_jobs import submit
+from tests.test_batch_logs import put_lines, stream_of_job
+
+
+@pytest.fixture
+def jobs_relay(
+    batch_account: SimpleNamespace,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> SimpleNamespace:
+    set_up("g6.xlarge")
+    done = submit(capsys, "--name", "finished", "--", "python", "train.py")
+    running = submit(capsys, "--name", "still-going", "--", "python", "train.py")
+    put_lines(stream_of_job(done), [f"epoch {i} loss {1 / (i + 1):.3f}" for i in range(300)])
+    relay = BatchRelay(batch_account.aws.moto.url).start()
+    record = client("batch").describe_jobs(jobs=[running])["jobs"][0]
+    still = {k: v for k, v in record.items() if k != "stoppedAt"}
+    relay.extra_jobs[running] = {**still, "status": "RUNNING"}
+    monkeypatch.setenv("AWS_ENDPOINT_URL", relay.url)
+    return SimpleNamespace(relay=relay, done=done, running=running, moto=batch_account.aws.moto.url)
+
+
+def job_ids(app: object) -> list[str]:
+    table = app.screen.query_one("#jobs", DataTable)  # type: ignore[attr-defined]
+    return [str(row.key.value) for row in table.ordered_rows]
+
+
+async def test_jobs_screen_lists_follows_a_log_and_cancels_after_asking(
+    jobs_relay: SimpleNamespace, tmp_path: Path
+) -> None:
+    def reason() -> str:
+        """What moto recorded of a TerminateJob (read past the relay, which says RUNNING)."""
+        batch = boto3.client("batch", region_name=REGION, endpoint_url=jobs_relay.moto)
+        return str(
+            batch.describe_jobs(jobs=[jobs_relay.running])["jobs"][0].get("statusReason", "")
+        )
+
+    app = aws_app(tmp_path)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("b")
+            screen = app.screen
+            assert isinstance(screen, JobsScreen)
+            await wait_for(lambda: len(job_ids(app)) == 2, pilot, 20)
+            assert set(job_ids(app)) == {jobs_relay.done, jobs_relay.running}
+            status = text_of(app, "#jobs-status")
+            assert "2 jobs this week · 1 active" in status
+            table = screen.query_one("#jobs", DataTable)
+            states = {
+                str(r.key.value): plain(table.get_row(r.key)[2]).strip() for r in table.ordered_rows
+            }
+            assert states == {jobs_relay.done: "SUCCEEDED", jobs_relay.running: "RUNNING"}
+
+            # Enter: the finished job's log, in the log view runs use.
+            table.move_cursor(row=job_ids(app).index(jobs_relay.done))
+            await pilot.press("enter")
+            logs = app.screen
+            assert isinstance(logs, LogsScreen)
+            await wait_for(lambda: logs.ended, pilot, 20)
+            await wait_for(lambda: logs.log_view.lines_received == 300, pilot, 5)
+            lines = list(logs.query_one("#log", Log).lines)
+            assert lines[0] == "epoch 0 loss 1.000" and lines[-1] == "epoch 299 loss 0.003"
+            assert logs.run_state == "succeeded" and logs.connection == "log complete"
+            await pilot.press("escape")
+            assert app.screen is screen
+
+            # c: asks first; the focus is on the dialog's Cancel, so Enter alone cancels nothing.
+            table.move_cursor(row=job_ids(app).index(jobs_relay.running))
+            await pilot.press("c")
+            dialog = app.screen
+            assert isinstance(dialog, ConfirmAction)
+            assert "Cancel Batch job still-going?" in plain(dialog.query_one(".dialog-title"))
+            await pilot.press("enter")
+            assert app.screen is screen
+            assert reason() == ""  # nothing sent yet
+            await pilot.press("c")
+            await pilot.click("#confirm-yes")
+
+            await wait_for(lambda: reason() == "cancelled in dlpick", pilot, 20)
+    finally:
+        jobs_relay.relay.stop()
+
+
+async def test_the_command_palette_opens_the_jobs_screen(
+    jobs_relay: SimpleNamespace, tmp_path: Path
+) -> None:
+    app = aws_app(tmp_path)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("ctrl+p")
+            await pilot.press(*"batch jobs")
+            await wait_for(lambda: palette_has_results(app), pilot)
+            await pilot.press("enter")
+            await wait_for(lambda: isinstance(app.screen, JobsScreen), pilot)
+    finally:
+        jobs_relay.relay.stop()
