@@ -463,7 +463,9 @@ async def test_a_failing_host_is_one_toast_until_its_error_changes_or_clears(
             await wait_for(lambda: len(failures) >= before + 6, pilot, timeout=15)
             again = toasts()[shown:]
             assert sorted(again) == sorted(set(failures[before:]))
-            assert set(again) & set(toasts()[:shown])
+            # An error seen before the host answered is news again (which ways it fails
+            # in each round depends on timing: only the ones seen twice are checked).
+            assert set(failures[before:]) & set(failures[:before]) <= set(again)
             shown = len(toasts())
 
             proxy.listener.close()  # nothing listens now: another error, one more toast
