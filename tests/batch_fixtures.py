@@ -31,7 +31,9 @@ def seed_prices(aws: AwsPeers, region: str = REGION) -> None:
 
 @pytest.fixture
 def batch_account(aws: AwsPeers) -> SimpleNamespace:
-    """Prices for a few GPU types, 64 G vCPUs on-demand and spot, none for P."""
+    """Prices for a few GPU types, 64 G vCPUs on-demand and spot, none for P; IAM
+    knows AWS's managed policies."""
+    aws.moto.reset(managed_policies=True)
     seed_prices(aws)
     quotas = aws.moto.quotas
     quotas.set(REGION, G_OD, "Running On-Demand G and VT instances", 64)

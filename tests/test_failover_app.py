@@ -26,7 +26,11 @@ async def launch_until_asked(tmp_path: Path, pick: str) -> tuple[str, list[str]]
         dialog = await open_launch(app, pilot, TYPE)
         await wait_for(lambda: dialog.state == "ready" and dialog.plan is not None, pilot, 20)
         await pilot.click("#launch-go")
-        await wait_for(lambda: isinstance(app.screen, MoveRegion), pilot, 30)
+
+        def asked() -> bool:  # the question is pushed, and composed
+            return isinstance(app.screen, MoveRegion) and bool(app.screen.query(OptionList))
+
+        await wait_for(asked, pilot, 30)
         question = app.screen
         options = question.query_one(OptionList)
         offered = [str(options.get_option_at_index(i).id) for i in range(options.option_count)]

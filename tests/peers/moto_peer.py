@@ -18,9 +18,6 @@ VALIDATION = {
     "MOTO_EC2_ENABLE_INSTANCE_TYPE_VALIDATION": "true",
     "MOTO_ENABLE_AMI_VALIDATION": "true",
     "MOTO_ENABLE_KEYPAIR_VALIDATION": "true",
-    # IAM knows AWS's managed policies, so a role can attach the one Batch hosts need,
-    # as on AWS (moto's configuration API has no switch for it).
-    "MOTO_IAM_LOAD_MANAGED_POLICIES": "true",
 }
 
 
@@ -139,7 +136,12 @@ class MotoPeer:
     def stop(self) -> None:
         self.server.stop()
 
-    def reset(self) -> None:
+    def reset(self, *, managed_policies: bool = False) -> None:
+        """Forget every resource. `managed_policies`: IAM then knows AWS's managed
+        policies (a Batch host's role attaches one), as on AWS. moto reads the switch
+        when IAM is next used, and loading them slows every call after the reset, so
+        only the tests that need them ask."""
+        os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = str(managed_policies).lower()
         request = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST", data=b"")
         urllib.request.urlopen(request, timeout=10).read()
         self.spot.clear()
