@@ -49,7 +49,7 @@ typecheck: $(STAMP) $(TYPECHECK)/dlpick
 	MYPYPATH=$(TYPECHECK) $(BIN)/mypy -p dlpick.pricing -p dlpick.remote -p dlpick.tui -p tests -p bench
 
 # Four workers on two cores: most tests wait on their peers (moto, sshd, a pty), so
-# four keep both cores busy (measured: 3 min 24 s, against 5 min 21 s with two).
+# four keep both cores busy (the whole suite: 3 min 24 s on a 2-core machine).
 PYTEST_WORKERS ?= 4
 pytest: $(STAMP) system-deps
 	$(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
