@@ -55,6 +55,7 @@ def _shared_loader() -> Any:
             _loader.append(create_loader())
         return _loader[0]
 
+
 # The Pricing API answers from a few regions only; us-east-1 is the documented one.
 PRICING_REGION = "us-east-1"
 DEFAULT_REGION = "us-east-1"
