@@ -344,3 +344,48 @@ def test_offline_says_the_prices_are_cached_ones_after_a_live_run(
     assert (g6["price_source"], g6["on_demand_usd_hour"]) == ("cache", 0.8048)
     sources = "/".join(sorted({r["price_source"] for r in records}))
     assert err.startswith(f"offline: on-demand prices: {sources}, ") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("line", "app"),
+    [
+        ([], True),
+        (["--offline"], True),
+        (["--region", "us-west-2", "--offline"], True),
+        (["--region=all", "--profile", "ls"], True),  # 'ls' is the profile's name here
+        (["--output", "json"], True),
+        (["prices"], False),
+        (["--region", "us-west-2", "prices"], False),
+        (["prics"], False),  # a misspelt command still meets the full parser
+        (["--help"], False),  # which lists the commands
+    ],
+)
+def test_only_a_line_without_a_command_skips_the_commands_parsers(
+    line: list[str], app: bool
+) -> None:
+    from dlpick.tui.cli import opens_the_app
+
+    assert opens_the_app(line) is app
+
+
+def test_opening_the_app_imports_no_commands_module() -> None:
+    import json
+    import subprocess
+    import sys
+
+    probe = (
+        "import json, sys\n"
+        "from dlpick.tui.cli import build_parser, opens_the_app\n"
+        "build_parser(commands=not opens_the_app(['--offline'])).parse_args(['--offline'])\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    loaded = set(json.loads(out.stdout))
+    assert not {"dlpick.remote.launch", "dlpick.tui.cmd_ssh", "dlpick.tui.cmd_batch"} & loaded
+
+
+def test_a_misspelt_command_is_still_named_as_one(capsys: pytest.CaptureFixture[str]) -> None:
+    from dlpick.tui.cli import main
+
+    assert main(["prics"]) == 2
+    assert "invalid choice: 'prics'" in capsys.readouterr().err

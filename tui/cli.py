@@ -37,7 +37,25 @@ def warn(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr)
 
 
-def build_parser() -> argparse.ArgumentParser:
+# The global options that take a value, as the app's command line may carry them.
+VALUE_OPTIONS = frozenset({"--profile", "--region", "--output", "--format"})
+
+
+def opens_the_app(argv: Sequence[str]) -> bool:
+    """Whether the line names no command (and asks no help): the app opens, and the
+    commands' parsers (and the modules they import) are not needed before its frame."""
+    value_next = False
+    for token in argv:
+        if value_next:
+            value_next = False
+        elif token in ("-h", "--help") or not token.startswith("-"):
+            return False
+        else:
+            value_next = token in VALUE_OPTIONS
+    return True
+
+
+def build_parser(*, commands: bool = True) -> argparse.ArgumentParser:
     parser = Parser(
         prog="dlpick",
         description=(
@@ -54,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
         needs_aws="never",
         output=True,
     )
+    if not commands:
+        parser.set_defaults(command=None)
+        return parser
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     from dlpick.pricing.catalog import RECORD_FIELDS
@@ -264,10 +285,11 @@ def run_app(args: argparse.Namespace, settings: Settings) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command (or the app); every failure ends here as one line and an exit code."""
-    parser = build_parser()
+    line = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(commands=not opens_the_app(line))
     try:
         try:
-            args = parser.parse_args(argv)  # flag values are checked here (InputError)
+            args = parser.parse_args(line)  # flag values are checked here (InputError)
         except SystemExit as done:  # --help
             return int(done.code or 0)
         if args.version:
