@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from dlpick.pricing.errors import EXIT_ERROR
+from dlpick.pricing.errors import EXIT_ERROR, EXIT_USAGE
 from dlpick.remote.batch_images import default_image
 from dlpick.remote.tags import MANAGED_TAG
 from tests.batch_fixtures import client, set_up
@@ -223,7 +223,6 @@ def test_a_job_is_named_after_its_script(command: list[str], name: str) -> None:
     [
         (["--nodes", "2", "--array", "3", "--", "x"], "--nodes and --array cannot be combined"),
         (["--max-hours", "0.001", "--", "x"], "--max-hours must be at least one minute"),
-        (["--"], "no command to run; put it after `--`"),
         (["--type", "g5.xlarge", "--", "x"], "g5.xlarge is not one of the environment's types"),
         (["--gpus", "16", "--", "x"], "no type of the environment has 16 GPUs"),
     ],
@@ -234,6 +233,17 @@ def test_bad_shapes_are_refused(
     code, _, err, _ = submit(capsys, *argv)
     assert code == EXIT_ERROR
     assert message in err and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize("argv", [[], ["--"], ["--name", "x"]])
+def test_a_missing_command_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    from dlpick.tui.cli import main
+
+    assert main(["batch", "submit", *argv]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert err.startswith("dlpick batch submit: error: no command given") and err.count("\n") == 1
 
 
 def test_submit_before_setup_says_to_run_setup(

@@ -70,6 +70,12 @@ def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
     command = list(args.job_command)
     if command[:1] == ["--"]:
         command = command[1:]
+    if not command:
+        from dlpick.tui.cmd_options import UsageError
+
+        raise UsageError(
+            "no command given: dlpick batch submit [OPTIONS] -- COMMAND...", args.usage_prog
+        )
     req = bs.SubmitRequest(
         region=region,
         command=command,
