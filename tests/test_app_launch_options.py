@@ -164,15 +164,16 @@ async def test_terminate_offers_the_cleanup_and_deletes_what_it_lists(
         await pilot.click("#launch-go")
         await wait_for(lambda: dialog.state == "done", pilot, 30)
         await pilot.click("#launch-cancel")
+        await wait_for(lambda: not isinstance(app.screen, LaunchDialog), pilot, 10)
         [inst] = live_instances()
         [group_id] = [g["GroupId"] for g in inst["SecurityGroups"]]
         await pilot.press("i")
-        assert isinstance(app.screen, InstancesScreen)
+        await wait_for(lambda: isinstance(app.screen, InstancesScreen), pilot, 10)
         await wait_for(
             lambda: app.screen.query_one("#instances", DataTable).row_count == 1, pilot, 20
         )
         await pilot.press("t")
-        assert isinstance(app.screen, ConfirmAction)
+        await wait_for(lambda: isinstance(app.screen, ConfirmAction), pilot, 10)
         await pilot.click("#confirm-yes")
         await wait_for(lambda: isinstance(app.screen, ConfirmCleanup), pilot, 20)
         cleanup = app.screen
