@@ -12,6 +12,7 @@ through (or a server that ignores a filter) cannot become a price.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -104,23 +105,35 @@ def parse_price_list(price_list: list[Any], region: str | None = None) -> dict[s
     return prices
 
 
+def product_entries(
+    pricing: PricingClient,
+    service_code: str,
+    instance_types: list[str],
+    filters_for: Callable[[list[str]], list[dict[str, str]]],
+) -> list[Any]:
+    """Every price-list entry of a service for the types, asked TYPES_PER_REQUEST at a
+    time (ANY_OF takes a comma-separated list), each request paged."""
+    from dlpick.pricing.aws import paginate
+
+    entries: list[Any] = []
+    wanted = sorted(set(instance_types))
+    for start in range(0, len(wanted), TYPES_PER_REQUEST):
+        entries += paginate(
+            pricing.get_products,
+            "PriceList",
+            ServiceCode=service_code,
+            Filters=filters_for(wanted[start : start + TYPES_PER_REQUEST]),
+            FormatVersion="aws_v1",
+            MaxResults=100,
+        )
+    return entries
+
+
 def fetch_on_demand(
     pricing: PricingClient, region: str, instance_types: list[str]
 ) -> dict[str, OnDemandPrice]:
     """Linux on-demand prices for many types in one region, batched with ANY_OF."""
-    from dlpick.pricing.aws import paginate
-
-    prices: dict[str, OnDemandPrice] = {}
-    wanted = sorted(set(instance_types))
-    for start in range(0, len(wanted), TYPES_PER_REQUEST):
-        batch = wanted[start : start + TYPES_PER_REQUEST]
-        entries = paginate(
-            pricing.get_products,
-            "PriceList",
-            ServiceCode="AmazonEC2",
-            Filters=build_filters(region, batch),
-            FormatVersion="aws_v1",
-            MaxResults=100,
-        )
-        prices.update(parse_price_list(entries, region))
-    return prices
+    entries = product_entries(
+        pricing, "AmazonEC2", instance_types, lambda types: build_filters(region, types)
+    )
+    return parse_price_list(entries, region)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from dlpick.pricing.ondemand import TYPES_PER_REQUEST, hourly_usd
+from dlpick.pricing.ondemand import hourly_usd, product_entries
 
 if TYPE_CHECKING:
     from mypy_boto3_pricing import PricingClient
@@ -57,24 +57,15 @@ def fetch_training(
     pricing: PricingClient, region: str, instance_types: list[str]
 ) -> dict[str, float]:
     """SageMaker training USD/hour per EC2 type in one region, batched as EC2's prices are."""
-    from dlpick.pricing.aws import paginate
-
+    entries = product_entries(
+        pricing, SERVICE_CODE, instance_types, lambda types: build_filters(region, types)
+    )
     prices: dict[str, float] = {}
-    wanted = sorted(set(instance_types))
-    for start in range(0, len(wanted), TYPES_PER_REQUEST):
-        entries = paginate(
-            pricing.get_products,
-            "PriceList",
-            ServiceCode=SERVICE_CODE,
-            Filters=build_filters(region, wanted[start : start + TYPES_PER_REQUEST]),
-            FormatVersion="aws_v1",
-            MaxResults=100,
-        )
-        for entry in entries:
-            row = parse_training(entry, region)
-            # Two rows for one type should not happen; keep the lower, as for EC2.
-            if row is not None and (row[0] not in prices or row[1] < prices[row[0]]):
-                prices[row[0]] = row[1]
+    for entry in entries:
+        row = parse_training(entry, region)
+        # Two rows for one type should not happen; keep the lower, as for EC2.
+        if row is not None and (row[0] not in prices or row[1] < prices[row[0]]):
+            prices[row[0]] = row[1]
     return prices
 
 
