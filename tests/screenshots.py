@@ -406,7 +406,9 @@ async def _detail_capacity(pilot: Pilot[None]) -> None:
     await _detail(pilot)
     lines = pilot.app.query_one("#detail-capacity", CapacityLines)
     await _until(pilot, lambda: lines.shown is not None)
+    await pilot.pause()  # the lines drawn, and any toast raised meanwhile shown
     pilot.app.clear_notifications()  # the idle toast would cover the pane
+    await pilot.pause()
 
 
 async def _filter(pilot: Pilot[None]) -> None:
