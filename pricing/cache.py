@@ -29,6 +29,8 @@ TTL = {
     "spot": 10 * 60,
     # Spot placement scores move with spot capacity: as fresh as spot prices.
     "placement": 10 * 60,
+    # A spot price history over days: an hour older changes little of it.
+    "spot-history": 3600,
     "placement-az": 10 * 60,
     # Capacity Block offerings come and go as blocks are bought.
     "capacity-blocks": 10 * 60,

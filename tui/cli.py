@@ -145,10 +145,11 @@ def build_parser(*, commands: bool = True) -> argparse.ArgumentParser:
     )
     prices.set_defaults(handler=cmd_prices)
 
-    from dlpick.tui import cmd_aws, cmd_batch, cmd_capacity, cmd_fleet, cmd_ssh
+    from dlpick.tui import cmd_aws, cmd_batch, cmd_capacity, cmd_fleet, cmd_spot, cmd_ssh
 
     cmd_aws.register(sub)
     cmd_capacity.register(sub)
+    cmd_spot.register(sub)
     cmd_fleet.register(sub)
     cmd_ssh.register(sub)
     cmd_batch.register(sub)

@@ -16,7 +16,7 @@ from dlpick.pricing.errors import DlpickError
 
 FORMATS = ("table", "csv", "json")
 GLOBAL_DESTS = ("profile", "region", "offline", "format")
-LISTING = ("prices", "ls", "quotas", "runs", "batch jobs", "capacity-blocks")
+LISTING = ("prices", "ls", "quotas", "runs", "batch jobs", "capacity-blocks", "spot-history")
 LISTING_COMMANDS = ", ".join(LISTING[:-1]) + " and " + LISTING[-1]
 PROFILE_HELP = "AWS profile (default: boto3's own resolution, e.g. AWS_PROFILE)"
 OFFLINE_HELP = (

@@ -1,6 +1,6 @@
 """An EC2 endpoint for tests that answers what moto does not implement (spot placement
-scores, Capacity Block offerings, purchases and reservations) and forwards every other
-action to the moto server.
+scores, Capacity Block offerings, purchases and reservations, a spot price history at
+chosen times) and forwards every other action to the moto server.
 
 EC2 speaks the query protocol: a form-encoded POST naming the Action, answered in XML
 in the EC2 namespace. dlpick reaches this front through AWS_ENDPOINT_URL_EC2 like any
@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
 
-from tests.peers.loopback import LoopbackServer, QuietHandler
+from tests.peers.loopback import LoopbackServer, QuietHandler, listed
+from tests.peers.spot_history import SpotHistorySeed, request_region
 
 NAMESPACE = "http://ec2.amazonaws.com/doc/2016-11-15/"
 OWN_ACTIONS = (
@@ -26,12 +27,6 @@ OWN_ACTIONS = (
     "PurchaseCapacityBlock",
     "DescribeCapacityReservations",
 )
-
-
-def listed(form: dict[str, str], prefix: str) -> list[str]:
-    """The members of a query-protocol list (`Prefix.1`, `Prefix.2`, ...) in order."""
-    found = [(int(k[len(prefix) + 1 :]), v) for k, v in form.items() if k.startswith(prefix + ".")]
-    return [v for _, v in sorted(found)]
 
 
 @dataclass
@@ -72,6 +67,8 @@ class Ec2State:
     offerings: list[Offering] = field(default_factory=list)
     reservations: dict[str, dict[str, str]] = field(default_factory=dict)  # cr-... -> fields
     requests: list[dict[str, str]] = field(default_factory=list)
+    # Once seeded, DescribeSpotPriceHistory is answered here (see spot_history.py).
+    history: SpotHistorySeed = field(default_factory=SpotHistorySeed)
 
     def asked(self, action: str) -> list[dict[str, str]]:
         return [r for r in self.requests if r["Action"] == action]
@@ -112,6 +109,10 @@ class Ec2Front(LoopbackServer):
                 form = {k: v[0] for k, v in parse_qs(body.decode(), keep_blank_values=True).items()}
                 with front.lock:
                     front.state.requests.append(form)
+                if form.get("Action") == "DescribeSpotPriceHistory" and front.has_history():
+                    status, xml = front.spot_history(request_region(dict(self.headers)), form)
+                    self.reply(status, xml.encode(), "text/xml")
+                    return
                 if form.get("Action") in OWN_ACTIONS:
                     status, xml = front.answer(form)
                     self.reply(status, xml.encode(), "text/xml")
@@ -131,6 +132,22 @@ class Ec2Front(LoopbackServer):
                 return answer.status, dict(answer.headers), answer.read()
         except urllib.error.HTTPError as err:
             return err.code, dict(err.headers), err.read()
+
+    def has_history(self) -> bool:
+        with self.lock:
+            return bool(self.state.history.records or self.state.history.failing_regions)
+
+    def spot_history(self, region: str, form: dict[str, str]) -> tuple[int, str]:
+        from tests.peers.spot_history import answer
+
+        with self.lock:
+            if region in self.state.history.failing_regions:
+                return self.error(
+                    403,
+                    "UnauthorizedOperation",
+                    "You are not authorized to perform this operation.",
+                )
+            return self.ok("DescribeSpotPriceHistory", answer(self.state.history, region, form))
 
     def answer(self, form: dict[str, str]) -> tuple[int, str]:
         action = form["Action"]

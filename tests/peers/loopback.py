@@ -11,6 +11,12 @@ from typing import Self
 from urllib.parse import urlsplit
 
 
+def listed(form: dict[str, str], prefix: str) -> list[str]:
+    """The members of a query-protocol list (`Prefix.1`, `Prefix.2`, ...) in order."""
+    found = [(int(k[len(prefix) + 1 :]), v) for k, v in form.items() if k.startswith(prefix + ".")]
+    return [v for _, v in sorted(found)]
+
+
 class QuietHandler(BaseHTTPRequestHandler):
     """A request handler that keeps test output quiet and answers in one call."""
 

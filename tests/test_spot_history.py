@@ -1,0 +1,179 @@
+"""Spot price history: 30 days seeded at known times in the EC2 front, each summary figure
+checked to the cent against a computation written out here, paging, and the command."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from dlpick.pricing.aws import Aws
+from dlpick.pricing.spot_history import HistorySummary, fetch_history, summarise
+from dlpick.tui.cli import main
+from tests.peers.ec2_front import Ec2Front
+from tests.peers.pricing_api import ec2_product
+
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+START = NOW - timedelta(days=30)
+OD = 0.8048  # g6.xlarge on-demand in us-east-1: half is 0.4024
+H = timedelta(hours=1)
+M = timedelta(minutes=1)
+
+
+def seed_month(front: Ec2Front, now: datetime = NOW, region: str = "us-east-1") -> None:
+    """Three AZs over the 30 days before `now`.
+
+    a: 0.40 from before the window, then 0.35 at +100h30, 0.45 at +250h15, 0.30 at
+       +500h40, 0.30 again at +650h05 (no change), 0.42 at +700h20.
+    b: 0.33 since five days before the window: no change in it (an older 0.50 is not in
+       effect at the start, so AWS does not return it).
+    c: 0.25 from an hour before the window, a spike to 0.60 from +10h20 to +11h50,
+       0.28 from +400h exactly (on an hour mark), 0.31 from +719h59.
+    Decoys: a SUSE record, another type, a record after `now`.
+    """
+    start = now - timedelta(days=30)
+    add = front.state.history.add
+    t, z = "g6.xlarge", region
+    for at, usd in (
+        (start - 3 * H, 0.40),
+        (start + 100 * H + 30 * M, 0.35),
+        (start + 250 * H + 15 * M, 0.45),
+        (start + 500 * H + 40 * M, 0.30),
+        (start + 650 * H + 5 * M, 0.30),
+        (start + 700 * H + 20 * M, 0.42),
+    ):
+        add(region, t, f"{z}a", at, usd)
+    add(region, t, f"{z}b", start - timedelta(days=10), 0.50)
+    add(region, t, f"{z}b", start - timedelta(days=5), 0.33)
+    for at, usd in (
+        (start - H, 0.25),
+        (start + 10 * H + 20 * M, 0.60),
+        (start + 11 * H + 50 * M, 0.25),
+        (start + 400 * H, 0.28),
+        (start + 719 * H + 59 * M, 0.31),
+    ):
+        add(region, t, f"{z}c", at, usd)
+    add(region, t, f"{z}a", start + 5 * H, 0.01, product="SUSE Linux")
+    add(region, "p5.48xlarge", f"{z}a", start + 5 * H, 30.0)
+    add(region, t, f"{z}a", now + 2 * H, 9.99)
+
+
+def cents(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+def figures(summary: HistorySummary, az: str) -> dict[str, float | int | None]:
+    zone = summary.zone(az)
+    assert zone is not None, az
+    return {
+        "current": cents(zone.current),
+        "min": cents(zone.minimum),
+        "median": cents(zone.median),
+        "p90": cents(zone.p90),
+        "max": cents(zone.maximum),
+        "mean": cents(zone.mean),
+        "below_half_percent": None
+        if zone.below_half_share is None
+        else round(zone.below_half_share * 100, 2),
+        "changes": zone.changes,
+    }
+
+
+# The window is 30 days = 43,200 minutes; hour marks +0h..+720h are 721 values, so the
+# median is the 361st smallest (rank 360 from 0) and p90 the 649th (rank 648), exactly.
+#
+# a: held 0.40 for 6,030 min (to +100h30), 0.35 for 8,985, 0.45 for 15,025, 0.30 for
+#    11,980 (the +650h05 record repeats it), 0.42 for 1,180 (to +720h):
+#    mean = (0.40*6030 + 0.35*8985 + 0.45*15025 + 0.30*11980 + 0.42*1180) / 43200
+#         = (2412 + 3144.75 + 6761.25 + 3594 + 495.6) / 43200 = 16407.6 / 43200 = 0.3798
+#    hourly: 0.40 at +0..+100 (101), 0.35 at +101..+250 (150), 0.45 at +251..+500 (250),
+#    0.30 at +501..+700 (200), 0.42 at +701..+720 (20). Sorted: 0.30 x200 (ranks 0-199),
+#    0.35 x150 (200-349), 0.40 x101 (350-450), 0.42 x20 (451-470), 0.45 x250 (471-720):
+#    median 0.40, p90 0.45; below 0.4024: 200+150+101 = 451/721 = 62.55%; changes 4.
+# b: 0.33 throughout: every figure 0.33, 721/721 below half, no change.
+# c: held 0.25 for 620 min, 0.60 for 90, 0.25 for 23,290 (to +400h), 0.28 for 19,199,
+#    0.31 for 1 (+719h59 to +720h):
+#    mean = (155 + 54 + 5822.5 + 5375.72 + 0.31) / 43200 = 11407.53 / 43200 = 0.2641
+#    hourly: 0.25 at +0..+10 (11), 0.60 at +11 (1), 0.25 at +12..+399 (388), 0.28 at
+#    +400..+719 (320), 0.31 at +720 (1). Sorted: 0.25 x399 (0-398), 0.28 x320 (399-718),
+#    0.31, 0.60: median 0.25, p90 0.28; min 0.25, max 0.60 (held 90 minutes, between two
+#    of which hour +11 falls in it); below half 720/721 = 99.86%; changes 4.
+EXPECTED = {
+    "us-east-1a": {
+        "current": 0.42,
+        "min": 0.30,
+        "median": 0.40,
+        "p90": 0.45,
+        "max": 0.45,
+        "mean": round(16407.6 / 43200, 2),
+        "below_half_percent": round(451 / 721 * 100, 2),
+        "changes": 4,
+    },
+    "us-east-1b": {
+        "current": 0.33,
+        "min": 0.33,
+        "median": 0.33,
+        "p90": 0.33,
+        "max": 0.33,
+        "mean": 0.33,
+        "below_half_percent": 100.0,
+        "changes": 0,
+    },
+    "us-east-1c": {
+        "current": 0.31,
+        "min": 0.25,
+        "median": 0.25,
+        "p90": 0.28,
+        "max": 0.60,
+        "mean": round(11407.53 / 43200, 2),
+        "below_half_percent": round(720 / 721 * 100, 2),
+        "changes": 4,
+    },
+}
+
+
+def test_each_summary_figure_matches_the_hand_computation(
+    ec2_front: Ec2Front,
+) -> None:
+    seed_month(ec2_front)
+    history = fetch_history(Aws().ec2("us-east-1"), "g6.xlarge", "us-east-1", now=NOW)
+    summary = summarise(history, OD, "live")
+    assert {z.az: figures(summary, z.az) for z in summary.zones} == EXPECTED
+    assert EXPECTED["us-east-1a"]["mean"] == 0.38 and EXPECTED["us-east-1c"]["mean"] == 0.26
+    cheapest = summary.cheapest
+    assert cheapest is not None and cheapest.az == "us-east-1c"
+    # The hourly series: 721 marks, the window's first and last hour included.
+    assert summary.hours[0] == START and summary.hours[-1] == NOW and len(summary.hours) == 721
+    assert summary.hourly["us-east-1c"][11] == 0.60 and summary.hourly["us-east-1c"][12] == 0.25
+    assert summary.hourly["us-east-1a"][100] == 0.40 and summary.hourly["us-east-1a"][101] == 0.35
+    # What was asked: the whole window, Linux only, the one type.
+    [asked] = ec2_front.state.asked("DescribeSpotPriceHistory")
+    assert asked["StartTime"].startswith("2026-10-31T12:00:00")
+    assert asked["EndTime"].startswith("2026-11-30T12:00:00")
+    assert asked["InstanceType.1"] == "g6.xlarge"
+
+
+def test_the_history_is_read_page_by_page(ec2_front: Ec2Front) -> None:
+    seed_month(ec2_front)
+    ec2 = Aws().ec2("us-east-1")
+    whole = fetch_history(ec2, "g6.xlarge", "us-east-1", now=NOW)
+    ec2_front.state.requests.clear()
+    paged = fetch_history(ec2, "g6.xlarge", "us-east-1", now=NOW, page_size=5)
+    # 12 records (a: the one in effect at the start + 5, b: 1, c: 1 + 4) in pages of 5.
+    assert len(paged.changes) == 12
+    asked = ec2_front.state.asked("DescribeSpotPriceHistory")
+    assert [a["MaxResults"] for a in asked] == ["5", "5", "5"]
+    assert [a.get("NextToken") for a in asked] == [None, "5", "10"]
+    assert paged.changes == whole.changes
+
+
+def seed_on_demand(ec2_front: Ec2Front, pricing: object, region: str, usd: float) -> None:
+    products = pricing.products  # type: ignore[attr-defined]
+    products.append(ec2_product("g6.xlarge", region, usd))
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(["spot-history", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
