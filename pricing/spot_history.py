@@ -70,9 +70,10 @@ class History:
         return {
             "instance_type": self.instance_type,
             "region": self.region,
-            "start": _iso(self.start),
-            "end": _iso(self.end),
-            "changes": [[c.az, _iso(c.at), c.usd_hour] for c in self.changes],
+            # Whole precision: a cached window gives the same figures as the fresh one.
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "changes": [[c.az, c.at.isoformat(), c.usd_hour] for c in self.changes],
         }
 
     @classmethod

@@ -33,6 +33,7 @@ COMMANDS = {
     "runs": ["runs", INSTANCE],
     "logs": ["logs", INSTANCE],
     "ssh": ["ssh", INSTANCE],
+    "spot-history": ["spot-history", "g6.xlarge"],
 }
 
 

@@ -9,8 +9,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from dlpick.pricing.aws import Aws
+from dlpick.pricing.errors import EXIT_ERROR, EXIT_PARTIAL, EXIT_USAGE
 from dlpick.pricing.spot_history import HistorySummary, fetch_history, summarise
 from dlpick.tui.cli import main
+from dlpick.tui.cmd_spot import FIELDS
+from tests.conftest import AwsPeers
 from tests.peers.ec2_front import Ec2Front
 from tests.peers.pricing_api import ec2_product
 
@@ -168,12 +171,149 @@ def test_the_history_is_read_page_by_page(ec2_front: Ec2Front) -> None:
     assert paged.changes == whole.changes
 
 
-def seed_on_demand(ec2_front: Ec2Front, pricing: object, region: str, usd: float) -> None:
-    products = pricing.products  # type: ignore[attr-defined]
-    products.append(ec2_product("g6.xlarge", region, usd))
-
-
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     code = main(["spot-history", *args])
     out, err = capsys.readouterr()
     return code, out, err
+
+
+@pytest.fixture
+def month(aws: AwsPeers, ec2_front: Ec2Front) -> Ec2Front:
+    """The month seeded up to this hour, and g6.xlarge's on-demand price in us-east-1.
+
+    The command's window ends at its own clock, a moment after this hour: its first
+    hour mark is +1h, so 720 marks; no seeded change is that close to either end.
+    """
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    seed_month(ec2_front, now)
+    aws.pricing.products.append(ec2_product("g6.xlarge", "us-east-1", OD))
+    return ec2_front
+
+
+def test_the_table_fits_80_columns_and_names_the_cheapest_az(
+    month: Ec2Front, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    code, out, err = run(capsys, "g6.xlarge", "--region", "us-east-1")
+    assert code == 0, err
+    assert max(len(line) for line in out.splitlines()) <= 80, out
+    rows = {
+        line.split()[0]: line.split()[1:] for line in out.splitlines() if "us-east-1" in line[:12]
+    }
+    # Now, min, median, p90, max, mean, share below half on-demand, changes.
+    assert rows["us-east-1a"] == [
+        "$0.4200",
+        "$0.3000",
+        "$0.4000",
+        "$0.4500",
+        "$0.4500",
+        "$0.3798",
+        "62%",
+        "4",
+    ]
+    assert rows["us-east-1b"] == ["$0.3300"] * 6 + ["100.0%", "0"]
+    assert rows["us-east-1c"][:6] == [
+        "$0.3100",
+        "$0.2500",
+        "$0.2500",
+        "$0.2800",
+        "$0.6000",
+        "$0.2641",
+    ]
+    assert "cheapest AZ by time-weighted mean: us-east-1c ($0.2641/h)" in out
+    assert "on-demand: $0.8048/h (live," in out
+
+
+def test_json_carries_the_summary_and_the_hourly_series(
+    month: Ec2Front, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(capsys, "g6.xlarge", "--region", "us-east-1", "--format", "json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["cheapest_az"] == "us-east-1c" and data["days"] == 30
+    assert (data["on_demand_usd_hour"], data["history_source"]) == (OD, "live")
+    assert data["on_demand_source"].startswith("live, ")
+    zones = {z["availability_zone"]: z for z in data["zones"]}
+    assert round(zones["us-east-1a"]["mean_usd_hour"], 2) == 0.38
+    assert zones["us-east-1c"]["max_usd_hour"] == 0.60 and zones["us-east-1c"]["changes"] == 4
+    assert zones["us-east-1b"]["below_half_on_demand_share"] == 1.0
+    hourly = data["hourly"]
+    assert len(hourly["hours"]) == 720 and set(hourly["usd_hour"]) == set(zones)
+    assert all(len(v) == 720 for v in hourly["usd_hour"].values())
+    # Mark +11h fell inside c's 90-minute spike; the list starts at +1h.
+    assert hourly["usd_hour"]["us-east-1c"][10] == 0.60
+    assert hourly["usd_hour"]["us-east-1b"] == [0.33] * 720
+
+
+def test_csv_has_a_row_per_az_and_the_cache_answers_the_second_run(
+    month: Ec2Front, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(capsys, "g6.xlarge", "--region", "us-east-1", "--format", "csv")
+    assert code == 0, err
+    header, *rows = [line.split(",") for line in out.splitlines()]
+    assert header == list(FIELDS)
+    assert [(r[2], r[3], r[10]) for r in rows] == [
+        ("us-east-1a", "0.42", "4"),
+        ("us-east-1b", "0.33", "0"),
+        ("us-east-1c", "0.31", "4"),
+    ]
+    asked = len(month.state.asked("DescribeSpotPriceHistory"))
+    code, again, _ = run(capsys, "g6.xlarge", "--region", "us-east-1", "--format", "csv")
+    assert code == 0
+    # The same figures; the on-demand price now comes from the cache too.
+    assert again.replace('"cache, ', '"live, ') == out
+    # The catalog's current spot prices ask too; the history itself came from the cache.
+    histories = [a for a in month.state.asked("DescribeSpotPriceHistory") if "EndTime" in a]
+    assert len(histories) == 1 and len(month.state.asked("DescribeSpotPriceHistory")) >= asked
+    run(capsys, "g6.xlarge", "--region", "us-east-1", "--format", "csv", "--refresh")
+    assert len([a for a in month.state.asked("DescribeSpotPriceHistory") if "EndTime" in a]) == 2
+
+
+def test_all_regions_give_a_line_each_and_name_the_one_that_failed(
+    month: Ec2Front, aws: AwsPeers, capsys: pytest.CaptureFixture[str]
+) -> None:
+    now = datetime.now(UTC)
+    month.state.history.add("eu-west-2", "g6.xlarge", "eu-west-2b", now - timedelta(days=40), 0.29)
+    aws.pricing.products.append(ec2_product("g6.xlarge", "eu-west-2", 0.95))
+    month.state.history.failing_regions.add("ap-south-1")
+    code, out, err = run(capsys, "g6.xlarge", "--region", "all", "--format", "csv")
+    assert code == EXIT_PARTIAL, err
+    assert "ap-south-1" in err and "not authorized" in err
+    rows = [line.split(",") for line in out.splitlines()[1:]]
+    # One line per region with a history, its cheapest AZ, the lowest mean first.
+    assert [(r[1], r[2], r[11]) for r in rows] == [
+        ("us-east-1", "us-east-1c", "0.8048"),
+        ("eu-west-2", "eu-west-2b", "0.95"),
+    ]
+    assert round(float(rows[0][8]), 2) == 0.26 and rows[1][8] == "0.29"
+
+
+def test_every_region_failing_is_one_error(
+    month: Ec2Front, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from dlpick.pricing.regions import enabled_regions
+
+    month.state.history.failing_regions.update(enabled_regions(Aws().ec2("us-east-1")))
+    code, out, err = run(capsys, "g6.xlarge", "--region", "all")
+    assert code == EXIT_ERROR and out == ""
+    assert len(err.splitlines()) == 1 and err.startswith("error: ") and "not authorized" in err
+
+
+def test_an_endpoint_that_does_not_answer_is_one_line(
+    aws: AwsPeers, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    code, out, err = run(capsys, "g6.xlarge", "--region", "us-east-1")
+    assert code == EXIT_ERROR and out == ""
+    assert len(err.splitlines()) == 1 and err.startswith("error: "), err
+
+
+def test_offline_is_refused_and_a_type_without_history_is_said(
+    month: Ec2Front, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(capsys, "g6.xlarge", "--offline")
+    assert code == EXIT_USAGE and "--offline: dlpick spot-history needs AWS" in err
+    code, out, err = run(capsys, "g5.xlarge", "--region", "us-east-1")
+    assert code == EXIT_ERROR and out == ""
+    assert err.startswith("error: no Linux spot price for g5.xlarge in us-east-1 over the last 30")

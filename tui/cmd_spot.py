@@ -90,7 +90,7 @@ def usd(value: float | None) -> str:
 
 
 def share(value: float | None) -> str:
-    return "—" if value is None else f"{value * 100:.0f}%"
+    return "—" if value is None else f"{value * 100:.1f}%"
 
 
 def figures(zone: ZoneSummary) -> list[str]:
@@ -175,11 +175,6 @@ def cmd_spot_history(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _window(summary: HistorySummary) -> str:
-    h = summary.history
-    return f"{h.start:%Y-%m-%d %H:%M} to {h.end:%Y-%m-%d %H:%M} UTC"
-
-
 def _notes(summary: HistorySummary) -> list[str]:
     h = summary.history
     od = summary.on_demand_usd_hour
@@ -201,13 +196,20 @@ def _print_zones(summary: HistorySummary) -> None:
         style = "bold green" if zone is cheapest else ""
         rows.append([Text(cell, style=style) for cell in [zone.az, *figures(zone)]])
     h = summary.history
-    title = f"{h.instance_type} spot price per AZ in {h.region}, {_window(summary)}"
-    best = f"cheapest AZ by time-weighted mean: {cheapest.az} ({usd(cheapest.mean)}/h)"
+    title = (
+        f"{h.instance_type} spot price per AZ in {h.region}, {h.days:g} days"
+        f" to {h.end:%Y-%m-%d %H:%M} UTC"
+    )
+    best = (
+        [f"cheapest AZ by time-weighted mean: {cheapest.az} ({usd(cheapest.mean)}/h)"]
+        if cheapest
+        else []
+    )
     print_table(
         [Col("AZ", 100), *FIGURES],
         rows,
         title=title,
-        caption="\n".join([best if cheapest else "", *_notes(summary)]),
+        caption="\n".join([*best, *_notes(summary)]),
         gap=1,
     )
 
@@ -231,10 +233,10 @@ def _all_regions(args: argparse.Namespace, aws: Aws, cache: PriceCache, catalog:
     found = map_regions(one, regions)
     failed = [r for r in found if isinstance(r, AwsError)]
     summaries = [r for r in found if r is not None and not isinstance(r, AwsError)]
+    if failed and len(failed) == len(regions):
+        raise failed[0]  # the same refusal everywhere, most likely: said once
     for err in failed:
         print(f"warning: {err}", file=sys.stderr)
-    if failed and len(failed) == len(regions):
-        raise failed[0]
     if not summaries and not failed:
         raise InputError(
             f"no Linux spot price for {args.instance_type} in any region over the last "
