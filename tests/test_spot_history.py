@@ -208,7 +208,7 @@ def test_the_table_fits_80_columns_and_names_the_cheapest_az(
         "$0.4500",
         "$0.4500",
         "$0.3798",
-        "62%",
+        "62.5%",
         "4",
     ]
     assert rows["us-east-1b"] == ["$0.3300"] * 6 + ["100.0%", "0"]
