@@ -27,6 +27,7 @@ from dlpick.pricing.catalog import Catalog
 from dlpick.pricing.placement import Placement, neighbours
 from dlpick.pricing.snapshot import RegionSnapshot, Snapshot
 from dlpick.pricing.specs import InstanceSpec
+from dlpick.pricing.spot_history import History, PriceChange
 from dlpick.remote import guard
 from dlpick.remote.batch_jobs import BatchJob
 from dlpick.remote.capacity_blocks import BlockOffering, Outlook
@@ -40,6 +41,7 @@ from dlpick.tui.app import DlpickApp
 from dlpick.tui.config import Settings
 from dlpick.tui.widgets.capacity import CapacityLines
 from dlpick.tui.widgets.live_prices import LiveFactory
+from dlpick.tui.widgets.spot_chart import SpotHistoryLines
 
 if TYPE_CHECKING:
     from dlpick.pricing.aws import Aws
@@ -236,6 +238,29 @@ class FixedAccess(AwsAccess):
         )
         return Outlook(placement, "", block, "")
 
+    def spot_history(self, instance_type: str, region: str, days: int) -> History:
+        """Four AZs over the days before the fixed clock: one steady, three moving at
+        irregular hours, one of them up to on-demand and beyond."""
+        end = datetime.fromtimestamp(FIXED_NOW, UTC)
+        start = end - timedelta(days=days)
+        moves = {
+            "us-east-1a": (0.4159, 0.25),
+            "us-east-1b": (0.3470, 0.0),
+            "us-east-1c": (0.3618, 0.12),
+            "us-east-1d": (0.5525, 0.6),
+        }
+        changes = []
+        for n, (az, (usd, swing)) in enumerate(moves.items()):
+            changes.append(PriceChange(az, start - timedelta(hours=2), usd))
+            hour, k = 5 + 3 * n, 0
+            while swing and hour < days * 24:
+                factor = (1 + swing, 1 - swing / 2, 1 + swing / 3, 1.0)[k % 4]
+                at = start + timedelta(hours=hour, minutes=17 * k % 60)
+                changes.append(PriceChange(az, at, round(usd * factor, 4)))
+                k += 1
+                hour += 7 + (k * 5) % 13
+        return History(instance_type, region, start, end, tuple(changes), "cache", "")
+
     def plan(
         self, request: LaunchRequest, price: Callable[[], tuple[float | None, str]]
     ) -> LaunchPlan:
@@ -402,10 +427,12 @@ async def _detail(pilot: Pilot[None]) -> None:
 
 
 async def _detail_capacity(pilot: Pilot[None]) -> None:
-    """The detail pane with an account: its placement score and Capacity Block lines."""
+    """The detail pane with an account: its placement score and Capacity Block lines,
+    and the spot history chart."""
     await _detail(pilot)
     lines = pilot.app.query_one("#detail-capacity", CapacityLines)
-    await _until(pilot, lambda: lines.shown is not None)
+    chart = pilot.app.query_one("#detail-history", SpotHistoryLines)
+    await _until(pilot, lambda: lines.shown is not None and chart.summary is not None)
     await pilot.pause()  # the lines drawn, and any toast raised meanwhile shown
     pilot.app.clear_notifications()  # the idle toast would cover the pane
     await pilot.pause()

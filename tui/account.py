@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     from dlpick.pricing.aws import Aws
     from dlpick.pricing.catalog import Catalog, Offer
+    from dlpick.pricing.spot_history import History
     from dlpick.remote.batch_jobs import BatchJob
     from dlpick.remote.capacity_blocks import Outlook
     from dlpick.remote.fleet import FleetScan, Instance
@@ -159,6 +160,13 @@ class AwsAccess:
         if found.placement is not None and found.placement.denied:
             self._scores_denied = True
         return found
+
+    def spot_history(self, instance_type: str, region: str, days: int) -> History:
+        """The type's spot price changes over the last `days` (cached an hour)."""
+        from dlpick.pricing.cache import PriceCache
+        from dlpick.pricing.spot_history import load_history
+
+        return load_history(self.require(), PriceCache(), instance_type, region, days=days)
 
     def fleet(self, regions: list[str], catalog: Catalog) -> FleetScan:
         """Instances with accelerators in the regions, priced, with their idle states."""

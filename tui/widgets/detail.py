@@ -1,6 +1,6 @@
 """The detail pane: one instance type's spot price per AZ, what it would cost,
-SageMaker's training price for the same type, and (with AWS) its spot placement score
-and cheapest Capacity Block."""
+SageMaker's training price for the same type, and (with AWS) its spot placement score,
+cheapest Capacity Block and spot price history."""
 
 from __future__ import annotations
 
@@ -18,8 +18,10 @@ from dlpick.pricing.catalog import Offer
 from dlpick.pricing.sagemaker import premium_percent
 from dlpick.tui.output import fmt_count, fmt_num, fmt_usd
 from dlpick.tui.widgets.capacity import CapacityLines
+from dlpick.tui.widgets.spot_chart import HISTORY_DAYS, HistoryArrived, SpotHistoryLines
 
 if TYPE_CHECKING:
+    from dlpick.pricing.spot_history import HistorySummary
     from dlpick.tui.account import AwsAccess
 
 DEFAULT_HOURS = 24.0
@@ -30,6 +32,12 @@ def estimate(offer: Offer, hours: float) -> tuple[float | None, float | None]:
     """(on-demand, spot) cost of running `offer` for `hours`; None where no price is known."""
     od, spot = offer.on_demand_usd_hour, offer.spot_usd_hour
     return (None if od is None else od * hours, None if spot is None else spot * hours)
+
+
+def history_mean(summary: HistorySummary | None) -> tuple[str, float] | None:
+    """(the cheapest AZ by time-weighted mean, that mean) of a spot history, if read."""
+    cheapest = summary.cheapest if summary is not None else None
+    return None if cheapest is None else (cheapest.az, cheapest.mean)
 
 
 def fmt_money(value: float | None) -> str:
@@ -167,6 +175,7 @@ class DetailPane(Vertical):
                     )
                     yield Label("hours", classes="detail-heading")
                 yield Static(id="detail-cost")
+        yield SpotHistoryLines(self.account, id="detail-history")
 
     def _hours(self) -> tuple[float | None, str]:
         """(the hours typed, or None with why they cannot be used)."""
@@ -192,10 +201,15 @@ class DetailPane(Vertical):
             spot.update(spot_table(offer))
         retiring.display = bool(offer and offer.retirement)
         self.query_one(CapacityLines).show(offer)
+        self.query_one(SpotHistoryLines).show(offer)
         self._show_cost()
 
     @on(Input.Changed, "#hours")
     def _hours_changed(self) -> None:
+        self._show_cost()
+
+    @on(HistoryArrived)
+    def _history_arrived(self) -> None:
         self._show_cost()
 
     def _show_cost(self) -> None:
@@ -212,7 +226,18 @@ class DetailPane(Vertical):
         totals = estimate(offer, hours) if hours is not None else (None, None)
         per_day = estimate(offer, HOURS_PER_DAY)
         grid.add_row("on-demand", fmt_money(totals[0]), fmt_money(per_day[0]))
-        grid.add_row("spot", fmt_money(totals[1]), fmt_money(per_day[1]))
+        now = f"spot now ({offer.spot_az})" if offer.spot_az else "spot now"
+        grid.add_row(now, fmt_money(totals[1]), fmt_money(per_day[1]))
+        history = self.query_one(SpotHistoryLines).summary
+        mean = history_mean(history)
+        if mean is not None:
+            az, usd = mean
+            total = None if hours is None else usd * hours
+            grid.add_row(
+                f"spot {HISTORY_DAYS}-day mean ({az})",
+                fmt_money(total),
+                fmt_money(usd * HOURS_PER_DAY),
+            )
         lines: list[Table | Text] = [grid]
         if hours is None:
             lines.append(Text(why, style="red"))
