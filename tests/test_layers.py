@@ -41,12 +41,43 @@ def test_offline_prices_do_not_import_boto3_or_pandas() -> None:
     assert out.stdout.split() == ["0", "False", "False"]
 
 
+def test_prices_and_the_app_with_its_detail_pane_do_not_import_pandas() -> None:
+    """pandas (about 0.3 s to import) is for the spot history's worker and command only."""
+    code = (
+        "import asyncio, sys, io, contextlib, tempfile\n"
+        "from pathlib import Path\n"
+        "from dlpick.tui.cli import main\n"
+        "quiet = io.StringIO()\n"
+        "with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):\n"
+        "    rc = main(['prices', '--format', 'json'])\n"
+        "after_prices = 'pandas' in sys.modules\n"
+        "from tests.screenshots import make_app\n"
+        "async def frame():\n"
+        "    app = make_app(Path(tempfile.mkdtemp()))\n"
+        "    async with app.run_test(size=(120, 36)) as pilot:\n"
+        "        await pilot.press('d', 'down')\n"
+        "        await pilot.pause(0.6)\n"
+        "asyncio.run(frame())\n"
+        "print(rc, after_prices, 'pandas' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert out.stdout.split() == ["0", "False", "False"]
+
+
 # -- the rooms, read from the source: every import, function-local ones too ----
 
 ROOT = Path(__file__).resolve().parent.parent
 PRODUCT = ("pricing", "remote", "tui")
 # The CLI's own modules: screens and widgets reach the domain directly, never through them.
-CLI_MODULES = ("dlpick.tui.cli", "dlpick.tui.cmd_aws", "dlpick.tui.cmd_fleet", "dlpick.tui.cmd_ssh")
+CLI_MODULES = (
+    "dlpick.tui.cli",
+    "dlpick.tui.cmd_aws",
+    "dlpick.tui.cmd_fleet",
+    "dlpick.tui.cmd_ssh",
+    "dlpick.tui.cmd_spot",
+)
 
 
 def product_files() -> list[Path]:
@@ -109,6 +140,8 @@ def test_screens_and_widgets_do_not_go_through_the_cli() -> None:
 
 def test_file_locations_and_aws_errors_each_have_one_home() -> None:
     assert list(importers_of(("platformdirs",))) == ["pricing/locations.py"]
+    # pandas only where it is used: the snapshot builder and the spot history's figures.
+    assert list(importers_of(("pandas",))) == ["pricing/snapshot.py", "pricing/spot_history.py"]
     # botocore is used in one place: its failures become AwsError there, and every
     # other module sees only AwsError.
     assert list(importers_of(("botocore",))) == ["pricing/aws.py", "pricing/aws_errors.py"]

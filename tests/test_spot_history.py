@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -13,9 +14,11 @@ from dlpick.pricing.errors import EXIT_ERROR, EXIT_PARTIAL, EXIT_USAGE
 from dlpick.pricing.spot_history import HistorySummary, fetch_history, summarise
 from dlpick.tui.cli import main
 from dlpick.tui.cmd_spot import FIELDS
+from dlpick.tui.widgets.spot_chart import SpotHistoryLines
 from tests.conftest import AwsPeers
 from tests.peers.ec2_front import Ec2Front
 from tests.peers.pricing_api import ec2_product
+from tests.screenshots import FIXED_NOW
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 START = NOW - timedelta(days=30)
@@ -317,3 +320,62 @@ def test_offline_is_refused_and_a_type_without_history_is_said(
     code, out, err = run(capsys, "g5.xlarge", "--region", "us-east-1")
     assert code == EXIT_ERROR and out == ""
     assert err.startswith("error: no Linux spot price for g5.xlarge in us-east-1 over the last 30")
+
+
+# -- the app's detail pane -----------------------------------------------------
+
+
+async def test_the_detail_pane_charts_the_history_after_the_first_frame(
+    ec2_front: Ec2Front, tmp_path: Path
+) -> None:
+    """The last 7 days of the seeded month, ending at the app's fixed clock.
+
+    From +552h: a holds 0.30 for 8,900 min then 0.42 for 1,180 (mean 3165.6 / 10080 =
+    0.3140); b 0.33; c 0.28 for 10,079 min then 0.31 for one (mean 0.2800): c is the
+    cheapest, and 24 hours at its mean cost 24 x 0.280003 = $6.72.
+    """
+    from tests.test_app import table_of, wait_for
+    from tests.test_app_aws import aws_app, text_of
+
+    seed_month(ec2_front, datetime.fromtimestamp(FIXED_NOW, UTC))
+    app = aws_app(tmp_path)
+    async with app.run_test(size=(120, 36)) as pilot:
+        table = table_of(app)
+        table.move_cursor(row=table.get_row_index("g6.xlarge"))
+        await pilot.press("d")
+        chart = app.screen.query_one("#detail-history", SpotHistoryLines)
+        # The first frame with the pane: the question is not asked yet, only announced.
+        assert chart.summary is None and "asking AWS" in chart.note
+        assert ec2_front.state.asked("DescribeSpotPriceHistory") == []
+        await wait_for(lambda: chart.summary is not None, pilot, 20)
+        await pilot.pause()
+        text = text_of(app, "#detail-history")
+        assert "scale $0 to on-demand $0.8048/h" in text and "cheapest by mean: us-east-1c" in text
+        lines = {line.split()[0]: line for line in text.splitlines()[1:]}
+        assert set(lines) == {"us-east-1a", "us-east-1b", "us-east-1c"}
+        assert "mean $0.3140 now $0.4200" in lines["us-east-1a"]
+        assert "mean $0.2800 now $0.3100" in lines["us-east-1c"]
+        cost = " ".join(text_of(app, "#detail-cost").split())
+        assert "spot now (us-east-1b) $8.33" in cost
+        assert "spot 7-day mean (us-east-1c) $6.72 $6.72" in cost
+        [asked] = ec2_front.state.asked("DescribeSpotPriceHistory")
+        assert asked["StartTime"].startswith("2026-08-25T12:00:00")
+
+
+async def test_a_history_aws_refuses_is_one_line_in_the_pane(
+    ec2_front: Ec2Front, tmp_path: Path
+) -> None:
+    from tests.test_app import table_of, wait_for
+    from tests.test_app_aws import aws_app, text_of
+
+    ec2_front.state.history.failing_regions.add("us-east-1")
+    app = aws_app(tmp_path)
+    async with app.run_test(size=(120, 36), notifications=True) as pilot:
+        table = table_of(app)
+        table.move_cursor(row=table.get_row_index("g6.xlarge"))
+        await pilot.press("d")
+        chart = app.screen.query_one("#detail-history", SpotHistoryLines)
+        await wait_for(lambda: "not read" in chart.note, pilot, 20)
+        text = text_of(app, "#detail-history").strip()
+        assert text.startswith("spot history: not read — permission denied") and "\n" not in text
+        assert "7-day mean" not in text_of(app, "#detail-cost")

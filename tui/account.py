@@ -166,7 +166,8 @@ class AwsAccess:
         from dlpick.pricing.cache import PriceCache
         from dlpick.pricing.spot_history import load_history
 
-        return load_history(self.require(), PriceCache(), instance_type, region, days=days)
+        aws = self.require()
+        return load_history(aws, PriceCache(), instance_type, region, days=days, now=self.now())
 
     def fleet(self, regions: list[str], catalog: Catalog) -> FleetScan:
         """Instances with accelerators in the regions, priced, with their idle states."""
