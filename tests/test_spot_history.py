@@ -307,9 +307,11 @@ def test_an_endpoint_that_does_not_answer_is_one_line(
 ) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
-    code, out, err = run(capsys, "g6.xlarge", "--region", "us-east-1")
-    assert code == EXIT_ERROR and out == ""
-    assert len(err.splitlines()) == 1 and err.startswith("error: "), err
+    for region in ("us-east-1", "all"):
+        code, out, err = run(capsys, "g6.xlarge", "--region", region)
+        assert code == EXIT_ERROR and out == ""
+        assert len(err.splitlines()) == 1 and err.startswith("error: "), err
+        assert "cannot reach AWS at http://127.0.0.1:9/" in err
 
 
 def test_offline_is_refused_and_a_type_without_history_is_said(
@@ -338,15 +340,19 @@ async def test_the_detail_pane_charts_the_history_after_the_first_frame(
     from tests.test_app_aws import aws_app, text_of
 
     seed_month(ec2_front, datetime.fromtimestamp(FIXED_NOW, UTC))
+    ec2_front.state.history.flowing.clear()  # AWS is slow to answer
     app = aws_app(tmp_path)
     async with app.run_test(size=(120, 36)) as pilot:
         table = table_of(app)
         table.move_cursor(row=table.get_row_index("g6.xlarge"))
         await pilot.press("d")
         chart = app.screen.query_one("#detail-history", SpotHistoryLines)
-        # The first frame with the pane: the question is not asked yet, only announced.
-        assert chart.summary is None and "asking AWS" in chart.note
-        assert ec2_front.state.asked("DescribeSpotPriceHistory") == []
+        # The pane is drawn while AWS has not answered: it says it is asking.
+        await wait_for(lambda: bool(ec2_front.state.asked("DescribeSpotPriceHistory")), pilot, 20)
+        await pilot.pause()
+        assert chart.summary is None and "asking AWS" in text_of(app, "#detail-history")
+        assert "7-day mean" not in text_of(app, "#detail-cost")
+        ec2_front.state.history.flowing.set()
         await wait_for(lambda: chart.summary is not None, pilot, 20)
         await pilot.pause()
         text = text_of(app, "#detail-history")
@@ -360,6 +366,18 @@ async def test_the_detail_pane_charts_the_history_after_the_first_frame(
         assert "spot 7-day mean (us-east-1c) $6.72 $6.72" in cost
         [asked] = ec2_front.state.asked("DescribeSpotPriceHistory")
         assert asked["StartTime"].startswith("2026-08-25T12:00:00")
+        # Rows passed quickly are not asked about: only the one the cursor rests on.
+        await pilot.press("down", "down", "down")
+        rested = table.get_row_at(table.cursor_row)
+        last = str(table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value)
+        await wait_for(lambda: last in chart.note, pilot, 20)
+        assert rested and "no Linux spot price" in chart.note
+        assert len(ec2_front.state.asked("DescribeSpotPriceHistory")) == 2
+        # Back on g6.xlarge: drawn from what the pane kept, not asked again.
+        table.move_cursor(row=table.get_row_index("g6.xlarge"))
+        await pilot.pause()
+        assert chart.summary is not None
+        assert len(ec2_front.state.asked("DescribeSpotPriceHistory")) == 2
 
 
 async def test_a_history_aws_refuses_is_one_line_in_the_pane(

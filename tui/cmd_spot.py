@@ -229,7 +229,11 @@ def _all_regions(args: argparse.Namespace, aws: Aws, cache: PriceCache, catalog:
         except AwsError as exc:
             return exc.doing("reading the spot price history", region)
 
-    regions = catalog.regions(refresh=args.refresh)
+    from dlpick.pricing.regions import enabled_regions
+
+    # Asked live, not the catalog's fallback list: an AWS that cannot be reached is
+    # one error here, not one per region after each one's retries.
+    regions = enabled_regions(aws.ec2(aws.default_region()))
     found = map_regions(one, regions)
     failed = [r for r in found if isinstance(r, AwsError)]
     summaries = [r for r in found if r is not None and not isinstance(r, AwsError)]

@@ -140,6 +140,7 @@ class Ec2Front(LoopbackServer):
     def spot_history(self, region: str, form: dict[str, str]) -> tuple[int, str]:
         from tests.peers.spot_history import answer
 
+        self.state.history.flowing.wait(30)
         with self.lock:
             if region in self.state.history.failing_regions:
                 return self.error(

@@ -11,6 +11,7 @@ first, in pages of MaxResults with an opaque NextToken.
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -42,6 +43,11 @@ class SpotRecord:
 class SpotHistorySeed:
     records: list[SpotRecord] = field(default_factory=list)
     failing_regions: set[str] = field(default_factory=set)  # answered UnauthorizedOperation
+    # Answers wait while this is clear: a test holds them to see what is drawn meanwhile.
+    flowing: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        self.flowing.set()
 
     def add(
         self,
