@@ -94,12 +94,12 @@ def _bench(args: argparse.Namespace, settings: Settings) -> BenchResult:
     from dlpick.tui.cmd_ssh import _resolve, _run_async
 
     target, options = _resolve(args, settings)
-    shown: list[str] = []
+    # The phases on a terminal only: a script reads the result and one line per problem.
+    tty = sys.stderr.isatty()
 
     def progress(phase: str) -> None:
-        if sys.stderr.isatty() or not shown or shown[-1] != phase:
-            shown.append(phase)
-            print(f"dlpick: {phase}", file=sys.stderr, flush=True)
+        if tty:
+            print(f"dlpick: bench: {phase}", file=sys.stderr, flush=True)
 
     async def go() -> BenchResult:
         conn = await connect(target, options)
