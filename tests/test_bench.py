@@ -89,7 +89,7 @@ def test_numpy_bench_is_kept_exported_and_read_back(
     kept = measurements.read(measurements.store_file())
     assert [m.fp32_tflops for m in kept] == [a, b]
     export = tmp_path / "team.csv"
-    code, out, err = dlpick(capsys, "bench", "--export", str(export))
+    code, _out, err = dlpick(capsys, "bench", "--export", str(export))
     assert code == 0 and f"wrote 2 measurements to {export}" in err
     assert measurements.read(export) == kept
     # A CPU figure never prices a type: it is kept, not used.
@@ -134,7 +134,7 @@ def test_refused_while_a_run_is_active_unless_forced(
 
 
 def test_a_host_without_python_is_one_line(sshd: Sshd, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = dlpick(
+    code, _out, err = dlpick(
         capsys, "bench", SSH_ALIAS, "--seconds", "2", "--python", "/nowhere/python"
     )
     assert code == 1 and len(err.splitlines()) == 1
