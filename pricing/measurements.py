@@ -169,6 +169,23 @@ def newest_by_type(measurements: Iterable[Measurement]) -> dict[str, Measurement
     return best
 
 
+_kept: tuple[tuple[str, float, int], dict[str, Measurement]] | None = None
+
+
+def kept() -> dict[str, Measurement]:
+    """The user's store, newest per type; read again only when the file changed."""
+    global _kept
+    path = store_file()
+    try:
+        stat = path.stat()
+        key = (str(path), stat.st_mtime, stat.st_size)
+    except OSError:
+        key = (str(path), 0.0, -1)
+    if _kept is None or _kept[0] != key:
+        _kept = (key, newest_by_type(read(path)))
+    return _kept[1]
+
+
 def load(extra: Sequence[Path] = ()) -> dict[str, Measurement]:
     """The user's store plus the files given, newest per type."""
     rows = read(store_file())
