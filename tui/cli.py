@@ -157,7 +157,8 @@ def build_parser(*, commands: bool = True) -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="FILE",
-        help="also use this measurements CSV (as --export writes); may be repeated",
+        help="also use this measurements CSV (as `dlpick bench --export` writes) with "
+        "`--tflops measured`; may be repeated",
     )
     prices.set_defaults(handler=cmd_prices)
 

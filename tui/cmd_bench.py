@@ -154,7 +154,7 @@ def _print(result: BenchResult, fmt: str | None) -> None:
         ]
     label = m.instance_type or "type unknown"
     where = f"{label}{' in ' + m.region if m.region else ''}"
-    title = f"{m.source} ({where}): {m.backend}, {m.device} · {result.library}"
+    title = f"{m.source} · {where} · {m.backend}, {m.device} · {result.library}"
     notes = [f"measured {m.measured_at} with {result.python} in {result.elapsed_s:.1f} s"]
     if m.driver:
         notes.append(
@@ -169,4 +169,6 @@ def _print(result: BenchResult, fmt: str | None) -> None:
             if m.backend != "torch-cuda"
             else "no instance type known: give --instance-type to price by it"
         )
-    print_table(BENCH_COLUMNS, rows, title=title, caption="\n".join(notes))
+    print(title)
+    print_table(BENCH_COLUMNS, rows, caption="\n".join(notes))
+    sys.stdout.flush()
