@@ -53,6 +53,15 @@ class Measurement:
         """Whether this figure may stand for its instance type's TFLOPs."""
         return bool(self.instance_type) and self.backend in ACCELERATOR_BACKENDS
 
+    @property
+    def unused_because(self) -> str:
+        """Why this figure does not price its type ('' when it does)."""
+        if self.backend not in ACCELERATOR_BACKENDS:
+            return "a CPU figure: kept and exported, never used as a GPU type's TFLOPs"
+        if not self.instance_type:
+            return "no instance type known (dlpick bench --instance-type): not used for prices"
+        return ""
+
     def tflops(self, metric: str) -> float | None:
         value: float | None = getattr(self, f"{metric}_tflops")
         return value

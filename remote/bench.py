@@ -55,6 +55,22 @@ class BenchResult:
     elapsed_s: float
     python: str
 
+    def rows(self) -> list[list[str]]:
+        """[device, FP32, BF16, FP16 TFLOPs] as shown: every device at once, then each alone."""
+        m = self.measurement
+        rows = [["all at once", m.fp32_tflops, m.bf16_tflops, m.fp16_tflops]]
+        if len(self.per_device) > 1:
+            rows += [
+                [f"{d.get('index')}: {d.get('name')}", d.get("fp32"), d.get("bf16"), d.get("fp16")]
+                for d in self.per_device
+            ]
+        return [[str(name), *(fmt_figure(v) for v in values)] for name, *values in rows]
+
+
+def fmt_figure(value: object) -> str:
+    """'12.34', or '—' for a figure not measured."""
+    return f"{value:.2f}" if isinstance(value, int | float) else "—"
+
 
 def host_script() -> str:
     return resources.files("dlpick.remote").joinpath("data/bench_host.py").read_text("utf-8")

@@ -114,13 +114,17 @@ def result_text(app: HostApp) -> str:
     return static_text(app.screen.query_one("#bench-result", Static))
 
 
+async def press_b_on_the_runs_screen(app: HostApp, pilot: Pilot[None]) -> None:
+    runs = app.screen
+    assert isinstance(runs, RunsScreen)
+    await wait_for(lambda: runs.loaded, pilot, timeout=15)
+    await pilot.press("B")
+
+
 async def test_b_on_the_runs_screen_benchmarks_the_host(numpy_host: Sshd) -> None:
     app = HostApp(RunsScreen(SSH_ALIAS, None))
     async with app.run_test(size=SIZE) as pilot:
-        runs = app.screen
-        assert isinstance(runs, RunsScreen)
-        await wait_for(lambda: runs.loaded, pilot, timeout=15)
-        await pilot.press("B")
+        await press_b_on_the_runs_screen(app, pilot)
         assert isinstance(app.screen, BenchScreen)
         bar = app.screen.query_one(ProgressBar)
         await wait_for(lambda: (bar.progress or 0) > 0.5, pilot, timeout=15)
@@ -145,10 +149,7 @@ async def test_b_during_a_run_asks_then_goes_ahead(numpy_host: Sshd) -> None:
     try:
         app = HostApp(RunsScreen(SSH_ALIAS, None))
         async with app.run_test(size=SIZE) as pilot:
-            runs = app.screen
-            assert isinstance(runs, RunsScreen)
-            await wait_for(lambda: runs.loaded, pilot, timeout=15)
-            await pilot.press("B")
+            await press_b_on_the_runs_screen(app, pilot)
             await wait_for(lambda: isinstance(app.screen, ConfirmAction), pilot, timeout=15)
             assert not measurements.store_file().exists()
             app.screen.query_one("#confirm-yes", Button).press()

@@ -121,10 +121,6 @@ def _bench(args: argparse.Namespace, settings: Settings) -> BenchResult:
     return _run_async(go())
 
 
-def _tf(value: object) -> str:
-    return f"{value:.2f}" if isinstance(value, int | float) else "—"
-
-
 def _print(result: BenchResult, fmt: str | None) -> None:
     m = result.measurement
     if fmt in ("json", "csv"):
@@ -139,36 +135,23 @@ def _print(result: BenchResult, fmt: str | None) -> None:
 
             sys.stdout.write(to_csv([m]))
         return
+    from dlpick.remote.bench import fmt_figure
     from dlpick.tui.fit_table import print_table
 
-    rows = [["all at once", _tf(m.fp32_tflops), _tf(m.bf16_tflops), _tf(m.fp16_tflops)]]
-    if len(result.per_device) > 1:
-        rows += [
-            [
-                f"{d.get('index')}: {d.get('name')}",
-                _tf(d.get("fp32")),
-                _tf(d.get("bf16")),
-                _tf(d.get("fp16")),
-            ]
-            for d in result.per_device
-        ]
+    rows = result.rows()
     label = m.instance_type or "type unknown"
     where = f"{label}{' in ' + m.region if m.region else ''}"
     title = f"{m.source} · {where} · {m.backend}, {m.device} · {result.library}"
     notes = [f"measured {m.measured_at} with {result.python} in {result.elapsed_s:.1f} s"]
     if m.driver:
         notes.append(
-            f"driver {m.driver} · SM clock {_tf(m.sm_clock_mhz)} MHz · power limit "
-            f"{_tf(m.power_limit_w)} W"
+            f"driver {m.driver} · SM clock {fmt_figure(m.sm_clock_mhz)} MHz · power limit "
+            f"{fmt_figure(m.power_limit_w)} W"
         )
     sizes = ", ".join(f"{k.upper()} n={n}" for k, n in result.sizes.items())
     notes.append(f"median of timed {sizes} multiplies; TFLOPs = 2n³/time")
-    if not m.counts_for_type:
-        notes.append(
-            "a CPU figure: kept and exported, never used as a GPU type's TFLOPs"
-            if m.backend != "torch-cuda"
-            else "no instance type known: give --instance-type to price by it"
-        )
+    if m.unused_because:
+        notes.append(m.unused_because)
     print(title)
     print_table(BENCH_COLUMNS, rows, caption="\n".join(notes))
     sys.stdout.flush()

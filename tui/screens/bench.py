@@ -44,19 +44,11 @@ class HostBusy(Message):
 
 def result_table(result: BenchResult) -> Table:
     """The figures: all devices at once, then each alone when there are several."""
-    m = result.measurement
     table = Table(box=None, pad_edge=False, header_style="bold")
     for label in ("Device", "FP32 TF", "BF16 TF", "FP16 TF"):
         table.add_column(label, justify="left" if label == "Device" else "right")
-
-    def tf(value: object) -> str:
-        return f"{value:.2f}" if isinstance(value, int | float) else "—"
-
-    table.add_row("all at once", tf(m.fp32_tflops), tf(m.bf16_tflops), tf(m.fp16_tflops))
-    if len(result.per_device) > 1:
-        for d in result.per_device:
-            name = f"{d.get('index')}: {d.get('name')}"
-            table.add_row(name, tf(d.get("fp32")), tf(d.get("bf16")), tf(d.get("fp16")))
+    for row in result.rows():
+        table.add_row(*row)
     return table
 
 
@@ -66,12 +58,8 @@ def result_notes(result: BenchResult, path: str) -> Text:
         f"{m.backend} · {m.device} · {result.library} · {result.elapsed_s:.1f} s",
         f"kept in {path}",
     ]
-    if not m.counts_for_type:
-        lines.append(
-            "a CPU figure: kept, never used as a GPU type's TFLOPs"
-            if m.backend != "torch-cuda"
-            else "instance type unknown: not used for prices"
-        )
+    if m.unused_because:
+        lines.append(m.unused_because)
     return Text("\n".join(lines), style="dim")
 
 
