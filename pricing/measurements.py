@@ -117,8 +117,9 @@ def parse(text: str, name: str) -> list[Measurement]:
         if row["backend"] not in BACKENDS:
             raise DataError(f"{where}: backend {row['backend']!r} is not one of {BACKENDS}")
         values: dict[str, Any] = {f: row[f] for f in MEASUREMENT_FIELDS}
-        for column in NUMBERS:
-            values[column] = _number(row[column], column, where)
+        for column in MEASUREMENT_FIELDS:  # in the file's order: the first bad one is named
+            if column in NUMBERS:
+                values[column] = _number(row[column], column, where)
         try:
             values["gpu_count"] = int(row["gpu_count"] or 0)
         except ValueError:

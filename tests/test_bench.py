@@ -12,6 +12,7 @@ import math
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,6 +21,9 @@ from dlpick.pricing.measurements import Measurement
 from dlpick.remote.bench import result_from
 from dlpick.tui.cli import main
 from tests.peers.sshd import SSH_ALIAS, Sshd
+from tests.test_ssh_runs import cloud_init_block, console, launch, map_instance_to_sshd
+
+__all__ = ["console"]  # a fixture, used by name
 
 ROOT = Path(__file__).parents[1]
 NUMPY_PYTHON = ROOT / ".venv" / "bin" / "python"
@@ -85,6 +89,7 @@ def test_numpy_bench_is_kept_exported_and_read_back(
     a, b = sane(first["fp32_tflops"]), sane(second["fp32_tflops"])
     assert 1 / 5 < a / b < 5  # repeatable within a factor
     assert took < 3 + 12  # the budget, plus connecting and starting python
+    assert second["elapsed_s"] < 3 + 2  # the host script kept to its budget
 
     kept = measurements.read(measurements.store_file())
     assert [m.fp32_tflops for m in kept] == [a, b]
@@ -94,6 +99,30 @@ def test_numpy_bench_is_kept_exported_and_read_back(
     assert measurements.read(export) == kept
     # A CPU figure never prices a type: it is kept, not used.
     assert measurements.newest_by_type(measurements.read(export)) == {}
+
+
+def test_an_instance_id_is_labelled_with_its_type_from_ec2(
+    aws: Any,
+    numpy_host: Sshd,
+    console: dict[str, str],
+    isolated_home: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    instance = launch()  # a g4dn.xlarge in moto
+    iid = instance["InstanceId"]
+    map_instance_to_sshd(numpy_host, isolated_home, instance["PublicIpAddress"])
+    console[iid] = cloud_init_block(numpy_host.host_fingerprint())
+    code, out, err = dlpick(
+        capsys, "bench", iid, "--region", "us-east-1", "--seconds", "2", "--format", "json"
+    )
+    assert code == 0, err
+    (result,) = json.loads(out)
+    assert (result["instance_type"], result["region"], result["source"]) == (
+        "g4dn.xlarge",
+        "us-east-1",
+        iid,
+    )
+    assert result["elapsed_s"] < 2 + 2  # the host script kept to its budget
 
 
 def test_table_says_what_was_measured(numpy_host: Sshd, capsys: pytest.CaptureFixture[str]) -> None:
@@ -109,6 +138,7 @@ def test_torch_cpu_branch(torch_host: Sshd, capsys: pytest.CaptureFixture[str]) 
     assert result["backend"] == "torch-cpu" and result["library"].startswith("torch ")
     sane(result["fp32_tflops"])
     sane(result["bf16_tflops"])  # this build multiplies bfloat16 on the CPU
+    assert result["elapsed_s"] < 5 + 2  # PyTorch's import counts in the budget
     assert result["fp16_tflops"] is None
     assert result["per_device"][0]["fp32"] == result["fp32_tflops"]
 

@@ -127,7 +127,9 @@ def _print(result: BenchResult, fmt: str | None) -> None:
         from dlpick.tui import output
 
         record = {**m.to_record(), "library": result.library, "sizes": result.sizes}
-        record["per_device"] = result.per_device
+        record.update(
+            per_device=result.per_device, python=result.python, elapsed_s=result.elapsed_s
+        )
         if fmt == "json":
             print(output.to_json([record]))
         else:
