@@ -20,6 +20,7 @@ from dlpick.pricing import measurements
 from dlpick.pricing.measurements import Measurement
 from dlpick.remote.bench import result_from
 from dlpick.tui.cli import main
+from tests.peers.imds import Imds
 from tests.peers.sshd import SSH_ALIAS, Sshd
 from tests.test_ssh_runs import cloud_init_block, console, launch, map_instance_to_sshd
 
@@ -30,12 +31,12 @@ NUMPY_PYTHON = ROOT / ".venv" / "bin" / "python"
 TORCH_PYTHON = ROOT / "build" / "host-torch" / "bin" / "python"
 
 
-def host_python(sshd: Sshd, python: Path) -> None:
+def host_python(sshd: Sshd, python: Path, environment: str = "") -> None:
     """Make `python` the test host's python3 (a wrapper: a venv needs its own path)."""
     assert python.exists(), f"{python} is missing: run make host-torch"
     sshd.remote_bin.mkdir(exist_ok=True)
     wrapper = sshd.remote_bin / "python3"
-    wrapper.write_text(f'#!/bin/sh\nexec {python} "$@"\n')
+    wrapper.write_text(f'#!/bin/sh\n{environment}exec {python} "$@"\n')
     wrapper.chmod(0o755)
 
 
@@ -123,6 +124,21 @@ def test_an_instance_id_is_labelled_with_its_type_from_ec2(
         iid,
     )
     assert result["elapsed_s"] < 2 + 2  # the host script kept to its budget
+
+
+def test_a_host_says_its_type_through_imdsv2(
+    numpy_host: Sshd, capsys: pytest.CaptureFixture[str]
+) -> None:
+    imds = Imds({"instance-type": "g6.xlarge", "placement/region": "eu-north-1"})
+    try:
+        host_python(
+            numpy_host, NUMPY_PYTHON, f"export AWS_EC2_METADATA_SERVICE_ENDPOINT={imds.url}\n"
+        )
+        result = bench_json(capsys, "--seconds", "2")
+    finally:
+        imds.stop()
+    assert (result["instance_type"], result["region"]) == ("g6.xlarge", "eu-north-1")
+    assert imds.refused == 0  # asked with the session token, as IMDSv2 wants
 
 
 def test_table_says_what_was_measured(numpy_host: Sshd, capsys: pytest.CaptureFixture[str]) -> None:

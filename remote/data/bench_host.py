@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import platform
 import statistics
 import subprocess
@@ -28,7 +29,8 @@ GPU_SIZE = 8192  # large enough to keep every SM of a data-center GPU busy
 CPU_START, CPU_LARGEST = 128, 4096
 MIN_REPEATS, MAX_REPEATS, WARMUP = 3, 20, 2
 SMI_QUERY = "name,driver_version,clocks.sm,clocks.max.sm,power.limit"
-IMDS = "http://169.254.169.254/latest"
+# The endpoint AWS's SDKs read from this variable, where an instance's tooling moves it.
+IMDS_ENDPOINT = "AWS_EC2_METADATA_SERVICE_ENDPOINT"
 
 
 def phase(name: str) -> None:
@@ -75,9 +77,11 @@ def number(text: str) -> float | None:
 
 def instance_metadata(timeout: float = 1.0) -> dict[str, str]:
     """The instance type and region from EC2's instance metadata (IMDSv2); {} elsewhere."""
+    base = os.environ.get(IMDS_ENDPOINT) or "http://169.254.169.254"
+    imds = base.rstrip("/") + "/latest"
     try:
         token_request = urllib.request.Request(
-            f"{IMDS}/api/token",
+            f"{imds}/api/token",
             method="PUT",
             headers={"X-aws-ec2-metadata-token-ttl-seconds": "60"},
         )
@@ -86,7 +90,7 @@ def instance_metadata(timeout: float = 1.0) -> dict[str, str]:
         found = {}
         for key, path in (("instance_type", "instance-type"), ("region", "placement/region")):
             request = urllib.request.Request(
-                f"{IMDS}/meta-data/{path}", headers={"X-aws-ec2-metadata-token": token}
+                f"{imds}/meta-data/{path}", headers={"X-aws-ec2-metadata-token": token}
             )
             with urllib.request.urlopen(request, timeout=timeout) as answer:
                 found[key] = answer.read().decode().strip()
@@ -280,7 +284,7 @@ def main() -> None:
     result = bench_torch(budget, torch) if torch is not None else bench_numpy(budget)
     result.update(found)
     result["gpus"] = gpus
-    result["cpu_count"] = __import__("os").cpu_count()
+    result["cpu_count"] = os.cpu_count()
     result["elapsed_s"] = round(time.monotonic() - began, 3)
     print(RESULT_PREFIX + json.dumps(result), flush=True)
 
