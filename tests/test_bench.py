@@ -22,7 +22,7 @@ from dlpick.remote.bench import result_from
 from dlpick.tui.cli import main
 from tests.peers.imds import Imds
 from tests.peers.sshd import SSH_ALIAS, Sshd
-from tests.test_ssh_runs import cloud_init_block, console, launch, map_instance_to_sshd
+from tests.test_ssh_runs import console, instance_on_sshd
 
 __all__ = ["console"]  # a fixture, used by name
 
@@ -109,10 +109,7 @@ def test_an_instance_id_is_labelled_with_its_type_from_ec2(
     isolated_home: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    instance = launch()  # a g4dn.xlarge in moto
-    iid = instance["InstanceId"]
-    map_instance_to_sshd(numpy_host, isolated_home, instance["PublicIpAddress"])
-    console[iid] = cloud_init_block(numpy_host.host_fingerprint())
+    iid = instance_on_sshd(numpy_host, isolated_home, console)  # a g4dn.xlarge in moto
     code, out, err = dlpick(
         capsys, "bench", iid, "--region", "us-east-1", "--seconds", "2", "--format", "json"
     )
