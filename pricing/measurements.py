@@ -161,9 +161,21 @@ def write(path: Path, measurements: Sequence[Measurement]) -> None:
 
 
 def append(measurement: Measurement, path: Path | None = None) -> Path:
-    """Add one measurement to the user's store (or `path`); returns the file."""
+    """Add one measurement to the user's store (or `path`); returns the file.
+
+    Under a lock, so two benchmarks ending at once both keep their row.
+    """
+    import fcntl
+
     path = path or store_file()
-    write(path, [*read(path), measurement])
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = open(path.with_name(f".{path.name}.lock"), "w")
+    except OSError as exc:
+        raise DataError(f"cannot write {path}: {exc.strerror or exc}") from None
+    with lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        write(path, [*read(path), measurement])
     return path
 
 

@@ -184,6 +184,16 @@ def test_a_host_without_python_is_one_line(sshd: Sshd, capsys: pytest.CaptureFix
     assert err.startswith(f"error: the benchmark on {SSH_ALIAS} failed (/nowhere/python)")
 
 
+def test_benchmarks_ending_together_all_keep_their_row(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    store = tmp_path / "measurements.csv"
+    rows = [gpu("g5.xlarge", f"2026-11-20T10:00:{n:02d}Z", 20.0 + n, None) for n in range(20)]
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda m: measurements.append(m, store), rows))
+    assert sorted(measurements.read(store), key=lambda m: m.measured_at) == rows
+
+
 def gpu(itype: str, when: str, fp32: float, bf16: float | None, **kw: object) -> Measurement:
     values: dict = dict(
         instance_type=itype,
