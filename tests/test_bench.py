@@ -176,6 +176,15 @@ def test_refused_while_a_run_is_active_unless_forced(
         (numpy_host.remote_home / "go-on").touch()
 
 
+def test_nothing_to_do_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = dlpick(capsys, "bench")
+    assert (code, out) == (2, "")
+    assert err == (
+        "dlpick bench: error: give a TARGET to benchmark, or --export FILE "
+        "(see dlpick bench --help)\n"
+    )
+
+
 def test_a_host_without_python_is_one_line(sshd: Sshd, capsys: pytest.CaptureFixture[str]) -> None:
     code, _out, err = dlpick(
         capsys, "bench", SSH_ALIAS, "--seconds", "2", "--python", "/nowhere/python"

@@ -70,10 +70,10 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     """`dlpick bench`: run the benchmark on TARGET, keep and print it; or --export."""
     from dlpick.pricing import measurements
-    from dlpick.pricing.errors import InputError
+    from dlpick.tui.cmd_options import UsageError
 
     if args.target is None and args.export is None:
-        raise InputError("give a TARGET to benchmark, or --export FILE")
+        raise UsageError("give a TARGET to benchmark, or --export FILE", args.usage_prog)
     if args.target is not None:
         result = _bench(args, settings)
         path = measurements.append(result.measurement)
