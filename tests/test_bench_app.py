@@ -7,7 +7,9 @@ import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import boto3
 import pytest
+from textual.app import App
 from textual.pilot import Pilot
 from textual.widgets import Button, DataTable, ProgressBar, Static
 from textual.widgets.data_table import ColumnKey
@@ -17,14 +19,21 @@ from dlpick.remote.bench import active_runs
 from dlpick.remote.runs import start_run
 from dlpick.remote.ssh import connect
 from dlpick.remote.target import Target
+from dlpick.tui.account import AwsAccess, connect_with
+from dlpick.tui.app import DlpickApp
+from dlpick.tui.config import load_settings
 from dlpick.tui.screens.bench import BenchScreen
 from dlpick.tui.screens.confirm_action import ConfirmAction
 from dlpick.tui.screens.runs import RunsScreen
+from tests.conftest import AwsPeers
+from tests.launch_fixtures import REGION, only_regions
 from tests.log_replay import HostApp
 from tests.peers.sshd import SSH_ALIAS, Sshd
-from tests.screenshots import make_app
+from tests.screenshots import make_app, offline_catalog
 from tests.test_app import SIZE, column, title, wait_for
 from tests.test_bench import NUMPY_PYTHON, gpu, host_python
+from tests.test_fleet import start
+from tests.test_ssh_runs import map_instance_to_sshd
 
 
 @pytest.fixture
@@ -110,7 +119,7 @@ def static_text(static: Static) -> str:
     return console.export_text()
 
 
-def result_text(app: HostApp) -> str:
+def result_text(app: App[None]) -> str:
     return static_text(app.screen.query_one("#bench-result", Static))
 
 
@@ -158,3 +167,30 @@ async def test_b_during_a_run_asks_then_goes_ahead(numpy_host: Sshd) -> None:
             assert len(measurements.read(measurements.store_file())) == 1
     finally:
         (numpy_host.remote_home / "go-on").touch()
+
+
+async def test_b_on_the_instances_screen_labels_the_result_with_its_type(
+    aws: AwsPeers,
+    numpy_host: Sshd,
+    isolated_home: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    only_regions(monkeypatch, REGION)
+    iid = start(REGION)["InstanceId"]  # a g6.xlarge dlpick manages
+    ec2 = boto3.client("ec2", region_name=REGION)
+    (instance,) = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"]
+    map_instance_to_sshd(numpy_host, isolated_home, instance["PublicIpAddress"])
+    account = AwsAccess(connect_with(None), settings=load_settings())
+    app = DlpickApp(offline_catalog(tmp_path), region=REGION, account=account, fleet_every=0.05)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("i")
+        await wait_for(
+            lambda: app.screen.query_one("#instances", DataTable).row_count > 0, pilot, 20
+        )
+        await pilot.press("B")
+        await wait_for(lambda: isinstance(app.screen, BenchScreen), pilot)
+        await wait_for(lambda: "all at once" in result_text(app), pilot, timeout=30)
+    (kept,) = measurements.read(measurements.store_file())
+    # The type and region come from EC2's answer, not from the host.
+    assert (kept.instance_type, kept.region, kept.source) == ("g6.xlarge", REGION, iid)
