@@ -102,6 +102,15 @@ def test_detail_snapshot_with_a_measurement(
     assert snap_compare(make_app(tmp_path), terminal_size=SIZE, run_before=_detail_p5)
 
 
+@pytest.mark.parametrize("size", [(120, 36), (80, 24)], ids=["120x36", "80x24"])
+def test_bench_screen_snapshot(
+    snap_compare: Callable[..., bool], tmp_path: Path, size: tuple[int, int]
+) -> None:
+    from tests.screenshots import SCREENS
+
+    assert snap_compare(make_app(tmp_path), terminal_size=size, run_before=SCREENS["bench"])
+
+
 @pytest.fixture
 def numpy_host(sshd: Sshd, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sshd]:
     host_python(sshd, NUMPY_PYTHON)

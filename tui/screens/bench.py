@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.table import Table
@@ -27,6 +28,9 @@ from dlpick.tui.worker_errors import WorkerErrors, WorkerFailed
 
 if TYPE_CHECKING:
     from dlpick.tui.host_access import HostAccess
+
+# Runs one benchmark (forced or not) and keeps it: the result, and the file it is in.
+Measure = Callable[[bool], Awaitable[tuple[BenchResult, str]]]
 
 
 class BenchDone(Message):
@@ -77,11 +81,14 @@ class BenchScreen(WorkerErrors, ModalScreen[None]):
         *,
         instance_type: str | None = None,
         region: str | None = None,
+        measure: Measure | None = None,
     ) -> None:
         super().__init__()
         self.access = access
         self.instance_type = instance_type
         self.aws_region = region
+        # How a benchmark is run and kept; a picture of the screen puts a fixed one here.
+        self.measure = measure or self.measure_host
         self._began = 0.0
 
     def compose(self) -> ComposeResult:
@@ -109,6 +116,15 @@ class BenchScreen(WorkerErrors, ModalScreen[None]):
 
     @work(exclusive=True, exit_on_error=False, group="bench", description="benchmarking")
     async def run_bench(self, force: bool) -> None:
+        try:
+            result, path = await self.measure(force)
+        except BusyHost as busy:
+            self.post_message(HostBusy(busy))
+            return
+        self.post_message(BenchDone(result, path))
+
+    async def measure_host(self, force: bool) -> tuple[BenchResult, str]:
+        """Benchmark the host over SSH and keep the result: (it, the file it is kept in)."""
         from importlib.metadata import version
 
         from dlpick.pricing import measurements
@@ -127,13 +143,10 @@ class BenchScreen(WorkerErrors, ModalScreen[None]):
                 progress=self.phase,
                 version=version("dlpick"),
             )
-        except BusyHost as busy:
-            self.post_message(HostBusy(busy))
-            return
         finally:
             conn.close()
         path = await asyncio.to_thread(measurements.append, result.measurement)
-        self.post_message(BenchDone(result, str(path)))
+        return result, str(path)
 
     @on(BenchDone)
     def _done(self, message: BenchDone) -> None:
