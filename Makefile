@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 TYPECHECK := build/typecheck
 APT_PACKAGES := openssh-server librsvg2-bin fonts-firacode
 
-.PHONY: run test lint typecheck pytest screenshots bench snapshot spot-advisor system-deps clean
+.PHONY: host-torch run test lint typecheck pytest screenshots bench snapshot spot-advisor system-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,20 @@ $(STAMP): pyproject.toml
 	# such folder, so that one notice is filtered and every other warning still shows.
 	PYTHONWARNINGS="ignore:Editable installation:UserWarning" $(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+# A separate python with PyTorch's CPU build: the `dlpick bench` tests run it as the
+# test host's python3 (the machine's pip configuration first, then PyTorch's own index).
+HOST_TORCH := build/host-torch
+TORCH_PIN := torch==2.13.0+cpu
+$(HOST_TORCH)/.installed:
+	rm -rf $(HOST_TORCH) && $(PYTHON) -m venv $(HOST_TORCH)
+	$(HOST_TORCH)/bin/pip install --quiet "$(TORCH_PIN)" numpy 2>/dev/null \
+	|| $(HOST_TORCH)/bin/pip install --quiet "$(TORCH_PIN)" numpy \
+		--extra-index-url https://download.pytorch.org/whl/cpu 2>/dev/null \
+	|| { echo "cannot build $(HOST_TORCH): $(TORCH_PIN) did not install (the bench tests need it)" >&2; exit 1; }
+	touch $@
+
+host-torch: $(HOST_TORCH)/.installed
 
 run: $(STAMP)
 	$(BIN)/dlpick $(ARGS)
@@ -51,7 +65,7 @@ typecheck: $(STAMP) $(TYPECHECK)/dlpick
 # Four workers on two cores: most tests wait on their peers (moto, sshd, a pty), so
 # four keep both cores busy (the whole suite: 3 min 24 s on a 2-core machine).
 PYTEST_WORKERS ?= 4
-pytest: $(STAMP) system-deps
+pytest: $(STAMP) system-deps $(HOST_TORCH)/.installed
 	$(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 test: system-deps lint typecheck pytest

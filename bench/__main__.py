@@ -113,6 +113,7 @@ def main() -> None:
         "ssh_follow": in_fresh_process("bench.ssh_follow"),
         "app_ingest": in_fresh_process("bench.app_ingest"),
         "batch_log_follow": in_fresh_process("bench.batch_follow"),
+        "bench_overhead": in_fresh_process("bench.bench_overhead"),
     }
     print(json.dumps(figures, indent=2))
 

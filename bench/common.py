@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tests.peers.sshd import Sshd
 
 
 def isolated_env(home: Path) -> dict[str, str]:
@@ -21,6 +25,17 @@ def isolated_env(home: Path) -> dict[str, str]:
         DLPICK_WATCH_IDLE_OVER_SSH="false",
     )
     return env
+
+
+def reach_sshd(sshd: Sshd, home: Path, alias: str) -> Path:
+    """~/.ssh in `home` that reaches the tests' sshd peer as `alias`, its key known."""
+    ssh_dir = home / ".ssh"
+    ssh_dir.mkdir(mode=0o700)
+    known = ssh_dir / "known_hosts"
+    known.write_text(sshd.known_hosts_line())
+    config = ssh_dir / "config"
+    config.write_text(sshd.client_config(alias, known_hosts=known))
+    return config
 
 
 def moto_env(endpoint: str, **more: str) -> dict[str, str]:

@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.common import reach_sshd
+
 LINES = 1_000_000
 ALIAS = "bench"
 RUNS = 3
@@ -86,12 +88,7 @@ def main() -> dict[str, Any]:
     try:
         with tempfile.TemporaryDirectory(prefix="dlpick-bench-") as tmp:
             home = Path(tmp)
-            ssh_dir = home / ".ssh"
-            ssh_dir.mkdir(mode=0o700)
-            known = ssh_dir / "known_hosts"
-            known.write_text(sshd.known_hosts_line())
-            config = ssh_dir / "config"
-            config.write_text(sshd.client_config(ALIAS, known_hosts=known))
+            config = reach_sshd(sshd, home, ALIAS)
             env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "DLPICK_"))}
             env.update(
                 HOME=str(home),

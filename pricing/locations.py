@@ -1,7 +1,7 @@
 """Where dlpick keeps its files: the one module that answers it.
 
 Config in the user's config dir (or `DLPICK_CONFIG`), the price cache in the cache
-dir, launches, pinned host keys and the bug log in the data dir (platformdirs).
+dir, launches, measurements, pinned host keys and the bug log in the data dir (platformdirs).
 """
 
 from __future__ import annotations
@@ -45,6 +45,11 @@ def data_dir() -> Path:
 def launches_file() -> Path:
     """Launches dlpick started, by request, so a retried launch finds its instance."""
     return data_dir() / "launches.json"
+
+
+def measurements_file() -> Path:
+    """The TFLOPs `dlpick bench` measured, one row per benchmark (CSV)."""
+    return data_dir() / "measurements.csv"
 
 
 def known_hosts_file() -> Path:

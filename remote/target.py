@@ -44,6 +44,7 @@ class Target:
     region: str | None = None
     public_dns: str | None = None
     key_name: str | None = None  # the EC2 key pair the instance was launched with
+    instance_type: str | None = None  # known for an instance id, from EC2
 
     @property
     def label(self) -> str:
@@ -147,6 +148,7 @@ def resolve_instance(
         region=region,
         public_dns=instance.get("PublicDnsName") or None,
         key_name=instance.get("KeyName") or None,
+        instance_type=instance.get("InstanceType") or None,
     )
 
 

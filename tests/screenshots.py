@@ -442,6 +442,51 @@ async def _filter(pilot: Pilot[None]) -> None:
     await pilot.press("f", *"L4,A10G", "tab", "2", "0")
 
 
+# The figures of a real `dlpick bench` on the tests' sshd host (PyTorch's CPU build on a
+# 2-core machine), as README shows them: a CPU figure, drawn without running it again.
+BENCH_ANSWER = {
+    "backend": "torch-cpu",
+    "device": "cpu (AMD EPYC)",
+    "library": "torch 2.13.0+cpu",
+    "sizes": {"fp32": 2048, "bf16": 4096},
+    "fp32_tflops": 0.18,
+    "bf16_tflops": 0.36,
+    "fp16_tflops": None,
+    "per_device": [{"index": None, "name": "AMD EPYC", "fp32": 0.18, "bf16": 0.36}],
+    "gpus": [],
+    "elapsed_s": 9.3,
+}
+
+
+async def _bench(pilot: Pilot[None]) -> None:
+    """`B` on a host: the benchmark's figures once it is done."""
+    from dlpick.remote.bench import BenchResult, result_from
+    from dlpick.tui.host_access import HostAccess
+    from dlpick.tui.screens.bench import BenchScreen
+
+    async def measured(force: bool) -> tuple[BenchResult, str]:
+        when = datetime.fromtimestamp(FIXED_NOW, UTC)
+        result = result_from(
+            BENCH_ANSWER,
+            source="dlpick-test",
+            instance_type="c7i.large",
+            region="us-east-1",
+            version="0",
+            python="python3",
+            now=when,
+        )
+        return result, "~/.local/share/dlpick/measurements.csv"
+
+    await pilot.press("i")  # B is a key of the instances and runs screens
+    await pilot.pause()
+    screen = BenchScreen(HostAccess("dlpick-test"), measure=measured)
+    await pilot.app.push_screen(screen)
+    from textual.widgets import ProgressBar
+
+    bar = screen.query_one(ProgressBar)
+    await _until(pilot, lambda: bar.progress == bar.total)  # full once the figures are in
+
+
 async def _help(pilot: Pilot[None]) -> None:
     await pilot.press("question_mark")
 
@@ -528,6 +573,7 @@ SCREENS: dict[str, Callable[[Pilot[None]], Awaitable[None]] | None] = {
     "instances-unreadable": _instances,
     "cleanup": _cleanup,
     "jobs": _jobs,
+    "bench": _bench,
 }
 # Screens that need an AWS account: drawn with FixedAccess and the fixed prices.
 AWS_SCREENS = (

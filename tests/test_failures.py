@@ -38,6 +38,7 @@ COMMANDS = {
     "run": (["run", INSTANCE, "--", "true"], EXIT_ERROR),
     "runs": (["runs", INSTANCE], EXIT_ERROR),
     "logs": (["logs", INSTANCE], EXIT_ERROR),
+    "bench": (["bench", INSTANCE], EXIT_ERROR),
     "ssh": (["ssh", INSTANCE], EXIT_ERROR),
     "batch-jobs": (["batch", "jobs"], EXIT_ERROR),
     "batch-submit": (["batch", "submit", "--", "python", "train.py"], EXIT_ERROR),

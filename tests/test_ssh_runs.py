@@ -410,6 +410,15 @@ def map_instance_to_sshd(sshd: Sshd, home: Path, address: str) -> None:
         f.write(sshd.client_config(address).replace(f"Host {address}", f"Host {address}", 1))
 
 
+def instance_on_sshd(sshd: Sshd, home: Path, console: dict[str, str]) -> str:
+    """A moto instance whose address reaches sshd and whose console shows sshd's key."""
+    instance = launch()
+    iid = str(instance["InstanceId"])
+    map_instance_to_sshd(sshd, home, instance["PublicIpAddress"])
+    console[iid] = cloud_init_block(sshd.host_fingerprint())
+    return iid
+
+
 def test_instance_resolves_address_and_login_user(aws: Any) -> None:
     from dlpick.pricing.aws import Aws
 
@@ -434,10 +443,7 @@ def test_instance_key_is_pinned_from_console_fingerprints(
     isolated_home: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    instance = launch()
-    iid = instance["InstanceId"]
-    map_instance_to_sshd(sshd, isolated_home, instance["PublicIpAddress"])
-    console[iid] = cloud_init_block(sshd.host_fingerprint())
+    iid = instance_on_sshd(sshd, isolated_home, console)
 
     rc, _, err = dlpick(capsys, "runs", iid)
     assert rc == 0, err

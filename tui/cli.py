@@ -11,6 +11,7 @@ import errno
 import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from dlpick.pricing.errors import (
@@ -143,9 +144,33 @@ def build_parser(*, commands: bool = True) -> argparse.ArgumentParser:
         default="training",
         help="accelerators positioned for training (default), inference only, or all",
     )
+    prices.add_argument(
+        "--tflops",
+        choices=("datasheet", "measured"),
+        default="datasheet",
+        help="price per datasheet TFLOP (default), or per measured TFLOP where `dlpick "
+        "bench` measured the type (datasheet figures marked * otherwise)",
+    )
+    prices.add_argument(
+        "--measurements",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="also use this measurements CSV (as `dlpick bench --export` writes) with "
+        "`--tflops measured`; may be repeated",
+    )
     prices.set_defaults(handler=cmd_prices)
 
-    from dlpick.tui import cmd_aws, cmd_batch, cmd_capacity, cmd_fleet, cmd_spot, cmd_ssh
+    from dlpick.tui import (
+        cmd_aws,
+        cmd_batch,
+        cmd_bench,
+        cmd_capacity,
+        cmd_fleet,
+        cmd_spot,
+        cmd_ssh,
+    )
 
     cmd_aws.register(sub)
     cmd_capacity.register(sub)
@@ -153,6 +178,7 @@ def build_parser(*, commands: bool = True) -> argparse.ArgumentParser:
     cmd_fleet.register(sub)
     cmd_ssh.register(sub)
     cmd_batch.register(sub)
+    cmd_bench.register(sub)
     return parser
 
 
@@ -239,6 +265,12 @@ def cmd_prices(args: argparse.Namespace, settings: Settings) -> int:
     else:
         offers = catalog.offers(region, refresh=args.refresh)
     records = [o.to_record() for o in offers]
+    if args.tflops == "measured" or args.measurements:
+        from dlpick.pricing.measurements import apply_measured, load
+
+        measured = load(args.measurements)
+        if args.tflops == "measured":
+            records = apply_measured(records, measured)
     offline_note = f"offline: {'; '.join(output.provenance(records)) or 'no prices'}"
     gpus = [g.strip() for g in (args.gpu or "").split(",") if g.strip()]
     unknown_models(gpus, sorted({r["gpu_model"] for r in records}))
@@ -267,6 +299,8 @@ def cmd_prices(args: argparse.Namespace, settings: Settings) -> int:
         if hidden:
             other = "inference-only" if args.use == "training" else "training"
             title += f"\n{output.plural(hidden, other + ' type')} hidden; --use all shows them"
+        if args.tflops == "measured":
+            title += "\nmeasured FP32 TFLOPs where known"
         output.print_table(
             records, spot=args.spot, show_region=all_regions, title=title, sort_field=sort_key
         )

@@ -16,7 +16,16 @@ from dlpick.pricing.errors import DlpickError
 
 FORMATS = ("table", "csv", "json")
 GLOBAL_DESTS = ("profile", "region", "offline", "format")
-LISTING = ("prices", "ls", "quotas", "runs", "batch jobs", "capacity-blocks", "spot-history")
+LISTING = (
+    "prices",
+    "ls",
+    "quotas",
+    "runs",
+    "batch jobs",
+    "capacity-blocks",
+    "spot-history",
+    "bench",
+)
 LISTING_COMMANDS = ", ".join(LISTING[:-1]) + " and " + LISTING[-1]
 PROFILE_HELP = "AWS profile (default: boto3's own resolution, e.g. AWS_PROFILE)"
 OFFLINE_HELP = (
@@ -92,5 +101,6 @@ def _needs_aws(args: argparse.Namespace) -> bool:
     if args.needs_aws == "instance":
         from dlpick.remote.target import parse_target
 
-        return parse_target(args.target).instance_id is not None
+        target = getattr(args, "target", None)
+        return target is not None and parse_target(target).instance_id is not None
     return bool(args.needs_aws == "always")

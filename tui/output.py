@@ -50,10 +50,22 @@ NOT_DATASHEET = "~"
 MARKER_NOTE = f"{NOT_DATASHEET} TFLOPs not straight from a vendor datasheet (derived, third-party)"
 
 
-def fmt_tflops(value: float | None, kind: str | None, digits: int = 1) -> str:
-    """'35.0 ' from a datasheet, '75~' otherwise; the blank keeps decimals aligned."""
+# In the measured view: after a figure that is the datasheet's, no type measurement known.
+UNMEASURED = "*"
+UNMEASURED_NOTE = f"{UNMEASURED} no measurement of this type: its datasheet TFLOPs (dlpick bench)"
+
+
+def fmt_tflops(
+    value: float | None, kind: str | None, digits: int = 1, measured: bool | None = None
+) -> str:
+    """'35.0 ' from a datasheet, '75~' otherwise; the blank keeps decimals aligned.
+
+    In the measured view (`measured` not None): '24.1 ' measured, '35.0*' not.
+    """
     if value is None:
         return fmt_num(value, digits)
+    if measured is not None:
+        return fmt_num(value, digits) + (" " if measured else UNMEASURED)
     return fmt_num(value, digits) + (" " if kind in (None, "datasheet") else NOT_DATASHEET)
 
 
@@ -61,9 +73,15 @@ def has_marked(records: Sequence[dict[str, Any]], metric: str = "fp32") -> bool:
     """Whether any shown figure carries the not-from-a-datasheet marker."""
     return any(
         r.get(f"{metric}_tflops") is not None
+        and f"{metric}_measured" not in r
         and r.get(f"{metric}_source_kind") not in (None, "datasheet")
         for r in records
     )
+
+
+def has_unmeasured(records: Sequence[dict[str, Any]], metric: str = "fp32") -> bool:
+    """Whether the measured view shows any datasheet figure (marked UNMEASURED)."""
+    return any(r.get(f"{metric}_measured") is False for r in records)
 
 
 def fmt_as_of(text: str, now: datetime | None = None, *, not_before: bool = False) -> str:
@@ -195,7 +213,10 @@ def print_table(
         rows,
         title=title,
         caption="\n".join(
-            provenance(records) + ([MARKER_NOTE] if has_marked(records) else []) + notes
+            provenance(records)
+            + ([MARKER_NOTE] if has_marked(records) else [])
+            + ([UNMEASURED_NOTE] if has_unmeasured(records) else [])
+            + notes
         ),
         gap=1,
         width=width,

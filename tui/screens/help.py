@@ -13,7 +13,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
-from dlpick.tui.output import NOT_DATASHEET
+from dlpick.tui.output import NOT_DATASHEET, UNMEASURED
 from dlpick.tui.widgets.price_table import BEST_STYLE, CHANGED_STYLE
 
 LEGEND: tuple[tuple[str | Text, str], ...] = (
@@ -23,6 +23,11 @@ LEGEND: tuple[tuple[str | Text, str], ...] = (
         f"75{NOT_DATASHEET}",
         "a TFLOPs figure not straight from a vendor datasheet: derived from vendor numbers "
         "or third-party (the detail pane says which, and its source)",
+    ),
+    (
+        f"35.0{UNMEASURED}",
+        "in the measured views (m): no measurement of this type (dlpick bench, or B on a "
+        "running instance), so its datasheet TFLOPs",
     ),
     ("#", "accelerators per instance; 1/8 is a slice of one GPU"),
     ("—", "not known: no price here, or no published chip figure"),

@@ -115,6 +115,7 @@ class InstancesScreen(WorkerErrors, Screen[None]):
         ),
         Binding("r", "rescan", "Rescan", tooltip="scan your instances now"),
         Binding("o", "runs", "Runs", tooltip="runs and logs on the highlighted instance, over SSH"),
+        Binding("B", "bench", "Bench", tooltip="measure the highlighted instance's TFLOPs"),
         Binding("escape", "back", "Prices", tooltip="back to the price table"),
         Binding("q", "app.quit", "Quit", show=False, tooltip="quit dlpick"),
     ]
@@ -232,13 +233,31 @@ class InstancesScreen(WorkerErrors, Screen[None]):
     def action_runs(self) -> None:
         from dlpick.tui.screens.runs import RunsScreen
 
+        inst = self._reachable()
+        if inst is not None:
+            self.app.push_screen(RunsScreen(inst.instance_id, inst.region))
+
+    def action_bench(self) -> None:
+        from dlpick.tui.host_access import HostAccess
+        from dlpick.tui.screens.bench import BenchScreen
+
+        inst = self._reachable()
+        if inst is not None:
+            access = HostAccess(inst.instance_id, inst.region)
+            self.app.push_screen(
+                BenchScreen(access, instance_type=inst.instance_type, region=inst.region)
+            )
+
+    def _reachable(self) -> Instance | None:
+        """The highlighted instance when it runs; else None, and the user told why."""
         inst = self._highlighted()
         if inst is None:
             self.notify("no instance highlighted", timeout=4)
         elif inst.state != "running":
             self.notify(f"{inst.instance_id} is {inst.state}: start it to reach it", timeout=4)
         else:
-            self.app.push_screen(RunsScreen(inst.instance_id, inst.region))
+            return inst
+        return None
 
     def _highlighted(self) -> Instance | None:
         wanted = self.table.cursor_key()

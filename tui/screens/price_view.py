@@ -12,6 +12,7 @@ from rich.text import Text
 from textual.message import Message
 
 from dlpick.pricing.catalog import Offer
+from dlpick.pricing.measurements import apply_measured
 from dlpick.pricing.select import (
     DESCENDING,
     cheapest_per_type,
@@ -20,8 +21,9 @@ from dlpick.pricing.select import (
     sort_records,
 )
 from dlpick.remote.quotas import Headroom, verdict_for
-from dlpick.tui.output import provenance
+from dlpick.tui.output import UNMEASURED, provenance
 from dlpick.tui.screens.dialogs import ALL_REGIONS, Filters
+from dlpick.tui.widgets.measured import kept_or_problem
 from dlpick.tui.widgets.price_table import QUOTA_FIELD, Column, Shown, columns_for
 
 # Switching between on-demand and spot keeps sorting by the same kind of figure.
@@ -43,6 +45,7 @@ class View:
 
     region: str
     metric: str = "fp32"
+    measured: bool = False  # TFLOPs measured by `dlpick bench` where a type has them
     spot: bool = False
     sort_key: str = "od_tf"  # a column key
     reverse: bool = False
@@ -82,7 +85,14 @@ class View:
             self.reverse = False
 
     def toggle_metric(self) -> None:
+        """FP32 -> BF16 -> measured FP32 -> measured BF16 -> FP32."""
+        if self.metric == "bf16":
+            self.measured = not self.measured
         self.metric = "bf16" if self.metric == "fp32" else "fp32"
+
+    @property
+    def metric_label(self) -> str:
+        return f"measured {self.metric.upper()}" if self.measured else self.metric.upper()
 
     def toggle_spot(self) -> None:
         self.spot = not self.spot
@@ -104,6 +114,8 @@ def visible_records(
 ) -> list[dict[str, Any]]:
     """The records the table shows, with quota verdicts, filtered and sorted."""
     records = [o.to_record() for o in offers]
+    if view.measured:
+        records = apply_measured(records, kept_or_problem()[0])
     if headroom is not None:
         market = "spot" if view.spot else "on-demand"
         for record in records:
@@ -131,9 +143,11 @@ def title_text(view: View, shown: int, total: int, sort_label: str) -> Text:
         ("dlpick", "bold"),
         "  ",
         (where, "bold"),
-        f" · {count} · {'spot' if view.spot else 'on-demand'} · {view.metric.upper()}",
+        f" · {count} · {'spot' if view.spot else 'on-demand'} · {view.metric_label}",
         f" · by {sort_label}",
     ]
+    if view.measured:
+        parts.append(f" · {UNMEASURED} datasheet, not measured")
     if view.filters.active:
         parts += [" · ", (f"filter: {view.filters.describe()}", "bold")]
     return Text.assemble(*parts)

@@ -66,7 +66,7 @@ class PricesScreen(WorkerErrors, Screen[None]):
             "toggle_metric",
             "Metric",
             show=False,
-            tooltip="switch TFLOPs between FP32 and BF16",
+            tooltip="TFLOPs: FP32, BF16, measured FP32, measured BF16 (dlpick bench)",
         ),
         Binding("v", "toggle_spot", "Spot/OD", tooltip="switch between on-demand and spot view"),
         Binding("g", "pick_region", "Region", tooltip="choose a region, or all regions"),

@@ -99,6 +99,7 @@ class RunsScreen(WorkerErrors, Screen[None]):
         Binding("n", "new_run", "New run", tooltip="start a command on the host, detached"),
         Binding("p", "ports", "Ports", tooltip="open or close Jupyter and TensorBoard forwards"),
         Binding("r", "refresh", "Refresh", tooltip="list the runs again now"),
+        Binding("B", "bench", "Bench", tooltip="measure this host's TFLOPs (dlpick bench)"),
         Binding("escape,q", "back", "Back", tooltip="close this host (and its forwards)"),
     ]
     # What `p` forwards: the ports Jupyter and TensorBoard listen on by default.
@@ -310,6 +311,11 @@ class RunsScreen(WorkerErrors, Screen[None]):
         text.append("\np closes them", style="dim")
         box.update(text)
         box.display = True
+
+    def action_bench(self) -> None:
+        from dlpick.tui.screens.bench import BenchScreen
+
+        self.app.push_screen(BenchScreen(self.access))
 
     def action_back(self) -> None:
         self.dismiss(None)

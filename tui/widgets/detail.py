@@ -196,7 +196,11 @@ class DetailPane(Vertical):
             retiring.update("")
             spot.update("")
         else:
-            title.update(Group(Text(describe(offer)), chip_lines(offer)))
+            from dlpick.tui.widgets.measured import kept_or_problem, measured_lines
+
+            found, problem = kept_or_problem()
+            measured = measured_lines(offer, found.get(offer.instance_type), problem)
+            title.update(Group(Text(describe(offer)), chip_lines(offer), measured))
             retiring.update(retiring_line(offer))
             spot.update(spot_table(offer))
         retiring.display = bool(offer and offer.retirement)

@@ -103,7 +103,10 @@ def _plain(column: Column, record: dict[str, Any]) -> str:
     if column.key in ("gpu_mem", "ram"):
         return fmt_num(value, 0)
     if column.key == "tflops":
-        return fmt_tflops(value, record.get(column.field.replace("_tflops", "_source_kind")))
+        kind = record.get(column.field.replace("_tflops", "_source_kind"))
+        return fmt_tflops(
+            value, kind, measured=record.get(column.field.replace("_tflops", "_measured"))
+        )
     return fmt_usd(value)
 
 
