@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -432,7 +433,21 @@ async def _detail_capacity(pilot: Pilot[None]) -> None:
     await _detail(pilot)
     lines = pilot.app.query_one("#detail-capacity", CapacityLines)
     chart = pilot.app.query_one("#detail-history", SpotHistoryLines)
-    await _until(pilot, lambda: lines.shown is not None and chart.summary is not None)
+    table = pilot.app.query_one("#prices", DataTable)
+
+    def drawn() -> bool:
+        """Both drawn for the highlighted row: the first row's answers may come in before
+        the cursor's move to g6.xlarge is handled, and must not end the wait."""
+        rested = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return (
+            lines.shown is not None
+            and lines.offer is not None
+            and lines.offer.instance_type == rested
+            and chart.summary is not None
+            and chart.summary.history.instance_type == rested
+        )
+
+    await _until(pilot, drawn)
     await pilot.pause()  # the lines drawn, and any toast raised meanwhile shown
     pilot.app.clear_notifications()  # the idle toast would cover the pane
     await pilot.pause()
@@ -496,12 +511,20 @@ async def _spot(pilot: Pilot[None]) -> None:
     await pilot.press("v")
 
 
-async def _until(pilot: Pilot[None], condition: Callable[[], bool]) -> None:
-    for _ in range(500):
-        if condition():
-            return
+# A worker that imports pandas and reads AWS can take seconds on a loaded machine.
+UNTIL_SECONDS = 30.0
+
+
+async def _until(
+    pilot: Pilot[None], condition: Callable[[], bool], seconds: float = UNTIL_SECONDS
+) -> None:
+    """Wait for `condition` by the clock on the wall, not by a count of pauses: a loaded
+    machine (four test workers on two cores) makes each pause and each worker slower."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the screen did not get ready in {seconds:g} s")
         await pilot.pause(0.01)
-    raise TimeoutError("the screen did not get ready")
 
 
 async def _launch_on(pilot: Pilot[None], itype: str) -> None:

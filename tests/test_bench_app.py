@@ -156,7 +156,8 @@ async def test_b_on_the_runs_screen_benchmarks_the_host(numpy_host: Sshd) -> Non
 
 
 async def test_b_during_a_run_asks_then_goes_ahead(numpy_host: Sshd) -> None:
-    hold = 'while [ ! -f "$HOME/go-on" ]; do sleep 0.2; done'
+    # It ends when told, or when the test host's home is gone: nothing outlives the test.
+    hold = 'while [ -d "$HOME" ] && [ ! -f "$HOME/go-on" ]; do sleep 0.2; done'
     conn = await connect(Target(host=SSH_ALIAS))
     await start_run(conn, [hold])
     for _ in range(100):  # until the host says it runs (its pid file written)
