@@ -36,7 +36,10 @@ def host_python(sshd: Sshd, python: Path, environment: str = "") -> None:
     assert python.exists(), f"{python} is missing: run make host-torch"
     sshd.remote_bin.mkdir(exist_ok=True)
     wrapper = sshd.remote_bin / "python3"
-    wrapper.write_text(f'#!/bin/sh\n{environment}exec {python} "$@"\n')
+    # One math thread: a benchmark takes every core it is given, and the other test
+    # workers share this machine's two.
+    threads = "export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1\n"
+    wrapper.write_text(f'#!/bin/sh\n{threads}{environment}exec {python} "$@"\n')
     wrapper.chmod(0o755)
 
 
