@@ -121,7 +121,7 @@ async def test_launch_dialog_end_to_end(
         assert tags["dlpick:owner"].startswith("arn:aws:")
         assert not dialog.query_one("#launch-go", Button).display
         await pilot.click("#launch-cancel")  # now labelled Close
-        assert isinstance(app.screen, PricesScreen)
+        await wait_for(lambda: isinstance(app.screen, PricesScreen), pilot, 10)
         # The launch used 4 G vCPUs: the quota is read again and still fits.
         await wait_for(lambda: column(app, "quota").get("g6.xlarge") == "✓", pilot, 20)
 
