@@ -14,7 +14,7 @@ from dlpick.pricing.errors import EXIT_ERROR, EXIT_PARTIAL, EXIT_USAGE
 from dlpick.pricing.spot_history import HistorySummary, fetch_history, summarise
 from dlpick.tui.cli import main
 from dlpick.tui.cmd_spot import FIELDS
-from dlpick.tui.widgets.spot_chart import SpotHistoryLines
+from dlpick.tui.widgets.spot_chart import SETTLE_SECONDS, SpotHistoryLines
 from tests.conftest import AwsPeers
 from tests.peers.ec2_front import Ec2Front
 from tests.peers.pricing_api import ec2_product
@@ -378,6 +378,35 @@ async def test_the_detail_pane_charts_the_history_after_the_first_frame(
         await pilot.pause()
         assert chart.summary is not None
         assert len(ec2_front.state.asked("DescribeSpotPriceHistory")) == 2
+
+
+async def test_a_row_shown_again_while_its_history_is_on_the_way_is_not_asked_twice(
+    ec2_front: Ec2Front, tmp_path: Path
+) -> None:
+    """The table is redrawn (prices arrive, a scan ends) while AWS has not answered: the
+    same type, a new Offer, shown again. It waits for the answer on its way."""
+    from dataclasses import replace
+
+    from tests.test_app import table_of, wait_for
+    from tests.test_app_aws import aws_app
+
+    seed_month(ec2_front, datetime.fromtimestamp(FIXED_NOW, UTC))
+    ec2_front.state.history.flowing.clear()  # AWS is slow to answer
+    app = aws_app(tmp_path)
+    async with app.run_test(size=(120, 36)) as pilot:
+        table = table_of(app)
+        table.move_cursor(row=table.get_row_index("g6.xlarge"))
+        await pilot.press("d")
+        chart = app.screen.query_one("#detail-history", SpotHistoryLines)
+        await wait_for(lambda: bool(ec2_front.state.asked("DescribeSpotPriceHistory")), pilot, 20)
+        assert chart.offer is not None
+        for _ in range(3):
+            chart.show(replace(chart.offer))
+            await pilot.pause(SETTLE_SECONDS + 0.2)  # long enough for a new question
+        assert "asking AWS" in chart.note
+        ec2_front.state.history.flowing.set()
+        await wait_for(lambda: chart.summary is not None, pilot, 20)
+        assert len(ec2_front.state.asked("DescribeSpotPriceHistory")) == 1
 
 
 async def test_a_history_aws_refuses_is_one_line_in_the_pane(

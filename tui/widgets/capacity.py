@@ -3,7 +3,6 @@ cheapest Capacity Block for ML, asked in a thread worker once the cursor rests."
 
 from __future__ import annotations
 
-import time
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -15,6 +14,7 @@ from textual.timer import Timer
 from textual.widgets import Static
 
 from dlpick.tui.output import fmt_usd
+from dlpick.tui.widgets.kept import Kept
 from dlpick.tui.worker_errors import WorkerErrors
 
 if TYPE_CHECKING:
@@ -87,7 +87,7 @@ class CapacityLines(WorkerErrors, Static):
         self.offer: Offer | None = None
         self._timer: Timer | None = None
         self.shown: Outlook | None = None  # the outlook drawn, None while asking
-        self._known: dict[tuple[str, str], tuple[float, Outlook]] = {}
+        self._known: Kept[Outlook] = Kept(KEEP_SECONDS, KEEP_AT_MOST)
 
     def on_mount(self) -> None:
         self.display = False
@@ -101,18 +101,21 @@ class CapacityLines(WorkerErrors, Static):
             return
         self.display = True
         known = self._known.get((offer.instance_type, offer.region))
-        if known is not None and time.monotonic() - known[0] < KEEP_SECONDS:
-            self._draw(known[1])
+        if known is not None:
+            self._draw(known)
             return
         self.shown = None
         self.update(Text("spot placement and Capacity Blocks: asking AWS…", style="dim"))
         if self._timer is not None:
             self._timer.stop()
+        if self._known.asking((offer.instance_type, offer.region)):
+            return  # its answer is on the way, and is drawn when it comes
         self._timer = self.set_timer(SETTLE_SECONDS, partial(self._ask, offer))
 
     def _ask(self, offer: Offer) -> None:
         if offer is not self.offer:
             return
+        self._known.asked((offer.instance_type, offer.region))
         self.run_worker(
             partial(self._read, offer.instance_type, offer.region),
             name=offer.instance_type,
@@ -134,9 +137,7 @@ class CapacityLines(WorkerErrors, Static):
 
     @on(CapacityArrived)
     def _arrived(self, message: CapacityArrived) -> None:
-        if len(self._known) >= KEEP_AT_MOST:
-            self._known.clear()
-        self._known[message.instance_type, message.region] = (time.monotonic(), message.outlook)
+        self._known.put((message.instance_type, message.region), message.outlook)
         offer = self.offer
         if offer and (offer.instance_type, offer.region) == (message.instance_type, message.region):
             self._draw(message.outlook)

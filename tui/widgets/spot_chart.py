@@ -12,7 +12,6 @@ is imported there (pricing.spot_history.summarise), not when the app starts.
 
 from __future__ import annotations
 
-import time
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -25,6 +24,7 @@ from textual.widgets import Static
 
 from dlpick.pricing.errors import AwsError
 from dlpick.tui.output import fmt_usd
+from dlpick.tui.widgets.kept import Kept
 from dlpick.tui.worker_errors import WorkerErrors
 
 if TYPE_CHECKING:
@@ -126,7 +126,7 @@ class SpotHistoryLines(WorkerErrors, Static):
         self.summary: HistorySummary | None = None  # the one drawn, for the cost estimate
         self.note = ""  # what is drawn instead of a chart
         self._timer: Timer | None = None
-        self._known: dict[tuple[str, str], tuple[float, HistoryArrived]] = {}
+        self._known: Kept[HistoryArrived] = Kept(KEEP_SECONDS, KEEP_AT_MOST)
 
     def show(self, offer: Offer | None) -> None:
         """Ask about `offer` once the cursor rests on it (answers are kept an hour)."""
@@ -141,12 +141,14 @@ class SpotHistoryLines(WorkerErrors, Static):
             self._say(f"spot history: not read — {why}")
             return
         known = self._known.get((offer.instance_type, offer.region))
-        if known is not None and time.monotonic() - known[0] < KEEP_SECONDS:
-            self._draw(known[1])
+        if known is not None:
+            self._draw(known)
             return
         self._say(f"spot history, last {HISTORY_DAYS} days: asking AWS…")
         if self._timer is not None:
             self._timer.stop()
+        if self._known.asking((offer.instance_type, offer.region)):
+            return  # its answer is on the way, and is drawn when it comes
         self._timer = self.set_timer(SETTLE_SECONDS, partial(self._ask, offer))
 
     def _say(self, note: str) -> None:
@@ -156,6 +158,7 @@ class SpotHistoryLines(WorkerErrors, Static):
     def _ask(self, offer: Offer) -> None:
         if offer is not self.offer:
             return
+        self._known.asked((offer.instance_type, offer.region))
         self.run_worker(
             partial(self._read, offer),
             name=offer.instance_type,
@@ -187,10 +190,9 @@ class SpotHistoryLines(WorkerErrors, Static):
 
     @on(HistoryArrived)
     def _arrived(self, message: HistoryArrived) -> None:
-        if len(self._known) >= KEEP_AT_MOST:
-            self._known.clear()
-        if message.summary is not None:  # a failure is asked again next time
-            self._known[message.instance_type, message.region] = (time.monotonic(), message)
+        # A failure is kept as no answer: asked again next time.
+        kept = message if message.summary is not None else None
+        self._known.put((message.instance_type, message.region), kept)
         offer = self.offer
         if offer and (offer.instance_type, offer.region) == (message.instance_type, message.region):
             self._draw(message)
