@@ -180,6 +180,42 @@ def test_refused_while_a_run_is_active_unless_forced(
         (numpy_host.remote_home / "go-on").touch()
 
 
+# nvidia-smi as the benchmark asks it (two A10Gs): at rest first, then under load.
+SMI_QUERIED = r"""#!/bin/sh
+case "$*" in
+  *--query-gpu=name,driver_version,clocks.sm,clocks.max.sm,power.limit*) ;;
+  *) echo "unexpected arguments: $*" >&2; exit 2 ;;
+esac
+n=$(cat "$HOME/smi-calls" 2>/dev/null || echo 0); echo $((n + 1)) > "$HOME/smi-calls"
+if [ "$n" = 0 ]; then clock=210; else clock=1710; fi
+echo "NVIDIA A10G, 550.54.15, $clock, 1710, 300.00"
+echo "NVIDIA A10G, 550.54.15, $clock, 1710, [N/A]"
+"""
+
+
+def test_gpu_clocks_are_read_under_load_with_the_driver_and_power_limit(
+    numpy_host: Sshd, capsys: pytest.CaptureFixture[str]
+) -> None:
+    smi = numpy_host.remote_bin / "nvidia-smi"
+    smi.write_text(SMI_QUERIED)
+    smi.chmod(0o755)
+    try:
+        result = bench_json(capsys, "--instance-type", "g5.12xlarge")
+    finally:
+        smi.unlink()
+    assert (numpy_host.remote_home / "smi-calls").read_text().strip() == "2"
+    assert result["driver"] == "550.54.15" and result["chip"] == "cpu (" + cpu_model() + ")"
+    assert result["sm_clock_mhz"] == 1710.0  # asked while the multiplies ran, not at rest
+    assert result["power_limit_w"] == 300.0
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    raise AssertionError("no model name in /proc/cpuinfo")
+
+
 def test_nothing_to_do_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = dlpick(capsys, "bench")
     assert (code, out) == (2, "")
