@@ -426,3 +426,28 @@ async def test_a_history_aws_refuses_is_one_line_in_the_pane(
         text = text_of(app, "#detail-history").strip()
         assert text.startswith("spot history: not read — permission denied") and "\n" not in text
         assert "7-day mean" not in text_of(app, "#detail-cost")
+
+
+def test_the_chart_keeps_each_line_whole_with_long_az_names() -> None:
+    """'ap-southeast-1a' is longer than 'us-east-1a': every line still ends with its
+    figures inside the pane's width."""
+    from rich.console import Console
+
+    from dlpick.pricing.spot_history import History, PriceChange
+    from dlpick.tui.widgets.spot_chart import HistoryChart
+
+    end = datetime(2026, 12, 2, 12, tzinfo=UTC)
+    start = end - timedelta(days=7)
+    changes = tuple(
+        PriceChange(az, start + timedelta(hours=h), price)
+        for az, price in (("ap-southeast-1a", 0.3), ("ap-southeast-1b", 0.5))
+        for h in (0, 50)
+    )
+    history = History("g6.xlarge", "ap-southeast-1", start, end, changes)
+    console = Console(width=80, record=True, color_system=None)
+    console.print(HistoryChart(summarise(history, 0.9, "snapshot, 2026-08-26")))
+    lines = console.export_text().splitlines()
+    assert len(lines) == 3 and all(len(line) <= 80 for line in lines)
+    assert lines[1].startswith("ap-southeast-1a ")
+    assert lines[1].endswith("mean $0.3000 now $0.3000 <½OD 100%")
+    assert lines[2].endswith("mean $0.5000 now $0.5000 <½OD 0%")

@@ -37,7 +37,7 @@ SETTLE_SECONDS = 0.4  # the cursor rests this long before AWS is asked
 KEEP_SECONDS = 3600  # as long as the cache keeps a history
 KEEP_AT_MOST = 128
 BLOCKS = " ▁▂▃▄▅▆▇█"
-LABEL = 11  # an AZ name and a blank
+LABEL = 11  # an AZ name and a blank, at the least
 
 
 class HistoryArrived(Message):
@@ -103,13 +103,15 @@ class HistoryChart:
             head.append(" · cheapest by mean: ", style="dim").append(cheapest.az, "bold green")
         head.no_wrap, head.overflow = True, "ellipsis"
         yield head
+        # As wide as the longest AZ name ('ap-southeast-1a'), so no line runs past its end.
+        label = max([LABEL - 1, *(len(z.az) for z in summary.zones)]) + 1
         for zone in summary.zones:
             figures = f" mean ${fmt_usd(zone.mean)} now ${fmt_usd(zone.current)}"
             if zone.below_half_share is not None:
                 figures += f" <½OD {zone.below_half_share * 100:.0f}%"
-            width = max(8, options.max_width - LABEL - len(figures))
+            width = max(8, options.max_width - label - len(figures))
             style = "bold green" if zone is cheapest else ""
-            line = Text(f"{zone.az:<{LABEL - 1}} ", style=style, no_wrap=True, overflow="ellipsis")
+            line = Text(f"{zone.az:<{label - 1}} ", style=style, no_wrap=True, overflow="ellipsis")
             for value in columns(summary.hourly.get(zone.az, ()), width):
                 line.append_text(bar(value, top, od))
             line.append(figures, style=style or "dim")
