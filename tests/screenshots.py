@@ -490,7 +490,7 @@ async def _bench(pilot: Pilot[None]) -> None:
             python="python3",
             now=when,
         )
-        return result, "~/.local/share/dlpick/measurements.csv"
+        return result, "kept in ~/.local/share/dlpick/measurements.csv"
 
     await pilot.press("i")  # B is a key of the instances and runs screens
     await pilot.pause()

@@ -216,6 +216,20 @@ def cpu_model() -> str:
     raise AssertionError("no model name in /proc/cpuinfo")
 
 
+def test_a_store_that_cannot_be_read_loses_no_figure(
+    numpy_host: Sshd, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = measurements.store_file()
+    store.parent.mkdir(parents=True, exist_ok=True)
+    store.write_text("not,a,measurements,file\n")
+    code, out, err = dlpick(capsys, "bench", SSH_ALIAS, "--seconds", "2", "--format", "json")
+    assert code == 1 and len(err.splitlines()) == 1
+    assert err.startswith(f"error: {store} is not a dlpick measurements file")
+    (printed,) = json.loads(out)  # the figures were printed before the store was tried
+    sane(printed["fp32_tflops"])
+    assert store.read_text() == "not,a,measurements,file\n"  # and it is left as it was
+
+
 def test_nothing_to_do_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = dlpick(capsys, "bench")
     assert (code, out) == (2, "")

@@ -155,6 +155,19 @@ async def test_b_on_the_runs_screen_benchmarks_the_host(numpy_host: Sshd) -> Non
         assert isinstance(app.screen, RunsScreen)
 
 
+async def test_a_store_that_cannot_be_read_still_shows_the_figures(numpy_host: Sshd) -> None:
+    store = measurements.store_file()
+    store.parent.mkdir(parents=True, exist_ok=True)
+    store.write_text("not,a,measurements,file\n")
+    app = HostApp(RunsScreen(SSH_ALIAS, None))
+    async with app.run_test(size=SIZE) as pilot:
+        await press_b_on_the_runs_screen(app, pilot)
+        await wait_for(lambda: "all at once" in result_text(app), pilot, timeout=20)
+        shown = " ".join(result_text(app).split())
+        assert f"not kept: {store} is not a dlpick measurements file" in shown
+    assert store.read_text() == "not,a,measurements,file\n"
+
+
 async def test_b_during_a_run_asks_then_goes_ahead(numpy_host: Sshd) -> None:
     # It ends when told, or when the test host's home is gone: nothing outlives the test.
     hold = 'while [ -d "$HOME" ] && [ ! -f "$HOME/go-on" ]; do sleep 0.2; done'

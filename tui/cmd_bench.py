@@ -76,8 +76,8 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError("give a TARGET to benchmark, or --export FILE", args.usage_prog)
     if args.target is not None:
         result = _bench(args, settings)
+        _print(result, args.format)  # first: a store that cannot be written loses nothing
         path = measurements.append(result.measurement)
-        _print(result, args.format)
         print(f"dlpick: kept in {path}", file=sys.stderr)
     if args.export is not None:
         kept = measurements.read(measurements.store_file())

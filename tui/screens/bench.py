@@ -22,6 +22,7 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, ProgressBar, Static
 
+from dlpick.pricing.errors import DataError
 from dlpick.remote.bench import DEFAULT_SECONDS, GRACE_SECONDS, BenchResult, BusyHost
 from dlpick.tui.screens.confirm_action import Ask, ConfirmAction
 from dlpick.tui.worker_errors import WorkerErrors, WorkerFailed
@@ -34,10 +35,10 @@ Measure = Callable[[bool], Awaitable[tuple[BenchResult, str]]]
 
 
 class BenchDone(Message):
-    def __init__(self, result: BenchResult, path: str) -> None:
+    def __init__(self, result: BenchResult, kept: str) -> None:
         super().__init__()
         self.result = result
-        self.path = path
+        self.kept = kept  # "kept in FILE", or why it could not be kept
 
 
 class HostBusy(Message):
@@ -56,11 +57,11 @@ def result_table(result: BenchResult) -> Table:
     return table
 
 
-def result_notes(result: BenchResult, path: str) -> Text:
+def result_notes(result: BenchResult, kept: str) -> Text:
     m = result.measurement
     lines = [
         f"{m.backend} · {m.device} · {result.library} · {result.elapsed_s:.1f} s",
-        f"kept in {path}",
+        kept,
     ]
     if m.unused_because:
         lines.append(m.unused_because)
@@ -126,7 +127,8 @@ class BenchScreen(WorkerErrors, ModalScreen[None]):
         self.post_message(BenchDone(result, path))
 
     async def measure_host(self, force: bool) -> tuple[BenchResult, str]:
-        """Benchmark the host over SSH and keep the result: (it, the file it is kept in)."""
+        """Benchmark the host over SSH and keep the result: (it, where it is kept). A
+        store that cannot be written still shows the figures, and says why."""
         from importlib.metadata import version
 
         from dlpick.pricing import measurements
@@ -147,8 +149,11 @@ class BenchScreen(WorkerErrors, ModalScreen[None]):
             )
         finally:
             conn.close()
-        path = await asyncio.to_thread(measurements.append, result.measurement)
-        return result, str(path)
+        try:
+            path = await asyncio.to_thread(measurements.append, result.measurement)
+        except DataError as exc:
+            return result, f"not kept: {exc}"
+        return result, f"kept in {path}"
 
     @on(BenchDone)
     def _done(self, message: BenchDone) -> None:
@@ -156,7 +161,7 @@ class BenchScreen(WorkerErrors, ModalScreen[None]):
         self.query_one("#bench-progress", ProgressBar).update(progress=self.seconds)
         self.phase("done")
         table = result_table(message.result)
-        notes = result_notes(message.result, message.path)
+        notes = result_notes(message.result, message.kept)
         from rich.console import Group
 
         self.query_one("#bench-result", Static).update(Group(table, notes))
