@@ -24,7 +24,7 @@ from dlpick.tui.screens.prices import PricesScreen
 from tests.conftest import AwsPeers
 from tests.launch_fixtures import P_OD, REGION, live_instances, only_regions
 from tests.notices import Notices
-from tests.screenshots import FIXED_NOW, ON_DEMAND, offline_catalog
+from tests.screenshots import AWS_SCREENS, FIXED_NOW, ON_DEMAND, offline_catalog
 from tests.test_app import column, palette_has_results, table_of, wait_for
 from tests.test_fleet import start
 
@@ -422,18 +422,7 @@ async def test_idle_instances_are_announced_once_per_episode(
 
 
 @pytest.mark.parametrize("size", [(120, 36), (80, 24)], ids=["120x36", "80x24"])
-@pytest.mark.parametrize(
-    "screen",
-    [
-        "detail-capacity",
-        "launch",
-        "launch-short",
-        "instances",
-        "instances-unreadable",
-        "cleanup",
-        "jobs",
-    ],
-)
+@pytest.mark.parametrize("screen", AWS_SCREENS)
 def test_snapshots(
     snap_compare: Callable[..., bool], tmp_path: Path, screen: str, size: tuple[int, int]
 ) -> None:
