@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -19,6 +20,12 @@ from tests.conftest import AwsPeers
 from tests.peers.ec2_front import Ec2Front
 from tests.peers.pricing_api import ec2_product
 from tests.screenshots import FIXED_NOW
+
+if TYPE_CHECKING:
+    from textual.pilot import Pilot
+    from textual.widgets import DataTable
+
+    from dlpick.tui.app import DlpickApp
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 START = NOW - timedelta(days=30)
@@ -327,6 +334,29 @@ def test_offline_is_refused_and_a_type_without_history_is_said(
 # -- the app's detail pane -----------------------------------------------------
 
 
+def app_with_history_held_back(front: Ec2Front, tmp_path: Path) -> DlpickApp:
+    """The app over the seeded month, with AWS slow to answer the history (held back)."""
+    from tests.test_app_aws import aws_app
+
+    seed_month(front, datetime.fromtimestamp(FIXED_NOW, UTC))
+    front.state.history.flowing.clear()
+    return aws_app(tmp_path)
+
+
+async def g6_asked_about(
+    app: DlpickApp, pilot: Pilot[None], front: Ec2Front
+) -> tuple[DataTable[Any], SpotHistoryLines]:
+    """g6.xlarge highlighted with the detail pane open, once AWS has been asked."""
+    from tests.test_app import table_of, wait_for
+
+    table = table_of(app)
+    table.move_cursor(row=table.get_row_index("g6.xlarge"))
+    await pilot.press("d")
+    chart = app.screen.query_one("#detail-history", SpotHistoryLines)
+    await wait_for(lambda: bool(front.state.asked("DescribeSpotPriceHistory")), pilot, 20)
+    return table, chart
+
+
 async def test_the_detail_pane_charts_the_history_after_the_first_frame(
     ec2_front: Ec2Front, tmp_path: Path
 ) -> None:
@@ -336,19 +366,13 @@ async def test_the_detail_pane_charts_the_history_after_the_first_frame(
     0.3140); b 0.33; c 0.28 for 10,079 min then 0.31 for one (mean 0.2800): c is the
     cheapest, and 24 hours at its mean cost 24 x 0.280003 = $6.72.
     """
-    from tests.test_app import table_of, wait_for
-    from tests.test_app_aws import aws_app, text_of
+    from tests.test_app import wait_for
+    from tests.test_app_aws import text_of
 
-    seed_month(ec2_front, datetime.fromtimestamp(FIXED_NOW, UTC))
-    ec2_front.state.history.flowing.clear()  # AWS is slow to answer
-    app = aws_app(tmp_path)
+    app = app_with_history_held_back(ec2_front, tmp_path)
     async with app.run_test(size=(120, 36)) as pilot:
-        table = table_of(app)
-        table.move_cursor(row=table.get_row_index("g6.xlarge"))
-        await pilot.press("d")
-        chart = app.screen.query_one("#detail-history", SpotHistoryLines)
+        table, chart = await g6_asked_about(app, pilot, ec2_front)
         # The pane is drawn while AWS has not answered: it says it is asking.
-        await wait_for(lambda: bool(ec2_front.state.asked("DescribeSpotPriceHistory")), pilot, 20)
         await pilot.pause()
         assert chart.summary is None and "asking AWS" in text_of(app, "#detail-history")
         assert "7-day mean" not in text_of(app, "#detail-cost")
@@ -387,18 +411,11 @@ async def test_a_row_shown_again_while_its_history_is_on_the_way_is_not_asked_tw
     same type, a new Offer, shown again. It waits for the answer on its way."""
     from dataclasses import replace
 
-    from tests.test_app import table_of, wait_for
-    from tests.test_app_aws import aws_app
+    from tests.test_app import wait_for
 
-    seed_month(ec2_front, datetime.fromtimestamp(FIXED_NOW, UTC))
-    ec2_front.state.history.flowing.clear()  # AWS is slow to answer
-    app = aws_app(tmp_path)
+    app = app_with_history_held_back(ec2_front, tmp_path)
     async with app.run_test(size=(120, 36)) as pilot:
-        table = table_of(app)
-        table.move_cursor(row=table.get_row_index("g6.xlarge"))
-        await pilot.press("d")
-        chart = app.screen.query_one("#detail-history", SpotHistoryLines)
-        await wait_for(lambda: bool(ec2_front.state.asked("DescribeSpotPriceHistory")), pilot, 20)
+        _table, chart = await g6_asked_about(app, pilot, ec2_front)
         assert chart.offer is not None
         for _ in range(3):
             chart.show(replace(chart.offer))
