@@ -52,7 +52,7 @@ system-deps:
 
 $(TYPECHECK)/dlpick:
 	mkdir -p $(TYPECHECK)/dlpick
-	for part in pricing remote tui; do ln -sfn ../../../$$part $(TYPECHECK)/dlpick/$$part; done
+	for part in core pricing remote tui; do ln -sfn ../../../$$part $(TYPECHECK)/dlpick/$$part; done
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -60,7 +60,7 @@ lint: $(STAMP)
 
 # tests/ and bench/ are checked with the same settings, as the packages they import them as.
 typecheck: $(STAMP) $(TYPECHECK)/dlpick
-	MYPYPATH=$(TYPECHECK) $(BIN)/mypy -p dlpick.pricing -p dlpick.remote -p dlpick.tui -p tests -p bench
+	MYPYPATH=$(TYPECHECK) $(BIN)/mypy -p dlpick.core -p dlpick.pricing -p dlpick.remote -p dlpick.tui -p tests -p bench
 
 # Four workers on two cores: most tests wait on their peers (moto, sshd, a pty), so
 # four keep both cores busy (the whole suite: 3 min 13 s on a 2-core machine).

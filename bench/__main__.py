@@ -47,8 +47,8 @@ def api_calls_per_region() -> dict[str, Any]:
     Runs against moto server and the tests' Pricing peer, with an on-demand price and
     spot prices in three AZs for every accelerated type moto knows.
     """
-    from dlpick.pricing.aws import Aws, CallCounter
-    from dlpick.pricing.cache import PriceCache
+    from dlpick.core.aws import Aws, CallCounter
+    from dlpick.core.cache import PriceCache
     from dlpick.pricing.catalog import Catalog
     from tests.peers.moto_peer import MotoPeer
     from tests.peers.pricing_api import PricingApi, decoys, ec2_product

@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 from textual.app import App
 from textual.binding import Binding, BindingType
 
-from dlpick.remote.log_events import ConnectionChange, FollowEvent, LogChunk, RunEnded
+from dlpick.remote.ssh.follow import ConnectionChange, FollowEvent, LogChunk, RunEnded
 from dlpick.tui.screens.logs import LogsScreen
 
 LINES = 1_000_000

@@ -27,7 +27,7 @@ PUT_BATCH = 10_000  # PutLogEvents takes at most 10,000 events
 def _put(lines: int) -> None:
     import boto3
 
-    from dlpick.remote.batch_logs import GROUP
+    from dlpick.remote.batch.logs import GROUP
 
     logs = boto3.client("logs", region_name="us-east-1")
     logs.create_log_group(logGroupName=GROUP)
@@ -42,9 +42,9 @@ def _put(lines: int) -> None:
 
 
 def _follow() -> dict[str, Any]:
-    from dlpick.pricing.aws import Aws
-    from dlpick.remote.batch_logs import BatchLogFollower
-    from dlpick.remote.log_events import LogChunk
+    from dlpick.core.aws import Aws
+    from dlpick.remote.batch.logs import BatchLogFollower
+    from dlpick.remote.ssh.follow import LogChunk
 
     follower = BatchLogFollower(
         Aws().logs("us-east-1"),

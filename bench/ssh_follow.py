@@ -27,10 +27,10 @@ RUNS = 3
 
 FOLLOW_CHILD = """
 import asyncio, resource, sys, time
-from dlpick.remote.follow import LogFollower
-from dlpick.remote.log_events import LogChunk
-from dlpick.remote.ssh import connector
-from dlpick.remote.target import Target
+from dlpick.remote.ssh.follow import LogFollower
+from dlpick.remote.ssh.follow import LogChunk
+from dlpick.remote.ssh.connection import connector
+from dlpick.remote.ssh.target import Target
 
 async def main():
     start = time.perf_counter()
@@ -46,7 +46,7 @@ asyncio.run(main())
 
 
 IMPORTS_ONLY = (
-    "import resource, asyncssh, dlpick.remote.follow; "
+    "import resource, asyncssh, dlpick.remote.ssh.follow; "
     "print(round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1))"
 )
 

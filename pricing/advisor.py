@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dlpick.pricing.cache import DEFAULT_SCOPE, PriceCache
+from dlpick.core.cache import DEFAULT_SCOPE, PriceCache
 from dlpick.pricing.payloads import PAYLOAD_SHAPES
 
 DEFAULT_URL = "https://spot-bid-advisor.s3.amazonaws.com/spot-advisor-data.json"
@@ -135,7 +135,7 @@ def load_advisor(
 
     A failed refresh falls back the same way, with one warning.
     """
-    from dlpick.pricing.catalog import iso
+    from dlpick.core.cache import iso
 
     url = advisor_url(environ)
     snapshot = read_bundle(bundle)

@@ -9,21 +9,20 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from dlpick.core.cache import Cached, PriceCache, cache_scope, iso
+from dlpick.core.errors import AwsError
 from dlpick.pricing.advisor import UNKNOWN, Advice, AdvisorSource
-from dlpick.pricing.cache import Cached, PriceCache, cache_scope
-from dlpick.pricing.chips import Chip, chip_for
-from dlpick.pricing.errors import AwsError
+from dlpick.pricing.chips import Chip
 from dlpick.pricing.payloads import PAYLOAD_SHAPES
 from dlpick.pricing.retiring import Retirement, retirement_for
 from dlpick.pricing.sagemaker import fetch_training, premium_percent
 from dlpick.pricing.snapshot import Snapshot, bundled
-from dlpick.pricing.specs import InstanceSpec
+from dlpick.pricing.specs import InstanceSpec, chip_for
 
 if TYPE_CHECKING:
-    from dlpick.pricing.aws import Aws
+    from dlpick.core.aws import Aws
 
 # The fields of `dlpick prices --format json`, in order (DESIGN.md's record
 # contract first, then the extras).
@@ -71,10 +70,6 @@ KIND_LABELS = {
     "regions": "the enabled regions",
     "sagemaker": "SageMaker training prices",
 }
-
-
-def iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _per_tflop(price: float | None, tflops: float | None) -> float | None:
@@ -364,7 +359,7 @@ class Catalog:
 
     def regions(self, *, refresh: bool = False) -> list[str]:
         """Every region worth showing: the account's enabled ones, or the snapshot's."""
-        from dlpick.pricing.regions import enabled_regions
+        from dlpick.core.regions import enabled_regions
 
         def fetch() -> list[str]:
             aws = self._live_aws()
@@ -381,13 +376,13 @@ class Catalog:
 
     def all_offers(self, *, refresh: bool = False, workers: int = 8) -> list[Offer]:
         """Offers in every region, fetched in parallel."""
-        from dlpick.pricing.aws import map_regions
+        from dlpick.core.aws import map_regions
 
         names = self.regions(refresh=refresh)
         per_region = map_regions(lambda r: self.region(r, refresh=refresh), names, workers=workers)
         return [offer for prices in per_region for offer in prices.offers()]
 
     def check_region(self, region: str) -> None:
-        from dlpick.pricing.inputs import check_region
+        from dlpick.core.inputs import check_region
 
         check_region(region, frozenset(self.snapshot.regions))

@@ -13,8 +13,6 @@ from functools import cache
 from importlib import resources
 from typing import Literal
 
-from dlpick.pricing.specs import InstanceSpec
-
 # How a figure was obtained: straight from a vendor datasheet or spec page; computed from
 # vendor numbers (the formula is in the row's note); a third party's figure; or measured.
 FigureKind = Literal["datasheet", "derived", "third-party", "measured"]
@@ -89,22 +87,3 @@ def _chip(row: dict[str, str]) -> Chip:
         bf16_kind=_kind(row["bf16_kind"], bf16, name),
         use=_use(row["use"], name),
     )
-
-
-def chip_for(spec: InstanceSpec, chips: tuple[Chip, ...] | None = None) -> Chip | None:
-    """The chip an instance type carries.
-
-    A row limited to the type's family wins (it settles names EC2 shares between
-    parts: V100 16/32 GB, A100 40/80 GB, B200 in HGX and in GB200). Otherwise the
-    row with EC2's accelerator name, the one nearest in memory if several.
-    """
-    chips = load_chips() if chips is None else chips
-    in_family = [c for c in chips if spec.family in c.families]
-    name = spec.accelerator_name.casefold()
-    named = [c for c in chips if name in (n.casefold() for n in c.ec2_names)]
-    candidates = in_family or named
-    if not candidates:
-        return None
-    # Memory per whole accelerator (a g6f slice scales back up to a full L4).
-    per_device = spec.per_accelerator_memory_gib
-    return min(candidates, key=lambda c: abs((c.memory_gib or 0) - per_device))

@@ -19,8 +19,8 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from dlpick.pricing import locations
-from dlpick.pricing.errors import DataError
+from dlpick.core import locations
+from dlpick.core.errors import DataError
 
 ACCELERATOR_BACKENDS = frozenset({"torch-cuda"})
 BACKENDS = ("torch-cuda", "torch-cpu", "numpy-cpu")

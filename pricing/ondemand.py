@@ -113,7 +113,7 @@ def product_entries(
 ) -> list[Any]:
     """Every price-list entry of a service for the types, asked TYPES_PER_REQUEST at a
     time (ANY_OF takes a comma-separated list), each request paged."""
-    from dlpick.pricing.aws import paginate
+    from dlpick.core.aws import paginate
 
     entries: list[Any] = []
     wanted = sorted(set(instance_types))

@@ -14,11 +14,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from dlpick.pricing.errors import AwsError
+from dlpick.core.errors import AwsError
 
 if TYPE_CHECKING:
-    from dlpick.pricing.aws import Aws
-    from dlpick.pricing.cache import PriceCache
+    from dlpick.core.aws import Aws
+    from dlpick.core.cache import PriceCache
     from dlpick.pricing.specs import InstanceSpec
 
 # AWS: "at least three instance types"; fewer always score low.
@@ -93,7 +93,7 @@ class Placement:
 def _ask(
     aws: Aws, asked: list[str], regions: list[str], home: str, single_az: bool
 ) -> list[dict[str, Any]]:
-    from dlpick.pricing.aws import paginate
+    from dlpick.core.aws import paginate
 
     ec2 = aws.ec2(home)
     return paginate(
@@ -161,7 +161,7 @@ def scores(
     Asked in `home` (default: the profile's region), which scores every region named.
     Raises AwsError; callers that show `?` for a denied account use `placement`.
     """
-    from dlpick.pricing.cache import cache_scope
+    from dlpick.core.cache import cache_scope
 
     wanted = sorted(set(regions))
     if not wanted:
@@ -186,7 +186,7 @@ def placement(
     An account that may not call GetSpotPlacementScores gets a Placement whose
     `denied` says so; other failures raise AwsError.
     """
-    from dlpick.pricing.cache import cache_scope
+    from dlpick.core.cache import cache_scope
 
     asked = neighbours(itype, specs)
     try:

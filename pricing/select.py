@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from dlpick.core.errors import InputError
 from dlpick.pricing.advisor import band_upper_percent
 from dlpick.pricing.catalog import RECORD_FIELDS
-from dlpick.pricing.errors import InputError
 
 if TYPE_CHECKING:
     from dlpick.pricing.catalog import Offer

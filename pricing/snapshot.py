@@ -110,9 +110,9 @@ def build_live(regions: Iterable[str] | None = None, profile: str | None = None)
     """A snapshot from the live APIs (the account's enabled regions by default)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from dlpick.pricing.aws import Aws
+    from dlpick.core.aws import Aws
+    from dlpick.core.regions import enabled_regions
     from dlpick.pricing.ondemand import fetch_on_demand
-    from dlpick.pricing.regions import enabled_regions
     from dlpick.pricing.specs import fetch_specs
     from dlpick.pricing.spot import fetch_spot
 
@@ -199,7 +199,7 @@ def build_public(
             ),
         )
 
-    from dlpick.pricing.regions import KNOWN_REGIONS
+    from dlpick.core.regions import KNOWN_REGIONS
 
     offered = _offerings(offerings_dir, set(specs)) if offerings_dir is not None else None
 
@@ -316,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     public.add_argument("--source-text", required=True, help="where the prices came from")
     args = parser.parse_args(argv)
     if args.source == "live":
-        from dlpick.pricing.errors import DlpickError
+        from dlpick.core.errors import DlpickError
 
         try:
             snap = build_live(args.regions, args.profile)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from dlpick.pricing.chips import Chip, load_chips
+
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
 
@@ -75,8 +77,6 @@ def _neuron_device_gib(name: str) -> float | None:
     EC2's MemoryInfo for Trainium2 is 512 GiB per device, not its 96 GiB of HBM, so
     the vendor figure is used for every Neuron device rather than EC2's.
     """
-    from dlpick.pricing.chips import load_chips  # chips imports this module
-
     for chip in load_chips():
         if chip.vendor == "AWS" and name.casefold() in (n.casefold() for n in chip.ec2_names):
             return chip.memory_gib
@@ -144,7 +144,7 @@ def specs_from_api(records: list[dict[str, Any]]) -> dict[str, InstanceSpec]:
 
 def fetch_offered(ec2: EC2Client) -> set[str]:
     """The instance types the client's region offers (one call: a region has under 1,000)."""
-    from dlpick.pricing.aws import paginate
+    from dlpick.core.aws import paginate
 
     offers = paginate(
         ec2.describe_instance_type_offerings,
@@ -161,7 +161,7 @@ def fetch_specs(ec2: EC2Client) -> dict[str, InstanceSpec]:
     DescribeInstanceTypes also describes types no one can launch in the region any
     more; only those with an offering there are kept.
     """
-    from dlpick.pricing.aws import paginate
+    from dlpick.core.aws import paginate
 
     records = paginate(
         ec2.describe_instance_types,
@@ -171,3 +171,22 @@ def fetch_specs(ec2: EC2Client) -> dict[str, InstanceSpec]:
     )
     offered = fetch_offered(ec2)
     return {t: s for t, s in specs_from_api(records).items() if t in offered}
+
+
+def chip_for(spec: InstanceSpec, chips: tuple[Chip, ...] | None = None) -> Chip | None:
+    """The chip an instance type carries.
+
+    A row limited to the type's family wins (it settles names EC2 shares between
+    parts: V100 16/32 GB, A100 40/80 GB, B200 in HGX and in GB200). Otherwise the
+    row with EC2's accelerator name, the one nearest in memory if several.
+    """
+    chips = load_chips() if chips is None else chips
+    in_family = [c for c in chips if spec.family in c.families]
+    name = spec.accelerator_name.casefold()
+    named = [c for c in chips if name in (n.casefold() for n in c.ec2_names)]
+    candidates = in_family or named
+    if not candidates:
+        return None
+    # Memory per whole accelerator (a g6f slice scales back up to a full L4).
+    per_device = spec.per_accelerator_memory_gib
+    return min(candidates, key=lambda c: abs((c.memory_gib or 0) - per_device))

@@ -65,7 +65,7 @@ def fetch_spot(
     ec2: EC2Client, instance_types: list[str], now: datetime | None = None
 ) -> dict[str, SpotQuote]:
     """Current spot prices for the given types in every AZ of the client's region."""
-    from dlpick.pricing.aws import paginate
+    from dlpick.core.aws import paginate
 
     if not instance_types:
         return {}

@@ -31,8 +31,8 @@ from dlpick.pricing.spot import LINUX_PRODUCTS, _timestamp
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
 
-    from dlpick.pricing.aws import Aws
-    from dlpick.pricing.cache import PriceCache
+    from dlpick.core.aws import Aws
+    from dlpick.core.cache import PriceCache
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 90  # what AWS keeps
@@ -126,7 +126,7 @@ def fetch_history(
     page_size: int = PAGE_SIZE,
 ) -> History:
     """Every Linux price change of the type over the last `days`, all pages."""
-    from dlpick.pricing.aws import instance_type_name, paginate
+    from dlpick.core.aws import instance_type_name, paginate
 
     end = now or datetime.now(UTC)
     start = end - timedelta(days=days)
@@ -155,8 +155,7 @@ def load_history(
     now: datetime | None = None,
 ) -> History:
     """The history from the cache while fresh (an hour), else from AWS (then cached)."""
-    from dlpick.pricing.cache import cache_scope
-    from dlpick.pricing.catalog import iso
+    from dlpick.core.cache import cache_scope, iso
 
     key = f"{instance_type} {region} {days:g}d"
     scope = cache_scope(aws.profile)

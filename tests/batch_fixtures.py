@@ -45,10 +45,9 @@ def batch_account(aws: AwsPeers) -> SimpleNamespace:
 
 def set_up(*types: str, max_vcpus: int = 64) -> None:
     """dlpick's Batch setup with these types, made by the library (no price catalog to read)."""
-    from dlpick.pricing.aws import Aws
-    from dlpick.remote.batch_create import execute_setup
-    from dlpick.remote.batch_setup import SetupRequest, plan_setup
-    from dlpick.remote.batch_types import TypeChoice
+    from dlpick.core.aws import Aws
+    from dlpick.remote.batch.setup import SetupRequest, execute_setup, plan_setup
+    from dlpick.remote.batch.types import TypeChoice
 
     choices = [TypeChoice(t, "GPU", 1, 4, 16.0, None, None, None) for t in types]
     aws = Aws()

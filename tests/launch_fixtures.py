@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 import pytest
 
-from dlpick.tui.cli import main
+from dlpick.tui.cli.main import main
 from tests.conftest import AwsPeers
 from tests.peers.text_server import TextServer
 
@@ -100,4 +100,4 @@ def live_instances(region: str = REGION) -> list[dict[str, Any]]:
 
 def only_regions(monkeypatch: pytest.MonkeyPatch, *regions: str) -> None:
     """moto enables every region; act as if only these were (each scan stays quick)."""
-    monkeypatch.setattr("dlpick.pricing.regions.enabled_regions", lambda ec2: list(regions))
+    monkeypatch.setattr("dlpick.core.regions.enabled_regions", lambda ec2: list(regions))

@@ -14,8 +14,8 @@ from textual.app import App
 from textual.pilot import Pilot
 from textual.screen import Screen
 
-from dlpick.remote.log_events import ConnectionChange, FollowEvent, LogChunk, RunEnded
-from dlpick.remote.runs import Run
+from dlpick.remote.ssh.follow import ConnectionChange, FollowEvent, LogChunk, RunEnded
+from dlpick.remote.ssh.runs import Run
 from dlpick.tui.screens.logs import LogsScreen
 
 FIXED_RUN_ID = "20261122-090000-train-a1b2"

@@ -23,19 +23,19 @@ from typing import TYPE_CHECKING, cast
 from textual.pilot import Pilot
 from textual.widgets import DataTable
 
-from dlpick.pricing.cache import PriceCache
+from dlpick.core.cache import PriceCache
 from dlpick.pricing.catalog import Catalog
 from dlpick.pricing.placement import Placement, neighbours
 from dlpick.pricing.snapshot import RegionSnapshot, Snapshot
 from dlpick.pricing.specs import InstanceSpec
 from dlpick.pricing.spot_history import History, PriceChange
-from dlpick.remote import guard
-from dlpick.remote.batch_jobs import BatchJob
-from dlpick.remote.capacity_blocks import BlockOffering, Outlook
-from dlpick.remote.fleet import FleetScan, Instance, price_instances
-from dlpick.remote.images import Ami
-from dlpick.remote.launch import LaunchPlan, LaunchRequest
-from dlpick.remote.quotas import Headroom, Quota, rules, verdict_for
+from dlpick.remote.batch.jobs import BatchJob
+from dlpick.remote.fleet.scan import FleetScan, Instance, price_instances
+from dlpick.remote.launch import guard
+from dlpick.remote.launch.capacity_blocks import BlockOffering, Outlook
+from dlpick.remote.launch.images import Ami
+from dlpick.remote.launch.model import LaunchPlan, LaunchRequest
+from dlpick.remote.launch.quotas import Headroom, Quota, rules, verdict_for
 from dlpick.remote.tags import IDLE_STOP_TAG, MANAGED_TAG, STOP_AFTER_TAG
 from dlpick.tui.account import AwsAccess
 from dlpick.tui.app import DlpickApp
@@ -45,7 +45,7 @@ from dlpick.tui.widgets.live_prices import LiveFactory
 from dlpick.tui.widgets.spot_chart import SpotHistoryLines
 
 if TYPE_CHECKING:
-    from dlpick.pricing.aws import Aws
+    from dlpick.core.aws import Aws
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZES = ((120, 36), (80, 24))
@@ -475,7 +475,7 @@ BENCH_ANSWER = {
 
 async def _bench(pilot: Pilot[None]) -> None:
     """`B` on a host: the benchmark's figures once it is done."""
-    from dlpick.remote.bench import BenchResult, result_from
+    from dlpick.remote.ssh.bench import BenchResult, result_from
     from dlpick.tui.host_access import HostAccess
     from dlpick.tui.screens.bench import BenchScreen
 
@@ -556,7 +556,7 @@ async def _instances(pilot: Pilot[None]) -> None:
 
 async def _cleanup(pilot: Pilot[None]) -> None:
     """The clean-up offered after terminating the g6.xlarge in us-east-1."""
-    from dlpick.remote.actions import Leftovers
+    from dlpick.remote.fleet.actions import Leftovers
     from dlpick.tui.screens.confirm_action import ConfirmCleanup
 
     await _instances(pilot)

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
+from dlpick.core.cache import PriceCache
 from dlpick.pricing.advisor import BUNDLE, Advisor, load_advisor, read_bundle
-from dlpick.pricing.cache import PriceCache
 from dlpick.pricing.catalog import RECORD_FIELDS
 from dlpick.pricing.select import filter_records
-from dlpick.tui.cli import main
+from dlpick.tui.cli.main import main
 from dlpick.tui.screens.dialogs import parse_filters
 from tests.peers.text_server import TextServer
 

@@ -14,8 +14,8 @@ from rich.text import Text
 from textual.widgets import DataTable, Input, OptionList, Static
 from textual.widgets.data_table import ColumnKey
 
-from dlpick.pricing.aws import AwsError
-from dlpick.pricing.cache import PriceCache
+from dlpick.core.aws import AwsError
+from dlpick.core.cache import PriceCache
 from dlpick.pricing.catalog import Catalog, Offer
 from dlpick.tui.app import DlpickApp, live_catalogs
 from dlpick.tui.screens.dialogs import FilterDialog, RegionPicker
@@ -399,8 +399,8 @@ async def test_refresh_errors_keep_the_prices_and_are_shown_once_until_they_chan
 async def test_a_bug_in_a_worker_is_logged_shown_in_one_line_and_fails_the_exit(
     tmp_path: Path,
 ) -> None:
-    from dlpick.pricing.errors import EXIT_BUG
-    from dlpick.pricing.locations import bug_log_file
+    from dlpick.core.errors import EXIT_BUG
+    from dlpick.core.locations import bug_log_file
 
     source = ScriptedSource(tmp_path, [failing(KeyError("spot_price"))])
     app = make_app(tmp_path, live=lambda _warn: source, refresh_every=0.05)
@@ -519,7 +519,7 @@ def test_the_app_module_imports_no_heavy_libraries() -> None:
     import sys
 
     code = (
-        "import sys, dlpick.tui.app, dlpick.tui.cli; "
+        "import sys, dlpick.tui.app, dlpick.tui.cli.main; "
         "print(sorted(m for m in ('boto3', 'botocore', 'pandas', 'asyncssh') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -550,7 +550,7 @@ async def test_an_unusable_price_cache_is_a_note_and_prices_still_show(
 async def test_a_failing_scan_keeps_the_last_instances_marked_stale_and_says_so_once(
     tmp_path: Path,
 ) -> None:
-    from dlpick.remote.fleet import FleetScan
+    from dlpick.remote.fleet.scan import FleetScan
     from tests.screenshots import FixedAccess, offline_catalog
 
     timed_out = "us-east-1: listing instances: cannot reach AWS (timed out)"

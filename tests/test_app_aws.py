@@ -19,7 +19,7 @@ from dlpick.tui.app import DlpickApp
 from dlpick.tui.config import load_settings
 from dlpick.tui.screens.confirm_action import ConfirmAction
 from dlpick.tui.screens.instances import InstancesScreen
-from dlpick.tui.screens.launch import LaunchDialog
+from dlpick.tui.screens.launch.dialog import LaunchDialog
 from dlpick.tui.screens.prices import PricesScreen
 from tests.conftest import AwsPeers
 from tests.launch_fixtures import P_OD, REGION, live_instances, only_regions
@@ -202,9 +202,9 @@ async def test_launch_errors_are_one_line_in_the_dialogs_words_and_an_image_id_l
 
 
 def test_the_image_id_field_is_checked_as_the_clis_ami_is() -> None:
-    from dlpick.pricing.errors import InputError
-    from dlpick.remote.images import check_image_id
-    from dlpick.tui.screens.launch_form import parse_options
+    from dlpick.core.errors import InputError
+    from dlpick.remote.launch.images import check_image_id
+    from dlpick.tui.screens.launch.form import parse_options
 
     for good in ("ami-0d1e2f3a", "ami-0d1e2f3a4b5c6d7e8"):
         assert parse_options(False, "base", "al2023", "", "60", "", good).image_id == good
@@ -360,7 +360,7 @@ async def test_instances_screen_costs_ticker_stop_and_untagged_protection(
 
 def put_idle_alarm(instance_id: str, state: Any) -> None:
     """The alarm dlpick creates at launch, forced into a state (moto never evaluates it)."""
-    from dlpick.remote.guard import alarm_name, create_idle_alarm
+    from dlpick.remote.launch.guard import alarm_name, create_idle_alarm
 
     cloudwatch = boto3.client("cloudwatch", region_name=REGION)
     create_idle_alarm(

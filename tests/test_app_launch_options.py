@@ -17,7 +17,7 @@ from dlpick.remote.tags import SECURITY_GROUP, STOP_AFTER_TAG
 from dlpick.tui.app import DlpickApp
 from dlpick.tui.screens.confirm_action import ConfirmAction, ConfirmCleanup
 from dlpick.tui.screens.instances import InstancesScreen
-from dlpick.tui.screens.launch import LaunchDialog
+from dlpick.tui.screens.launch.dialog import LaunchDialog
 from tests.launch_fixtures import REGION, live_instances, only_regions
 from tests.test_app import wait_for
 from tests.test_app_aws import SIZE, aws_app, open_launch, plain, text_of

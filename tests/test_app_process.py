@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from dlpick.pricing.errors import EXIT_USAGE
+from dlpick.core.errors import EXIT_USAGE
 from dlpick.tui.app_process import NEEDS_TERMINAL
 from tests.peers.black_hole import BlackHole
 
-DLPICK = [sys.executable, "-m", "dlpick.tui.cli"]
+DLPICK = [sys.executable, "-m", "dlpick.tui.cli.main"]
 # From the key press to the process gone: what "quits at once" means here.
 QUIT_SECONDS = 0.5
 

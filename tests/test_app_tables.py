@@ -16,7 +16,7 @@ from textual.widgets._toast import Toast
 
 from dlpick.pricing.catalog import Catalog
 from dlpick.pricing.retiring import MARK
-from dlpick.remote.fleet import FleetScan
+from dlpick.remote.fleet.scan import FleetScan
 from dlpick.tui.app import DlpickApp
 from dlpick.tui.host_access import HostAccess
 from dlpick.tui.screens.dialogs import RegionPicker
@@ -155,7 +155,7 @@ async def test_home_end_and_page_keys_in_the_region_picker(tmp_path: Path) -> No
 
 
 async def start_runs(commands: list[str]) -> None:
-    from dlpick.remote.runs import start_run
+    from dlpick.remote.ssh.runs import start_run
 
     conn = await HostAccess(SSH_ALIAS).connect()
     try:

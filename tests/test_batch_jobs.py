@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from dlpick.pricing.aws import Aws
-from dlpick.pricing.errors import EXIT_ERROR
-from dlpick.remote.batch_jobs import Landing, job_of
+from dlpick.core.aws import Aws
+from dlpick.core.errors import EXIT_ERROR
+from dlpick.remote.batch.jobs import Landing, job_of
 from tests.batch_fixtures import client, set_up
 from tests.conftest import AwsPeers
 from tests.launch_fixtures import REGION, register_image, run
@@ -206,7 +206,7 @@ def test_cancel_terminates_a_started_job_and_cancels_one_still_waiting(
     batch_ready: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """moto's jobs have ended by the time they are read, so the state is AWS's shape."""
-    from dlpick.remote.batch_jobs import cancel
+    from dlpick.remote.batch.jobs import cancel
 
     job_id = submit(capsys, "--", "python", "train.py")
     record = job(job_id)

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from dlpick.pricing.aws import Aws
-from dlpick.pricing.errors import EXIT_ERROR
-from dlpick.remote.batch_logs import GROUP, BatchLogFollower
-from dlpick.remote.log_events import LogChunk, RunEnded
+from dlpick.core.aws import Aws
+from dlpick.core.errors import EXIT_ERROR
+from dlpick.remote.batch.logs import GROUP, BatchLogFollower
+from dlpick.remote.ssh.follow import LogChunk, RunEnded
 from tests.batch_fixtures import client, set_up
 from tests.conftest import AwsPeers
 from tests.launch_fixtures import REGION, run

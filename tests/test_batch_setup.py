@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from dlpick.pricing.errors import EXIT_ERROR
+from dlpick.core.errors import EXIT_ERROR
 from dlpick.remote.tags import MANAGED_TAG
 from tests.batch_fixtures import client
 from tests.launch_fixtures import run

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from dlpick.pricing.errors import EXIT_ERROR, EXIT_USAGE
-from dlpick.remote.batch_images import default_image
+from dlpick.core.errors import EXIT_ERROR, EXIT_USAGE
+from dlpick.remote.batch.submit import default_image
 from dlpick.remote.tags import MANAGED_TAG
 from tests.batch_fixtures import client, set_up
 from tests.launch_fixtures import run
@@ -213,7 +213,7 @@ def test_a_job_the_quota_cannot_hold_is_refused_before_submitting(
     ],
 )
 def test_a_job_is_named_after_its_script(command: list[str], name: str) -> None:
-    from dlpick.remote.batch_submit import SubmitRequest, job_name
+    from dlpick.remote.batch.submit import SubmitRequest, job_name
 
     assert job_name(SubmitRequest("us-east-1", command)) == name
 
@@ -239,7 +239,7 @@ def test_bad_shapes_are_refused(
 def test_a_missing_command_is_a_usage_error(
     capsys: pytest.CaptureFixture[str], argv: list[str]
 ) -> None:
-    from dlpick.tui.cli import main
+    from dlpick.tui.cli.main import main
 
     assert main(["batch", "submit", *argv]) == EXIT_USAGE
     err = capsys.readouterr().err

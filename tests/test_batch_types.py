@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from dlpick.pricing.cache import PriceCache
+from dlpick.core.cache import PriceCache
+from dlpick.core.errors import InputError
 from dlpick.pricing.catalog import Catalog, Offer
-from dlpick.pricing.errors import InputError
-from dlpick.remote.batch_types import batch_capable, pick_types
+from dlpick.remote.batch.types import batch_capable, pick_types
 
 
 @pytest.fixture(scope="module")

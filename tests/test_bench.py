@@ -18,8 +18,8 @@ import pytest
 
 from dlpick.pricing import measurements
 from dlpick.pricing.measurements import Measurement
-from dlpick.remote.bench import result_from
-from dlpick.tui.cli import main
+from dlpick.remote.ssh.bench import result_from
+from dlpick.tui.cli.main import main
 from tests.peers.imds import Imds
 from tests.peers.sshd import SSH_ALIAS, Sshd
 from tests.test_ssh_runs import console, instance_on_sshd

@@ -15,10 +15,10 @@ from textual.widgets import Button, DataTable, ProgressBar, Static
 from textual.widgets.data_table import ColumnKey
 
 from dlpick.pricing import measurements
-from dlpick.remote.bench import active_runs
-from dlpick.remote.runs import start_run
-from dlpick.remote.ssh import connect
-from dlpick.remote.target import Target
+from dlpick.remote.ssh.bench import active_runs
+from dlpick.remote.ssh.connection import connect
+from dlpick.remote.ssh.runs import start_run
+from dlpick.remote.ssh.target import Target
 from dlpick.tui.account import AwsAccess, connect_with
 from dlpick.tui.app import DlpickApp
 from dlpick.tui.config import load_settings

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from dlpick.pricing.aws import Aws
-from dlpick.pricing.cache import DEFAULT_SCOPE, TTL, PriceCache, cache_scope
+from dlpick.core.aws import Aws
+from dlpick.core.cache import DEFAULT_SCOPE, TTL, PriceCache, cache_scope
 from dlpick.pricing.catalog import Catalog
 from dlpick.pricing.snapshot import bundled
-from dlpick.tui.cli import main
+from dlpick.tui.cli.main import main
 from tests.conftest import AwsPeers
 from tests.peers.pricing_api import ec2_product
 

@@ -14,8 +14,8 @@ from types import SimpleNamespace
 import boto3
 import pytest
 
-from dlpick.pricing.aws import Aws
-from dlpick.pricing.cache import PriceCache
+from dlpick.core.aws import Aws
+from dlpick.core.cache import PriceCache
 from dlpick.pricing.placement import neighbours, placement, scores
 from dlpick.tui.widgets.capacity import CapacityLines
 from tests.conftest import AwsPeers

@@ -12,10 +12,10 @@ from types import SimpleNamespace
 import boto3
 import pytest
 
-from dlpick.pricing.errors import EXIT_ERROR, EXIT_USAGE
-from dlpick.remote.fleet import INSTANCE_FIELDS
-from dlpick.remote.runs import RUN_FIELDS
-from dlpick.tui.cmd_aws import QUOTA_FIELDS
+from dlpick.core.errors import EXIT_ERROR, EXIT_USAGE
+from dlpick.remote.fleet.scan import INSTANCE_FIELDS
+from dlpick.remote.ssh.runs import RUN_FIELDS
+from dlpick.tui.cli.launch import QUOTA_FIELDS
 from tests.conftest import AwsPeers
 from tests.launch_fixtures import G_OD, REGION, run
 from tests.peers.sshd import SSH_ALIAS, Sshd, wait_for
@@ -364,7 +364,7 @@ def test_offline_says_the_prices_are_cached_ones_after_a_live_run(
 def test_only_a_line_without_a_command_skips_the_commands_parsers(
     line: list[str], app: bool
 ) -> None:
-    from dlpick.tui.cli import opens_the_app
+    from dlpick.tui.cli.main import opens_the_app
 
     assert opens_the_app(line) is app
 
@@ -376,17 +376,19 @@ def test_opening_the_app_imports_no_commands_module() -> None:
 
     probe = (
         "import json, sys\n"
-        "from dlpick.tui.cli import build_parser, opens_the_app\n"
+        "from dlpick.tui.cli.main import build_parser, opens_the_app\n"
         "build_parser(commands=not opens_the_app(['--offline'])).parse_args(['--offline'])\n"
         "print(json.dumps(sorted(sys.modules)))\n"
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     loaded = set(json.loads(out.stdout))
-    assert not {"dlpick.remote.launch", "dlpick.tui.cmd_ssh", "dlpick.tui.cmd_batch"} & loaded
+    assert (
+        not {"dlpick.remote.launch.execute", "dlpick.tui.cli.ssh", "dlpick.tui.cli.batch"} & loaded
+    )
 
 
 def test_a_misspelt_command_is_still_named_as_one(capsys: pytest.CaptureFixture[str]) -> None:
-    from dlpick.tui.cli import main
+    from dlpick.tui.cli.main import main
 
     assert main(["prics"]) == 2
     assert "invalid choice: 'prics'" in capsys.readouterr().err

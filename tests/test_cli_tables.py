@@ -17,11 +17,12 @@ from typing import Any
 import boto3
 import pytest
 
-from dlpick.tui.cmd_aws import QUOTA_COLUMNS
-from dlpick.tui.cmd_fleet import LS_COLUMNS
-from dlpick.tui.cmd_ssh import RUN_COLUMNS
-from dlpick.tui.fit_table import Col, fit, out_width
-from dlpick.tui.output import plural, print_table
+from dlpick.tui.cli.fleet import LS_COLUMNS
+from dlpick.tui.cli.launch import QUOTA_COLUMNS
+from dlpick.tui.cli.output import Col, fit, out_width
+from dlpick.tui.cli.output import print_offers as print_table
+from dlpick.tui.cli.ssh import RUN_COLUMNS
+from dlpick.tui.formats import plural
 from dlpick.tui.widgets.price_table import columns_for
 from tests.launch_fixtures import only_regions, run
 from tests.peers.pricing_api import ec2_product

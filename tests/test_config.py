@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from dlpick.pricing.errors import ConfigError
-from dlpick.tui.cli import main
+from dlpick.core.errors import ConfigError
+from dlpick.tui.cli.main import main
 from dlpick.tui.config import Settings, load_settings
 
 

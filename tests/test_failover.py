@@ -16,9 +16,11 @@ from typing import Any
 import boto3
 import pytest
 
-from dlpick.pricing.aws import Aws
-from dlpick.remote.launch import LaunchRequest, execute, plan_launch
-from dlpick.remote.launch_errors import LaunchError
+from dlpick.core.aws import Aws
+from dlpick.core.errors import LaunchError
+from dlpick.remote.launch.execute import execute
+from dlpick.remote.launch.model import LaunchRequest
+from dlpick.remote.launch.plan import plan_launch
 from dlpick.remote.tags import TOKEN_TAG
 from tests.launch_fixtures import (
     BASE_X86,
@@ -189,7 +191,7 @@ def test_without_a_terminal_or_any_region_the_proposal_is_one_line_and_nothing_m
 def test_proposals_are_cheapest_first_leave_out_short_quotas_and_prefer_headroom(
     account: SimpleNamespace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from dlpick.remote.failover_regions import region_options
+    from dlpick.remote.launch.failover import region_options
 
     quotas = account.aws.moto.quotas
     quotas.set(WEST, G_OD, "Running On-Demand G and VT instances", 64)
@@ -215,7 +217,7 @@ def test_proposals_are_cheapest_first_leave_out_short_quotas_and_prefer_headroom
 def test_spot_proposals_prefer_the_higher_placement_score_among_equal_prices(
     account: SimpleNamespace, ec2_front: Ec2Front, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from dlpick.remote.failover_regions import region_options
+    from dlpick.remote.launch.failover import region_options
 
     quotas = account.aws.moto.quotas
     for region in (WEST, "us-east-2", "ca-central-1"):
@@ -242,7 +244,7 @@ def test_spot_proposals_prefer_the_higher_placement_score_among_equal_prices(
 def test_a_launch_pinned_to_a_zone_or_a_capacity_block_does_not_move(
     proxy: CapacityProxy,
 ) -> None:
-    from dlpick.remote.failover import pinned_place
+    from dlpick.remote.launch.failover import pinned_place
 
     block = LaunchRequest(instance_type=TYPE, region=REGION, capacity_block="cr-0123456789abcdef0")
     assert pinned_place(block) == "the Capacity Block cr-0123456789abcdef0"

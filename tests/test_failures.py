@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from dlpick.pricing.errors import EXIT_ERROR, EXIT_USAGE
-from dlpick.tui.cli import main
+from dlpick.core.errors import EXIT_ERROR, EXIT_USAGE
+from dlpick.tui.cli.main import main
 from tests.peers.fault_server import FAULTS, HANG, FaultServer
 
 INSTANCE = "i-0123456789abcdef0"
@@ -206,7 +206,15 @@ def test_a_full_disk_is_one_line_not_a_traceback(tmp_path: Path) -> None:
     env = {**os.environ, "HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "cache")}
     with open("/dev/full", "w") as full:
         done = subprocess.run(
-            [sys.executable, "-m", "dlpick.tui.cli", "prices", "--offline", "--format", "json"],
+            [
+                sys.executable,
+                "-m",
+                "dlpick.tui.cli.main",
+                "prices",
+                "--offline",
+                "--format",
+                "json",
+            ],
             stdout=full,
             stderr=subprocess.PIPE,
             text=True,
@@ -256,7 +264,7 @@ def test_ctrl_c_stops_a_command_within_half_a_second(
     }
     before = fault_server.requests
     proc = subprocess.Popen(
-        [sys.executable, "-m", "dlpick.tui.cli", "ls", "--all-regions"],
+        [sys.executable, "-m", "dlpick.tui.cli.main", "ls", "--all-regions"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -292,7 +300,7 @@ def test_ctrl_c_stops_a_command_within_half_a_second(
 def test_the_launch_dialog_refuses_what_the_cli_refuses(
     idle: str, hours: str, message: str
 ) -> None:
-    from dlpick.tui.screens.launch_form import parse_options
+    from dlpick.tui.screens.launch.form import parse_options
 
     with pytest.raises(ValueError, match=re.escape(message)):
         parse_options(False, "base", "ubuntu-24.04", "", idle, hours)

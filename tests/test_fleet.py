@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 import boto3
 import pytest
 
-from dlpick.pricing.errors import EXIT_PARTIAL
-from dlpick.tui import cmd_fleet
+from dlpick.core.errors import EXIT_PARTIAL
+from dlpick.tui.cli import fleet as cmd_fleet
 from tests.conftest import AwsPeers
 from tests.launch_fixtures import only_regions, run
 from tests.peers.fault_server import FAULTS, FaultServer
@@ -112,7 +112,7 @@ def test_stopped_instances_show_their_storage_cost(
     volumes = ec2.describe_volumes(
         Filters=[{"Name": "attachment.instance-id", "Values": [inst["InstanceId"]]}]
     )["Volumes"]
-    from dlpick.remote.fleet import EBS_USD_GB_MONTH
+    from dlpick.remote.fleet.scan import EBS_USD_GB_MONTH
 
     expected = sum(EBS_USD_GB_MONTH[v["VolumeType"]] * v["Size"] for v in volumes)
     [record] = ls_json(capsys, "--region", "us-east-1")
@@ -264,9 +264,8 @@ def test_a_running_batch_host_counts_in_the_ticker_and_is_labelled_batch(
 ) -> None:
     """A host Batch runs for dlpick's spot environment, as Batch tags it; another
     account's Batch host is counted as any GPU instance, but not labelled dlpick's."""
-    from dlpick.pricing.aws import Aws
-    from dlpick.remote.fleet import load_fleet
-    from dlpick.remote.spend import ticker
+    from dlpick.core.aws import Aws
+    from dlpick.remote.fleet.scan import load_fleet, ticker
     from dlpick.tui.screens.instances import cells
 
     arn = "arn:aws:batch:us-west-2:123456789012:compute-environment/dlpick-spot"
@@ -287,7 +286,7 @@ def test_a_running_batch_host_counts_in_the_ticker_and_is_labelled_batch(
 
 
 def test_the_ticker_never_reads_as_nothing_running_when_aws_could_not_be_read() -> None:
-    from dlpick.remote.fleet import Instance
+    from dlpick.remote.fleet.scan import Instance
     from dlpick.tui.account import Fleet
     from dlpick.tui.widgets.ticker import ticker_text
 

@@ -16,7 +16,7 @@ from typing import Any
 import boto3
 import pytest
 
-from dlpick.remote.fleet import stopped_at
+from dlpick.remote.fleet.scan import stopped_at
 from tests.launch_fixtures import run
 from tests.test_fleet import PRICES, fleet, start  # noqa: F401  (the fleet fixture)
 
@@ -164,8 +164,8 @@ def test_the_apps_launch_result_offers_no_stop_for_spot() -> None:
 
     from rich.console import Console
 
-    from dlpick.remote.launch import LaunchResult
-    from dlpick.tui.screens.launch_steps import result_view
+    from dlpick.remote.launch.model import LaunchResult
+    from dlpick.tui.screens.launch.steps import result_view
 
     def shown(spot: bool) -> str:
         result = LaunchResult(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from dlpick.remote.idle import IdleTracker, parse_nvidia_smi
+from dlpick.remote.fleet.idle import IdleTracker, parse_nvidia_smi
 
 T0 = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 

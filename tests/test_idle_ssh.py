@@ -19,10 +19,9 @@ import boto3
 import pytest
 from textual.widgets import DataTable
 
-from dlpick.remote.idle import IdleTracker
-from dlpick.remote.idle_watch import IdleWatcher, ProbeError, is_neuron, sample_host
-from dlpick.remote.ssh import connect, connector
-from dlpick.remote.target import Target
+from dlpick.remote.fleet.idle import IdleTracker, IdleWatcher, ProbeError, is_neuron, sample_host
+from dlpick.remote.ssh.connection import connect, connector
+from dlpick.remote.ssh.target import Target
 from dlpick.tui.account import AwsAccess, connect_with
 from dlpick.tui.app import DlpickApp
 from dlpick.tui.config import load_settings

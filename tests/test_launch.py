@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING, Any
 import boto3
 import pytest
 
-from dlpick.pricing.aws import Aws, TranslatingClient
-from dlpick.remote.access import ssh_rules, write_private_key
-from dlpick.remote.images import find_ami
-from dlpick.remote.launch_errors import LaunchError
-from dlpick.remote.quotas import check_quota
+from dlpick.core.aws import Aws, TranslatingClient
+from dlpick.core.errors import LaunchError
+from dlpick.remote.launch.access import ssh_rules, write_private_key
+from dlpick.remote.launch.images import find_ami
+from dlpick.remote.launch.quotas import check_quota
 from tests.launch_fixtures import (
     BASE_X86,
     G_OD,

@@ -32,7 +32,7 @@ def test_domain_code_never_imports_textual(package: str) -> None:
 def test_offline_prices_do_not_import_boto3_or_pandas() -> None:
     code = (
         "import sys, io, contextlib\n"
-        "from dlpick.tui.cli import main\n"
+        "from dlpick.tui.cli.main import main\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         "    rc = main(['prices', '--offline', '--format', 'json'])\n"
         "print(rc, 'boto3' in sys.modules, 'pandas' in sys.modules)\n"
@@ -46,7 +46,7 @@ def test_prices_and_the_app_with_its_detail_pane_do_not_import_pandas() -> None:
     code = (
         "import asyncio, sys, io, contextlib, tempfile\n"
         "from pathlib import Path\n"
-        "from dlpick.tui.cli import main\n"
+        "from dlpick.tui.cli.main import main\n"
         "quiet = io.StringIO()\n"
         "with contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):\n"
         "    rc = main(['prices', '--format', 'json'])\n"
@@ -72,11 +72,11 @@ ROOT = Path(__file__).resolve().parent.parent
 PRODUCT = ("pricing", "remote", "tui")
 # The CLI's own modules: screens and widgets reach the domain directly, never through them.
 CLI_MODULES = (
-    "dlpick.tui.cli",
-    "dlpick.tui.cmd_aws",
-    "dlpick.tui.cmd_fleet",
-    "dlpick.tui.cmd_ssh",
-    "dlpick.tui.cmd_spot",
+    "dlpick.tui.cli.main",
+    "dlpick.tui.cli.launch",
+    "dlpick.tui.cli.fleet",
+    "dlpick.tui.cli.ssh",
+    "dlpick.tui.cli.spot",
 )
 
 

@@ -17,7 +17,7 @@ from textual.pilot import Pilot
 from textual.screen import Screen
 from textual.widgets import Input, Log, Static
 
-from dlpick.remote.log_events import ConnectionChange, FollowEvent, LogChunk, LogReset
+from dlpick.remote.ssh.follow import ConnectionChange, FollowEvent, LogChunk, LogReset
 from dlpick.tui.screens.logs import LogsScreen
 from dlpick.tui.screens.run_dialogs import NewRunDialog, TargetDialog
 from dlpick.tui.screens.runs import RunsScreen, ask_for_runs

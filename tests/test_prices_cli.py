@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from dlpick.pricing.aws import Aws, CallCounter
-from dlpick.pricing.cache import PriceCache
+from dlpick.core.aws import Aws, CallCounter
+from dlpick.core.cache import PriceCache
 from dlpick.pricing.catalog import RECORD_FIELDS, Catalog
 from dlpick.pricing.snapshot import bundled
-from dlpick.tui.cli import main
+from dlpick.tui.cli.main import main
 from tests.conftest import AwsPeers
 from tests.peers.pricing_api import bare_metal_decoys, decoys, ec2_product
 
@@ -367,7 +367,7 @@ def test_a_retiring_type_carries_its_date_and_source_in_json_and_table(tmp_path:
     import io
 
     from dlpick.pricing.snapshot import build_public
-    from dlpick.tui.output import print_table
+    from dlpick.tui.cli.output import print_offers as print_table
 
     public = Path(__file__).parents[1] / "pricing" / "data" / "public"
     snap = build_public(

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from dlpick.tui.cli import build_parser
-from dlpick.tui.cmd_options import LISTING
+from dlpick.tui.cli.common import LISTING
+from dlpick.tui.cli.main import build_parser
 
 README = Path(__file__).parents[1] / "README.md"
 HEADER = re.compile(r"^\| `(dlpick[^`]*)` option \| meaning \|$")

@@ -9,10 +9,10 @@ from pathlib import Path
 import boto3
 import pytest
 
-from dlpick.pricing.cache import PriceCache
+from dlpick.core.cache import PriceCache
 from dlpick.pricing.catalog import RECORD_FIELDS, Catalog, Offer
 from dlpick.pricing.sagemaker import fetch_training, parse_training, premium_percent
-from dlpick.tui.cli import main
+from dlpick.tui.cli.main import main
 from dlpick.tui.widgets.detail import sagemaker_line
 from tests.conftest import AwsPeers
 from tests.peers.pricing_api import ec2_product, sagemaker_decoys, sagemaker_product

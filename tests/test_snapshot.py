@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from dlpick.pricing.chips import chip_for
 from dlpick.pricing.snapshot import bundled
+from dlpick.pricing.specs import chip_for
 
 
 def test_snapshot_is_dated_sourced_and_covers_the_main_regions() -> None:
@@ -91,7 +91,7 @@ def test_spot_rows_equal_to_on_demand_are_left_out_of_the_snapshot() -> None:
 def test_a_spot_date_known_only_as_a_bound_says_not_before(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from dlpick.tui.cli import main
+    from dlpick.tui.cli.main import main
 
     assert main(["prices", "--offline", "--spot", "--format", "json"]) == 0
     records = json.loads(capsys.readouterr().out)

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from dlpick.pricing.chips import chip_for, load_chips
-from dlpick.pricing.specs import spec_from_api, specs_from_api
+from dlpick.pricing.chips import load_chips
+from dlpick.pricing.specs import chip_for, spec_from_api, specs_from_api
 
 DATA = Path(__file__).parent / "data" / "aws"
 

@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from dlpick.pricing.aws import Aws
-from dlpick.pricing.errors import EXIT_ERROR, EXIT_PARTIAL, EXIT_USAGE
+from dlpick.core.aws import Aws
+from dlpick.core.errors import EXIT_ERROR, EXIT_PARTIAL, EXIT_USAGE
 from dlpick.pricing.spot_history import HistorySummary, fetch_history, summarise
-from dlpick.tui.cli import main
-from dlpick.tui.cmd_spot import FIELDS
+from dlpick.tui.cli.main import main
+from dlpick.tui.cli.spot import FIELDS
 from dlpick.tui.widgets.spot_chart import SETTLE_SECONDS, SpotHistoryLines
 from tests.conftest import AwsPeers
 from tests.peers.ec2_front import Ec2Front
@@ -301,7 +301,7 @@ def test_all_regions_give_a_line_each_and_name_the_one_that_failed(
 def test_every_region_failing_is_one_error(
     month: Ec2Front, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from dlpick.pricing.regions import enabled_regions
+    from dlpick.core.regions import enabled_regions
 
     month.state.history.failing_regions.update(enabled_regions(Aws().ec2("us-east-1")))
     code, out, err = run(capsys, "g6.xlarge", "--region", "all")

@@ -15,14 +15,20 @@ from typing import Any
 
 import pytest
 
-from dlpick.pricing.errors import SshError
-from dlpick.remote.follow import LogFollower
-from dlpick.remote.log_events import ConnectionChange, FollowEvent, LogChunk, LogReset, RunEnded
-from dlpick.remote.runs import find_run, list_runs, start_run
-from dlpick.remote.ssh import SshOptions, connect, connector, console_fingerprints
-from dlpick.remote.target import Target, TargetError, parse_target, resolve_instance
-from dlpick.tui.cli import main
-from dlpick.tui.cmd_shell import forward_spec
+from dlpick.core.errors import SshError
+from dlpick.remote.ssh.connection import SshOptions, connect, connector, console_fingerprints
+from dlpick.remote.ssh.follow import (
+    ConnectionChange,
+    FollowEvent,
+    LogChunk,
+    LogFollower,
+    LogReset,
+    RunEnded,
+)
+from dlpick.remote.ssh.runs import find_run, list_runs, start_run
+from dlpick.remote.ssh.target import Target, TargetError, parse_target, resolve_instance
+from dlpick.tui.cli.main import main
+from dlpick.tui.cli.ssh import forward_spec
 from tests.peers.sshd import SSH_ALIAS, Sshd, TcpCutter, free_port, wait_for
 from tests.peers.text_server import TextServer
 
@@ -420,7 +426,7 @@ def instance_on_sshd(sshd: Sshd, home: Path, console: dict[str, str]) -> str:
 
 
 def test_instance_resolves_address_and_login_user(aws: Any) -> None:
-    from dlpick.pricing.aws import Aws
+    from dlpick.core.aws import Aws
 
     ec2 = Aws().ec2("us-east-1")
     ubuntu, amazon = launch(UBUNTU_DLAMI), launch(AMAZON_LINUX_DLAMI)
@@ -504,7 +510,7 @@ def test_ssh_forwards_a_port_and_runs_a_shell(sshd: Sshd) -> None:
         [
             sys.executable,
             "-m",
-            "dlpick.tui.cli",
+            "dlpick.tui.cli.main",
             "ssh",
             SSH_ALIAS,
             "-L",

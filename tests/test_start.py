@@ -40,8 +40,8 @@ print(json.dumps(seen))
 LATER = (
     "dlpick.tui.screens.instances",
     "dlpick.tui.screens.help",
-    "dlpick.tui.screens.launch",
-    "dlpick.remote.fleet",
+    "dlpick.tui.screens.launch.dialog",
+    "dlpick.remote.fleet.scan",
     "urllib.request",
     "boto3",
     "botocore",

@@ -15,21 +15,21 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from dlpick.pricing.errors import AwsError
+from dlpick.core.errors import AwsError
 from dlpick.tui.config import Settings
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient
 
-    from dlpick.pricing.aws import Aws
+    from dlpick.core.aws import Aws
     from dlpick.pricing.catalog import Catalog, Offer
     from dlpick.pricing.spot_history import History
-    from dlpick.remote.batch_jobs import BatchJob
-    from dlpick.remote.capacity_blocks import Outlook
-    from dlpick.remote.fleet import FleetScan, Instance
-    from dlpick.remote.launch import LaunchPlan, LaunchRequest
-    from dlpick.remote.log_events import FollowEvent
-    from dlpick.remote.quotas import Headroom
+    from dlpick.remote.batch.jobs import BatchJob
+    from dlpick.remote.fleet.scan import FleetScan, Instance
+    from dlpick.remote.launch.capacity_blocks import Outlook
+    from dlpick.remote.launch.model import LaunchPlan, LaunchRequest
+    from dlpick.remote.launch.quotas import Headroom
+    from dlpick.remote.ssh.follow import FollowEvent
 
 # Makes an `Aws` with credentials, or raises the AwsError saying why there are none
 # (Aws.credentials_problem: no credentials, a profile that is not there); called in a
@@ -43,7 +43,7 @@ def connect_with(profile: str | None) -> Connect:
     """The connector `dlpick` uses: boto3's own credential chain for the profile."""
 
     def connect() -> Aws:
-        from dlpick.pricing.aws import Aws
+        from dlpick.core.aws import Aws
 
         return Aws(profile=profile).require_credentials()
 
@@ -115,7 +115,7 @@ class AwsAccess:
             return [home]
         with self._lock:
             if self._regions is None:
-                from dlpick.pricing.regions import enabled_regions
+                from dlpick.core.regions import enabled_regions
 
                 try:
                     self._regions = enabled_regions(aws.ec2(home)) or [home]
@@ -131,7 +131,7 @@ class AwsAccess:
 
     def headroom(self, region: str) -> Headroom:
         """The region's GPU quota classes with their usage."""
-        from dlpick.remote.quotas import class_headroom
+        from dlpick.remote.launch.quotas import class_headroom
 
         return class_headroom(self.require(), region)
 
@@ -139,14 +139,14 @@ class AwsAccess:
         self, request: LaunchRequest, price: Callable[[], tuple[float | None, str]]
     ) -> LaunchPlan:
         """A LaunchPlan for a LaunchRequest, found with read-only calls."""
-        from dlpick.remote.launch import plan_launch
+        from dlpick.remote.launch.plan import plan_launch
 
         return plan_launch(self.require(), request, price)
 
     def capacity(self, instance_type: str, region: str) -> Outlook:
         """The type's spot placement scores and cheapest Capacity Block (cached)."""
-        from dlpick.pricing.cache import PriceCache
-        from dlpick.remote.capacity_blocks import outlook
+        from dlpick.core.cache import PriceCache
+        from dlpick.remote.launch.capacity_blocks import outlook
 
         aws = self.require()
         found = outlook(
@@ -163,7 +163,7 @@ class AwsAccess:
 
     def spot_history(self, instance_type: str, region: str, days: int) -> History:
         """The type's spot price changes over the last `days` (cached an hour)."""
-        from dlpick.pricing.cache import PriceCache
+        from dlpick.core.cache import PriceCache
         from dlpick.pricing.spot_history import load_history
 
         aws = self.require()
@@ -171,13 +171,13 @@ class AwsAccess:
 
     def fleet(self, regions: list[str], catalog: Catalog) -> FleetScan:
         """Instances with accelerators in the regions, priced, with their idle states."""
-        from dlpick.remote.fleet import load_fleet
+        from dlpick.remote.fleet.scan import load_fleet
 
         return load_fleet(self.require(), regions, catalog=catalog)
 
     def batch_jobs(self, region: str, catalog: Catalog) -> list[BatchJob]:
         """dlpick's Batch jobs of the last week, costed from the catalog's prices."""
-        from dlpick.remote.batch_jobs import load_jobs
+        from dlpick.remote.batch.jobs import load_jobs
 
         offers: dict[str, Offer] = {}
 
@@ -191,7 +191,7 @@ class AwsAccess:
 
     def cancel_batch_job(self, region: str, job_id: str) -> str:
         """Cancel (or terminate, once started) one of dlpick's jobs; what happened, in words."""
-        from dlpick.remote.batch_jobs import cancel, find_job
+        from dlpick.remote.batch.jobs import cancel, find_job
 
         aws = self.require()
         return cancel(aws, region, find_job(aws, region, job_id), "cancelled in dlpick")
@@ -199,7 +199,7 @@ class AwsAccess:
     def batch_log(self, region: str, job: BatchJob) -> AsyncIterator[FollowEvent]:
         """A job's log followed to its end (an array's first child; a multi-node job's
         main node), as the log view's events."""
-        from dlpick.remote.batch_logs import (
+        from dlpick.remote.batch.logs import (
             BatchLogFollower,
             events_off_loop,
             job_state,
@@ -225,7 +225,7 @@ class AwsAccess:
 
     def launch_choices(self, region: str, instance_type: str) -> tuple[list[str], list[str]]:
         """The AZs of the region that offer the type, and the region's key pairs."""
-        from dlpick.remote.choices import key_pair_names, offered_zones
+        from dlpick.remote.launch.choices import key_pair_names, offered_zones
 
         aws = self.require()
         return offered_zones(aws, region, instance_type), key_pair_names(aws, region)

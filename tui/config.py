@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from dlpick.pricing.errors import ConfigError, InputError
-from dlpick.pricing.inputs import check_region, parse_number
-from dlpick.pricing.locations import CONFIG_ENV, config_file
+from dlpick.core.errors import ConfigError, InputError
+from dlpick.core.inputs import check_region, parse_number
+from dlpick.core.locations import CONFIG_ENV, config_file
 
 ENV_PREFIX = "DLPICK_"
 # Environment values are always text, so they spell booleans in words.

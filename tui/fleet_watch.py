@@ -26,8 +26,8 @@ if TYPE_CHECKING:
     import asyncssh
 
     from dlpick.pricing.catalog import Catalog
-    from dlpick.remote.fleet import Instance
-    from dlpick.remote.ssh import Connect
+    from dlpick.remote.fleet.scan import Instance
+    from dlpick.remote.ssh.connection import Connect
 
 
 class FleetScanned(Message):
@@ -211,8 +211,7 @@ class FleetWatchingApp(WorkerErrors, App[None]):
         """Sample one instance's GPUs over SSH (CloudWatch CPU where SSH fails), forever."""
         import asyncio
 
-        from dlpick.remote.idle import IdleTracker
-        from dlpick.remote.idle_watch import IdleWatcher
+        from dlpick.remote.fleet.idle import IdleTracker, IdleWatcher
 
         settings = self.account.settings
         cloudwatch = await asyncio.to_thread(self.account.cloudwatch, inst.region)
@@ -233,8 +232,8 @@ class FleetWatchingApp(WorkerErrors, App[None]):
 
     def _ssh_connector(self, inst: Instance) -> Connect:
         """Connections to the instance, with the CLI's host-key rules; failures as SshError."""
-        from dlpick.pricing.errors import SshError
-        from dlpick.remote.target import TargetError
+        from dlpick.core.errors import SshError
+        from dlpick.remote.ssh.target import TargetError
         from dlpick.tui.host_access import HostAccess
 
         access = HostAccess(

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from dlpick.remote.ssh import Connect, SshOptions, connect
-from dlpick.remote.target import Target, TargetSpec, parse_target
+from dlpick.remote.ssh.connection import Connect, SshOptions, connect
+from dlpick.remote.ssh.target import Target, TargetSpec, parse_target
 
 if TYPE_CHECKING:
     import asyncssh
@@ -46,8 +46,8 @@ class HostAccess:
     def _lookup(
         self, instance_id: str, spec: TargetSpec
     ) -> tuple[Target, Callable[[str], str | None]]:
-        from dlpick.pricing.aws import Aws
-        from dlpick.remote.target import instance_access
+        from dlpick.core.aws import Aws
+        from dlpick.remote.ssh.target import instance_access
 
         aws = Aws(profile=self.profile)
         region = self.region or aws.default_region()

@@ -22,7 +22,7 @@ from textual.message import Message
 from textual.message_pump import MessagePump
 from textual.worker import Worker, WorkerState
 
-from dlpick.pricing.errors import EXIT_BUG, EXIT_OK, DlpickError, bug_line
+from dlpick.core.errors import EXIT_BUG, EXIT_OK, DlpickError, bug_line
 
 NOTIFY_SECONDS = 10
 

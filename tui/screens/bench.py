@@ -22,8 +22,8 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, ProgressBar, Static
 
-from dlpick.pricing.errors import DataError
-from dlpick.remote.bench import DEFAULT_SECONDS, GRACE_SECONDS, BenchResult, BusyHost
+from dlpick.core.errors import DataError
+from dlpick.remote.ssh.bench import DEFAULT_SECONDS, GRACE_SECONDS, BenchResult, BusyHost
 from dlpick.tui.screens.confirm_action import Ask, ConfirmAction
 from dlpick.tui.worker_errors import WorkerErrors, WorkerFailed
 
@@ -132,7 +132,7 @@ class BenchScreen(WorkerErrors, ModalScreen[None]):
         from importlib.metadata import version
 
         from dlpick.pricing import measurements
-        from dlpick.remote.bench import run_bench
+        from dlpick.remote.ssh.bench import run_bench
 
         target, _options = await self.access.resolve()
         conn = await self.access.connect()

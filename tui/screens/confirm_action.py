@@ -20,14 +20,14 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Label, Log, Static
 
-from dlpick.remote.fleet import fmt_hours
+from dlpick.remote.fleet.scan import fmt_hours
 from dlpick.remote.tags import MANAGED_TAG
-from dlpick.tui.screens.launch_steps import Progress
+from dlpick.tui.screens.launch.steps import Progress
 from dlpick.tui.worker_errors import WorkerErrors, WorkerFailed
 
 if TYPE_CHECKING:
-    from dlpick.remote.actions import Leftovers
-    from dlpick.remote.fleet import Instance
+    from dlpick.remote.fleet.actions import Leftovers
+    from dlpick.remote.fleet.scan import Instance
     from dlpick.tui.account import AwsAccess
 
 
@@ -167,7 +167,7 @@ class ConfirmCleanup(WorkerErrors, ModalScreen[str | None]):
         self._result: str | None = None
 
     def compose(self) -> ComposeResult:
-        from dlpick.remote.actions import cleanup_items
+        from dlpick.remote.fleet.actions import cleanup_items
 
         with Vertical(id="cleanup-dialog", classes="dialog"):
             yield Label(
@@ -202,7 +202,7 @@ class ConfirmCleanup(WorkerErrors, ModalScreen[str | None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, description="cleaning up")
     def clean(self, account: AwsAccess, region: str, instance_id: str, left: Leftovers) -> None:
-        from dlpick.remote.actions import clean_up, wait_terminated
+        from dlpick.remote.fleet.actions import clean_up, wait_terminated
 
         aws = account.require()
 

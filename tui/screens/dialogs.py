@@ -15,8 +15,8 @@ from textual.suggester import SuggestFromList
 from textual.widgets import Button, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from dlpick.pricing.errors import InputError
-from dlpick.pricing.inputs import parse_number
+from dlpick.core.errors import InputError
+from dlpick.core.inputs import parse_number
 from dlpick.pricing.select import unknown_models
 
 ALL_REGIONS = "all"

@@ -13,7 +13,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
-from dlpick.tui.output import NOT_DATASHEET, UNMEASURED
+from dlpick.tui.formats import NOT_DATASHEET, UNMEASURED
 from dlpick.tui.widgets.price_table import BEST_STYLE, CHANGED_STYLE
 
 LEGEND: tuple[tuple[str | Text, str], ...] = (

@@ -22,7 +22,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from dlpick.remote.fleet import fmt_hours
+from dlpick.remote.fleet.scan import fmt_hours
 from dlpick.tui.account import AwsAccess, Fleet
 from dlpick.tui.screens.confirm_action import ConfirmAction, ConfirmCleanup
 from dlpick.tui.widgets.fit import Col, fill_table, fit_cells
@@ -31,8 +31,8 @@ from dlpick.tui.widgets.ticker import TopBar
 from dlpick.tui.worker_errors import WorkerErrors, WorkerFailed
 
 if TYPE_CHECKING:
-    from dlpick.remote.actions import Leftovers
-    from dlpick.remote.fleet import Instance
+    from dlpick.remote.fleet.actions import Leftovers
+    from dlpick.remote.fleet.scan import Instance
 
 STATE_STYLES = {
     "running": "green",
@@ -292,8 +292,8 @@ class InstancesScreen(WorkerErrors, Screen[None]):
 
     def act(self, verb: str, region: str, instance_id: str, allow_any: bool) -> None:
         """The action's worker: stop or terminate one instance, checked on its current tags."""
-        from dlpick.pricing.errors import InputError
-        from dlpick.remote.actions import (
+        from dlpick.core.errors import InputError
+        from dlpick.remote.fleet.actions import (
             Leftovers,
             check_managed,
             find_instances,

@@ -19,8 +19,8 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from dlpick.remote.batch_jobs import ACTIVE, BatchJob
-from dlpick.remote.fleet import fmt_hours
+from dlpick.remote.batch.jobs import ACTIVE, BatchJob
+from dlpick.remote.fleet.scan import fmt_hours
 from dlpick.tui.account import AwsAccess
 from dlpick.tui.screens.confirm_action import Ask, ConfirmAction
 from dlpick.tui.widgets.fit import Col, fill_table, fit_cells

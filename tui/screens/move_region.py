@@ -20,7 +20,7 @@ from textual.widgets.option_list import Option
 if TYPE_CHECKING:
     from textual.app import App
 
-    from dlpick.remote.failover_regions import RegionOption
+    from dlpick.remote.launch.failover import RegionOption
 
 STAY = "stay"
 # The launch error's hint after a declined move, in the dialog's words.

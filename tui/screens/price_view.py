@@ -20,8 +20,8 @@ from dlpick.pricing.select import (
     hidden_by_use,
     sort_records,
 )
-from dlpick.remote.quotas import Headroom, verdict_for
-from dlpick.tui.output import UNMEASURED, provenance
+from dlpick.remote.launch.quotas import Headroom, verdict_for
+from dlpick.tui.formats import UNMEASURED, provenance
 from dlpick.tui.screens.dialogs import ALL_REGIONS, Filters
 from dlpick.tui.widgets.measured import kept_or_problem
 from dlpick.tui.widgets.price_table import QUOTA_FIELD, Column, Shown, columns_for

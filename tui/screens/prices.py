@@ -21,9 +21,9 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 from textual.worker import Worker
 
+from dlpick.core.errors import DlpickError
 from dlpick.pricing.catalog import Catalog, Offer
-from dlpick.pricing.errors import DlpickError
-from dlpick.remote.quotas import Headroom
+from dlpick.remote.launch.quotas import Headroom
 from dlpick.tui.account import AwsAccess
 from dlpick.tui.screens.dialogs import ALL_REGIONS, FilterDialog, Filters, RegionPicker
 from dlpick.tui.screens.price_view import (
@@ -364,7 +364,7 @@ class PricesScreen(WorkerErrors, Screen[None]):
 
     def action_launch(self) -> None:
         # The launch dialog's modules load on first use, not before the first frame.
-        from dlpick.tui.screens.launch import LaunchDialog
+        from dlpick.tui.screens.launch.dialog import LaunchDialog
 
         offer = self._offers.get(self.table.highlighted_type() or "")
         if offer is None:

@@ -12,8 +12,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
-from dlpick.remote.runs import NAME
-from dlpick.remote.target import TargetError, parse_target
+from dlpick.remote.ssh.runs import NAME
+from dlpick.remote.ssh.target import TargetError, parse_target
 
 CSS = "../remote.tcss"
 

@@ -19,7 +19,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from dlpick.remote.runs import Run
+from dlpick.remote.ssh.runs import Run
 from dlpick.tui.host_access import HostAccess
 from dlpick.tui.screens.logs import LogsScreen
 from dlpick.tui.screens.run_dialogs import CSS, NewRun, NewRunDialog, TargetDialog
@@ -157,7 +157,7 @@ class RunsScreen(WorkerErrors, Screen[None]):
 
     @on(WorkerFailed)
     def _worker_failed(self, message: WorkerFailed) -> None:
-        from dlpick.pricing.errors import SshError
+        from dlpick.core.errors import SshError
 
         if isinstance(message.error, SshError) and self._conn is not None:
             self._conn.close()  # reconnect next time
@@ -171,7 +171,7 @@ class RunsScreen(WorkerErrors, Screen[None]):
 
     @work(exclusive=True, group="runs", exit_on_error=False, description="listing the runs")
     async def load_runs(self) -> None:
-        from dlpick.remote.runs import list_runs
+        from dlpick.remote.ssh.runs import list_runs
 
         try:
             self.show_runs(await list_runs(await self.connection()))
@@ -259,7 +259,7 @@ class RunsScreen(WorkerErrors, Screen[None]):
 
     @work(group="start", exit_on_error=False, description="starting a run")
     async def start_run(self, run: NewRun) -> None:
-        from dlpick.remote.runs import start_run
+        from dlpick.remote.ssh.runs import start_run
 
         self._status(f"starting {run.command}…")
         conn = await self.connection()

@@ -13,13 +13,13 @@ from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import Static
 
-from dlpick.tui.output import fmt_usd
+from dlpick.tui.formats import fmt_usd
 from dlpick.tui.widgets.kept import Kept
 from dlpick.tui.worker_errors import WorkerErrors
 
 if TYPE_CHECKING:
     from dlpick.pricing.catalog import Offer
-    from dlpick.remote.capacity_blocks import BlockOffering, Outlook
+    from dlpick.remote.launch.capacity_blocks import BlockOffering, Outlook
     from dlpick.tui.account import AwsAccess
 
 # Seconds the cursor must rest on a row before AWS is asked about it.

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from rich.text import Text
 
+from dlpick.core.errors import DataError
 from dlpick.pricing.catalog import Offer
-from dlpick.pricing.errors import DataError
 from dlpick.pricing.measurements import Measurement, kept
-from dlpick.tui.output import fmt_num
+from dlpick.tui.formats import fmt_num
 
 
 def kept_or_problem() -> tuple[dict[str, Measurement], str]:

@@ -13,7 +13,7 @@ from typing import Any
 from rich.text import Text
 
 from dlpick.pricing.retiring import MARK
-from dlpick.tui.output import fmt_count, fmt_num, fmt_tflops, fmt_usd
+from dlpick.tui.formats import fmt_count, fmt_num, fmt_tflops, fmt_usd
 from dlpick.tui.widgets.fit import Fit, cut, fit_widths
 
 METRICS = ("fp32", "bf16")

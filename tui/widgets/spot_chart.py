@@ -22,8 +22,8 @@ from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import Static
 
-from dlpick.pricing.errors import AwsError
-from dlpick.tui.output import fmt_usd
+from dlpick.core.errors import AwsError
+from dlpick.tui.formats import fmt_usd
 from dlpick.tui.widgets.kept import Kept
 from dlpick.tui.worker_errors import WorkerErrors
 

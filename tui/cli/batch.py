@@ -1,0 +1,453 @@
+"""`dlpick batch ...`: training jobs on AWS Batch, spot first, with dlpick's guards."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dlpick.tui.cli.common import Parser, aws_for, confirm, region_for
+from dlpick.tui.config import Settings
+
+if TYPE_CHECKING:
+    from dlpick.core.aws import Aws
+    from dlpick.pricing.catalog import Offer
+
+
+REGION_HELP = "region (default: your configured one)"
+
+
+def register(sub: argparse._SubParsersAction[Parser]) -> None:
+    """Add `dlpick batch` and its actions to the top-level parser."""
+    from dlpick.remote.launch.limits import MAX_QUOTA_VCPUS
+    from dlpick.tui.cli.common import add_global_options, number_arg
+
+    batch = sub.add_parser(
+        "batch",
+        help="training jobs on AWS Batch: spot first, on-demand fallback, multi-node",
+        description=(
+            "Run training jobs on AWS Batch: `setup` once per region, then `submit` jobs, "
+            "follow them with `jobs`, stop one with `cancel`, and `teardown` when done."
+        ),
+    )
+    add_global_options(batch, region_help=REGION_HELP, needs_aws="always")
+    actions = batch.add_subparsers(dest="batch_action", metavar="ACTION", required=True)
+
+    setup = actions.add_parser(
+        "setup",
+        help="create the spot and on-demand environments, queues, roles and code bucket",
+        description=(
+            "Create (once; a second run creates nothing) a spot compute environment "
+            "(price-capacity-optimized, minimum 0 vCPUs, the GPU image), an on-demand one for "
+            "fallback and multi-node jobs, a queue that tries spot first, an on-demand queue, "
+            "the roles, a security group with no inbound rule and an S3 bucket for code. "
+            "The types come from dlpick's ranking by spot $/TFLOP-hour unless named. Shows "
+            "the plan, with the vCPU quotas against --max-vcpus, and asks first."
+        ),
+    )
+    add_global_options(setup, region_help=REGION_HELP, needs_aws="always")
+    which = setup.add_mutually_exclusive_group()
+    which.add_argument("--types", metavar="T,...", help="instance types, comma-separated")
+    which.add_argument("--gpu", metavar="MODEL", help="the best-ranked types with this GPU")
+    setup.add_argument(
+        "--max-usd-per-tflop",
+        type=number_arg("--max-usd-per-tflop", minimum=0, above=True),
+        metavar="USD",
+        help="every type whose spot $ per FP32 TFLOP-hour is at most this",
+    )
+    setup.add_argument(
+        "--max-vcpus",
+        type=number_arg("--max-vcpus", minimum=1, maximum=MAX_QUOTA_VCPUS, integer=True),
+        default=None,
+        metavar="N",
+        help="the most vCPUs each environment may run at once (default 64)",
+    )
+    setup.add_argument("--dry-run", action="store_true", help="show the plan; create nothing")
+    setup.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    setup.set_defaults(handler=cmd_setup)
+
+    jobs = actions.add_parser(
+        "jobs",
+        help="dlpick's Batch jobs: state, type, running time, cost so far",
+        description=(
+            "Jobs in dlpick's queues created in the last --days days: state, queue, the type "
+            "it landed on (spot or on-demand), started, running time and cost so far."
+        ),
+    )
+    add_global_options(jobs, region_help=REGION_HELP, needs_aws="always", lists=True)
+    jobs.add_argument(
+        "--days",
+        type=number_arg("--days", minimum=0, above=True, maximum=90),
+        default=7.0,
+        metavar="D",
+        help="how far back (default 7)",
+    )
+    jobs.set_defaults(handler=cmd_jobs)
+
+    cancel = actions.add_parser(
+        "cancel",
+        help="stop a job (cancel before it starts, terminate once it runs)",
+        description="Stop a job in dlpick's queues; asks first, naming its state and cost.",
+    )
+    cancel.add_argument("job_id", metavar="JOB", help="the job id")
+    add_global_options(cancel, region_help=REGION_HELP, needs_aws="always")
+    cancel.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    cancel.set_defaults(handler=cmd_cancel)
+
+    teardown = actions.add_parser(
+        "teardown",
+        help="remove what setup made (nothing left that bills)",
+        description=(
+            "Stop dlpick's active jobs, disable and delete its queues and compute "
+            "environments, deregister its job definitions, empty and delete the code bucket, "
+            "delete the security group, roles and instance profile. Only what carries "
+            "dlpick's tag is touched. Says what will go and asks first."
+        ),
+    )
+    add_global_options(teardown, region_help=REGION_HELP, needs_aws="always")
+    teardown.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    teardown.set_defaults(handler=cmd_teardown)
+
+    register_submit(actions)
+    register_logs(actions)
+
+
+def _progress(message: str) -> None:
+    print(f"... {message}", file=sys.stderr)
+
+
+def _offers(aws: Aws, region: str) -> list[Offer]:
+    from dlpick.core.cache import PriceCache
+    from dlpick.pricing.catalog import Catalog
+    from dlpick.tui.cli.common import warn
+
+    return Catalog(cache=PriceCache(warn=warn), aws=aws, warn=warn).offers(region)
+
+
+def price_of(aws: Aws, region: str) -> Callable[[str, bool], float | None]:
+    """(type, spot) -> USD/hour from the price catalog, read once when first asked."""
+    found: dict[str, Offer] = {}
+
+    def price(instance_type: str, spot: bool) -> float | None:
+        if not found:
+            found.update({o.instance_type: o for o in _offers(aws, region)})
+        offer = found.get(instance_type)
+        return offer.usd_hour(spot) if offer else None
+
+    return price
+
+
+def cmd_setup(args: argparse.Namespace, settings: Settings) -> int:
+    from dlpick.core.errors import InputError
+    from dlpick.remote.batch import setup as bs
+    from dlpick.remote.batch.setup import execute_setup
+    from dlpick.remote.batch.types import pick_types
+
+    settings = settings.merged(profile=args.profile)
+    region = region_for(args.region, settings)
+    named = tuple(t.strip() for t in (args.types or "").split(",") if t.strip())
+    if args.types is not None and not named:
+        raise InputError("--types needs at least one instance type")
+    if named and args.max_usd_per_tflop is not None:
+        raise InputError("--max-usd-per-tflop ranks types; leave it out with --types")
+    aws = aws_for(settings)
+    req = bs.SetupRequest(
+        region=region,
+        types=named,
+        gpu=args.gpu,
+        max_usd_per_tflop=args.max_usd_per_tflop,
+        max_vcpus=args.max_vcpus or bs.DEFAULT_MAX_VCPUS,
+    )
+    print(f"planning AWS Batch in {region}...", file=sys.stderr)
+    types = pick_types(
+        _offers(aws, region), named=named, gpu=args.gpu, max_usd_per_tflop=args.max_usd_per_tflop
+    )
+    plan = bs.plan_setup(aws, req, types)
+    for line in plan.describe():
+        print(line)
+    if not plan.missing:
+        print(f"AWS Batch is set up in {region}; nothing to create")
+        return 0
+    if args.dry_run:
+        print(f"dry run: {len(plan.missing)} piece(s) would be created; nothing was created")
+        return 0
+    if not confirm(f"Create {len(plan.missing)} piece(s) in {region}?", args.yes):
+        print("nothing created", file=sys.stderr)
+        return 1
+    execute_setup(aws, plan, _progress)
+    print(f"AWS Batch is ready in {region}: dlpick batch submit --region {region} -- COMMAND")
+    return 0
+
+
+def cmd_jobs(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import UTC, datetime, timedelta
+
+    from dlpick.remote.batch.jobs import load_jobs
+
+    settings = settings.merged(profile=args.profile)
+    region = region_for(args.region, settings)
+    aws = aws_for(settings)
+    now = datetime.now(UTC)
+    jobs = load_jobs(
+        aws, region, price_of(aws, region), since=now - timedelta(days=args.days), now=now
+    )
+    records = [j.to_record(now) for j in jobs]
+    if args.format == "json":
+        print(json.dumps(records, indent=2))
+    elif args.format == "csv":
+        import csv
+
+        fields = list(records[0]) if records else ["job_id"]
+        writer = csv.DictWriter(sys.stdout, fieldnames=fields, lineterminator="\n")
+        writer.writeheader()
+        for r in records:
+            writer.writerow({k: "" if v is None else v for k, v in r.items()})
+    else:
+        _print_jobs(records, region)
+    return 0
+
+
+def _print_jobs(records: list[dict[str, Any]], region: str) -> None:
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    from dlpick.remote.fleet.scan import fmt_hours
+
+    console = Console(highlight=False)
+    wide = console.width >= 120  # narrower: the queue and start time give way
+    noun = "job" if len(records) == 1 else "jobs"
+    table = Table(
+        title=f"{len(records)} Batch {noun} in {region}", box=box.SIMPLE_HEAD, pad_edge=False
+    )
+    columns = ["Job", "Name", "State"] + (["Queue"] if wide else []) + ["Type"]
+    columns += (["Started"] if wide else []) + ["Ran", "Cost"]
+    for col in columns:
+        table.add_column(
+            col,
+            justify="right" if col in ("Ran", "Cost") else "left",
+            no_wrap=col in ("Job", "State", "Started", "Cost"),
+        )
+    for r in records:
+        shape = f" x{r['array_size']}" if r["array_size"] else ""
+        shape += f" ({r['nodes']} nodes)" if r["nodes"] != 1 else ""
+        kind = f"{r['instance_type']} {r['market'] or ''}" if r["instance_type"] else "?"
+        hours, cost, started = r["running_hours"], r["cost_usd"], r["started"]
+        cells = {
+            "Job": str(r["job_id"]),
+            "Name": f"{r['name']}{shape}",
+            "State": str(r["status"]),
+            "Queue": str(r["queue"]).removeprefix("dlpick-"),
+            "Type": kind.strip(),
+            "Started": f"{started[5:10]} {started[11:16]}" if isinstance(started, str) else "-",
+            "Ran": "-" if not isinstance(hours, float) else fmt_hours(hours),
+            "Cost": (f"${cost:.2f}" if isinstance(cost, float) else "?" if started else "-"),
+        }
+        table.add_row(*(cells[c] for c in columns))
+    console.print(table)
+    print("Cost ?: the host or its price is not known; -: not started yet")
+
+
+def cmd_cancel(args: argparse.Namespace, settings: Settings) -> int:
+    from dlpick.remote.batch.jobs import ACTIVE, cancel, find_job, job_of
+
+    settings = settings.merged(profile=args.profile)
+    region = region_for(args.region, settings)
+    aws = aws_for(settings)
+    described = find_job(aws, region, args.job_id)
+    job = job_of(described)
+    if job.status in ACTIVE:
+        print(f"  {job.job_id} {job.name} in {job.queue}, {job.status}")
+        if not confirm(f"Stop job {job.job_id}?", args.yes):
+            print("nothing stopped", file=sys.stderr)
+            return 1
+    print(cancel(aws, region, described, "dlpick batch cancel"))
+    return 0
+
+
+def cmd_teardown(args: argparse.Namespace, settings: Settings) -> int:
+    from dlpick.remote.batch.teardown import execute_teardown, plan_teardown
+
+    settings = settings.merged(profile=args.profile)
+    region = region_for(args.region, settings)
+    aws = aws_for(settings)
+    plan = plan_teardown(aws, region)
+    if plan.empty:
+        print(f"nothing of dlpick's Batch setup in {region}")
+        return 0
+    for line in plan.lines():
+        print(line)
+    print("kept: AWS's own service-linked role for Batch (free, shared with other uses)")
+    if not confirm(f"Remove all of this in {region}?", args.yes):
+        print("nothing removed", file=sys.stderr)
+        return 1
+    execute_teardown(aws, plan, _progress)
+    print(f"dlpick's Batch setup in {region} is gone")
+    return 0
+
+
+def register_logs(actions: argparse._SubParsersAction[Parser]) -> None:
+    """Add `batch logs` to the batch command's actions."""
+    from dlpick.tui.cli.common import add_global_options, number_arg
+
+    logs = actions.add_parser(
+        "logs",
+        help="a job's log from CloudWatch Logs (--follow: until the job ends)",
+        description=(
+            "Print a job's log from CloudWatch Logs (/aws/batch/job). --follow keeps "
+            "printing until the job ends and exits 0 if it SUCCEEDED, 1 if it FAILED. A "
+            "dropped connection or throttling is retried from the last page read: no line "
+            "is lost or printed twice. An array job needs --child; a multi-node job shows "
+            "its main node unless --node names another."
+        ),
+    )
+    logs.add_argument("job_id", metavar="JOB", help="the job id")
+    add_global_options(logs, region_help=REGION_HELP, needs_aws="always")
+    logs.add_argument("--follow", "-f", action="store_true", help="keep printing until it ends")
+    which = logs.add_mutually_exclusive_group()
+    which.add_argument(
+        "--child",
+        type=number_arg("--child", minimum=0, integer=True),
+        metavar="N",
+        help="the array job's child N (its job id is JOB:N)",
+    )
+    which.add_argument(
+        "--node",
+        type=number_arg("--node", minimum=0, integer=True),
+        metavar="N",
+        help="the multi-node job's node N (its job id is JOB#N)",
+    )
+    logs.set_defaults(handler=cmd_logs)
+
+
+def cmd_logs(args: argparse.Namespace, settings: Settings) -> int:
+    from dlpick.remote.batch.logs import BatchLogFollower, job_state, log_target
+    from dlpick.remote.ssh.follow import ConnectionChange, LogChunk
+
+    settings = settings.merged(profile=args.profile)
+    region = region_for(args.region, settings)
+    aws = aws_for(settings)
+    target = log_target(aws, region, args.job_id, child=args.child, node=args.node)
+    follower = BatchLogFollower(
+        aws.logs(region),
+        target.stream,
+        state=job_state(aws, region, target.job_id),
+        follow=args.follow,
+    )
+    if target.stream is None and not args.follow:
+        say(f"job {target.job_id} ({target.status}) has no log yet")
+        return 0
+    out = sys.stdout.buffer
+    for event in follower.events():
+        if isinstance(event, LogChunk):
+            out.write(event.data)
+            out.flush()
+        elif isinstance(event, ConnectionChange):
+            if event.state == "reconnecting":
+                say(f"{event.error}; trying again in {event.delay:.1f} s (attempt {event.attempt})")
+            elif event.state == "connected" and event.attempt == 0 and follower.retries:
+                say("reading again")
+            elif event.state.startswith("waiting"):
+                say(f"job {target.job_id} has no log yet; waiting for it")
+    if not args.follow:
+        return 0
+    say(f"job {target.job_id} {follower.status}")
+    return follower.exit_status if follower.exit_status is not None else 1
+
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def register_submit(actions: argparse._SubParsersAction[Parser]) -> None:
+    """Add `batch submit` to the batch command's actions."""
+    from dlpick.remote.launch.limits import MAX_HOURS
+    from dlpick.tui.cli.common import add_global_options, number_arg
+
+    submit = actions.add_parser(
+        "submit",
+        help="run a command as a Batch job (spot first)",
+        description=(
+            "Run COMMAND (after `--`) as a Batch job on dlpick's queue that tries spot first. "
+            "The job definition (image, resources, retries of spot reclaims, timeout) is "
+            "registered once per content and reused. --code uploads a directory, which the "
+            "job unpacks and runs COMMAND in. The vCPU quota is checked first."
+        ),
+    )
+    add_global_options(submit, region_help=REGION_HELP, needs_aws="always")
+    submit.add_argument("--name", help="the job's name (default: dlpick-COMMAND)")
+    submit.add_argument(
+        "--gpus",
+        type=number_arg("--gpus", minimum=1, maximum=64, integer=True),
+        metavar="G",
+        help="GPUs per job (default 1, or all of --type's)",
+    )
+    submit.add_argument("--type", dest="instance_type", metavar="T", help="size the job to fill T")
+    submit.add_argument(
+        "--array",
+        type=number_arg("--array", minimum=2, maximum=10000, integer=True),
+        metavar="N",
+        help="an array of N jobs, each told its AWS_BATCH_JOB_ARRAY_INDEX",
+    )
+    submit.add_argument(
+        "--nodes",
+        type=number_arg("--nodes", minimum=2, maximum=1000, integer=True),
+        metavar="N",
+        help="a multi-node job on N on-demand hosts (Batch runs none on spot)",
+    )
+    submit.add_argument("--image", metavar="URI", help="container image (default: AWS's PyTorch)")
+    submit.add_argument("--code", type=Path, metavar="DIR", help="upload DIR; run COMMAND in it")
+    submit.add_argument(
+        "--max-hours",
+        type=number_arg("--max-hours", minimum=0, above=True, maximum=MAX_HOURS),
+        metavar="H",
+        help="end an attempt after H hours",
+    )
+    submit.add_argument("--on-demand", action="store_true", help="skip spot; on-demand only")
+    submit.add_argument("job_command", nargs=argparse.REMAINDER, metavar="-- COMMAND")
+    submit.set_defaults(handler=cmd_submit)
+
+
+def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
+    from dlpick.remote.batch import submit as bs
+
+    settings = settings.merged(profile=args.profile)
+    region = region_for(args.region, settings)
+    command = list(args.job_command)
+    if command[:1] == ["--"]:
+        command = command[1:]
+    if not command:
+        from dlpick.tui.cli.common import UsageError
+
+        raise UsageError(
+            "no command given: dlpick batch submit [OPTIONS] -- COMMAND...", args.usage_prog
+        )
+    req = bs.SubmitRequest(
+        region=region,
+        command=command,
+        name=args.name,
+        gpus=args.gpus,
+        instance_type=args.instance_type,
+        array=args.array,
+        nodes=args.nodes,
+        image=args.image,
+        code=args.code.expanduser() if args.code else None,
+        max_hours=args.max_hours,
+        on_demand=args.on_demand,
+    )
+    bs.check_request(req)
+    aws = aws_for(settings)
+    plan = bs.plan_submit(aws, req)
+    for line in plan.describe():
+        print(line)
+    refusal = bs.quota_refusal(plan)
+    if refusal is not None:
+        raise refusal
+    job_id = bs.submit(aws, plan, lambda msg: print(f"... {msg}", file=sys.stderr))
+    print(f"submitted {job_id} to {plan.queue} in {region}")
+    print(f"  follow  dlpick batch jobs --region {region}")
+    print(f"  stop    dlpick batch cancel {job_id} --region {region}")
+    return 0

@@ -1,0 +1,250 @@
+"""What the CLI prints: tables that fit the terminal, CSV and JSON, and the price table.
+
+Every column has a priority. When the width is short, columns first take their short
+labels, then the least useful ones are dropped; free text (notes, commands, quota names)
+wraps instead of widening the table. A number, a price, an id or a name is never cut.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import IO, TYPE_CHECKING, Any
+
+from dlpick.pricing.catalog import RECORD_FIELDS
+from dlpick.tui.formats import (
+    MARKER_NOTE,
+    UNMEASURED_NOTE,
+    has_marked,
+    has_unmeasured,
+    provenance,
+)
+
+if TYPE_CHECKING:
+    from rich.text import Text
+
+    Cell = str | Text
+
+# The narrowest a free-text column wraps to while there is room for it.
+WRAP_MIN = 16
+
+
+@dataclass(frozen=True)
+class Col:
+    """A column: its label, and how much it is worth when the width is short."""
+
+    label: str
+    priority: int  # on a narrow terminal the lowest priorities go first
+    right: bool = False  # numbers: right-aligned
+    wrap: bool = False  # free text: wraps rather than widening the table
+    short: str = ""  # its label when the width is short
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The columns kept (their indices into the columns given), labels and widths."""
+
+    kept: tuple[int, ...]
+    labels: tuple[str, ...]
+    widths: tuple[int, ...]
+
+    def dropped(self, columns: Sequence[Col]) -> list[str]:
+        return [c.label for i, c in enumerate(columns) if i not in self.kept]
+
+
+def out_width(stream: IO[str] | None = None) -> int:
+    """The width to fit: the terminal's when output goes to one, else $COLUMNS, else 80."""
+    stream = stream or sys.stdout
+    try:
+        if stream.isatty():
+            return os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, OSError, ValueError):  # a stream without a file descriptor
+        pass
+    columns = os.environ.get("COLUMNS", "")
+    return int(columns) if columns.isdigit() and int(columns) > 0 else 80
+
+
+def _len(cell: Cell) -> int:
+    from rich.cells import cell_len
+
+    plain = cell if isinstance(cell, str) else cell.plain
+    return max((cell_len(line) for line in plain.splitlines()), default=0)
+
+
+def fit(columns: Sequence[Col], rows: Sequence[Sequence[Cell]], width: int, gap: int = 2) -> Layout:
+    """The columns that fit `width` with `gap` blanks between them.
+
+    Full labels when everything fits; otherwise short labels, and the lowest priorities
+    dropped until the rest fits. When even the most useful column alone does not fit,
+    it is kept whole: a line may then be longer than `width`, never a value cut.
+    """
+    from rich.cells import cell_len
+
+    content = [max((_len(row[i]) for row in rows), default=0) for i in range(len(columns))]
+
+    def widths(kept: Sequence[int], short: bool) -> tuple[list[str], list[int], list[int]]:
+        labels, natural, least = [], [], []
+        for i in kept:
+            col = columns[i]
+            label = (col.short or col.label) if short else col.label
+            labels.append(label)
+            full = max(cell_len(label), content[i])
+            natural.append(full)
+            least.append(min(full, max(WRAP_MIN, cell_len(label))) if col.wrap else full)
+        return labels, natural, least
+
+    def room(least: Sequence[int]) -> int:
+        return sum(least) + gap * (len(least) - 1)
+
+    kept = list(range(len(columns)))
+    labels, natural, least = widths(kept, short=False)
+    if room(least) > width:
+        labels, natural, least = widths(kept, short=True)
+        for victim in sorted(kept, key=lambda i: columns[i].priority):
+            if room(least) <= width or len(kept) == 1:
+                break
+            kept.remove(victim)
+            labels, natural, least = widths(kept, short=True)
+    # Free-text columns share what is left, up to their natural width.
+    spare = max(0, width - room(least))
+    final = list(least)
+    for n, i in enumerate(kept):
+        if columns[i].wrap:
+            extra = min(natural[n] - least[n], spare)
+            final[n] += extra
+            spare -= extra
+    return Layout(tuple(kept), tuple(labels), tuple(final))
+
+
+def print_table(
+    columns: Sequence[Col],
+    rows: Sequence[Sequence[Cell]],
+    *,
+    title: str = "",
+    caption: str = "",
+    gap: int = 2,
+    width: int | None = None,
+    file: IO[str] | None = None,
+) -> Layout:
+    """Print the rows under the columns that fit the width; returns the layout used."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    width = width or out_width(file)
+    layout = fit(columns, rows, width, gap)
+    used = sum(layout.widths) + gap * (len(layout.widths) - 1)
+    # A table that cannot fit is printed whole, wider than the width, never cut.
+    console = Console(file=file, highlight=False, width=max(width, used))
+    table = Table(
+        title=title or None,
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        padding=(0, 0, 0, gap - 1),
+    )
+    for i, label, w in zip(layout.kept, layout.labels, layout.widths, strict=True):
+        col = columns[i]
+        table.add_column(
+            label,
+            justify="right" if col.right else "left",
+            width=w,
+            no_wrap=not col.wrap,
+            overflow="fold",
+        )
+    for row in rows:
+        table.add_row(*(row[i] for i in layout.kept))
+    console.print(table)
+    if caption:
+        # Notes under the table wrap at the width, not the table's.
+        Console(file=file, highlight=False, width=width).print(Text(caption))
+    return layout
+
+
+# The column sorted on goes after every other but the instance type.
+SORTED = 99
+
+
+def to_json(records: Sequence[dict[str, Any]]) -> str:
+    return json.dumps(list(records), indent=2)
+
+
+def to_csv(records: Sequence[dict[str, Any]], fields: Sequence[str] = RECORD_FIELDS) -> str:
+    """A header row, then one row per record; an unknown (None) value is an empty cell."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(fields), lineterminator="\n")
+    writer.writeheader()
+    for record in records:
+        writer.writerow({k: ("" if record.get(k) is None else record.get(k)) for k in fields})
+    return out.getvalue()
+
+
+def print_offers(
+    records: Sequence[dict[str, Any]],
+    *,
+    spot: bool,
+    show_region: bool,
+    title: str,
+    file: IO[str] | None = None,
+    width: int | None = None,
+    sort_field: str = "",
+) -> list[str]:
+    """The price table at the output's width; returns the labels of the columns dropped.
+
+    The columns and their priorities are the app's: on a narrow terminal the least
+    useful go first (never the one sorted on, `sort_field`), and no price, type or
+    accelerator name is ever cut. The best
+    $/TFLOP-hour of each price column is highlighted; the price basis not being
+    ranked on (spot or on-demand) is dimmed.
+    """
+    from rich.text import Text
+
+    from dlpick.pricing.retiring import MARK
+    from dlpick.tui.widgets.price_table import best_values, cell, columns_for
+
+    # One footnote per announced retirement: its date and where that was said.
+    retiring = sorted(
+        {
+            (r["instance_type"].split(".")[0], r["retiring"], r["retiring_source"])
+            for r in records
+            if r.get("retiring")
+        }
+    )
+    notes = [
+        f"{MARK} {family}: retiring {'(announced)' if date == 'announced' else date} ({source})"
+        for family, date, source in retiring
+    ]
+    columns = columns_for("fp32", spot, show_region)
+    best = best_values(records, columns)
+    rows = [
+        [
+            # The whole accelerator name: the app's cap is for its fixed-width grid.
+            Text(str(r["gpu_model"])) if c.key == "accel" else cell(c, r, spot=spot, best=best)
+            for c in columns
+        ]
+        for r in records
+    ]
+    layout = print_table(
+        [
+            Col(c.label, SORTED if c.field == sort_field else c.priority, c.numeric, short=c.short)
+            for c in columns
+        ],
+        rows,
+        title=title,
+        caption="\n".join(
+            provenance(records)
+            + ([MARKER_NOTE] if has_marked(records) else [])
+            + ([UNMEASURED_NOTE] if has_unmeasured(records) else [])
+            + notes
+        ),
+        gap=1,
+        width=width,
+        file=file,
+    )
+    return [columns[i].label for i in range(len(columns)) if i not in layout.kept]
