@@ -4,6 +4,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# .venv is installed from uv.lock by uv, itself pinned and kept in a small venv of its own.
+UV_VERSION := 0.13.10
+UV_HOME := build/uv-$(UV_VERSION)
+UV := $(UV_HOME)/bin/uv
 # mypy cannot follow setuptools' editable import hook, so it reads the
 # packages through a small tree of links named as they are installed.
 TYPECHECK := build/typecheck
@@ -11,13 +15,16 @@ APT_PACKAGES := openssh-server librsvg2-bin fonts-firacode
 
 .PHONY: host-torch run test lint typecheck pytest screenshots bench snapshot spot-advisor system-deps clean
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	# setuptools notes every editable install that maps folders (pricing/ -> dlpick.pricing)
-	# with a warning about a working-directory folder named like the package; dlpick has no
-	# such folder, so that one notice is filtered and every other warning still shows.
-	PYTHONWARNINGS="ignore:Editable installation:UserWarning" $(BIN)/pip install --quiet -e '.[dev]'
+$(UV):
+	rm -rf $(UV_HOME) && $(PYTHON) -m venv $(UV_HOME)
+	$(UV_HOME)/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+# Installs the exact versions in uv.lock, and dlpick itself editable, into .venv with
+# $(PYTHON); uv downloads no Python of its own. --locked stops on a uv.lock that
+# pyproject.toml has outgrown: `$(UV) lock` (build/uv-<version>/bin/uv) updates it.
+$(STAMP): pyproject.toml uv.lock | $(UV)
+	UV_PROJECT_ENVIRONMENT=$(VENV) UV_PYTHON_DOWNLOADS=never \
+		$(UV) sync --quiet --locked --extra dev --python $(PYTHON)
 	touch $(STAMP)
 
 # A separate python with PyTorch's CPU build: the `dlpick bench` tests run it as the
