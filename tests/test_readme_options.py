@@ -1,8 +1,10 @@
-"""README's option tables say what `--help` says: every option, no stale one, the choices.
+"""The reference's option tables say what `--help` says: every option, no stale one, the choices.
 
-Each table's header names its command (`| \\`dlpick ls\\` option | meaning |`). The
-`dlpick` table holds the global options; a subcommand's table holds the rest of its
-options (and its own `--region`, whose meaning differs per command).
+The tables live in docs/*.md, a command's table on whichever page describes it, and each
+command's table exists exactly once across docs/. Each table's header names its command
+(`| \\`dlpick ls\\` option | meaning |`). The `dlpick` table holds the global options; a
+subcommand's table holds the rest of its options (and its own `--region`, whose meaning
+differs per command).
 """
 
 from __future__ import annotations
@@ -17,13 +19,20 @@ import pytest
 from dlpick.tui.cli.common import LISTING
 from dlpick.tui.cli.main import build_parser
 
-README = Path(__file__).parents[1] / "README.md"
+ROOT = Path(__file__).parents[1]
+README = ROOT / "README.md"
+PAGES = sorted((ROOT / "docs").glob("*.md"))
 HEADER = re.compile(r"^\| `(dlpick[^`]*)` option \| meaning \|$")
 # Documented once, in the `dlpick` table; --region is documented per command too.
 GLOBAL_ONLY = {"--profile", "--offline", "--output", "--format"}
 
 
-def readme_tables(text: str) -> dict[str, dict[str, tuple[str, str]]]:
+def docs_text() -> str:
+    """Every docs/ page, one after another; a blank line between pages ends any table."""
+    return "\n\n".join(page.read_text() for page in PAGES)
+
+
+def option_tables(text: str) -> dict[str, dict[str, tuple[str, str]]]:
     """command -> option string -> (the option cell, the meaning cell)."""
     tables: dict[str, dict[str, tuple[str, str]]] = {}
     current: dict[str, tuple[str, str]] | None = None
@@ -63,14 +72,14 @@ def plain(text: str) -> str:
     return " ".join(text.replace("`", "").replace("\\|", "|").split())
 
 
-def mismatches(parser: argparse.ArgumentParser, readme: str) -> list[str]:
-    """Every way README's tables and the parser disagree, as sentences."""
-    tables = readme_tables(readme)
+def mismatches(parser: argparse.ArgumentParser, text: str) -> list[str]:
+    """Every way the docs' tables and the parser disagree, as sentences."""
+    tables = option_tables(text)
     problems = []
     for name, command in commands(parser):
         table = tables.pop(name, None)
         if table is None:
-            problems.append(f"README has no option table for {name}")
+            problems.append(f"docs/ has no option table for {name}")
             continue
         formatter = command._get_formatter()
         shown: set[str] = set()
@@ -82,37 +91,49 @@ def mismatches(parser: argparse.ArgumentParser, readme: str) -> list[str]:
                     continue
                 shown.add(option)
                 if option not in table:
-                    problems.append(f"{name} {option} is not in README")
+                    problems.append(f"{name} {option} is not in docs/")
                     continue
                 cell, meaning = table[option]
                 help_text = plain(formatter._expand_help(action) if action.help else "")
                 if not plain(meaning).startswith(help_text):
                     problems.append(
-                        f"{name} {option}: README says {meaning!r}, --help {help_text!r}"
+                        f"{name} {option}: docs/ says {meaning!r}, --help {help_text!r}"
                     )
                 for choice in action.choices or ():
                     if f"`{choice}`" not in cell:
                         problems.append(f"{name} {option}: choice {choice} not shown")
-        problems += [f"{name} {option} in README is not an option" for option in set(table) - shown]
-    problems += [f"README documents {name}, which is not a command" for name in tables]
+        problems += [f"{name} {option} in docs/ is not an option" for option in set(table) - shown]
+    problems += [f"docs/ documents {name}, which is not a command" for name in tables]
     return problems
 
 
-def test_readme_documents_every_option_of_every_command() -> None:
-    assert mismatches(build_parser(), README.read_text()) == []
+def test_docs_document_every_option_of_every_command() -> None:
+    assert mismatches(build_parser(), docs_text()) == []
+
+
+def test_each_command_has_one_table_across_docs_and_none_in_readme() -> None:
+    pages: dict[str, list[str]] = {}
+    for page in PAGES:
+        for name in option_tables(page.read_text()):
+            pages.setdefault(name, []).append(page.name)
+    assert {name: where for name, where in pages.items() if len(where) > 1} == {}
+    assert set(pages) == {name for name, _ in commands(build_parser())}
+    assert option_tables(README.read_text()) == {}, "option tables belong in docs/"
+    with pytest.raises(AssertionError, match="two tables for dlpick"):
+        option_tables(docs_text() + "\n\n" + docs_text())
 
 
 def test_an_undocumented_option_or_a_stale_one_is_caught() -> None:
-    readme = README.read_text()
+    docs = docs_text()
     parser = build_parser()
     prices = dict(commands(parser))["dlpick prices"]
     prices.add_argument("--cheapest-az", action="store_true", help="only the cheapest AZ")
-    assert mismatches(parser, readme) == ["dlpick prices --cheapest-az is not in README"]
-    stale = readme.replace("| `--reverse` |", "| `--backwards` |")
-    assert "dlpick prices --backwards in README is not an option" in mismatches(
+    assert mismatches(parser, docs) == ["dlpick prices --cheapest-az is not in docs/"]
+    stale = docs.replace("| `--reverse` |", "| `--backwards` |")
+    assert "dlpick prices --backwards in docs/ is not an option" in mismatches(
         build_parser(), stale
     )
-    wrong = readme.replace("`training`\\|`inference`", "`training`")
+    wrong = docs.replace("`training`\\|`inference`", "`training`")
     assert "dlpick prices --use: choice inference not shown" in mismatches(build_parser(), wrong)
 
 
@@ -129,7 +150,7 @@ def test_the_global_options_are_on_every_command_and_output_on_the_listing_ones(
         if name != "dlpick":
             assert ("--output" in options) == (name in listing), name
             assert ("--format" in options) == (name in listing), name
-    assert ", ".join(LISTING) in plain(readme_tables(README.read_text())["dlpick"]["--output"][1])
+    assert ", ".join(LISTING) in plain(option_tables(docs_text())["dlpick"]["--output"][1])
 
 
 @pytest.mark.parametrize("name", [f"dlpick {c}" for c in LISTING])
