@@ -22,9 +22,10 @@ $(UV):
 # Installs the exact versions in uv.lock, and dlpick itself editable, into .venv with
 # $(PYTHON); uv downloads no Python of its own. --locked stops on a uv.lock that
 # pyproject.toml has outgrown: `$(UV) lock` (build/uv-<version>/bin/uv) updates it.
+# Bytecode is compiled at install, as pip does, so the first start is as fast as the next.
 $(STAMP): pyproject.toml uv.lock | $(UV)
 	UV_PROJECT_ENVIRONMENT=$(VENV) UV_PYTHON_DOWNLOADS=never \
-		$(UV) sync --quiet --locked --extra dev --python $(PYTHON)
+		$(UV) sync --quiet --locked --compile-bytecode --extra dev --python $(PYTHON)
 	touch $(STAMP)
 
 # A separate python with PyTorch's CPU build: the `dlpick bench` tests run it as the

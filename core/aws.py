@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
-from dlpick.core.aws_errors import _botocore_errors, _no_credentials, aws_error, expect
+from dlpick.core.aws_errors import aws_error, botocore_errors, expect, no_credentials
 from dlpick.core.errors import AwsError
 
 if TYPE_CHECKING:
@@ -134,8 +134,8 @@ class Aws:
         """Why no AWS call can work (no credentials, a missing profile), or None."""
         try:
             if self._session().get_credentials() is None:
-                return aws_error(_no_credentials())
-        except _botocore_errors() as exc:
+                return aws_error(no_credentials())
+        except botocore_errors() as exc:
             return aws_error(exc)
         return None
 
@@ -165,7 +165,7 @@ class Aws:
             made = TranslatingClient(
                 make(service, region_name=region, config=client_config()), region
             )
-        except _botocore_errors() as exc:
+        except botocore_errors() as exc:
             raise aws_error(exc, region=region) from exc
         with self._lock:
             self._clients[key] = made
@@ -254,7 +254,7 @@ class TranslatingClient:
         def call(*args: Any, **kwargs: Any) -> Any:
             try:
                 return attr(*args, **kwargs)
-            except _botocore_errors() as exc:
+            except botocore_errors() as exc:
                 raise aws_error(exc, operation, region) from exc
 
         return call
@@ -269,7 +269,7 @@ class _TranslatingPaginator:
     def paginate(self, **kwargs: Any) -> Iterator[Any]:
         try:
             yield from self._paginator.paginate(**kwargs)
-        except _botocore_errors() as exc:
+        except botocore_errors() as exc:
             raise aws_error(exc, self._operation, self._region) from exc
 
 
@@ -295,7 +295,7 @@ class _TranslatingWaiter:
                 f"waiting for {self._name.replace('_', ' ')} in {self._region}: {reason}",
                 code="WaiterError",
             ) from exc
-        except _botocore_errors() as exc:
+        except botocore_errors() as exc:
             raise aws_error(exc, "", self._region) from exc
 
 

@@ -171,13 +171,13 @@ def _http_reason(status: int | None) -> str:
         return ""
 
 
-def _no_credentials() -> Exception:
+def no_credentials() -> Exception:
     from botocore.exceptions import NoCredentialsError
 
     return NoCredentialsError()
 
 
-def _botocore_errors() -> tuple[type[Exception], ...]:
+def botocore_errors() -> tuple[type[Exception], ...]:
     from botocore.exceptions import BotoCoreError, ClientError
     from botocore.parsers import ResponseParserError
 

@@ -20,6 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from dlpick.core.locations import price_cache_file
+
 T = TypeVar("T")
 
 # Seconds each kind of answer stays fresh.
@@ -101,8 +103,6 @@ class PriceCache:
         warn: Callable[[str], None] | None = None,
         timeout: float = 5.0,
     ) -> None:
-        from dlpick.core.locations import price_cache_file
-
         self.path = path or price_cache_file()
         self.clock = clock
         self.warn = warn or (lambda _msg: None)

@@ -8,7 +8,10 @@ worker-error handler. Anything else that escapes is a bug and is reported as one
 
 from __future__ import annotations
 
+import datetime
 import re
+
+from dlpick.core.locations import bug_log_file
 
 # Exit codes (README, "Exit codes").
 EXIT_OK = 0
@@ -115,10 +118,7 @@ def one_line(text: object, limit: int = _MAX_LINE) -> str:
 
 def write_bug_report(exc: BaseException, context: str = "") -> str:
     """Append the traceback of a bug to the bug log; the path, or why it could not be written."""
-    import datetime
     import traceback
-
-    from dlpick.core.locations import bug_log_file
 
     path = bug_log_file()
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 from dlpick.core.errors import InputError
+from dlpick.core.regions import KNOWN_REGIONS
 
 
 def parse_number(
@@ -44,8 +45,6 @@ def parse_number(
 
 def check_region(region: str, extra: set[str] | frozenset[str] = frozenset()) -> str:
     """`region` if it is a known AWS region code (or in `extra`), else InputError."""
-    from dlpick.core.regions import KNOWN_REGIONS
-
     if region in KNOWN_REGIONS or region in extra:
         return region
     raise InputError(

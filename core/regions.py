@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from dlpick.core.errors import AwsError
+
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
 
@@ -50,8 +52,6 @@ KNOWN_REGIONS: dict[str, str] = {
 
 def enabled_regions(ec2: EC2Client) -> list[str]:
     """Regions this account can use (opted in or not requiring opt-in)."""
-    from dlpick.core.errors import AwsError
-
     try:
         answer = ec2.describe_regions(AllRegions=False)
     except AwsError as exc:

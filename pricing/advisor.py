@@ -22,6 +22,7 @@ from typing import Any
 
 from dlpick.core.cache import DEFAULT_SCOPE, PriceCache
 from dlpick.pricing.payloads import PAYLOAD_SHAPES
+from dlpick.pricing.snapshot import bundled
 
 DEFAULT_URL = "https://spot-bid-advisor.s3.amazonaws.com/spot-advisor-data.json"
 # Set to another URL to read the feed elsewhere; set empty to never ask for it
@@ -173,8 +174,6 @@ def load_advisor(
 
 def _known_types() -> Iterable[str]:
     """The types dlpick lists offline: their families are the ones worth keeping."""
-    from dlpick.pricing.snapshot import bundled
-
     return bundled().specs
 
 

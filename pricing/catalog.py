@@ -11,8 +11,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from dlpick.core.aws import map_regions
 from dlpick.core.cache import Cached, PriceCache, cache_scope, iso
 from dlpick.core.errors import AwsError
+from dlpick.core.inputs import check_region
+from dlpick.core.regions import enabled_regions
+from dlpick.pricing import ondemand
+from dlpick.pricing import specs as specs_api
+from dlpick.pricing import spot as spot_api
 from dlpick.pricing.advisor import UNKNOWN, Advice, AdvisorSource
 from dlpick.pricing.chips import Chip
 from dlpick.pricing.payloads import PAYLOAD_SHAPES
@@ -310,9 +316,10 @@ class Catalog:
         snap_region = snap.regions.get(region)
 
         def fetch_specs() -> dict[str, dict[str, Any]]:
-            from dlpick.pricing.specs import fetch_specs as fetch
-
-            return {k: v.to_json() for k, v in fetch(self._live_aws().ec2(region)).items()}
+            return {
+                k: v.to_json()
+                for k, v in specs_api.fetch_specs(self._live_aws().ec2(region)).items()
+            }
 
         got = self._get("specs", region, refresh, fetch_specs)
         if got is not None:
@@ -324,15 +331,12 @@ class Catalog:
         types = sorted(specs)
 
         def fetch_on_demand() -> dict[str, float]:
-            from dlpick.pricing.ondemand import fetch_on_demand as fetch
-
-            prices = fetch(self._live_aws().pricing(), region, types)
+            prices = ondemand.fetch_on_demand(self._live_aws().pricing(), region, types)
             return {t: p.usd_hour for t, p in prices.items()}
 
         def fetch_spot() -> dict[str, dict[str, float]]:
-            from dlpick.pricing.spot import fetch_spot as fetch
-
-            return {t: q.by_az for t, q in fetch(self._live_aws().ec2(region), types).items()}
+            answer = spot_api.fetch_spot(self._live_aws().ec2(region), types)
+            return {t: q.by_az for t, q in answer.items()}
 
         od = self._get("ondemand", region, refresh, fetch_on_demand) if types else None
         spot = self._get("spot", region, refresh, fetch_spot) if types else None
@@ -359,7 +363,6 @@ class Catalog:
 
     def regions(self, *, refresh: bool = False) -> list[str]:
         """Every region worth showing: the account's enabled ones, or the snapshot's."""
-        from dlpick.core.regions import enabled_regions
 
         def fetch() -> list[str]:
             aws = self._live_aws()
@@ -376,13 +379,9 @@ class Catalog:
 
     def all_offers(self, *, refresh: bool = False, workers: int = 8) -> list[Offer]:
         """Offers in every region, fetched in parallel."""
-        from dlpick.core.aws import map_regions
-
         names = self.regions(refresh=refresh)
         per_region = map_regions(lambda r: self.region(r, refresh=refresh), names, workers=workers)
         return [offer for prices in per_region for offer in prices.offers()]
 
     def check_region(self, region: str) -> None:
-        from dlpick.core.inputs import check_region
-
         check_region(region, frozenset(self.snapshot.regions))

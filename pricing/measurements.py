@@ -10,6 +10,7 @@ Of several measurements of one type, the newest counts.
 from __future__ import annotations
 
 import csv
+import fcntl
 import io
 import math
 import os
@@ -165,8 +166,6 @@ def append(measurement: Measurement, path: Path | None = None) -> Path:
 
     Under a lock, so two benchmarks ending at once both keep their row.
     """
-    import fcntl
-
     path = path or store_file()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from dlpick.core.aws import paginate
+
 if TYPE_CHECKING:
     from mypy_boto3_pricing import PricingClient
 
@@ -113,8 +115,6 @@ def product_entries(
 ) -> list[Any]:
     """Every price-list entry of a service for the types, asked TYPES_PER_REQUEST at a
     time (ANY_OF takes a comma-separated list), each request paged."""
-    from dlpick.core.aws import paginate
-
     entries: list[Any] = []
     wanted = sorted(set(instance_types))
     for start in range(0, len(wanted), TYPES_PER_REQUEST):

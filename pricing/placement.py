@@ -14,7 +14,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from dlpick.core.aws import paginate
 from dlpick.core.errors import AwsError
+from dlpick.pricing.payloads import PAYLOAD_SHAPES
+from dlpick.pricing.snapshot import bundled
 
 if TYPE_CHECKING:
     from dlpick.core.aws import Aws
@@ -43,8 +46,6 @@ def neighbours(instance_type: str, specs: Mapping[str, InstanceSpec] | None = No
     from its series (p5e and p5en for p5), nearest in size first.
     """
     if specs is None:
-        from dlpick.pricing.snapshot import bundled
-
         specs = bundled().specs
     mine = specs.get(instance_type)
     if mine is None:
@@ -93,8 +94,6 @@ class Placement:
 def _ask(
     aws: Aws, asked: list[str], regions: list[str], home: str, single_az: bool
 ) -> list[dict[str, Any]]:
-    from dlpick.core.aws import paginate
-
     ec2 = aws.ec2(home)
     return paginate(
         ec2.get_spot_placement_scores,
@@ -117,8 +116,6 @@ def _cached_scores(
     cache: PriceCache | None, scope: str, kind: str, key: str, fetch: _Fetch
 ) -> dict[str, int]:
     """Scores from the cache when fresh, else fetched (and cached)."""
-    from dlpick.pricing.payloads import PAYLOAD_SHAPES
-
     if cache is not None:
         hit = cache.get(kind, key, valid=PAYLOAD_SHAPES[kind], scope=scope)
         if hit is not None:

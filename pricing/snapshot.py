@@ -12,6 +12,7 @@ the on-demand price and the spot price per AZ, with the date they were valid.
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import sys
 from collections.abc import Iterable
@@ -22,7 +23,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from dlpick.pricing.specs import InstanceSpec, specs_from_api
+from dlpick.core.aws import Aws
+from dlpick.core.errors import DlpickError
+from dlpick.core.regions import KNOWN_REGIONS, enabled_regions
+from dlpick.pricing.ondemand import fetch_on_demand
+from dlpick.pricing.specs import InstanceSpec, fetch_specs, specs_from_api
+from dlpick.pricing.spot import fetch_spot
 
 FORMAT = 1
 
@@ -110,12 +116,6 @@ def build_live(regions: Iterable[str] | None = None, profile: str | None = None)
     """A snapshot from the live APIs (the account's enabled regions by default)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from dlpick.core.aws import Aws
-    from dlpick.core.regions import enabled_regions
-    from dlpick.pricing.ondemand import fetch_on_demand
-    from dlpick.pricing.specs import fetch_specs
-    from dlpick.pricing.spot import fetch_spot
-
     aws = Aws(profile=profile)
     names = list(regions or enabled_regions(aws.ec2(aws.default_region())))
 
@@ -199,8 +199,6 @@ def build_public(
             ),
         )
 
-    from dlpick.core.regions import KNOWN_REGIONS
-
     offered = _offerings(offerings_dir, set(specs)) if offerings_dir is not None else None
 
     def is_offered(region: str, itype: str) -> bool:
@@ -255,8 +253,6 @@ def is_catalog_artifact(spot_usd: float, on_demand_usd: float | None) -> bool:
 
 def _offerings(folder: Path, known: set[str]) -> dict[str, set[str]]:
     """Accelerated types offered per region, from DescribeInstanceTypeOfferings answers."""
-    import gzip
-
     found: dict[str, set[str]] = {}
     for path in sorted(folder.glob("*.json*")):
         blob = path.read_bytes()
@@ -316,8 +312,6 @@ def main(argv: list[str] | None = None) -> int:
     public.add_argument("--source-text", required=True, help="where the prices came from")
     args = parser.parse_args(argv)
     if args.source == "live":
-        from dlpick.core.errors import DlpickError
-
         try:
             snap = build_live(args.regions, args.profile)
         except DlpickError as exc:

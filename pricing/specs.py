@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from dlpick.core.aws import paginate
 from dlpick.pricing.chips import Chip, load_chips
 
 if TYPE_CHECKING:
@@ -144,8 +145,6 @@ def specs_from_api(records: list[dict[str, Any]]) -> dict[str, InstanceSpec]:
 
 def fetch_offered(ec2: EC2Client) -> set[str]:
     """The instance types the client's region offers (one call: a region has under 1,000)."""
-    from dlpick.core.aws import paginate
-
     offers = paginate(
         ec2.describe_instance_type_offerings,
         "InstanceTypeOfferings",
@@ -161,8 +160,6 @@ def fetch_specs(ec2: EC2Client) -> dict[str, InstanceSpec]:
     DescribeInstanceTypes also describes types no one can launch in the region any
     more; only those with an offering there are kept.
     """
-    from dlpick.core.aws import paginate
-
     records = paginate(
         ec2.describe_instance_types,
         "InstanceTypes",

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from dlpick.core.aws import paginate
+
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
 
@@ -29,7 +31,7 @@ class SpotQuote:
         return self.by_az[az] if az else None
 
 
-def _timestamp(value: Any) -> datetime:
+def parse_timestamp(value: Any) -> datetime:
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
     text = str(value).replace("Z", "+00:00")
@@ -52,7 +54,7 @@ def parse_spot_history(records: list[dict[str, Any]]) -> dict[str, SpotQuote]:
         if price <= 0:
             continue
         key = (rec["InstanceType"], rec["AvailabilityZone"])
-        when = _timestamp(rec.get("Timestamp", "1970-01-01T00:00:00Z"))
+        when = parse_timestamp(rec.get("Timestamp", "1970-01-01T00:00:00Z"))
         if key not in latest or when > latest[key][0]:
             latest[key] = (when, price)
     quotes: dict[str, dict[str, float]] = {}
@@ -65,8 +67,6 @@ def fetch_spot(
     ec2: EC2Client, instance_types: list[str], now: datetime | None = None
 ) -> dict[str, SpotQuote]:
     """Current spot prices for the given types in every AZ of the client's region."""
-    from dlpick.core.aws import paginate
-
     if not instance_types:
         return {}
     records = paginate(

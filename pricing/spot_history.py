@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from dlpick.pricing.spot import LINUX_PRODUCTS, _timestamp
+from dlpick.core.aws import instance_type_name, paginate
+from dlpick.pricing.spot import LINUX_PRODUCTS, parse_timestamp
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
@@ -81,10 +82,10 @@ class History:
         return cls(
             instance_type=data["instance_type"],
             region=data["region"],
-            start=_timestamp(data["start"]),
-            end=_timestamp(data["end"]),
+            start=parse_timestamp(data["start"]),
+            end=parse_timestamp(data["end"]),
             changes=tuple(
-                PriceChange(az, _timestamp(at), float(p)) for az, at, p in data["changes"]
+                PriceChange(az, parse_timestamp(at), float(p)) for az, at, p in data["changes"]
             ),
             source=source,
             as_of=as_of,
@@ -107,7 +108,7 @@ def parse_history(records: list[dict[str, Any]]) -> list[PriceChange]:
         if product not in LINUX_PRODUCTS:
             continue
         az = rec["AvailabilityZone"]
-        change = PriceChange(az, _timestamp(rec["Timestamp"]), float(rec["SpotPrice"]))
+        change = PriceChange(az, parse_timestamp(rec["Timestamp"]), float(rec["SpotPrice"]))
         by_product.setdefault((az, str(product)), []).append(change)
     chosen: list[PriceChange] = []
     for az in sorted({az for az, _ in by_product}):
@@ -126,8 +127,6 @@ def fetch_history(
     page_size: int = PAGE_SIZE,
 ) -> History:
     """Every Linux price change of the type over the last `days`, all pages."""
-    from dlpick.core.aws import instance_type_name, paginate
-
     end = now or datetime.now(UTC)
     start = end - timedelta(days=days)
     records = paginate(

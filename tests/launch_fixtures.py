@@ -99,5 +99,13 @@ def live_instances(region: str = REGION) -> list[dict[str, Any]]:
 
 
 def only_regions(monkeypatch: pytest.MonkeyPatch, *regions: str) -> None:
-    """moto enables every region; act as if only these were (each scan stays quick)."""
-    monkeypatch.setattr("dlpick.core.regions.enabled_regions", lambda ec2: list(regions))
+    """moto enables every region; its DescribeRegions answers only these (each scan stays
+    quick), so dlpick finds them the way it finds an account's enabled regions."""
+    from moto.ec2.models.availability_zones_and_regions import RegionsAndZonesBackend
+
+    real = RegionsAndZonesBackend.describe_regions
+
+    def describe_regions(self: Any, region_names: list[str] | None = None) -> Any:
+        return [r for r in real(self, region_names) if r.name in regions]
+
+    monkeypatch.setattr(RegionsAndZonesBackend, "describe_regions", describe_regions)

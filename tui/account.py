@@ -15,7 +15,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from dlpick.core.aws import Aws
 from dlpick.core.errors import AwsError
+from dlpick.core.regions import enabled_regions
+from dlpick.remote.launch.quotas import class_headroom
 from dlpick.tui.config import Settings
 
 if TYPE_CHECKING:
@@ -43,8 +46,6 @@ def connect_with(profile: str | None) -> Connect:
     """The connector `dlpick` uses: boto3's own credential chain for the profile."""
 
     def connect() -> Aws:
-        from dlpick.core.aws import Aws
-
         return Aws(profile=profile).require_credentials()
 
     return connect
@@ -115,8 +116,6 @@ class AwsAccess:
             return [home]
         with self._lock:
             if self._regions is None:
-                from dlpick.core.regions import enabled_regions
-
                 try:
                     self._regions = enabled_regions(aws.ec2(home)) or [home]
                 except AwsError:  # no ec2:DescribeRegions: watch the home region only
@@ -131,8 +130,6 @@ class AwsAccess:
 
     def headroom(self, region: str) -> Headroom:
         """The region's GPU quota classes with their usage."""
-        from dlpick.remote.launch.quotas import class_headroom
-
         return class_headroom(self.require(), region)
 
     def plan(
@@ -171,7 +168,7 @@ class AwsAccess:
 
     def fleet(self, regions: list[str], catalog: Catalog) -> FleetScan:
         """Instances with accelerators in the regions, priced, with their idle states."""
-        from dlpick.remote.fleet.scan import load_fleet
+        from dlpick.remote.fleet.scan import load_fleet  # not before the first frame
 
         return load_fleet(self.require(), regions, catalog=catalog)
 

@@ -18,6 +18,7 @@ from textual.binding import Binding, BindingType
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.screen import Screen
 
+from dlpick.core.aws import Aws
 from dlpick.core.cache import PriceCache
 from dlpick.pricing.catalog import Catalog
 from dlpick.tui.account import AwsAccess, connect_with
@@ -33,8 +34,6 @@ def live_catalogs(profile: str | None, cache: PriceCache) -> LiveFactory:
     AWS cannot be used (no credentials, a profile that is not there)."""
 
     def make(warn: Callable[[str], None]) -> PriceSource:
-        from dlpick.core.aws import Aws
-
         aws = Aws(profile=profile).require_credentials()
         return Catalog(cache=cache, aws=aws, warn=warn)
 

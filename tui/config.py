@@ -7,6 +7,7 @@ resolution stay boto3's own; dlpick only adds its own defaults on top.
 
 from __future__ import annotations
 
+import configparser
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
@@ -189,7 +190,6 @@ def aws_config_region(profile: str | None, environ: dict[str, str] | None = None
     path = Path(environ.get("AWS_CONFIG_FILE") or Path.home() / ".aws" / "config")
     if not os.path.isfile(path):  # never raises
         return None
-    import configparser  # only when there is a file to read
 
     parser = configparser.ConfigParser()
     try:

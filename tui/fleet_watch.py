@@ -19,6 +19,7 @@ from textual.reactive import reactive
 from textual.timer import Timer
 from textual.worker import Worker, get_current_worker
 
+from dlpick.core.errors import SshError
 from dlpick.tui.account import AwsAccess, Fleet
 from dlpick.tui.worker_errors import WorkerErrors, WorkerFailed
 
@@ -232,7 +233,6 @@ class FleetWatchingApp(WorkerErrors, App[None]):
 
     def _ssh_connector(self, inst: Instance) -> Connect:
         """Connections to the instance, with the CLI's host-key rules; failures as SshError."""
-        from dlpick.core.errors import SshError
         from dlpick.remote.ssh.target import TargetError
         from dlpick.tui.host_access import HostAccess
 

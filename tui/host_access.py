@@ -8,8 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from dlpick.core.aws import Aws
 from dlpick.remote.ssh.connection import Connect, SshOptions, connect
-from dlpick.remote.ssh.target import Target, TargetSpec, parse_target
+from dlpick.remote.ssh.target import Target, TargetSpec, instance_access, parse_target
 
 if TYPE_CHECKING:
     import asyncssh
@@ -46,9 +47,6 @@ class HostAccess:
     def _lookup(
         self, instance_id: str, spec: TargetSpec
     ) -> tuple[Target, Callable[[str], str | None]]:
-        from dlpick.core.aws import Aws
-        from dlpick.remote.ssh.target import instance_access
-
         aws = Aws(profile=self.profile)
         region = self.region or aws.default_region()
         return instance_access(aws, instance_id, region, user=spec.user, port=spec.port)

@@ -18,7 +18,6 @@ lines handed out before it.
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from dlpick.core.aws_errors import THROTTLE_ERRORS
 from dlpick.core.errors import AwsError, InputError
+from dlpick.core.retry import Backoff
 from dlpick.remote.batch.jobs import describe, find_job
 from dlpick.remote.ssh.follow import ConnectionChange, FollowEvent, LogChunk, LogEnd, RunEnded
 
@@ -168,8 +168,7 @@ class BatchLogFollower:
 
     def events(self) -> Iterator[FollowEvent]:
         """Log chunks, connection changes, and RunEnded (following) or LogEnd (not)."""
-        attempt = 0
-        failing_since: float | None = None
+        backoff = Backoff(self.backoff_initial, self.backoff_max, self.give_up_after)
         waiting_noted = False
         announced = False  # "connected" is said once AWS has answered, and after each recovery
         final: str | None = None  # the job's end status; one more drain follows it
@@ -177,13 +176,15 @@ class BatchLogFollower:
             try:
                 if self.stream is not None:
                     for chunk in self._drain():
-                        if failing_since is not None or not announced:
-                            attempt, failing_since, announced = 0, None, True
-                            yield ConnectionChange("connected", attempt)
+                        if backoff.failing or not announced:
+                            backoff.succeeded()
+                            announced = True
+                            yield ConnectionChange("connected", backoff.attempt)
                         yield chunk
-                if failing_since is not None or not announced:
-                    attempt, failing_since, announced = 0, None, True
-                    yield ConnectionChange("connected", attempt)
+                if backoff.failing or not announced:
+                    backoff.succeeded()
+                    announced = True
+                    yield ConnectionChange("connected", backoff.attempt)
                 if not self.follow or self.state is None:
                     yield LogEnd(self.lines)
                     return
@@ -205,20 +206,16 @@ class BatchLogFollower:
             except AwsError as exc:
                 if not retryable(exc):
                     raise
-                now = time.monotonic()
-                failing_since = failing_since or now
-                if self.give_up_after is not None and now - failing_since > self.give_up_after:
-                    yield ConnectionChange("failed", attempt, error=exc.reason)
+                delay = backoff.failed()
+                if delay is None:
+                    yield ConnectionChange("failed", backoff.attempt, error=exc.reason)
                     raise AwsError(
                         f"gave up after {self.give_up_after:g} s: {exc.reason}",
                         operation=f"reading the log of {self.stream or 'the job'}",
                         code=exc.code,
                     ) from None
-                attempt += 1
                 self.retries += 1
-                delay = min(self.backoff_max, self.backoff_initial * 2 ** (attempt - 1))
-                delay *= random.uniform(0.8, 1.2)
-                yield ConnectionChange("reconnecting", attempt, delay, exc.reason)
+                yield ConnectionChange("reconnecting", backoff.attempt, delay, exc.reason)
                 self.sleep(delay)
 
     def _drain(self) -> Iterator[LogChunk]:

@@ -15,6 +15,7 @@ from dlpick.core.errors import AwsError
 from dlpick.remote.batch import names as names
 from dlpick.remote.batch.jobs import ACTIVE_STATES
 from dlpick.remote.batch.state import environments, find_group, queues, wait_until
+from dlpick.remote.launch.access import default_vpc
 from dlpick.remote.tags import MANAGED_TAG
 
 if TYPE_CHECKING:
@@ -108,8 +109,6 @@ def _job_definitions(aws: Aws, region: str) -> list[str]:
 
 def plan_teardown(aws: Aws, region: str) -> TeardownPlan:
     """What teardown would remove in `region`, found with read-only calls."""
-    from dlpick.remote.launch.access import default_vpc
-
     batch = aws.batch(region)
     account = str(aws.sts(region).get_caller_identity()["Account"])
     plan = TeardownPlan(region=region, bucket=names.bucket_name(account, region))

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dlpick.core.errors import AwsError, InputError
 from dlpick.remote.fleet.scan import Instance, instance_from_api
+from dlpick.remote.launch.access import default_key_path
 from dlpick.remote.launch.guard import alarm_name
 from dlpick.remote.tags import MANAGED_TAG, SECURITY_GROUP
 
@@ -172,9 +174,6 @@ def _is_managed_key(ec2: EC2Client, key_name: str) -> bool:
 
 def cleanup_items(left: Leftovers) -> list[str]:
     """What `clean_up` deletes, one line each, for a confirmation."""
-    from pathlib import Path
-
-    from dlpick.remote.launch.access import default_key_path
 
     def shown(path: Path) -> str:  # ~/.ssh/NAME.pem, as the user knows it
         home = Path.home()

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from dlpick.core.aws import paginate
 from dlpick.core.errors import AwsError, DlpickError, SshError
 from dlpick.remote.ssh.connection import Connect, run_remote
 from dlpick.remote.tags import IDLE_ALARM_PREFIX
@@ -145,8 +146,6 @@ def cpu_utilization(
 
 def alarm_states(aws: Aws, region: str) -> dict[str, str]:
     """Instance id -> 'idle (alarm)' / 'active' from the idle alarms dlpick created."""
-    from dlpick.core.aws import paginate
-
     try:
         alarms = paginate(
             aws.cloudwatch(region).describe_alarms,

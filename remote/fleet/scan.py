@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from dlpick.core.aws import map_regions, paginate
 from dlpick.core.errors import AwsError
 from dlpick.remote.batch.names import ENVIRONMENTS, HOST_NAME
 from dlpick.remote.tags import BATCH_ENVIRONMENT_TAG, IDLE_STOP_TAG, MANAGED_TAG, STOP_AFTER_TAG
@@ -233,8 +234,6 @@ def instance_from_api(raw: InstanceTypeDef, region: str) -> Instance:
 
 def scan_region(aws: Aws, region: str, *, everything: bool = False) -> list[Instance]:
     """Instances in one region (accelerated ones unless `everything`), with their volumes."""
-    from dlpick.core.aws import paginate
-
     ec2 = aws.ec2(region)
     reservations = paginate(
         ec2.describe_instances,
@@ -294,7 +293,6 @@ def scan(aws: Aws, regions: list[str], *, everything: bool = False, workers: int
     A region that fails is named in the result with the reason. When no region
     could be read at all, the first failure is raised: there is nothing to show.
     """
-    from dlpick.core.aws import map_regions
 
     def one(region: str) -> list[Instance] | AwsError:
         try:

@@ -13,8 +13,11 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from dlpick.core.aws import instance_type_name
+from dlpick.core.aws import instance_type_name, paginate
+from dlpick.core.aws_errors import expect
 from dlpick.core.errors import AwsError, DataError, InputError
+from dlpick.pricing.payloads import PAYLOAD_SHAPES
+from dlpick.pricing.placement import placement
 from dlpick.remote.tags import MANAGED_TAG
 
 if TYPE_CHECKING:
@@ -99,9 +102,7 @@ def offerings(
     cache: PriceCache | None = None,
 ) -> list[BlockOffering]:
     """Capacity Blocks on offer for `count` of `instance_type` for `days`, cheapest first."""
-    from dlpick.core.aws import paginate
     from dlpick.core.cache import cache_scope
-    from dlpick.pricing.payloads import PAYLOAD_SHAPES
 
     check_days(days)
     start = (start_after or datetime.now(UTC)).astimezone(UTC)
@@ -163,7 +164,6 @@ def purchase(aws: Aws, region: str, offering: BlockOffering) -> Block:
             }
         ],
     )
-    from dlpick.core.aws_errors import expect
 
     return _block(dict(expect(answer, "CapacityReservation", dict)))
 
@@ -237,8 +237,6 @@ def outlook(
     Failures become notes (shown as `?` with the reason), never errors: the pane
     asks on every highlighted row and must not turn each into a notification.
     """
-    from dlpick.pricing.placement import placement
-
     found, note = None, "not asked: this account may not call GetSpotPlacementScores"
     if ask_scores:
         try:

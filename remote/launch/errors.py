@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from dlpick.core.errors import AwsError, DlpickError, LaunchError
+from dlpick.pricing.snapshot import bundled
 
 if TYPE_CHECKING:
     from dlpick.core.aws import Aws
@@ -71,8 +72,6 @@ def offered_elsewhere(aws: Aws, req: LaunchRequest) -> str:
     except AwsError:  # a hint must never hide the real error
         pass
     try:
-        from dlpick.pricing.snapshot import bundled
-
         regions = sorted(
             r
             for r, snap in bundled().regions.items()

@@ -17,6 +17,9 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from dlpick.core.errors import AwsError, DlpickError, LaunchError
+from dlpick.core.regions import enabled_regions
+from dlpick.pricing.placement import scores
+from dlpick.pricing.snapshot import bundled
 from dlpick.remote.launch.access import (
     default_vpc,
     ensure_security_group,
@@ -25,6 +28,7 @@ from dlpick.remote.launch.access import (
 )
 from dlpick.remote.launch.idempotency import instances_with_token, remember_move
 from dlpick.remote.launch.model import Attempt
+from dlpick.remote.launch.plan import plan_launch, quota_refusal
 from dlpick.remote.launch.quotas import check_quota
 from dlpick.remote.launch.run_instances import run_arguments
 from dlpick.remote.tags import SECURITY_GROUP
@@ -72,9 +76,6 @@ def region_options(
     """Other regions that offer the type, cheapest first (the price the user is looking at);
     among equal prices a higher spot placement score (spot launches), then more quota
     headroom, first; regions whose quota is short are left out."""
-    from dlpick.core.regions import enabled_regions
-    from dlpick.pricing.snapshot import bundled
-
     req = plan.request
     snap = bundled()
     try:
@@ -124,8 +125,6 @@ def region_options(
 
 def _spot_scores(aws: Aws, req: LaunchRequest, regions: list[str]) -> dict[str, int]:
     """Spot placement scores of the type in `regions`; none when the account may not ask."""
-    from dlpick.pricing.placement import scores
-
     try:
         return scores(aws, req.instance_type, regions, home=req.region)
     except AwsError:
@@ -309,8 +308,6 @@ def plan_in_region(
 ) -> LaunchPlan:
     """The launch planned again in another region: its image, price and quota, the same SSH
     CIDR, the named key pair imported there from its key file, and the launch's token."""
-    from dlpick.remote.launch.plan import plan_launch, quota_refusal
-
     req = plan.request
     moved = replace(req, region=region, ssh_cidr=plan.cidr, new=False)
     if req.key_name and not key_pair_exists(aws.ec2(region), req.key_name):

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from dlpick.core.aws import paginate
 from dlpick.core.errors import AwsError, InputError, LaunchError
 from dlpick.remote.ssh.target import login_user_for_image
 
@@ -87,8 +88,6 @@ def _version_key(text: str) -> tuple[int, ...]:
 
 def latest_pytorch_parameter(ssm: SSMClient, os_name: str, arch: str, family: str) -> str:
     """The newest PyTorch DLAMI parameter, found by listing the public parameter tree."""
-    from dlpick.core.aws import paginate
-
     os_part = _os_part(os_name)
     if _neuron(family):
         root = "/aws/service/neuron/dlami"

@@ -128,8 +128,6 @@ def quota_refusal(plan: LaunchPlan) -> LaunchError | None:
 
 def attach(aws: Aws, plan: LaunchPlan) -> None:
     """Put the request's bought block into the plan: the launch goes into it, in its AZ."""
-    from dlpick.remote.launch.model import PlanRow
-
     req = plan.request
     if req.capacity_block:
         plan.block = reserved_block(aws, req.region, req.capacity_block, req.instance_type)

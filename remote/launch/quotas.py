@@ -16,6 +16,7 @@ from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
+from dlpick.core.aws import paginate
 from dlpick.core.aws_errors import ACCESS_DENIED_ERRORS, expect
 from dlpick.core.errors import AwsError
 
@@ -139,8 +140,6 @@ def _class_of_name(name: str) -> tuple[str, str] | None:
 
 def list_ec2_quotas(sq: ServiceQuotasClient) -> list[ServiceQuotaTypeDef]:
     """Every applied EC2 quota of the account in the client's region."""
-    from dlpick.core.aws import paginate
-
     return paginate(sq.list_service_quotas, "Quotas", ServiceCode=SERVICE_CODE, MaxResults=100)
 
 
@@ -193,8 +192,6 @@ def read_quota(
 
 def live_instances(ec2: EC2Client) -> list[InstanceTypeDef]:
     """Running and pending instances: the ones EC2 counts against vCPU quotas."""
-    from dlpick.core.aws import paginate
-
     reservations = paginate(
         ec2.describe_instances,
         "Reservations",

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from dlpick.core import locations
 from dlpick.core.errors import SshError
+from dlpick.remote.launch.access import default_key_path
 from dlpick.remote.ssh.target import Target
 
 if TYPE_CHECKING:
@@ -356,7 +357,6 @@ def identity_file(target: Target, given: str | None, configured: object) -> str 
         return os.path.expanduser(given)
     if configured or not target.key_name:
         return None
-    from dlpick.remote.launch.access import default_key_path
 
     path = default_key_path(target.key_name)
     return str(path) if path.is_file() else None

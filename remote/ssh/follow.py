@@ -25,14 +25,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import shlex
-import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from dlpick.core.errors import SshError
+from dlpick.core.retry import Backoff
 from dlpick.remote.ssh.connection import Connect
 from dlpick.remote.ssh.runs import run_path, script_command, shell_path
 
@@ -246,23 +245,22 @@ class LogFollower:
         ends when not following). Raises FollowError when it gives up."""
         import asyncssh
 
-        attempt = 0
-        failing_since: float | None = None
+        backoff = Backoff(self.backoff_initial, self.backoff_max, self.give_up_after)
         try:
             while True:
                 try:
                     if self._conn is None:
-                        yield ConnectionChange("connecting", attempt)
+                        yield ConnectionChange("connecting", backoff.attempt)
                         self._conn = await self._connect()
                         self._owns_conn = True
-                    yield ConnectionChange("connected", attempt)
+                    yield ConnectionChange("connected", backoff.attempt)
                     resyncs = 0
                     while True:
                         try:
                             async for event in self._stream(self._conn):
-                                if failing_since is not None:
+                                if backoff.failing:
                                     # This connection works: later drops start the backoff afresh.
-                                    attempt, failing_since = 0, None
+                                    backoff.succeeded()
                                 if isinstance(event, LogChunk):
                                     resyncs = 0
                                 yield event
@@ -278,18 +276,14 @@ class LogFollower:
                     if isinstance(exc, SshError) and not exc.transient:
                         raise
                     await self._drop()
-                    now = time.monotonic()
-                    failing_since = failing_since or now
-                    if self.give_up_after is not None and now - failing_since > self.give_up_after:
-                        yield ConnectionChange("failed", attempt, error=_describe(exc))
+                    delay = backoff.failed()
+                    if delay is None:
+                        yield ConnectionChange("failed", backoff.attempt, error=_describe(exc))
                         raise FollowError(
                             f"gave up reconnecting after {self.give_up_after:g} s: {_describe(exc)}"
                         ) from None
-                    attempt += 1
                     self.reconnects += 1
-                    delay = min(self.backoff_max, self.backoff_initial * 2 ** (attempt - 1))
-                    delay *= random.uniform(0.8, 1.2)  # keep many followers from retrying in step
-                    yield ConnectionChange("reconnecting", attempt, delay, _describe(exc))
+                    yield ConnectionChange("reconnecting", backoff.attempt, delay, _describe(exc))
                     await asyncio.sleep(delay)
         finally:
             await self._drop()

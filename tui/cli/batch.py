@@ -3,13 +3,30 @@
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dlpick.tui.cli.common import Parser, aws_for, confirm, region_for
+from dlpick.core.errors import InputError
+from dlpick.remote.batch import submit as bs
+from dlpick.remote.batch.jobs import ACTIVE, cancel, find_job, job_of, load_jobs
+from dlpick.remote.batch.teardown import execute_teardown, plan_teardown
+from dlpick.remote.fleet.scan import fmt_hours
+from dlpick.remote.launch.limits import MAX_HOURS, MAX_QUOTA_VCPUS
+from dlpick.tui.cli.common import (
+    Parser,
+    UsageError,
+    add_global_options,
+    aws_for,
+    confirm,
+    number_arg,
+    region_for,
+    warn,
+)
 from dlpick.tui.config import Settings
 
 if TYPE_CHECKING:
@@ -22,9 +39,6 @@ REGION_HELP = "region (default: your configured one)"
 
 def register(sub: argparse._SubParsersAction[Parser]) -> None:
     """Add `dlpick batch` and its actions to the top-level parser."""
-    from dlpick.remote.launch.limits import MAX_QUOTA_VCPUS
-    from dlpick.tui.cli.common import add_global_options, number_arg
-
     batch = sub.add_parser(
         "batch",
         help="training jobs on AWS Batch: spot first, on-demand fallback, multi-node",
@@ -122,7 +136,6 @@ def _progress(message: str) -> None:
 def _offers(aws: Aws, region: str) -> list[Offer]:
     from dlpick.core.cache import PriceCache
     from dlpick.pricing.catalog import Catalog
-    from dlpick.tui.cli.common import warn
 
     return Catalog(cache=PriceCache(warn=warn), aws=aws, warn=warn).offers(region)
 
@@ -141,7 +154,6 @@ def price_of(aws: Aws, region: str) -> Callable[[str, bool], float | None]:
 
 
 def cmd_setup(args: argparse.Namespace, settings: Settings) -> int:
-    from dlpick.core.errors import InputError
     from dlpick.remote.batch import setup as bs
     from dlpick.remote.batch.setup import execute_setup
     from dlpick.remote.batch.types import pick_types
@@ -183,10 +195,6 @@ def cmd_setup(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_jobs(args: argparse.Namespace, settings: Settings) -> int:
-    from datetime import UTC, datetime, timedelta
-
-    from dlpick.remote.batch.jobs import load_jobs
-
     settings = settings.merged(profile=args.profile)
     region = region_for(args.region, settings)
     aws = aws_for(settings)
@@ -198,8 +206,6 @@ def cmd_jobs(args: argparse.Namespace, settings: Settings) -> int:
     if args.format == "json":
         print(json.dumps(records, indent=2))
     elif args.format == "csv":
-        import csv
-
         fields = list(records[0]) if records else ["job_id"]
         writer = csv.DictWriter(sys.stdout, fieldnames=fields, lineterminator="\n")
         writer.writeheader()
@@ -214,8 +220,6 @@ def _print_jobs(records: list[dict[str, Any]], region: str) -> None:
     from rich import box
     from rich.console import Console
     from rich.table import Table
-
-    from dlpick.remote.fleet.scan import fmt_hours
 
     console = Console(highlight=False)
     wide = console.width >= 120  # narrower: the queue and start time give way
@@ -252,8 +256,6 @@ def _print_jobs(records: list[dict[str, Any]], region: str) -> None:
 
 
 def cmd_cancel(args: argparse.Namespace, settings: Settings) -> int:
-    from dlpick.remote.batch.jobs import ACTIVE, cancel, find_job, job_of
-
     settings = settings.merged(profile=args.profile)
     region = region_for(args.region, settings)
     aws = aws_for(settings)
@@ -269,8 +271,6 @@ def cmd_cancel(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_teardown(args: argparse.Namespace, settings: Settings) -> int:
-    from dlpick.remote.batch.teardown import execute_teardown, plan_teardown
-
     settings = settings.merged(profile=args.profile)
     region = region_for(args.region, settings)
     aws = aws_for(settings)
@@ -291,8 +291,6 @@ def cmd_teardown(args: argparse.Namespace, settings: Settings) -> int:
 
 def register_logs(actions: argparse._SubParsersAction[Parser]) -> None:
     """Add `batch logs` to the batch command's actions."""
-    from dlpick.tui.cli.common import add_global_options, number_arg
-
     logs = actions.add_parser(
         "logs",
         help="a job's log from CloudWatch Logs (--follow: until the job ends)",
@@ -364,9 +362,6 @@ def say(message: str) -> None:
 
 def register_submit(actions: argparse._SubParsersAction[Parser]) -> None:
     """Add `batch submit` to the batch command's actions."""
-    from dlpick.remote.launch.limits import MAX_HOURS
-    from dlpick.tui.cli.common import add_global_options, number_arg
-
     submit = actions.add_parser(
         "submit",
         help="run a command as a Batch job (spot first)",
@@ -412,16 +407,12 @@ def register_submit(actions: argparse._SubParsersAction[Parser]) -> None:
 
 
 def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
-    from dlpick.remote.batch import submit as bs
-
     settings = settings.merged(profile=args.profile)
     region = region_for(args.region, settings)
     command = list(args.job_command)
     if command[:1] == ["--"]:
         command = command[1:]
     if not command:
-        from dlpick.tui.cli.common import UsageError
-
         raise UsageError(
             "no command given: dlpick batch submit [OPTIONS] -- COMMAND...", args.usage_prog
         )

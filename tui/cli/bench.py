@@ -7,7 +7,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dlpick.tui.cli.common import Parser, number_arg
+from dlpick.pricing import measurements
+from dlpick.pricing.measurements import to_csv
+from dlpick.remote.ssh.connection import connect
+from dlpick.tui.cli.common import Parser, UsageError, number_arg
 from dlpick.tui.cli.output import Col
 from dlpick.tui.cli.ssh import TARGET_HELP, add_connection_options
 
@@ -69,9 +72,6 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
 
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     """`dlpick bench`: run the benchmark on TARGET, keep and print it; or --export."""
-    from dlpick.pricing import measurements
-    from dlpick.tui.cli.common import UsageError
-
     if args.target is None and args.export is None:
         raise UsageError("give a TARGET to benchmark, or --export FILE", args.usage_prog)
     if args.target is not None:
@@ -90,7 +90,6 @@ def _bench(args: argparse.Namespace, settings: Settings) -> BenchResult:
     from importlib.metadata import version
 
     from dlpick.remote.ssh.bench import run_bench
-    from dlpick.remote.ssh.connection import connect
     from dlpick.tui.cli.ssh import resolve_target, run_async
 
     target, options = resolve_target(args, settings)
@@ -133,8 +132,6 @@ def _print(result: BenchResult, fmt: str | None) -> None:
         if fmt == "json":
             print(output.to_json([record]))
         else:
-            from dlpick.pricing.measurements import to_csv
-
             sys.stdout.write(to_csv([m]))
         return
     from dlpick.remote.ssh.bench import fmt_figure

@@ -9,7 +9,21 @@ import sys
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from dlpick.tui.cli.common import Parser, region_for
+from dlpick.core.errors import AwsError, InputError
+from dlpick.core.regions import enabled_regions
+from dlpick.pricing.placement import placement, score_text
+from dlpick.remote.launch import capacity_blocks as cb
+from dlpick.remote.launch.capacity_blocks import MAX_DAYS
+from dlpick.remote.launch.model import PlanRow
+from dlpick.remote.launch.plan import attach
+from dlpick.tui.cli.common import (
+    Parser,
+    add_global_options,
+    aws_for,
+    confirm,
+    number_arg,
+    region_for,
+)
 from dlpick.tui.cli.output import Col
 from dlpick.tui.config import Settings
 
@@ -51,9 +65,6 @@ COLUMNS = (
 
 def register(sub: argparse._SubParsersAction[Parser]) -> None:
     """Add the capacity-blocks subcommand to the top-level parser."""
-    from dlpick.remote.launch.capacity_blocks import MAX_DAYS
-    from dlpick.tui.cli.common import add_global_options, number_arg
-
     blocks = sub.add_parser(
         "capacity-blocks",
         help="Capacity Blocks for ML on offer for a type, and buying one",
@@ -91,8 +102,6 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
 
 def start_date(text: str | None) -> datetime | None:
     """--start-after's date (UTC midnight), InputError naming the flag otherwise."""
-    from dlpick.core.errors import InputError
-
     if not text:
         return None
     try:
@@ -138,8 +147,6 @@ def fee_text(offering: BlockOffering) -> str:
 
 def cmd_capacity_blocks(args: argparse.Namespace, settings: Settings) -> int:
     from dlpick.core.cache import PriceCache
-    from dlpick.remote.launch import capacity_blocks as cb
-    from dlpick.tui.cli.common import aws_for
 
     region = region_for(args.region, settings)
     after = start_date(args.start_after)
@@ -200,10 +207,6 @@ def cmd_capacity_blocks(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _buy(aws: Aws, region: str, args: argparse.Namespace, found: list[BlockOffering]) -> int:
-    from dlpick.core.errors import InputError
-    from dlpick.remote.launch import capacity_blocks as cb
-    from dlpick.tui.cli.common import confirm
-
     offering = next((o for o in found if o.offering_id == args.buy), None)
     if offering is None:
         raise InputError(
@@ -230,12 +233,6 @@ def _buy(aws: Aws, region: str, args: argparse.Namespace, found: list[BlockOffer
 
 def launch_extras(aws: Aws, plan: LaunchPlan) -> None:
     """The plan's capacity rows: the Capacity Block it goes into; for spot, the score."""
-    from dlpick.core.errors import AwsError
-    from dlpick.core.regions import enabled_regions
-    from dlpick.pricing.placement import placement, score_text
-    from dlpick.remote.launch.model import PlanRow
-    from dlpick.remote.launch.plan import attach
-
     attach(aws, plan)
     req = plan.request
     if not req.spot:

@@ -18,7 +18,10 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal, NoReturn
 
-from dlpick.core.errors import DlpickError
+from dlpick.core.aws import DEFAULT_REGION, Aws
+from dlpick.core.errors import DlpickError, InputError
+from dlpick.core.inputs import check_region, parse_number
+from dlpick.remote.ssh.target import parse_target
 from dlpick.tui.config import Settings, aws_config_region
 
 if TYPE_CHECKING:
@@ -110,8 +113,6 @@ def check_global_options(args: argparse.Namespace) -> None:
 
 def _needs_aws(args: argparse.Namespace) -> bool:
     if args.needs_aws == "instance":
-        from dlpick.remote.ssh.target import parse_target
-
         target = getattr(args, "target", None)
         return target is not None and parse_target(target).instance_id is not None
     return bool(args.needs_aws == "always")
@@ -126,9 +127,6 @@ def region_for(explicit: str | None, settings: Settings, *, allow_all: bool = Fa
 
     The one place a region is resolved and checked, for every command and the app.
     """
-    from dlpick.core.aws import DEFAULT_REGION
-    from dlpick.core.inputs import check_region
-
     region = explicit or settings.region or aws_config_region(settings.profile) or DEFAULT_REGION
     if allow_all and region.lower() == "all":
         return "all"
@@ -151,7 +149,6 @@ def number_arg(
     integer: bool = False,
 ) -> Callable[[str], float]:
     """An argparse type: a finite number in range, else InputError naming the flag (exit 1)."""
-    from dlpick.core.inputs import parse_number
 
     def parse(text: str) -> float:
         value = parse_number(
@@ -163,15 +160,11 @@ def number_arg(
 
 
 def aws_for(settings: Settings) -> Aws:
-    from dlpick.core.aws import Aws
-
     return Aws(profile=settings.profile).require_credentials()
 
 
 def confirm(question: str, assume_yes: bool) -> bool:
     """Ask on the terminal; without one, only --yes says yes."""
-    from dlpick.core.errors import InputError
-
     if assume_yes:
         return True
     if not sys.stdin.isatty():
@@ -186,8 +179,6 @@ def make_catalog(settings: Settings, warn: Callable[[str], None]) -> Catalog:
 
     aws = None
     if not settings.offline:
-        from dlpick.core.aws import Aws
-
         aws = Aws(profile=settings.profile)
         problem = aws.credentials_problem()
         if problem is not None:

@@ -10,8 +10,26 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from dlpick.core.errors import EXIT_OK, EXIT_PARTIAL
-from dlpick.tui.cli.common import Parser, aws_for, region_for
+from dlpick.core.errors import EXIT_OK, EXIT_PARTIAL, InputError
+from dlpick.core.regions import enabled_regions
+from dlpick.remote.fleet.actions import (
+    already_done,
+    already_text,
+    check_managed,
+    clean_up,
+    find_instances,
+    stop,
+    terminate,
+)
+from dlpick.remote.fleet.scan import (
+    INSTANCE_FIELDS,
+    fmt_hours,
+    load_fleet,
+    now_utc,
+    price_instances,
+    ticker,
+)
+from dlpick.tui.cli.common import Parser, add_global_options, aws_for, confirm, region_for
 from dlpick.tui.cli.common import warn as _warn
 from dlpick.tui.cli.output import Col
 from dlpick.tui.config import Settings
@@ -28,8 +46,6 @@ if TYPE_CHECKING:
 
 def register(sub: argparse._SubParsersAction[Parser]) -> None:
     """Add the fleet subcommands to the top-level parser."""
-    from dlpick.tui.cli.common import add_global_options
-
     ls = sub.add_parser(
         "ls",
         help="your GPU instances, what they cost and whether they are idle",
@@ -85,15 +101,10 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
 
 
 def _now() -> datetime:
-    from dlpick.remote.fleet.scan import now_utc
-
     return now_utc()
 
 
 def cmd_ls(args: argparse.Namespace, settings: Settings) -> int:
-    from dlpick.core.regions import enabled_regions
-    from dlpick.remote.fleet.scan import load_fleet, ticker
-
     aws = aws_for(settings)
     home = region_for(args.region, settings)
     regions = enabled_regions(aws.ec2(home)) if args.all_regions else [home]
@@ -102,7 +113,6 @@ def cmd_ls(args: argparse.Namespace, settings: Settings) -> int:
     now = _now()
     summary = ticker(instances, now, [region for region, _ in found.unreadable])
     if args.format == "csv":
-        from dlpick.remote.fleet.scan import INSTANCE_FIELDS
         from dlpick.tui.cli.output import to_csv
 
         sys.stdout.write(to_csv([i.to_record(now) for i in instances], INSTANCE_FIELDS))
@@ -159,8 +169,6 @@ LS_COLUMNS = (
 
 def _ls_rows(instances: Sequence[Instance], now: datetime, marked: bool) -> list[list[str]]:
     """One row per instance; `marked` puts '*' after the ids dlpick did not launch."""
-    from dlpick.remote.fleet.scan import fmt_hours
-
     rows = []
     for inst in instances:
         cost = inst.cost_so_far(now)
@@ -208,8 +216,6 @@ def _print_ls_table(
 def _confirm_each(
     verb: str, found: list[tuple[Instance, InstanceTypeDef]], assume_yes: bool
 ) -> bool:
-    from dlpick.tui.cli.common import confirm
-
     now = _now()
     lines = []
     for inst, _ in found:
@@ -232,15 +238,7 @@ def _targets(
     """The instances named that `verb` still has to act on, and those already stopped or
     terminated, which it leaves alone (and says so)."""
     from dlpick.core.cache import PriceCache
-    from dlpick.core.errors import InputError
     from dlpick.pricing.catalog import Catalog
-    from dlpick.remote.fleet.actions import (
-        already_done,
-        already_text,
-        check_managed,
-        find_instances,
-    )
-    from dlpick.remote.fleet.scan import price_instances
 
     bad = [t for t in args.targets if not t.startswith("i-")]
     if bad:
@@ -256,8 +254,6 @@ def _targets(
 
 
 def cmd_stop(args: argparse.Namespace, settings: Settings) -> int:
-    from dlpick.remote.fleet.actions import stop
-
     aws, region, found, _ = _targets(args, settings, "stop")
     if not found:
         return 0
@@ -271,9 +267,6 @@ def cmd_stop(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_terminate(args: argparse.Namespace, settings: Settings) -> int:
-    from dlpick.remote.fleet.actions import clean_up, terminate
-    from dlpick.tui.cli.common import confirm
-
     aws, region, found, gone = _targets(args, settings, "terminate")
     if found and not _confirm_each("terminate", found, args.yes):
         print("nothing terminated", file=sys.stderr)

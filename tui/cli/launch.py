@@ -8,7 +8,35 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dlpick.tui.cli.common import Parser, aws_for, confirm, region_for
+from dlpick.core.errors import AwsError, InputError
+from dlpick.remote.launch import execute, run_instances
+from dlpick.remote.launch.failover import catalog_price
+from dlpick.remote.launch.images import DEFAULT_OS, OS_CHOICES
+from dlpick.remote.launch.limits import (
+    MAX_BUDGET_USD,
+    MAX_HOURS,
+    MAX_IDLE_STOP_MINUTES,
+    MAX_QUOTA_VCPUS,
+    MAX_VOLUME_GB,
+    MIN_IDLE_STOP_MINUTES,
+    MIN_VOLUME_GB,
+)
+from dlpick.remote.launch.model import (
+    DEFAULT_IDLE_STOP_MINUTES,
+    DEFAULT_VOLUME_GB,
+    LaunchRequest,
+    PlanRow,
+)
+from dlpick.remote.launch.plan import plan_launch, quota_refusal
+from dlpick.remote.launch.quotas import gpu_quotas, request_increase
+from dlpick.tui.cli.common import (
+    Parser,
+    add_global_options,
+    aws_for,
+    confirm,
+    number_arg,
+    region_for,
+)
 from dlpick.tui.cli.output import Col
 from dlpick.tui.config import Settings
 
@@ -19,19 +47,6 @@ if TYPE_CHECKING:
 
 def register(sub: argparse._SubParsersAction[Parser]) -> None:
     """Add the launch and quotas subcommands to the top-level parser."""
-    from dlpick.remote.launch.images import DEFAULT_OS, OS_CHOICES
-    from dlpick.remote.launch.limits import (
-        MAX_BUDGET_USD,
-        MAX_HOURS,
-        MAX_IDLE_STOP_MINUTES,
-        MAX_QUOTA_VCPUS,
-        MAX_VOLUME_GB,
-        MIN_IDLE_STOP_MINUTES,
-        MIN_VOLUME_GB,
-    )
-    from dlpick.remote.launch.model import DEFAULT_IDLE_STOP_MINUTES, DEFAULT_VOLUME_GB
-    from dlpick.tui.cli.common import add_global_options, number_arg
-
     launch = sub.add_parser(
         "launch",
         help="launch an instance on a Deep Learning AMI",
@@ -161,11 +176,6 @@ def region_chooser(any_region: bool) -> Choose | None:
 
 
 def cmd_launch(args: argparse.Namespace, settings: Settings) -> int:
-    from dlpick.core.errors import InputError
-    from dlpick.remote.launch import execute, run_instances
-    from dlpick.remote.launch.failover import catalog_price
-    from dlpick.remote.launch.model import LaunchRequest, PlanRow
-    from dlpick.remote.launch.plan import plan_launch, quota_refusal
     from dlpick.tui.cli import capacity as cmd_capacity
 
     if args.max_price is not None and (args.max_price <= 0 or not args.spot):
@@ -241,9 +251,6 @@ QUOTA_COLUMNS = (
 
 
 def cmd_quotas(args: argparse.Namespace, settings: Settings) -> int:
-    from dlpick.core.errors import AwsError
-    from dlpick.remote.launch.quotas import gpu_quotas
-
     region = region_for(args.region, settings)
     aws = aws_for(settings)
     try:
@@ -304,9 +311,6 @@ def _whole(value: float | None) -> float | None:
 
 
 def cmd_quota_request(args: argparse.Namespace, settings: Settings) -> int:
-    from dlpick.core.errors import AwsError, InputError
-    from dlpick.remote.launch.quotas import request_increase
-
     region = region_for(args.region, settings)
     if not re.fullmatch(r"L-[0-9A-F]{8}", args.code):
         raise InputError(

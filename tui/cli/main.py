@@ -23,6 +23,8 @@ from dlpick.core.errors import (
     DlpickError,
     bug_line,
 )
+from dlpick.pricing.measurements import apply_measured, load
+from dlpick.tui import formats
 from dlpick.tui.cli.common import (
     Parser,
     UsageError,
@@ -180,7 +182,6 @@ def cmd_prices(args: argparse.Namespace, settings: Settings) -> int:
         sort_records,
         unknown_models,
     )
-    from dlpick.tui import formats
     from dlpick.tui.cli import output
 
     sort_key = (
@@ -197,8 +198,6 @@ def cmd_prices(args: argparse.Namespace, settings: Settings) -> int:
         offers = catalog.offers(region, refresh=args.refresh)
     records = [o.to_record() for o in offers]
     if args.tflops == "measured" or args.measurements:
-        from dlpick.pricing.measurements import apply_measured, load
-
         measured = load(args.measurements)
         if args.tflops == "measured":
             records = apply_measured(records, measured)

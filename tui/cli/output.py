@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
 
 from dlpick.pricing.catalog import RECORD_FIELDS
+from dlpick.pricing.retiring import MARK
 from dlpick.tui.formats import (
     MARKER_NOTE,
     UNMEASURED_NOTE,
@@ -205,7 +206,6 @@ def print_offers(
     """
     from rich.text import Text
 
-    from dlpick.pricing.retiring import MARK
     from dlpick.tui.widgets.price_table import best_values, cell, columns_for
 
     # One footnote per announced retirement: its date and where that was said.

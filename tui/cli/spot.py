@@ -7,9 +7,22 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
-from dlpick.tui.cli.common import Parser, region_for
+from dlpick.core.aws import map_regions
+from dlpick.core.errors import EXIT_PARTIAL, AwsError, InputError
+from dlpick.core.regions import enabled_regions
+from dlpick.pricing.spot_history import DEFAULT_DAYS, MAX_DAYS, load_history, summarise
+from dlpick.tui.cli.common import (
+    Parser,
+    add_global_options,
+    aws_for,
+    make_catalog,
+    number_arg,
+    region_for,
+    warn,
+)
 from dlpick.tui.cli.output import Col
 from dlpick.tui.config import Settings
+from dlpick.tui.formats import fmt_usd
 
 if TYPE_CHECKING:
     from dlpick.core.aws import Aws
@@ -49,9 +62,6 @@ FIGURES = (
 
 def register(sub: argparse._SubParsersAction[Parser]) -> None:
     """Add the spot-history subcommand to the top-level parser."""
-    from dlpick.pricing.spot_history import DEFAULT_DAYS, MAX_DAYS
-    from dlpick.tui.cli.common import add_global_options, number_arg
-
     history = sub.add_parser(
         "spot-history",
         help="how a type's spot price moved per AZ over the last days, against on-demand",
@@ -83,8 +93,6 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
 
 def usd(value: float | None) -> str:
     """A price as the prices table writes it: cents, more digits below a dollar."""
-    from dlpick.tui.formats import fmt_usd
-
     return "—" if value is None else f"${fmt_usd(value)}"
 
 
@@ -135,8 +143,6 @@ def summary_for(
     The history is asked before the on-demand price, so an AWS that cannot be
     reached fails at once, in one line.
     """
-    from dlpick.pricing.spot_history import load_history, summarise
-
     itype = args.instance_type
     history = load_history(aws, cache, itype, region, days=args.days, refresh=args.refresh)
     if not history.changes:
@@ -146,8 +152,6 @@ def summary_for(
 
 def cmd_spot_history(args: argparse.Namespace, settings: Settings) -> int:
     from dlpick.core.cache import PriceCache
-    from dlpick.core.errors import InputError
-    from dlpick.tui.cli.common import aws_for, make_catalog, warn
 
     region = region_for(args.region, settings, allow_all=True)
     aws = aws_for(settings)
@@ -218,16 +222,12 @@ def _all_regions(args: argparse.Namespace, aws: Aws, cache: PriceCache, catalog:
     A region that cannot be read is named on stderr; exit 3 when some could not,
     1 when none could.
     """
-    from dlpick.core.aws import map_regions
-    from dlpick.core.errors import EXIT_PARTIAL, AwsError, InputError
 
     def one(region: str) -> HistorySummary | AwsError | None:
         try:
             return summary_for(aws, cache, catalog, args, region)
         except AwsError as exc:
             return exc.doing("reading the spot price history", region)
-
-    from dlpick.core.regions import enabled_regions
 
     # Asked live, not the catalog's fallback list: an AWS that cannot be reached is
     # one error here, not one per region after each one's retries.

@@ -17,8 +17,19 @@ from collections.abc import Coroutine
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
+from dlpick.core.aws import Aws
 from dlpick.core.errors import InputError
-from dlpick.tui.cli.common import Parser, add_global_options, number_arg
+from dlpick.remote.ssh.connection import (
+    SshOptions,
+    configured,
+    connect,
+    connector,
+    identity_file,
+    login_user,
+)
+from dlpick.remote.ssh.runs import RUN_FIELDS, Run, find_run, list_runs, start_run, tail_start
+from dlpick.remote.ssh.target import Target, instance_access, parse_target
+from dlpick.tui.cli.common import Parser, add_global_options, number_arg, region_for
 from dlpick.tui.cli.output import Col
 
 if TYPE_CHECKING:
@@ -184,16 +195,10 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
 
 def resolve_target(args: argparse.Namespace, settings: Settings) -> tuple[Target, SshOptions]:
     """TARGET as typed -> where to connect, and how to check its host key."""
-    from dlpick.remote.ssh.connection import SshOptions
-    from dlpick.remote.ssh.target import Target, instance_access, parse_target
-
     spec = parse_target(args.target)
     options = SshOptions(identity=args.identity, accept_new=args.accept_new, notify=say)
     if not spec.instance_id:
         return Target(host=spec.host, user=spec.user, port=spec.port), options
-
-    from dlpick.core.aws import Aws
-    from dlpick.tui.cli.common import region_for
 
     region = region_for(args.region, settings)
     aws = Aws(profile=settings.profile)
@@ -205,9 +210,6 @@ def resolve_target(args: argparse.Namespace, settings: Settings) -> tuple[Target
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     """`dlpick run`: start a detached run and print its id."""
-    from dlpick.remote.ssh.connection import connect
-    from dlpick.remote.ssh.runs import start_run
-
     command: list[str] = args.command
     target, options = resolve_target(args, settings)
 
@@ -244,9 +246,6 @@ RUN_COLUMNS = (
 
 def cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
     """`dlpick runs`: the runs on a host."""
-    from dlpick.remote.ssh.connection import connect
-    from dlpick.remote.ssh.runs import RUN_FIELDS, Run, list_runs
-
     target, options = resolve_target(args, settings)
 
     async def go() -> list[Run]:
@@ -278,9 +277,7 @@ def cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_logs(args: argparse.Namespace, settings: Settings) -> int:
     """`dlpick logs`: print a run's log; with --follow, stream it and exit with its status."""
-    from dlpick.remote.ssh.connection import connect, connector
     from dlpick.remote.ssh.follow import ConnectionChange, LogChunk, LogFollower, LogReset
-    from dlpick.remote.ssh.runs import find_run, tail_start
 
     target, options = resolve_target(args, settings)
 
@@ -434,8 +431,6 @@ def ssh_command(
 
 def cmd_ssh(args: argparse.Namespace, settings: Settings) -> int:
     """`dlpick ssh`: hand over to the system ssh client with the checked host key."""
-    from dlpick.remote.ssh.connection import configured, connect, identity_file, login_user
-
     forwards = [forward_spec(f) for f in args.forwards]
     target, options = resolve_target(args, settings)
     ssh = shutil.which("ssh")

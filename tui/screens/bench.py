@@ -23,6 +23,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Label, ProgressBar, Static
 
 from dlpick.core.errors import DataError
+from dlpick.pricing import measurements
 from dlpick.remote.ssh.bench import DEFAULT_SECONDS, GRACE_SECONDS, BenchResult, BusyHost
 from dlpick.tui.screens.confirm_action import Ask, ConfirmAction
 from dlpick.tui.worker_errors import WorkerErrors, WorkerFailed
@@ -131,7 +132,6 @@ class BenchScreen(WorkerErrors, ModalScreen[None]):
         store that cannot be written still shows the figures, and says why."""
         from importlib.metadata import version
 
-        from dlpick.pricing import measurements
         from dlpick.remote.ssh.bench import run_bench
 
         target, _options = await self.access.resolve()

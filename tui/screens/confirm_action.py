@@ -20,6 +20,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Label, Log, Static
 
+from dlpick.remote.fleet.actions import clean_up, cleanup_items, wait_terminated
 from dlpick.remote.fleet.scan import fmt_hours
 from dlpick.remote.tags import MANAGED_TAG
 from dlpick.tui.screens.launch.steps import Progress
@@ -167,8 +168,6 @@ class ConfirmCleanup(WorkerErrors, ModalScreen[str | None]):
         self._result: str | None = None
 
     def compose(self) -> ComposeResult:
-        from dlpick.remote.fleet.actions import cleanup_items
-
         with Vertical(id="cleanup-dialog", classes="dialog"):
             yield Label(
                 f"Delete what {self.instance_id} leaves in {self.aws_region}?",
@@ -202,8 +201,6 @@ class ConfirmCleanup(WorkerErrors, ModalScreen[str | None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, description="cleaning up")
     def clean(self, account: AwsAccess, region: str, instance_id: str, left: Leftovers) -> None:
-        from dlpick.remote.fleet.actions import clean_up, wait_terminated
-
         aws = account.require()
 
         def say(text: str) -> None:

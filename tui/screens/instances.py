@@ -22,6 +22,8 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from dlpick.core.errors import InputError
+from dlpick.remote.fleet.actions import Leftovers, check_managed, find_instances, stop, terminate
 from dlpick.remote.fleet.scan import fmt_hours
 from dlpick.tui.account import AwsAccess, Fleet
 from dlpick.tui.screens.confirm_action import ConfirmAction, ConfirmCleanup
@@ -292,15 +294,6 @@ class InstancesScreen(WorkerErrors, Screen[None]):
 
     def act(self, verb: str, region: str, instance_id: str, allow_any: bool) -> None:
         """The action's worker: stop or terminate one instance, checked on its current tags."""
-        from dlpick.core.errors import InputError
-        from dlpick.remote.fleet.actions import (
-            Leftovers,
-            check_managed,
-            find_instances,
-            stop,
-            terminate,
-        )
-
         aws = self.account.require()
         found = find_instances(aws, region, [instance_id])
         try:

@@ -27,7 +27,7 @@ from dlpick.remote.ssh.follow import (
     LogReset,
     RunEnded,
 )
-from dlpick.remote.ssh.runs import Run
+from dlpick.remote.ssh.runs import Run, find_run, tail_start
 from dlpick.tui.host_access import HostAccess
 from dlpick.tui.widgets.follow_log import DEFAULT_MAX_LINES, FollowLog, display_lines
 from dlpick.tui.worker_errors import WorkerErrors, WorkerFailed
@@ -118,8 +118,6 @@ class LogsScreen(WorkerErrors, Screen[None]):
 
     @work(exclusive=True, group="follow", exit_on_error=False, description="following the log")
     async def follow(self) -> None:
-        from dlpick.remote.ssh.runs import find_run
-
         if self._events is not None:
             await self.consume(self._events)
             return
@@ -132,8 +130,6 @@ class LogsScreen(WorkerErrors, Screen[None]):
             self.query_one("#logs-title", Static).update(self._title())
             offset, inode = 0, None
             if run.log_size > TAIL_FROM_BYTES:
-                from dlpick.remote.ssh.runs import tail_start
-
                 offset, inode = await tail_start(conn, run.log_path, self.max_lines)
                 self.note = f"opened at the last {self.max_lines:,} lines"
             from dlpick.remote.ssh.follow import LogFollower

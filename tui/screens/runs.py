@@ -19,7 +19,8 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from dlpick.remote.ssh.runs import Run
+from dlpick.core.errors import SshError
+from dlpick.remote.ssh.runs import Run, list_runs, start_run
 from dlpick.tui.host_access import HostAccess
 from dlpick.tui.screens.logs import LogsScreen
 from dlpick.tui.screens.run_dialogs import CSS, NewRun, NewRunDialog, TargetDialog
@@ -157,8 +158,6 @@ class RunsScreen(WorkerErrors, Screen[None]):
 
     @on(WorkerFailed)
     def _worker_failed(self, message: WorkerFailed) -> None:
-        from dlpick.core.errors import SshError
-
         if isinstance(message.error, SshError) and self._conn is not None:
             self._conn.close()  # reconnect next time
             self._conn = None
@@ -171,8 +170,6 @@ class RunsScreen(WorkerErrors, Screen[None]):
 
     @work(exclusive=True, group="runs", exit_on_error=False, description="listing the runs")
     async def load_runs(self) -> None:
-        from dlpick.remote.ssh.runs import list_runs
-
         try:
             self.show_runs(await list_runs(await self.connection()))
         finally:
@@ -259,8 +256,6 @@ class RunsScreen(WorkerErrors, Screen[None]):
 
     @work(group="start", exit_on_error=False, description="starting a run")
     async def start_run(self, run: NewRun) -> None:
-        from dlpick.remote.ssh.runs import start_run
-
         self._status(f"starting {run.command}…")
         conn = await self.connection()
         run_id = await start_run(conn, run.command, name=run.name, workdir=run.workdir)

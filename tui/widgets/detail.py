@@ -14,8 +14,11 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Label, Static
 
+from dlpick.core.errors import InputError
+from dlpick.core.inputs import parse_number
 from dlpick.pricing.catalog import Offer
 from dlpick.pricing.sagemaker import premium_percent
+from dlpick.remote.launch.limits import MAX_HOURS
 from dlpick.tui.formats import fmt_count, fmt_num, fmt_usd
 from dlpick.tui.widgets.capacity import CapacityLines
 from dlpick.tui.widgets.spot_chart import HISTORY_DAYS, HistoryArrived, SpotHistoryLines
@@ -52,9 +55,6 @@ def fmt_money(value: float | None) -> str:
 
 def parse_hours(text: str) -> float:
     """The estimator's hours: a number from 0 to a year (InputError says the range)."""
-    from dlpick.core.inputs import parse_number
-    from dlpick.remote.launch.limits import MAX_HOURS
-
     return parse_number(text.strip(), "hours", minimum=0, maximum=MAX_HOURS)
 
 
@@ -179,8 +179,6 @@ class DetailPane(Vertical):
 
     def _hours(self) -> tuple[float | None, str]:
         """(the hours typed, or None with why they cannot be used)."""
-        from dlpick.core.errors import InputError
-
         try:
             return parse_hours(self.query_one("#hours", Input).value), ""
         except InputError as exc:

@@ -26,6 +26,7 @@ def ticker_text(fleet: Fleet) -> Text:
     if fleet.status == "error" and fleet.at is None:
         # Fail closed: an account that could not be read is unknown, never "nothing running".
         return Text(f"? running: {fleet.message}", style="bold red")
+
     from dlpick.remote.fleet.scan import ticker  # once there is a fleet: not before the first frame
 
     t = ticker(fleet.instances, fleet.at, [region for region, _ in fleet.unreadable])

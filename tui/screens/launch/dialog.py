@@ -20,7 +20,12 @@ from textual.timer import Timer
 from textual.widgets import Button, Input, Label, Log, Select, Static
 from textual.worker import Worker, get_current_worker
 
+from dlpick.core.errors import AwsError
 from dlpick.pricing.catalog import Offer
+from dlpick.remote.launch.execute import execute
+from dlpick.remote.launch.plan import quota_refusal
+from dlpick.remote.launch.quotas import request_increase
+from dlpick.remote.launch.run_instances import dry_run
 from dlpick.tui.account import AwsAccess
 from dlpick.tui.screens.launch.fields import LaunchOptions
 from dlpick.tui.screens.launch.form import (
@@ -168,7 +173,6 @@ class LaunchDialog(WorkerErrors, ModalScreen[str | None]):
         if self.account.get() is None:
             self.post_message(NoAws(self.account.why_not))
             return
-        from dlpick.core.errors import AwsError
 
         spot = request.spot
         try:
@@ -255,8 +259,6 @@ class LaunchDialog(WorkerErrors, ModalScreen[str | None]):
     # -- buttons ---------------------------------------------------------------------------
 
     def _sync_buttons(self) -> None:
-        from dlpick.remote.launch.plan import quota_refusal
-
         go = self.query_one("#launch-go", Button)
         dry = self.query_one("#launch-dry", Button)
         request = self.query_one("#launch-request", Button)
@@ -305,7 +307,6 @@ class LaunchDialog(WorkerErrors, ModalScreen[str | None]):
 
     @work(thread=True, exclusive=True, group="launch", exit_on_error=False, description="launching")
     def launch(self, plan: LaunchPlan) -> None:
-        from dlpick.remote.launch.execute import execute
         from dlpick.tui.screens.move_region import APP_DECLINE_HINT, ask_from_worker
 
         def progress(text: str) -> None:
@@ -342,8 +343,6 @@ class LaunchDialog(WorkerErrors, ModalScreen[str | None]):
         thread=True, exclusive=True, group="launch-dry", exit_on_error=False, description="dry run"
     )
     def dry_run(self, plan: LaunchPlan) -> None:
-        from dlpick.remote.launch.run_instances import dry_run
-
         dry_run(self.account.require(), plan)
         self.post_message(DryRunPassed())
 
@@ -388,8 +387,6 @@ class LaunchDialog(WorkerErrors, ModalScreen[str | None]):
         description="requesting a quota increase",
     )
     def request_quota(self, region: str, code: str, value: int) -> None:
-        from dlpick.remote.launch.quotas import request_increase
-
         answer = request_increase(self.account.require(), region, code, value)
         self.post_message(QuotaRequested(requested_text(region, code, value, answer)))
 

@@ -11,7 +11,9 @@ from textual.containers import Grid
 from textual.message import Message
 from textual.widgets import Input, Label, Select
 
+from dlpick.core.errors import AwsError
 from dlpick.pricing.catalog import Offer
+from dlpick.remote.launch.model import DEFAULT_VOLUME_GB
 from dlpick.tui.screens.launch.form import (
     AMI_CHOICES,
     ANY_ZONE,
@@ -56,8 +58,6 @@ class LaunchOptions(Grid):
 
     @work(thread=True, exclusive=True, group="launch-choices", exit_on_error=False)
     def _find_choices(self, account: AwsAccess, region: str, instance_type: str) -> None:
-        from dlpick.core.errors import AwsError
-
         try:
             zones, keys = account.launch_choices(region, instance_type)
         except AwsError:
@@ -68,8 +68,6 @@ class LaunchOptions(Grid):
         self.offer_choices(message.zones, message.keys)
 
     def compose(self) -> ComposeResult:
-        from dlpick.remote.launch.model import DEFAULT_VOLUME_GB
-
         region = self.offer.region
         # (label, field id, value, placeholder, tooltip) of the typed fields.
         typed = {

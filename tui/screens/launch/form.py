@@ -11,7 +11,25 @@ from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 
+from dlpick.core.errors import AwsError, InputError, LaunchError
+from dlpick.core.inputs import parse_number
 from dlpick.pricing.catalog import Offer
+from dlpick.remote.launch.access import check_cidr, default_key_path
+from dlpick.remote.launch.images import (
+    DLAMI_NOT_FOUND,
+    NO_DLAMI_FOR_FAMILY,
+    NO_PYTORCH_DLAMI,
+    check_image_id,
+)
+from dlpick.remote.launch.limits import (
+    MAX_BUDGET_USD,
+    MAX_HOURS,
+    MAX_IDLE_STOP_MINUTES,
+    MAX_VOLUME_GB,
+    MIN_IDLE_STOP_MINUTES,
+    MIN_VOLUME_GB,
+)
+from dlpick.remote.launch.model import DEFAULT_VOLUME_GB, LaunchRequest
 from dlpick.tui.config import Settings
 from dlpick.tui.formats import fmt_count, fmt_num
 
@@ -81,19 +99,6 @@ def parse_options(
     """Options from the dialog's fields, checked with the CLI's parsers and bounds;
     ValueError names the field that is wrong. `more` holds the other fields' texts by
     their LAYOUT key; `usd_hour` is the price a budget buys time at."""
-    from dlpick.core.errors import InputError, LaunchError
-    from dlpick.remote.launch.access import check_cidr, default_key_path
-    from dlpick.remote.launch.images import check_image_id
-    from dlpick.remote.launch.limits import (
-        MAX_BUDGET_USD,
-        MAX_HOURS,
-        MAX_IDLE_STOP_MINUTES,
-        MAX_VOLUME_GB,
-        MIN_IDLE_STOP_MINUTES,
-        MIN_VOLUME_GB,
-    )
-    from dlpick.remote.launch.model import DEFAULT_VOLUME_GB
-
     texts = {k: v.strip() for k, v in (more or {}).items()}
     key, zone = texts.get("key", NEW_KEY), texts.get("zone", ANY_ZONE)
     image = image.strip()
@@ -162,8 +167,6 @@ def parse_options(
 
 def _number(text: str, what: str, **bounds: Any) -> float | None:
     """A number typed in a field, checked as the CLI checks its flag; None when empty."""
-    from dlpick.core.inputs import parse_number
-
     return parse_number(text.strip(), what, **bounds) if text.strip() else None
 
 
@@ -177,8 +180,6 @@ def offer_price(offer: Offer, spot: bool) -> tuple[float | None, str]:
 
 def launch_request(offer: Offer, options: Options, settings: Settings) -> LaunchRequest:
     """The LaunchRequest the options ask for, with the settings the dialog does not show."""
-    from dlpick.remote.launch.model import DEFAULT_VOLUME_GB, LaunchRequest
-
     return LaunchRequest(
         instance_type=offer.instance_type,
         region=offer.region,
@@ -233,9 +234,6 @@ def dialog_rows(plan: LaunchPlan) -> list[PlanRow]:
 
 def in_dialog_terms(error: AwsError) -> AwsError:
     """A launch error whose hint or reason names CLI flags, told with the dialog's fields."""
-    from dlpick.core.errors import AwsError
-    from dlpick.remote.launch.images import DLAMI_NOT_FOUND, NO_DLAMI_FOR_FAMILY, NO_PYTORCH_DLAMI
-
     # What to change when no image is found (the errors carry the CLI's flags).
     hint = {
         NO_DLAMI_FOR_FAMILY: "give an AMI id in Image id",

@@ -10,6 +10,8 @@ from rich.table import Table
 from rich.text import Text
 from textual.message import Message
 
+from dlpick.remote.launch.plan import quota_refusal
+
 if TYPE_CHECKING:
     from dlpick.remote.launch.model import LaunchPlan, LaunchResult, PlanRow
 
@@ -51,8 +53,6 @@ class QuotaRequested(Message):
 
 def plan_notes(plan: LaunchPlan) -> Text:
     """What to know before launching: a launch already made, a refusal, a pending request."""
-    from dlpick.remote.launch.plan import quota_refusal
-
     check = plan.quota
     notes: list[Text] = []
     if plan.existing_instance:
