@@ -18,6 +18,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from dlpick.pricing.catalog import RECORD_FIELDS
 from dlpick.pricing.retiring import MARK
+from dlpick.tui.fit import Fit, Frame, fit_widths
 from dlpick.tui.formats import (
     MARKER_NOTE,
     UNMEASURED_NOTE,
@@ -78,48 +79,29 @@ def _len(cell: Cell) -> int:
 
 
 def fit(columns: Sequence[Col], rows: Sequence[Sequence[Cell]], width: int, gap: int = 2) -> Layout:
-    """The columns that fit `width` with `gap` blanks between them.
-
-    Full labels when everything fits; otherwise short labels, and the lowest priorities
-    dropped until the rest fits. When even the most useful column alone does not fit,
-    it is kept whole: a line may then be longer than `width`, never a value cut.
-    """
-    from rich.cells import cell_len
-
+    """The columns that fit `width` with `gap` blanks between them, by the one fitting
+    rule (tui/fit.py): free text wraps to no less than WRAP_MIN, labels shorten, the
+    lowest priorities go. When even the most useful column alone does not fit, it is
+    kept whole: a line may then be longer than `width`, never a value cut."""
     content = [max((_len(row[i]) for row in rows), default=0) for i in range(len(columns))]
-
-    def widths(kept: Sequence[int], short: bool) -> tuple[list[str], list[int], list[int]]:
-        labels, natural, least = [], [], []
-        for i in kept:
-            col = columns[i]
-            label = (col.short or col.label) if short else col.label
-            labels.append(label)
-            full = max(cell_len(label), content[i])
-            natural.append(full)
-            least.append(min(full, max(WRAP_MIN, cell_len(label))) if col.wrap else full)
-        return labels, natural, least
-
-    def room(least: Sequence[int]) -> int:
-        return sum(least) + gap * (len(least) - 1)
-
-    kept = list(range(len(columns)))
-    labels, natural, least = widths(kept, short=False)
-    if room(least) > width:
-        labels, natural, least = widths(kept, short=True)
-        for victim in sorted(kept, key=lambda i: columns[i].priority):
-            if room(least) <= width or len(kept) == 1:
-                break
-            kept.remove(victim)
-            labels, natural, least = widths(kept, short=True)
-    # Free-text columns share what is left, up to their natural width.
-    spare = max(0, width - room(least))
-    final = list(least)
-    for n, i in enumerate(kept):
-        if columns[i].wrap:
-            extra = min(natural[n] - least[n], spare)
-            final[n] += extra
-            spare -= extra
-    return Layout(tuple(kept), tuple(labels), tuple(final))
+    fits = [
+        Fit(
+            str(i),
+            col.label,
+            content[i],
+            col.priority,
+            short=col.short,
+            cap=WRAP_MIN if col.wrap else 0,
+            wraps=col.wrap,
+        )
+        for i, col in enumerate(columns)
+    ]
+    placed = fit_widths(fits, width, Frame(gap=gap))
+    return Layout(
+        tuple(int(p.key) for p in placed),
+        tuple(p.label for p in placed),
+        tuple(p.width for p in placed),
+    )
 
 
 def print_table(

@@ -1,90 +1,22 @@
-"""Which columns of a table fit the terminal, the one rule every table in the app keeps.
-
-Nothing is cut while there is room. Short of room, in this order: short labels,
-then descriptive text cut to its cap (never an identifier or a number), then the
-least useful columns dropped, one at a time.
+"""The app's tables laid out by the one fitting rule (tui/fit.py): cells drawn as
+`Text`, descriptive text cut to its width with '…', the cursor kept on its row.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rich.text import Text
 
+from dlpick.tui.fit import Fit, Frame, cut, fit_widths
+
 if TYPE_CHECKING:
     from dlpick.tui.widgets.row_table import RowTable
 
-# DataTable pads every cell by one column on each side.
-CELL_PADDING = 2
-# Room the vertical scrollbar takes.
-SCROLLBAR = 1
-ELLIPSIS = "…"
-
-
-@dataclass(frozen=True)
-class Fit:
-    """One column as the fitting rule sees it."""
-
-    key: str
-    label: str
-    content: int  # its widest cell
-    priority: int  # short of room, lower priorities are dropped first
-    short: str = ""  # its label when short of room
-    cap: int = 0  # descriptive text may be cut to this many cells (0: never cut)
-    keep: bool = False  # never dropped (the column the table is sorted by)
-
-
-@dataclass(frozen=True)
-class Placed:
-    """A column as laid out: the label it shows and its width."""
-
-    key: str
-    label: str
-    width: int
-
-
-def _lay_out(cols: Sequence[Fit], *, short: bool, capped: bool) -> list[Placed]:
-    out = []
-    for col in cols:
-        label = (col.short or col.label) if short else col.label
-        content = min(col.content, col.cap) if capped and col.cap else col.content
-        out.append(Placed(col.key, label, max(len(label), content)))
-    return out
-
-
-def total_width(placed: Sequence[Placed]) -> int:
-    return sum(p.width + CELL_PADDING for p in placed) + SCROLLBAR
-
-
-def fit_widths(cols: Sequence[Fit], width: int, *, least: int = 2) -> list[Placed]:
-    """The columns that fit `width` cells; never fewer than `least` are kept."""
-    for short, capped in ((False, False), (True, False)):
-        placed = _lay_out(cols, short=short, capped=capped)
-        if total_width(placed) <= width:
-            return placed
-    kept = list(cols)
-    placed = _lay_out(kept, short=True, capped=True)
-    for victim in sorted(cols, key=lambda c: c.priority):
-        if total_width(placed) <= width or len(kept) <= least:
-            break
-        if victim.keep:
-            continue
-        kept.remove(victim)
-        placed = _lay_out(kept, short=True, capped=True)
-    return _give_back(placed, kept, width)
-
-
-def _give_back(placed: list[Placed], cols: Sequence[Fit], width: int) -> list[Placed]:
-    """Room left over goes to the cut columns, so they are cut no more than they must be."""
-    spare = width - total_width(placed)
-    out = []
-    for p, col in zip(placed, cols, strict=True):
-        grow = min(max(spare, 0), max(col.content - p.width, 0))
-        spare -= grow
-        out.append(replace(p, width=p.width + grow))
-    return out
+# DataTable pads every cell by one column on each side; the vertical scrollbar takes one.
+TABLE = Frame(padding=2, edge=1)
 
 
 @dataclass(frozen=True)
@@ -113,7 +45,7 @@ def fit_cells(
         )
         for c in cols
     ]
-    return [(by_key[p.key], p.width) for p in fit_widths(fits, width, least=least)]
+    return [(by_key[p.key], p.width) for p in fit_widths(fits, width, TABLE, least=least)]
 
 
 def fitted_row(row: Mapping[str, Text], laid: Sequence[tuple[Col, int]]) -> list[Text]:
@@ -126,11 +58,6 @@ def fitted_row(row: Mapping[str, Text], laid: Sequence[tuple[Col, int]]) -> list
         text.justify = "right" if col.right else "left"
         out.append(text)
     return out
-
-
-def cut(text: str, width: int) -> str:
-    """`text` in `width` cells, its end replaced by '…' when it is longer."""
-    return text if len(text) <= width else text[: max(width - 1, 0)] + ELLIPSIS
 
 
 def fill_table(

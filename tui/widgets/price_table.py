@@ -13,8 +13,9 @@ from typing import Any
 from rich.text import Text
 
 from dlpick.pricing.retiring import MARK
+from dlpick.tui.fit import Fit, cut, fit_widths
 from dlpick.tui.formats import fmt_count, fmt_num, fmt_tflops, fmt_usd
-from dlpick.tui.widgets.fit import Fit, cut, fit_widths
+from dlpick.tui.widgets.fit import TABLE
 
 METRICS = ("fp32", "bf16")
 
@@ -197,5 +198,5 @@ def fit_columns(
         short = (c.short or c.label) + arrow
         return Fit(c.key, c.label + arrow, content, c.priority, short=short, cap=c.cap, keep=True)
 
-    placed = fit_widths([fit_of(c) for c in columns], width)
+    placed = fit_widths([fit_of(c) for c in columns], width, TABLE, least=2)
     return [Shown(by_key[p.key], p.label, p.width) for p in placed]
