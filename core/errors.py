@@ -13,7 +13,7 @@ import re
 
 from dlpick.core.locations import bug_log_file
 
-# Exit codes (README, "Exit codes").
+# Exit codes (docs/configuration.md, "Errors and exit codes").
 EXIT_OK = 0
 EXIT_ERROR = 1  # a user-facing error: one line on stderr
 EXIT_USAGE = 2  # the command line (or the terminal) cannot be used

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 
 # Public commercial regions (code -> location), from the EC2 regions table in the
 # AWS documentation. A region a user names (flag, config, AWS_DEFAULT_REGION) is
-# checked against these before any AWS call (pricing/inputs.check_region).
+# checked against these before any AWS call (core/inputs.check_region).
 KNOWN_REGIONS: dict[str, str] = {
     "us-east-1": "US East (N. Virginia)",
     "us-east-2": "US East (Ohio)",

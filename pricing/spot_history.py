@@ -1,8 +1,8 @@
 """How steady a spot price is: one type's Linux spot price history in one region, per AZ.
 
 What AWS gives (DescribeSpotPriceHistory) is the list of price changes. It is read
-as a step series: a price holds until the next change. Definitions, as the README
-gives them:
+as a step series: a price holds until the next change. Definitions, as
+docs/spot-history.md gives them:
 
 - the window is [now - D days, now];
 - an AZ's price before its first change in the window is the record in effect at the

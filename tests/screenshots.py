@@ -458,7 +458,7 @@ async def _filter(pilot: Pilot[None]) -> None:
 
 
 # The figures of a real `dlpick bench` on the tests' sshd host (PyTorch's CPU build on a
-# 2-core machine), as README shows them: a CPU figure, drawn without running it again.
+# 2-core machine), as docs/bench.md shows them: a CPU figure, drawn without running it again.
 BENCH_ANSWER = {
     "backend": "torch-cpu",
     "device": "cpu (AMD EPYC)",

@@ -1,11 +1,10 @@
-"""Launching an instance on a Deep Learning AMI, safely.
+"""Launching an instance on a Deep Learning AMI, safely: executing a confirmed plan.
 
-The launch is planned first with read-only calls (specs, AMI, quota, key pair,
-security group, price), so a plan can be shown and confirmed, and a quota that
-would refuse the launch stops it before anything is created. Executing the plan
-creates only what is missing (a key pair, a security group), each found by name
-next time, and starts the instance with an idempotency token, so a retried launch
-never starts a second instance; without capacity it moves on (remote/failover.py).
+The plan (remote/launch/plan.py) was found with read-only calls and shown. Executing it
+creates only what is missing (a key pair, a security group), each found by name next
+time, and starts the instance with an idempotency token, so a retried launch never
+starts a second instance; without capacity it moves on (remote/launch/failover.py).
+Then it waits for the instance to run and sets its idle guard.
 """
 
 from __future__ import annotations

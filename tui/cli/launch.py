@@ -176,7 +176,7 @@ def region_chooser(any_region: bool) -> Choose | None:
 
 
 def cmd_launch(args: argparse.Namespace, settings: Settings) -> int:
-    from dlpick.tui.cli import capacity as cmd_capacity
+    from dlpick.tui.cli.capacity import launch_extras
 
     if args.max_price is not None and (args.max_price <= 0 or not args.spot):
         raise InputError("--max-price needs --spot and a price above zero")
@@ -207,7 +207,7 @@ def cmd_launch(args: argparse.Namespace, settings: Settings) -> int:
     print(f"planning {req.instance_type} in {region}...", file=sys.stderr)
     price_in = catalog_price(aws, req.instance_type, req.spot)
     plan = plan_launch(aws, req, lambda: price_in(region))
-    cmd_capacity.launch_extras(aws, plan)  # its Capacity Block; the spot placement score
+    launch_extras(aws, plan)  # its Capacity Block; the spot placement score
     for line in plan.describe():
         print(line)
     if plan.existing_instance is None:

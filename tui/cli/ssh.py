@@ -1,5 +1,5 @@
-"""The SSH subcommands: `dlpick run`, `runs` and `logs` (and the parser of `ssh`, whose
-handler is in cmd_shell.py).
+"""The SSH subcommands: `dlpick run`, `runs`, `logs` and `ssh` (an interactive shell
+through the system ssh client).
 
 Each handler takes (args, settings) and returns an exit code; problems the user
 can fix are raised as InputError (one line, exit code 1).
@@ -179,9 +179,7 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
         help="forward a local port to the host (PORT alone means the same port there)",
     )
     add_connection_options(ssh)
-    from dlpick.tui.cli import ssh as cmd_shell
-
-    ssh.set_defaults(handler=cmd_shell.cmd_ssh)
+    ssh.set_defaults(handler=cmd_ssh)
 
 
 def say(message: str) -> None:
