@@ -24,7 +24,6 @@ from dlpick.tui.config import Settings
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient
 
-    from dlpick.core.aws import Aws
     from dlpick.pricing.catalog import Catalog, Offer
     from dlpick.pricing.spot_history import History
     from dlpick.remote.batch.jobs import BatchJob

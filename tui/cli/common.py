@@ -25,7 +25,6 @@ from dlpick.remote.ssh.target import parse_target
 from dlpick.tui.config import Settings, aws_config_region
 
 if TYPE_CHECKING:
-    from dlpick.core.aws import Aws
     from dlpick.pricing.catalog import Catalog
 
 FORMATS = ("table", "csv", "json")

@@ -33,9 +33,7 @@ from dlpick.tui.cli.common import Parser, add_global_options, number_arg, region
 from dlpick.tui.cli.output import Col
 
 if TYPE_CHECKING:
-    from dlpick.remote.ssh.connection import SshOptions
     from dlpick.remote.ssh.follow import FollowEvent
-    from dlpick.remote.ssh.target import Target
     from dlpick.tui.config import Settings
 
 

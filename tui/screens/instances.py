@@ -33,7 +33,6 @@ from dlpick.tui.widgets.ticker import TopBar
 from dlpick.tui.worker_errors import WorkerErrors, WorkerFailed
 
 if TYPE_CHECKING:
-    from dlpick.remote.fleet.actions import Leftovers
     from dlpick.remote.fleet.scan import Instance
 
 STATE_STYLES = {

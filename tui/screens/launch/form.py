@@ -34,8 +34,7 @@ from dlpick.tui.config import Settings
 from dlpick.tui.formats import fmt_count, fmt_num
 
 if TYPE_CHECKING:
-    from dlpick.core.errors import AwsError
-    from dlpick.remote.launch.model import LaunchPlan, LaunchRequest, PlanRow
+    from dlpick.remote.launch.model import LaunchPlan, PlanRow
 
 # Launch options the dialog offers: those of `dlpick launch`, and the AZ.
 AMI_CHOICES = (("base (driver + CUDA)", "base"), ("PyTorch (newest)", "pytorch"))
