@@ -50,6 +50,10 @@ KNOWN_REGIONS: dict[str, str] = {
 }
 
 
+# The region a command or the app is given to mean every enabled region.
+ALL_REGIONS = "all"
+
+
 def enabled_regions(ec2: EC2Client) -> list[str]:
     """Regions this account can use (opted in or not requiring opt-in)."""
     try:

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 
 from dlpick.core.aws import paginate
 from dlpick.core.errors import AwsError, InputError, LaunchError
-from dlpick.remote.ssh.target import login_user_for_image
 
 if TYPE_CHECKING:
     from mypy_boto3_ssm import SSMClient
@@ -162,3 +161,14 @@ def find_ami(aws: Aws, region: str, flavour: str, os_name: str, arch: str, famil
     name = str(image.get("Name") or image_id)
     # The same rule `dlpick run` and `dlpick ssh` use, so the printed ssh command agrees.
     return Ami(image_id, name, parameter, root, size, login_user_for_image(name))
+
+
+def login_user_for_image(image_name: str | None) -> str:
+    """The default login user of an AMI, from its name (DLAMI names say the OS)."""
+    name = (image_name or "").lower()
+    if "ubuntu" in name:
+        return "ubuntu"
+    if "debian" in name:
+        return "admin"
+    # Amazon Linux (2, 2023) and the DLAMIs built on it, and most other AWS images.
+    return "ec2-user"

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from dlpick.core.errors import AwsError, InputError
+from dlpick.remote.launch.images import login_user_for_image
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2 import EC2Client
@@ -82,17 +83,6 @@ def parse_target(text: str) -> TargetSpec:
     if port is not None and not 0 < port < 65536:
         raise TargetError(f"port {port} in target {text!r} is out of range")
     return TargetSpec(text=text, host=host, user=match["user"], port=port)
-
-
-def login_user_for_image(image_name: str | None) -> str:
-    """The default login user of an AMI, from its name (DLAMI names say the OS)."""
-    name = (image_name or "").lower()
-    if "ubuntu" in name:
-        return "ubuntu"
-    if "debian" in name:
-        return "admin"
-    # Amazon Linux (2, 2023) and the DLAMIs built on it, and most other AWS images.
-    return "ec2-user"
 
 
 def resolve_instance(

@@ -17,9 +17,8 @@ from textual.widgets.option_list import Option
 
 from dlpick.core.errors import InputError
 from dlpick.core.inputs import parse_number
+from dlpick.core.regions import ALL_REGIONS
 from dlpick.pricing.select import unknown_models
-
-ALL_REGIONS = "all"
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from typing import Any
 from rich.text import Text
 from textual.message import Message
 
+from dlpick.core.regions import ALL_REGIONS
 from dlpick.pricing.catalog import Offer
 from dlpick.pricing.measurements import apply_measured
 from dlpick.pricing.select import (
@@ -22,7 +23,7 @@ from dlpick.pricing.select import (
 )
 from dlpick.remote.launch.quotas import Headroom, verdict_for
 from dlpick.tui.formats import UNMEASURED, provenance
-from dlpick.tui.screens.dialogs import ALL_REGIONS, Filters
+from dlpick.tui.screens.dialogs import Filters
 from dlpick.tui.widgets.measured import kept_or_problem
 from dlpick.tui.widgets.price_table import QUOTA_FIELD, Column, Shown, columns_for
 

@@ -22,10 +22,11 @@ from textual.widgets import DataTable, Footer, Static
 from textual.worker import Worker
 
 from dlpick.core.errors import DlpickError
+from dlpick.core.regions import ALL_REGIONS
 from dlpick.pricing.catalog import Catalog, Offer
 from dlpick.remote.launch.quotas import Headroom
 from dlpick.tui.account import AwsAccess
-from dlpick.tui.screens.dialogs import ALL_REGIONS, FilterDialog, Filters, RegionPicker
+from dlpick.tui.screens.dialogs import FilterDialog, Filters, RegionPicker
 from dlpick.tui.screens.price_view import (
     QuotasArrived,
     View,

@@ -19,8 +19,8 @@ from textual.widgets import LoadingIndicator, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from dlpick.core.errors import AwsError
+from dlpick.core.regions import ALL_REGIONS
 from dlpick.pricing.catalog import Offer
-from dlpick.tui.screens.dialogs import ALL_REGIONS
 from dlpick.tui.worker_errors import WorkerErrors
 
 
