@@ -36,8 +36,8 @@ if TYPE_CHECKING:
 
 WIDE = 100  # from this many columns on, the legend stands beside the plot
 MIN_WIDTH, MIN_HEIGHT = 20, 5  # a plot smaller is not drawn
-# One colour per AZ, apart from each other and from on-demand's red on a dark or a
-# light background; a region has at most six AZs.
+# One colour per AZ, apart from each other and from on-demand's red on the app's dark
+# background; a region has at most six AZs.
 AZ_COLOURS: tuple[tuple[int, int, int], ...] = (
     (64, 160, 255),  # blue
     (80, 200, 90),  # green
@@ -62,7 +62,9 @@ def rich_colour(rgb: tuple[int, int, int]) -> Style:
 
 def short_az(az: str, region: str) -> str:
     """What tells the AZ apart in its region: 'us-east-1a' -> 'a'."""
-    return az[len(region) :].lstrip("-") or az if az.startswith(region) else az
+    if not az.startswith(region):
+        return az
+    return az[len(region) :].lstrip("-") or az
 
 
 def price_ticks(low: float, high: float, rows: int) -> list[float]:
