@@ -206,6 +206,9 @@ class HistorySummary:
     zones: tuple[ZoneSummary, ...]
     hours: tuple[datetime, ...]
     hourly: dict[str, tuple[float | None, ...]]  # None before an AZ's first record
+    # Per AZ, each price and from when it holds (the window start for the one in effect
+    # then), in order; the last holds to the window end.
+    steps: dict[str, tuple[tuple[datetime, float], ...]]
 
     @property
     def cheapest(self) -> ZoneSummary | None:
@@ -247,6 +250,7 @@ def summarise(
     marks = pd.date_range(start.ceil("h"), end.floor("h"), freq="h")
     zones: list[ZoneSummary] = []
     hourly: dict[str, tuple[float | None, ...]] = {}
+    held_from: dict[str, tuple[tuple[datetime, float], ...]] = {}
     by_az: dict[str, list[PriceChange]] = {}
     for change in history.changes:
         if change.at <= history.end:
@@ -289,6 +293,10 @@ def summarise(
             )
         )
         hourly[az] = tuple(None if pd.isna(v) else float(v) for v in series)
+        moved = steps[steps.ne(steps.shift())]
+        held_from[az] = tuple(
+            (t.to_pydatetime(), float(v)) for t, v in zip(moved.index, moved, strict=True)
+        )
     return HistorySummary(
         history=history,
         on_demand_usd_hour=on_demand,
@@ -296,4 +304,5 @@ def summarise(
         zones=tuple(zones),
         hours=tuple(t.to_pydatetime() for t in marks),
         hourly=hourly,
+        steps=held_from,
     )

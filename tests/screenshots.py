@@ -8,6 +8,7 @@ and a fixed clock, so that they change only when the app does.
 from __future__ import annotations
 
 import asyncio
+import html
 import re
 import shutil
 import subprocess
@@ -453,6 +454,13 @@ async def _detail_capacity(pilot: Pilot[None]) -> None:
     await pilot.pause()
 
 
+async def _detail_history(pilot: Pilot[None]) -> None:
+    """The detail pane scrolled down to its spot history chart."""
+    await _detail_capacity(pilot)
+    pilot.app.query_one("#detail").scroll_end(animate=False, immediate=True)
+    await pilot.pause()
+
+
 async def _filter(pilot: Pilot[None]) -> None:
     await pilot.press("f", *"L4,A10G", "tab", "2", "0")
 
@@ -586,6 +594,7 @@ SCREENS: dict[str, Callable[[Pilot[None]], Awaitable[None]] | None] = {
     "main": None,
     "detail": _detail,
     "detail-capacity": _detail_capacity,
+    "detail-history": _detail_history,
     "filter": _filter,
     "help": _help,
     "spot": _spot,
@@ -601,6 +610,7 @@ SCREENS: dict[str, Callable[[Pilot[None]], Awaitable[None]] | None] = {
 # Screens that need an AWS account: drawn with FixedAccess and the fixed prices.
 AWS_SCREENS = (
     "detail-capacity",
+    "detail-history",
     "launch",
     "launch-short",
     "instances",
@@ -624,6 +634,25 @@ async def render(name: str, size: tuple[int, int], out: Path, app: DlpickApp) ->
     return svg
 
 
+# A run of text with braille in it (the spot history plot's lines). Fira Code has no
+# braille, and librsvg honours neither textLength nor a list of x: the glyphs of the
+# wider font it falls back on would carry the run past its cells, so each character is
+# placed in its own cell.
+BRAILLE_RUN = re.compile(r'(<text [^>]*?)x="([0-9.]+)"([^>]*?)textLength="([0-9.]+)"([^>]*>)'
+                         r"([^<]*[\u2800-\u28ff][^<]*)(</text>)")  # fmt: skip
+
+
+def _cell_by_cell(match: re.Match[str]) -> str:
+    before, x, middle, length, after, content, end = match.groups()
+    chars = html.unescape(content)
+    cell = float(length) / len(chars)
+    spans = "".join(
+        f'<tspan x="{float(x) + i * cell:.1f}">{html.escape(c, quote=False)}</tspan>'
+        for i, c in enumerate(chars)
+    )
+    return f"{before}{middle}{after}{spans}{end}"
+
+
 def to_png(svg: Path) -> Path:
     """Convert with rsvg-convert, which must keep the no-break spaces that align columns."""
     png = svg.with_suffix(".png")
@@ -631,6 +660,7 @@ def to_png(svg: Path) -> Path:
     # librsvg collapses leading no-break spaces unless told to preserve whitespace,
     # which would shift every right-aligned number.
     text = re.sub(r"<svg ", '<svg xml:space="preserve" ', text, count=1)
+    text = BRAILLE_RUN.sub(_cell_by_cell, text)
     with tempfile.NamedTemporaryFile("w", suffix=".svg", encoding="utf-8") as tmp:
         tmp.write(text)
         tmp.flush()

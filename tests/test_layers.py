@@ -81,8 +81,9 @@ ROOMS = {"core": 0, "pricing": 1, "remote": 2, "tui": 3}
 # Imports that may wait inside a function until they are needed, so start-up stays
 # light: each of these takes 5 ms or more to import on the development machine
 # (`python -X importtime`), e.g. asyncio 40 ms, urllib.request 31 ms, platformdirs 26 ms,
-# importlib.metadata 20 ms, concurrent.futures 12 ms, traceback 5 ms, and far more
-# for boto3, pandas, asyncssh and Textual.
+# importlib.metadata 20 ms, concurrent.futures 12 ms, traceback 5 ms, plotext 55 ms
+# (textual-plotext 25 to 40 ms once Textual is loaded), and far more for boto3, pandas,
+# asyncssh and Textual.
 HEAVY = (
     "asyncio",
     "asyncssh",
@@ -96,10 +97,12 @@ HEAVY = (
     "numpy",
     "pandas",
     "platformdirs",
+    "plotext",
     "rich",
     "sqlite3",
     "ssl",
     "textual",
+    "textual_plotext",  # already covered by "textual"'s prefix; named for the record
     "tomllib",
     "torch",
     "traceback",

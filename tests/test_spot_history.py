@@ -22,6 +22,7 @@ from tests.peers.pricing_api import ec2_product
 from tests.screenshots import FIXED_NOW
 
 if TYPE_CHECKING:
+    from rich.text import Text
     from textual.pilot import Pilot
     from textual.widgets import DataTable
 
@@ -160,6 +161,22 @@ def test_each_summary_figure_matches_the_hand_computation(
     assert summary.hours[0] == START and summary.hours[-1] == NOW and len(summary.hours) == 721
     assert summary.hourly["us-east-1c"][11] == 0.60 and summary.hourly["us-east-1c"][12] == 0.25
     assert summary.hourly["us-east-1a"][100] == 0.40 and summary.hourly["us-east-1a"][101] == 0.35
+    # The steps the chart draws: from the window start, each change (not a repeat) on.
+    assert summary.steps["us-east-1a"] == (
+        (START, 0.40),
+        (START + 100 * H + 30 * M, 0.35),
+        (START + 250 * H + 15 * M, 0.45),
+        (START + 500 * H + 40 * M, 0.30),
+        (START + 700 * H + 20 * M, 0.42),
+    )
+    assert summary.steps["us-east-1b"] == ((START, 0.33),)
+    assert [at - START for at, _ in summary.steps["us-east-1c"]] == [
+        timedelta(0),
+        10 * H + 20 * M,
+        11 * H + 50 * M,
+        400 * H,
+        719 * H + 59 * M,
+    ]
     # What was asked: the whole window, Linux only, the one type.
     [asked] = ec2_front.state.asked("DescribeSpotPriceHistory")
     assert asked["StartTime"].startswith("2026-10-31T12:00:00")
@@ -374,17 +391,21 @@ async def test_the_detail_pane_charts_the_history_after_the_first_frame(
         table, chart = await g6_asked_about(app, pilot, ec2_front)
         # The pane is drawn while AWS has not answered: it says it is asking.
         await pilot.pause()
-        assert chart.summary is None and "asking AWS" in text_of(app, "#detail-history")
+        assert chart.summary is None and "asking AWS" in text_of(app, "#history-note")
         assert "7-day mean" not in text_of(app, "#detail-cost")
         ec2_front.state.history.flowing.set()
         await wait_for(lambda: chart.summary is not None, pilot, 20)
         await pilot.pause()
-        text = text_of(app, "#detail-history")
-        assert "scale $0 to on-demand $0.8048/h" in text and "cheapest by mean: us-east-1c" in text
-        lines = {line.split()[0]: line for line in text.splitlines()[1:]}
-        assert set(lines) == {"us-east-1a", "us-east-1b", "us-east-1c"}
+        heading = text_of(app, "#history-heading")
+        assert "Spot price per AZ in $/h, last 7 days" in heading
+        assert "cheapest by mean: us-east-1c" in heading
+        legend = text_of(app, "#history-legend")
+        lines = {line.split()[1]: line for line in legend.splitlines()}
+        assert set(lines) == {"us-east-1a", "us-east-1b", "us-east-1c", "on-demand"}
         assert "mean $0.3140 now $0.4200" in lines["us-east-1a"]
         assert "mean $0.2800 now $0.3100" in lines["us-east-1c"]
+        assert "$0.8048/h" in lines["on-demand"]
+        assert not app.screen.query_one("#history-note").display
         cost = " ".join(text_of(app, "#detail-cost").split())
         assert "spot now (us-east-1b) $8.33" in cost
         assert "spot 7-day mean (us-east-1c) $6.72 $6.72" in cost
@@ -396,11 +417,14 @@ async def test_the_detail_pane_charts_the_history_after_the_first_frame(
         last = str(table.get_row_at(table.cursor_row)[0])
         await wait_for(lambda: last in chart.note, pilot, 20)
         assert last != "g6.xlarge" and "no Linux spot price" in chart.note
+        assert text_of(app, "#history-note").startswith("spot history: no Linux spot price")
+        assert not app.screen.query_one("#history-chart").display
         assert len(ec2_front.state.asked("DescribeSpotPriceHistory")) == 2
         # Back on g6.xlarge: drawn from what the pane kept, not asked again.
         table.move_cursor(row=table.get_row_index("g6.xlarge"))
         await pilot.pause()
-        assert chart.summary is not None
+        assert chart.summary is not None and app.screen.query_one("#history-chart").display
+        assert not app.screen.query_one("#history-note").display
         assert len(ec2_front.state.asked("DescribeSpotPriceHistory")) == 2
 
 
@@ -440,31 +464,133 @@ async def test_a_history_aws_refuses_is_one_line_in_the_pane(
         await pilot.press("d")
         chart = app.screen.query_one("#detail-history", SpotHistoryLines)
         await wait_for(lambda: "not read" in chart.note, pilot, 20)
-        text = text_of(app, "#detail-history").strip()
+        text = text_of(app, "#history-note").strip()
         assert text.startswith("spot history: not read — permission denied") and "\n" not in text
         assert "7-day mean" not in text_of(app, "#detail-cost")
 
 
-def test_the_chart_keeps_each_line_whole_with_long_az_names() -> None:
-    """'ap-southeast-1a' is longer than 'us-east-1a': every line still ends with its
-    figures inside the pane's width."""
-    from rich.console import Console
+# -- the chart -------------------------------------------------------------------------
 
+
+def two_zones() -> HistorySummary:
+    """A week in ap-southeast-1 (long AZ names): 1a at $0.30 throughout, 1b at $0.50 with
+    $0.70 from +50h to +100h (its mean (0.50 x 118 + 0.70 x 50) / 168 = $0.5595);
+    on-demand $0.90."""
     from dlpick.pricing.spot_history import History, PriceChange
-    from dlpick.tui.widgets.spot_chart import HistoryChart
 
     end = datetime(2026, 12, 2, 12, tzinfo=UTC)
     start = end - timedelta(days=7)
-    changes = tuple(
-        PriceChange(az, start + timedelta(hours=h), price)
-        for az, price in (("ap-southeast-1a", 0.3), ("ap-southeast-1b", 0.5))
-        for h in (0, 50)
+    changes = (
+        PriceChange("ap-southeast-1a", start - H, 0.30),
+        PriceChange("ap-southeast-1b", start - H, 0.50),
+        PriceChange("ap-southeast-1b", start + 50 * H, 0.70),
+        PriceChange("ap-southeast-1b", start + 100 * H, 0.50),
     )
     history = History("g6.xlarge", "ap-southeast-1", start, end, changes)
-    console = Console(width=80, record=True, color_system=None)
-    console.print(HistoryChart(summarise(history, 0.9, "snapshot, 2026-08-26")))
-    lines = console.export_text().splitlines()
-    assert len(lines) == 3 and all(len(line) <= 80 for line in lines)
-    assert lines[1].startswith("ap-southeast-1a ")
-    assert lines[1].endswith("mean $0.3000 now $0.3000 <½OD 100%")
-    assert lines[2].endswith("mean $0.5000 now $0.5000 <½OD 0%")
+    return summarise(history, 0.9, "snapshot, 2026-08-26")
+
+
+def colours_by_row(text: Text) -> list[tuple[str, set[tuple[int, int, int]]]]:
+    """Each line of the rendered plot: its characters, and the colours drawn on it."""
+    out = []
+    for line in text.split("\n"):
+        colours = set()
+        for span in line.spans:
+            colour = getattr(span.style, "color", None)
+            if (
+                colour is not None
+                and colour.triplet is not None
+                and line.plain[span.start : span.end].strip(" │┤├")
+            ):
+                colours.add(tuple(colour.triplet))
+        out.append((line.plain, colours))
+    return out
+
+
+@pytest.mark.parametrize("size", [(120, 36), (80, 24)], ids=["120x36", "80x24"])
+async def test_the_chart_draws_a_line_per_az_and_on_demand_on_dated_price_axes(
+    size: tuple[int, int],
+) -> None:
+    """The plot: $/h marks on the left, a date at each midnight below, each AZ's line
+    in its legend colour at its price on the one scale, on-demand's across at the
+    top; the legend names each AZ with its figures, in full from 100 columns on, by
+    its letter in two columns at 80. Nothing is wider than the pane."""
+    from rich.console import Console
+    from rich.text import Text
+    from textual.app import App, ComposeResult
+    from textual.widgets import Static
+
+    from dlpick.tui.widgets.spot_plot import (
+        AZ_COLOURS,
+        ON_DEMAND_COLOUR,
+        HistoryChart,
+        HistoryPlot,
+    )
+
+    summary = two_zones()
+
+    class ChartApp(App[None]):
+        def compose(self) -> ComposeResult:
+            yield HistoryChart(summary)
+
+    app = ChartApp()
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        chart = app.query_one(HistoryChart)
+        plot = app.query_one(HistoryPlot)
+        compact = size[0] < 100
+        assert chart.compact is compact
+        rendered = plot.render()
+        assert isinstance(rendered, Text)
+        rows = colours_by_row(rendered)
+        assert all(len(line) <= plot.size.width for line, _ in rows)
+        *lines, _axis, (dates, _) = rows
+        # Round marks on the one $/h scale, one every second row, around $0.30 to $0.90.
+        marks = [float(line.split("┤")[0].strip("$ ")) for line, _ in lines if "┤" in line]
+        assert marks == ([1.0, 0.75, 0.5, 0.25] if compact else [0.9, 0.75, 0.6, 0.45, 0.3])
+        assert dates.split() == "Nov 26 Nov 27 Nov 28 Nov 29 Nov 30 Dec 01 Dec 02".split()
+
+        def row(usd: float) -> int:
+            """The row a price is drawn on: the scale spans the rows' centres."""
+            return round((marks[0] - usd) / (marks[0] - marks[-1]) * (len(lines) - 1))
+
+        def drawn_in(colour: tuple[int, int, int]) -> list[int]:
+            return [n for n, (_, colours) in enumerate(lines) if colour in colours]
+
+        assert drawn_in(ON_DEMAND_COLOUR) == [row(0.90)]
+        assert drawn_in(AZ_COLOURS[0]) == [row(0.30)]  # 1a, flat
+        # 1b at $0.50, $0.70 for two days, and the rows its steps cross between.
+        assert drawn_in(AZ_COLOURS[1]) == list(range(row(0.70), row(0.50) + 1))
+
+        legend = app.query_one("#history-legend", Static)
+        console = Console(width=legend.size.width, record=True, color_system=None)
+        console.print(legend.content)
+        shown = [line.rstrip() for line in console.export_text().splitlines()]
+        assert all(len(line) <= legend.size.width for line in shown)
+        heading = app.query_one("#history-heading", Static).content
+        if compact:
+            assert shown == [
+                "━ a mean 0.3000 now 0.3000 <½OD 100% ━ b mean 0.5595 now 0.5000 <½OD 0%",
+                "━ on-demand 0.9000",
+            ]
+            assert str(heading).startswith("Spot $/h per AZ of ap-southeast-1, last 7 days")
+            assert str(heading).endswith("cheapest by mean: a")
+        else:
+            assert [" ".join(line.split()) for line in shown] == [
+                "━━ ap-southeast-1a mean $0.3000 now $0.3000 <½OD 100%",
+                "━━ ap-southeast-1b mean $0.5595 now $0.5000 <½OD 0%",
+                "━━ on-demand $0.9000/h",
+            ]
+            assert str(heading).endswith("cheapest by mean: ap-southeast-1a")
+
+
+def test_price_marks_are_round_and_fall_on_rows() -> None:
+    """The marks cover the prices and on-demand with round figures, and land on whole
+    rows: one every second row where the count of rows allows it."""
+    from dlpick.tui.widgets.spot_plot import price_ticks
+
+    assert price_ticks(0.30, 0.90, 9) == [0.30, 0.45, 0.60, 0.75, 0.90]  # 8 gaps: 4 x 2
+    assert price_ticks(0.30, 0.90, 7) == [0.25, 0.50, 0.75, 1.00]  # 6 gaps: 3 x 2
+    assert price_ticks(29.87, 61.2, 9) == [15, 30, 45, 60, 75]
+    # A flat price still gets a fifth of its height around it.
+    assert price_ticks(0.33, 0.33, 9) == [0.275, 0.3, 0.325, 0.35, 0.375]

@@ -54,6 +54,11 @@ LATER = (
     "botocore",
     "asyncssh",
     "pandas",
+    # The spot history chart: drawn when a history arrives, its plotting library
+    # loaded by the worker that reads the history.
+    "dlpick.tui.widgets.spot_plot",
+    "textual_plotext",
+    "plotext",
 )
 
 

@@ -1,13 +1,12 @@
 """The detail pane's spot history: the highlighted type's spot price per AZ over the last
-days, one line of blocks per AZ on a fixed scale from $0 to the on-demand price, with
-each AZ's time-weighted mean and current price beside it.
+days, asked about once the cursor rests on a row, and drawn as a chart (a line per AZ
+and the on-demand price on one $/h scale, dates below, each AZ's time-weighted mean,
+current price and share below half on-demand in the legend) or as one line saying why
+there is none.
 
-Why its own drawing: Textual's Sparkline scales every series to its own min..max, so
-two AZs (or an AZ and on-demand) cannot be compared by height; a fixed 0-to-on-demand
-scale makes a full block mean "as dear as on-demand" in every row.
-
-Read in a thread worker once the cursor rests, never before the first frame; pandas
-is imported there (pricing.spot_history.summarise), not when the app starts.
+Read in a thread worker, never before the first frame; pandas (pricing.spot_history.
+summarise) and the plotting library (tui/widgets/spot_plot.py) are imported there, not
+when the app starts.
 """
 
 from __future__ import annotations
@@ -15,15 +14,15 @@ from __future__ import annotations
 from functools import partial
 from typing import TYPE_CHECKING
 
-from rich.console import Console, ConsoleOptions, RenderResult
 from rich.text import Text
 from textual import on
+from textual.app import ComposeResult
+from textual.containers import Vertical
 from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import Static
 
 from dlpick.core.errors import AwsError
-from dlpick.tui.formats import fmt_usd
 from dlpick.tui.widgets.kept import Kept
 from dlpick.tui.worker_errors import WorkerErrors
 
@@ -36,8 +35,6 @@ HISTORY_DAYS = 7
 SETTLE_SECONDS = 0.4  # the cursor rests this long before AWS is asked
 KEEP_SECONDS = 3600  # as long as the cache keeps a history
 KEEP_AT_MOST = 128
-BLOCKS = " ▁▂▃▄▅▆▇█"
-LABEL = 11  # an AZ name and a blank, at the least
 
 
 class HistoryArrived(Message):
@@ -53,72 +50,7 @@ class HistoryArrived(Message):
         self.note = note  # why there is no summary
 
 
-def columns(values: tuple[float | None, ...], width: int) -> list[float | None]:
-    """The hourly values in `width` spans or fewer, each span's highest (a spike shows)."""
-    if not values or width <= 0:
-        return []
-    count = min(width, len(values))
-    out: list[float | None] = []
-    for i in range(count):
-        span = [v for v in values[i * len(values) // count : (i + 1) * len(values) // count] if v]
-        out.append(max(span) if span else None)
-    return out
-
-
-def bar(value: float | None, top: float, on_demand: float | None) -> Text:
-    """One column: its height the price over `top`; green below half on-demand, red at or
-    above it."""
-    if value is None:
-        return Text(" ")
-    level = max(1, min(8, round(value / top * 8)))
-    if on_demand is None:
-        style = "cyan"
-    elif value >= on_demand:
-        style = "red"
-    else:
-        style = "green" if value < on_demand / 2 else "yellow"
-    return Text(BLOCKS[level], style=style)
-
-
-class HistoryChart:
-    """Heading, then per AZ its label, its blocks and its figures, fitted to the width."""
-
-    def __init__(self, summary: HistorySummary, days: int = HISTORY_DAYS) -> None:
-        self.summary = summary
-        self.days = days
-
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        summary = self.summary
-        od = summary.on_demand_usd_hour
-        highest = max((z.maximum for z in summary.zones), default=0.0)
-        top = od or highest or 1.0
-        scale = (
-            f"$0 to on-demand ${fmt_usd(od)}/h"
-            if od
-            else f"$0 to ${fmt_usd(top)}/h, on-demand unknown"
-        )
-        cheapest = summary.cheapest
-        head = Text(f"Spot price, last {self.days} days (scale {scale})", style="dim")
-        if cheapest is not None:
-            head.append(" · cheapest by mean: ", style="dim").append(cheapest.az, "bold green")
-        head.no_wrap, head.overflow = True, "ellipsis"
-        yield head
-        # As wide as the longest AZ name ('ap-southeast-1a'), so no line runs past its end.
-        label = max([LABEL - 1, *(len(z.az) for z in summary.zones)]) + 1
-        for zone in summary.zones:
-            figures = f" mean ${fmt_usd(zone.mean)} now ${fmt_usd(zone.current)}"
-            if zone.below_half_share is not None:
-                figures += f" <½OD {zone.below_half_share * 100:.0f}%"
-            width = max(8, options.max_width - label - len(figures))
-            style = "bold green" if zone is cheapest else ""
-            line = Text(f"{zone.az:<{label - 1}} ", style=style, no_wrap=True, overflow="ellipsis")
-            for value in columns(summary.hourly.get(zone.az, ()), width):
-                line.append_text(bar(value, top, od))
-            line.append(figures, style=style or "dim")
-            yield line
-
-
-class SpotHistoryLines(WorkerErrors, Static):
+class SpotHistoryLines(WorkerErrors, Vertical):
     """The chart of the highlighted type, or one line saying why there is none."""
 
     def __init__(self, account: AwsAccess | None, *, id: str | None = None) -> None:  # noqa: A002
@@ -129,6 +61,9 @@ class SpotHistoryLines(WorkerErrors, Static):
         self.note = ""  # what is drawn instead of a chart
         self._timer: Timer | None = None
         self._known: Kept[HistoryArrived] = Kept(KEEP_SECONDS, KEEP_AT_MOST)
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="history-note")
 
     def show(self, offer: Offer | None) -> None:
         """Ask about `offer` once the cursor rests on it (answers are kept an hour)."""
@@ -155,7 +90,11 @@ class SpotHistoryLines(WorkerErrors, Static):
 
     def _say(self, note: str) -> None:
         self.note = note
-        self.update(Text(note, style="dim", no_wrap=True, overflow="ellipsis"))
+        line = self.query_one("#history-note", Static)
+        line.update(Text(note, style="dim", no_wrap=True, overflow="ellipsis"))
+        line.display = True
+        for chart in self.query("#history-chart"):
+            chart.display = False
 
     def _ask(self, offer: Offer) -> None:
         if offer is not self.offer:
@@ -172,7 +111,9 @@ class SpotHistoryLines(WorkerErrors, Static):
         )
 
     def _read(self, offer: Offer) -> None:
-        """The worker: the history from the cache or AWS, summarised with pandas."""
+        """The worker: the history from the cache or AWS, summarised with pandas (and the
+        plotting library loaded here, off the app's thread)."""
+        import dlpick.tui.widgets.spot_plot  # noqa: F401
         from dlpick.pricing.spot_history import summarise
 
         assert self.account is not None
@@ -205,6 +146,14 @@ class SpotHistoryLines(WorkerErrors, Static):
         self.summary = message.summary
         if message.summary is None:
             self._say(f"spot history: {message.note}")
+            return
+        from dlpick.tui.widgets.spot_plot import HistoryChart
+
+        self.note = ""
+        self.query_one("#history-note", Static).display = False
+        charts = self.query(HistoryChart)
+        if charts:
+            charts.first().show(message.summary)
+            charts.first().display = True
         else:
-            self.note = ""
-            self.update(HistoryChart(message.summary))
+            self.mount(HistoryChart(message.summary, id="history-chart"))
