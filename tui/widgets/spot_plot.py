@@ -302,5 +302,8 @@ class HistoryChart(Vertical):
     def _lay_out(self) -> None:
         compact = 0 < self.size.width < WIDE
         self.set_class(compact, "-compact")
-        self.query_one("#history-heading", Static).update(heading(self.summary, compact))
-        self.query_one("#history-legend", Static).update(legend(self.summary, compact))
+        # A chart removed as soon as it came (the cursor moved on) has no parts left.
+        for part in self.query("#history-heading").results(Static):
+            part.update(heading(self.summary, compact))
+        for part in self.query("#history-legend").results(Static):
+            part.update(legend(self.summary, compact))
