@@ -248,7 +248,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dlpick.pricing.advisor")
     parser.add_argument("feed", type=Path, help="a full copy of spot-advisor-data.json")
     parser.add_argument("--source-text", required=True, help="where the copy came from")
-    parser.add_argument("--as-of", required=True, help="when the data was valid, as known")
+    parser.add_argument(
+        "--as-of",
+        required=True,
+        help="when the data was valid: an ISO date, or 'no later than YYYY-MM-DD'",
+    )
     parser.add_argument("--out", type=Path, default=BUNDLE)
     args = parser.parse_args(argv)
     feed = json.loads(args.feed.read_text())
