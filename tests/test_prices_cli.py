@@ -75,6 +75,13 @@ def test_live_prices_follow_the_record_contract(
     assert p5["spot_usd_hour"] is None
     g6f = by_type(records)["g6f.large"]
     assert g6f["gpu_count"] == 0.125 and g6f["fp32_tflops"] == pytest.approx(30.3 / 8)
+    # Live answers carry the same figure kinds, engines and band dates as offline ones.
+    assert (g6["fp32_source_kind"], g6f["fp32_source_kind"]) == ("datasheet", "derived")
+    assert (g6["fp32_engine"], by_type(records)["trn1.2xlarge"]["fp32_engine"]) == (
+        "vector",
+        "matrix",
+    )
+    assert (g6["spot_advisor_source"], g6["spot_advisor_as_of"]) == ("snapshot", "2025-06-28")
     # Sorted by on-demand $/TFLOP-hour, unknown prices last.
     values = [r["usd_per_fp32_tflop_hour"] for r in records]
     known = [v for v in values if v is not None]
