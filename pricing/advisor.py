@@ -17,6 +17,7 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,10 @@ KIND = "advisor"
 BUNDLE = Path(__file__).parent / "data" / "spot_advisor.json"
 TIMEOUT_SECONDS = 5.0
 OS = "Linux"  # dlpick launches Linux AMIs only
+# Bands older than this are shown with a warning: AWS recomputes them from the last month.
+STALE_AFTER_DAYS = 90
+# How a bundle states a date that is only the latest its data can be from.
+NO_LATER_THAN = "no later than "
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,30 @@ class Advice:
 
 
 UNKNOWN = Advice(None, None)
+
+
+@dataclass(frozen=True)
+class AdvisorStamp:
+    """Where the bands came from (`live`, `cache`, `snapshot`) and as of when."""
+
+    source: str
+    as_of: str  # an ISO date or time
+    not_after: bool = False  # as_of is only the latest the data can be from
+
+    def age_days(self, now: datetime) -> float | None:
+        """How many days old the bands are (at least, when `not_after`); None if unparsable."""
+        try:
+            when = datetime.fromisoformat(self.as_of.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        return (now - when).total_seconds() / 86400
+
+    def stale(self, now: datetime) -> bool:
+        """Older than STALE_AFTER_DAYS (an unreadable date counts as old)."""
+        age = self.age_days(now)
+        return age is None or age > STALE_AFTER_DAYS
 
 
 def band_upper_percent(label: str) -> float | None:
@@ -90,9 +119,25 @@ class Advisor:
     by_region: dict[str, dict[str, Advice]] = field(default_factory=dict)
     source: str = "snapshot"
     as_of: str = ""
+    as_of_not_after: bool = False  # as_of is the latest the data can be from (the bundle's)
 
     def advice(self, region: str, instance_type: str) -> Advice:
         return self.by_region.get(region, {}).get(instance_type, UNKNOWN)
+
+    @property
+    def stamp(self) -> AdvisorStamp | None:
+        """Source and date of the bands; None when no advisor data was read at all."""
+        if not self.as_of:
+            return None
+        return AdvisorStamp(self.source, self.as_of, self.as_of_not_after)
+
+
+def bundle_date(text: str) -> tuple[str, bool]:
+    """A bundle's `as_of` ('no later than 2025-06-28') as (ISO date, only an upper bound)."""
+    text = text.strip()
+    if text.startswith(NO_LATER_THAN):
+        return text[len(NO_LATER_THAN) :].strip(), True
+    return text, False
 
 
 def read_bundle(path: Path = BUNDLE) -> Advisor:
@@ -103,7 +148,8 @@ def read_bundle(path: Path = BUNDLE) -> Advisor:
         return Advisor()
     if not PAYLOAD_SHAPES[KIND](data):
         return Advisor()
-    return Advisor(advice_by_region(data), "snapshot", str(data.get("as_of", "")))
+    as_of, not_after = bundle_date(str(data.get("as_of", "")))
+    return Advisor(advice_by_region(data), "snapshot", as_of, not_after)
 
 
 def advisor_url(environ: Mapping[str, str] | None = None) -> str:
@@ -202,7 +248,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dlpick.pricing.advisor")
     parser.add_argument("feed", type=Path, help="a full copy of spot-advisor-data.json")
     parser.add_argument("--source-text", required=True, help="where the copy came from")
-    parser.add_argument("--as-of", required=True, help="when the data was valid, as known")
+    parser.add_argument(
+        "--as-of",
+        required=True,
+        help="when the data was valid: an ISO date, or 'no later than YYYY-MM-DD'",
+    )
     parser.add_argument("--out", type=Path, default=BUNDLE)
     args = parser.parse_args(argv)
     feed = json.loads(args.feed.read_text())

@@ -19,7 +19,7 @@ from dlpick.core.regions import enabled_regions
 from dlpick.pricing import ondemand
 from dlpick.pricing import specs as specs_api
 from dlpick.pricing import spot as spot_api
-from dlpick.pricing.advisor import UNKNOWN, Advice, AdvisorSource
+from dlpick.pricing.advisor import UNKNOWN, Advice, AdvisorSource, AdvisorStamp
 from dlpick.pricing.chips import Chip
 from dlpick.pricing.payloads import PAYLOAD_SHAPES
 from dlpick.pricing.retiring import Retirement, retirement_for
@@ -66,6 +66,12 @@ RECORD_FIELDS = (
     "spot_price_as_of_not_before",
     "sagemaker_training_usd_hour",
     "sagemaker_premium_percent",
+    "fp32_engine",
+    "fp32_caveat",
+    "bf16_caveat",
+    "spot_advisor_source",
+    "spot_advisor_as_of",
+    "spot_advisor_as_of_not_after",
 )
 SOURCES = ("live", "cache", "snapshot")
 P = TypeVar("P")  # a payload of one kind, as fetched live and as cached
@@ -100,6 +106,12 @@ class Offer:
     spot_as_of_not_before: bool = False  # spot_as_of is only a lower bound of the date
     advice: Advice = UNKNOWN  # the spot advisor's interruption band and savings
     sagemaker_training_usd_hour: float | None = None  # the same type as a training job
+    advisor: AdvisorStamp | None = None  # where the bands came from, and when
+
+    @property
+    def partial(self) -> bool:
+        """A slice of one accelerator (g6f: 1/8 of an L4): its TFLOPs are our arithmetic."""
+        return not float(self.spec.accelerator_count).is_integer()
 
     @property
     def instance_type(self) -> str:
@@ -148,6 +160,34 @@ class Offer:
     def usd_hour(self, spot: bool = False) -> float | None:
         return self.spot_usd_hour if spot else self.on_demand_usd_hour
 
+    def figure_kind(self, metric: str) -> str | None:
+        """How the instance's `metric` TFLOPs were obtained; None without a figure.
+
+        A whole number of chips keeps the chip's kind; a slice of one is `derived`
+        (count × the chip's figure), whatever the chip's figure is.
+        """
+        if self.chip is None:
+            return None
+        value, kind = (
+            (self.fp32_tflops, self.chip.fp32_kind)
+            if metric == "fp32"
+            else (self.bf16_tflops, self.chip.bf16_kind)
+        )
+        if value is None or kind is None:
+            return None
+        return "derived" if self.partial and kind == "datasheet" else kind
+
+    def caveat(self, metric: str) -> str | None:
+        """What to know before comparing the instance's `metric` figure, if anything."""
+        if self.chip is None:
+            return None
+        value, caveat = (
+            (self.fp32_tflops, self.chip.fp32_caveat)
+            if metric == "fp32"
+            else (self.bf16_tflops, self.chip.bf16_caveat)
+        )
+        return (caveat or None) if value is not None else None
+
     def to_record(self) -> dict[str, Any]:
         """The JSON record of the prices contract (totals for the whole instance)."""
         fp32, bf16 = self.fp32_tflops, self.bf16_tflops
@@ -179,14 +219,20 @@ class Offer:
             "spot_price_as_of": self.spot_as_of if self.spot_by_az else None,
             "spot_interruption_band": self.advice.band,
             "spot_savings_percent": self.advice.savings_percent,
-            "fp32_source_kind": self.chip.fp32_kind if self.chip and fp32 is not None else None,
-            "bf16_source_kind": self.chip.bf16_kind if self.chip and bf16 is not None else None,
+            "fp32_source_kind": self.figure_kind("fp32"),
+            "bf16_source_kind": self.figure_kind("bf16"),
             "accelerator_use": self.accelerator_use,
             "retiring": retiring.field if retiring else None,
             "retiring_source": retiring.source if retiring else None,
             "spot_price_as_of_not_before": bool(self.spot_by_az and self.spot_as_of_not_before),
             "sagemaker_training_usd_hour": self.sagemaker_training_usd_hour,
             "sagemaker_premium_percent": premium_percent(self.sagemaker_training_usd_hour, od),
+            "fp32_engine": self.chip.fp32_engine if self.chip and fp32 is not None else None,
+            "fp32_caveat": self.caveat("fp32"),
+            "bf16_caveat": self.caveat("bf16"),
+            "spot_advisor_source": self.advisor.source if self.advisor else None,
+            "spot_advisor_as_of": self.advisor.as_of if self.advisor else None,
+            "spot_advisor_as_of_not_after": bool(self.advisor and self.advisor.not_after),
         }
 
 
@@ -205,6 +251,7 @@ class RegionPrices:
     advice: dict[str, Advice] = field(default_factory=dict)
     spot_as_of_not_before: bool = False
     sagemaker: dict[str, float] = field(default_factory=dict)  # type -> training USD/hour
+    advisor: AdvisorStamp | None = None  # where the interruption bands came from
 
     def offers(self) -> list[Offer]:
         return [
@@ -221,6 +268,7 @@ class RegionPrices:
                 spot_as_of_not_before=self.spot_as_of_not_before,
                 advice=self.advice.get(itype, UNKNOWN),
                 sagemaker_training_usd_hour=self.sagemaker.get(itype),
+                advisor=self.advisor,
             )
             for itype, spec in sorted(self.specs.items())
         ]
@@ -346,6 +394,7 @@ class Catalog:
 
         sm = self._get("sagemaker", region, refresh, fetch_sagemaker) if types else None
         snap_as_of = snap_region.on_demand_as_of if snap_region else snap.as_of
+        advisor = self._advisor.get(online=self.live, refresh=refresh)
         return RegionPrices(
             region=region,
             specs=specs,
@@ -358,7 +407,8 @@ class Catalog:
             spot_as_of_not_before=not spot
             and bool(snap_region and snap_region.spot_as_of_not_before),
             sagemaker=sm[0] if sm else {},  # not in the snapshot: no published source
-            advice=self._advisor.get(online=self.live, refresh=refresh).by_region.get(region, {}),
+            advice=advisor.by_region.get(region, {}),
+            advisor=advisor.stamp,
         )
 
     def regions(self, *, refresh: bool = False) -> list[str]:

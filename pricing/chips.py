@@ -17,6 +17,11 @@ from typing import Literal
 # vendor numbers (the formula is in the row's note); a third party's figure; or measured.
 FigureKind = Literal["datasheet", "derived", "third-party", "measured"]
 FIGURE_KINDS: tuple[FigureKind, ...] = ("datasheet", "derived", "third-party", "measured")
+# Which engine an FP32 figure is the rate of: NVIDIA's (and AMD's) is the vector rate of its
+# CUDA cores (shader cores); AWS's Neuron devices give the rate of their matrix (Tensor) engine,
+# which only matrix multiplies reach: their vector FP32 is a tenth of it or less.
+Engine = Literal["vector", "matrix"]
+ENGINES: tuple[Engine, ...] = ("vector", "matrix")
 # What the vendor positions a chip for; a chip positioned for both counts as training.
 ChipUse = Literal["training", "inference"]
 USES: tuple[ChipUse, ...] = ("training", "inference")
@@ -35,6 +40,9 @@ class Chip:
     fp32_kind: FigureKind | None = None  # None exactly when fp32_tflops is None
     bf16_kind: FigureKind | None = None
     use: ChipUse = "training"
+    fp32_engine: Engine | None = None  # None exactly when fp32_tflops is None
+    fp32_caveat: str = ""  # what to know before comparing the figure, if anything
+    bf16_caveat: str = ""
 
 
 def _number(text: str) -> float | None:
@@ -51,6 +59,18 @@ def _kind(text: str, figure: float | None, chip: str) -> FigureKind | None:
         if text == kind and figure is not None:
             return kind
     raise ValueError(f"chips.csv: {chip}: figure {figure!r} with kind {text!r}")
+
+
+def _engine(text: str, figure: float | None, chip: str) -> Engine | None:
+    """An FP32 figure's engine; a figure without one (or an engine without a figure) is a
+    data error, so no FP32 figure is compared without saying what it measures."""
+    text = text.strip()
+    if figure is None and not text:
+        return None
+    for engine in ENGINES:
+        if text == engine and figure is not None:
+            return engine
+    raise ValueError(f"chips.csv: {chip}: FP32 figure {figure!r} with engine {text!r}")
 
 
 def _use(text: str, chip: str) -> ChipUse:
@@ -86,4 +106,7 @@ def _chip(row: dict[str, str]) -> Chip:
         fp32_kind=_kind(row["fp32_kind"], fp32, name),
         bf16_kind=_kind(row["bf16_kind"], bf16, name),
         use=_use(row["use"], name),
+        fp32_engine=_engine(row["fp32_engine"], fp32, name),
+        fp32_caveat=row["fp32_caveat"].strip(),
+        bf16_caveat=row["bf16_caveat"].strip(),
     )

@@ -15,7 +15,8 @@ from dlpick.pricing.catalog import RECORD_FIELDS
 if TYPE_CHECKING:
     from dlpick.pricing.catalog import Offer
 
-# Friendly names for --sort, besides every field of the JSON record.
+# Friendly names for --sort, besides every field of the JSON record. `tflops`, `value` and
+# `spot-value` follow the metric ranked by (FP32 unless asked for BF16).
 SORT_ALIASES = {
     "type": "instance_type",
     "gpu": "gpu_model",
@@ -25,15 +26,17 @@ SORT_ALIASES = {
     "gpu-memory": "gpu_memory_gib",
     "memory": "memory_gib",
     "vcpu": "vcpus",
-    "tflops": "fp32_tflops",
+    "tflops": "{metric}_tflops",
     "fp32": "fp32_tflops",
     "bf16": "bf16_tflops",
     "price": "on_demand_usd_hour",
     "on-demand": "on_demand_usd_hour",
     "spot": "spot_usd_hour",
-    "value": "usd_per_fp32_tflop_hour",
-    "spot-value": "spot_usd_per_fp32_tflop_hour",
+    "value": "usd_per_{metric}_tflop_hour",
+    "spot-value": "spot_usd_per_{metric}_tflop_hour",
 }
+# The TFLOPs a table can rank by and show: FP32 (non-tensor) or BF16 (dense tensor).
+METRICS = ("fp32", "bf16")
 SORT_LABELS = {
     "usd_per_fp32_tflop_hour": "on-demand $ per FP32 TFLOP-hour",
     "spot_usd_per_fp32_tflop_hour": "spot $ per FP32 TFLOP-hour",
@@ -41,6 +44,8 @@ SORT_LABELS = {
     "spot_usd_per_bf16_tflop_hour": "spot $ per BF16 TFLOP-hour",
     "on_demand_usd_hour": "on-demand $/hour",
     "spot_usd_hour": "spot $/hour",
+    "fp32_tflops": "FP32 TFLOPs",
+    "bf16_tflops": "BF16 TFLOPs",
 }
 # Bigger is better for these, so they sort from the top.
 # --use: what the vendor positions a chip for; training chips are the default view.
@@ -48,15 +53,41 @@ USES = ("training", "inference", "all")
 DESCENDING = {"gpu_count", "gpu_memory_gib", "vcpus", "memory_gib", "fp32_tflops", "bf16_tflops"}
 
 
-def sort_key_for(field: str) -> str:
+def sort_key_for(field: str, metric: str = "fp32") -> str:
     """The record field a --sort name (alias or JSON field) stands for."""
-    key = SORT_ALIASES.get(field.lower(), field.lower().replace("-", "_"))
+    alias = SORT_ALIASES.get(field.lower())
+    key = alias.format(metric=metric) if alias else field.lower().replace("-", "_")
     if key not in RECORD_FIELDS:
         raise InputError(
             f"unknown sort column {field!r}; use one of: {', '.join(sorted(SORT_ALIASES))} "
             "or a JSON field name"
         )
     return key
+
+
+def metric_of(field: str) -> str | None:
+    """The metric a record field belongs to ('fp32', 'bf16'), or None (a price, a name)."""
+    return next((m for m in METRICS if m in field.split("_")), None)
+
+
+def ranking(sort: str | None, metric: str | None, *, spot: bool) -> tuple[str, str]:
+    """(the field to sort on, the metric the table shows) for --sort and --metric.
+
+    The table shows the metric it ranks by: sorting on a BF16 field shows BF16, and a
+    --metric that contradicts the --sort field is refused.
+    """
+    if sort is None:
+        shown = metric or "fp32"
+        return f"{'spot_' if spot else ''}usd_per_{shown}_tflop_hour", shown
+    key = sort_key_for(sort, metric or "fp32")
+    of_key = metric_of(key)
+    if metric is not None and of_key is not None and of_key != metric:
+        raise InputError(
+            f"--sort {sort} ranks by {of_key.upper()}, not by --metric {metric}",
+            hint=f"drop --metric, or sort by a {metric.upper()} column "
+            f"(e.g. --sort value with --metric {metric})",
+        )
+    return key, of_key or metric or "fp32"
 
 
 def sort_records(
@@ -135,15 +166,22 @@ def unknown_models(wanted: Sequence[str], models: Sequence[str]) -> None:
 
 
 def cheapest_per_type(offers: Iterable[Offer], *, spot: bool = False) -> list[Offer]:
-    """For each instance type, the offer in the region where it costs least."""
+    """For each instance type, the offer in the region where the price shown costs least.
+
+    The price shown is the view's (on-demand, or spot with `spot`); a type with no such
+    price in any region goes by its other price (spot where no region has an on-demand
+    one), and only a type priced nowhere keeps the first region by name.
+    """
+
+    def rank(offer: Offer) -> tuple[int, float, str]:
+        for order, price in enumerate((offer.usd_hour(spot), offer.usd_hour(not spot))):
+            if price is not None:
+                return order, price, offer.region
+        return 2, 0.0, offer.region
+
     best: dict[str, Offer] = {}
     for offer in offers:
-        price = offer.usd_hour(spot)
-        if price is None:
-            best.setdefault(offer.instance_type, offer)
-            continue
         known = best.get(offer.instance_type)
-        known_price = known.usd_hour(spot) if known else None
-        if known is None or known_price is None or price < known_price:
+        if known is None or rank(offer) < rank(known):
             best[offer.instance_type] = offer
     return list(best.values())

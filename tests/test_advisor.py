@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,9 @@ from dlpick.pricing.catalog import RECORD_FIELDS
 from dlpick.pricing.select import filter_records
 from dlpick.tui.cli.main import main
 from dlpick.tui.screens.dialogs import parse_filters
+from tests.conftest import AwsPeers
 from tests.peers.text_server import TextServer
+from tests.test_prices_cli import seed
 
 # Labels in an order unlike their `max` values: the band is the label an entry's r names.
 RANGES = [
@@ -56,7 +59,13 @@ def test_the_bundled_file_is_the_advisor_feed_with_its_source_and_date() -> None
     assert "2025-06-28" in raw["as_of"]
     assert [r["label"] for r in raw["ranges"]] == ["<5%", "5-10%", "10-15%", "15-20%", ">20%"]
     advisor = read_bundle()
-    assert advisor.source == "snapshot" and advisor.as_of == raw["as_of"]
+    # "no later than 2025-06-28": the date, and that it is only the latest the data can be from.
+    assert raw["as_of"] == "no later than 2025-06-28"
+    assert (advisor.source, advisor.as_of, advisor.as_of_not_after) == (
+        "snapshot",
+        "2025-06-28",
+        True,
+    )
     assert len(advisor.by_region) > 20
     advice = advisor.advice("us-east-1", "g5.xlarge")
     assert advice.band in {r["label"] for r in RANGES}
@@ -181,3 +190,65 @@ def test_a_feed_that_failed_is_not_asked_again_within_the_hour(
     peer.body = (BUNDLE.parent / "spot_advisor.json").read_text()
     assert load(cache, peer.url, warnings).source == "live"
     assert peer.requests == 2
+
+
+BUNDLE_DATE = "no later than 2025-06-28 (at least"
+STALE = "older than 90 days: AWS may have changed them"
+
+
+def test_json_and_csv_say_where_the_bands_came_from_and_when(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["prices", "--offline", "--spot", "--format", "json"]) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert {
+        (r["spot_advisor_source"], r["spot_advisor_as_of"], r["spot_advisor_as_of_not_after"])
+        for r in records
+    } == {("snapshot", "2025-06-28", True)}
+    assert main(["prices", "--offline", "--format", "csv"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header = lines[0].split(",")
+    row = dict(zip(header, lines[1].split(","), strict=False))
+    assert (row["spot_advisor_source"], row["spot_advisor_as_of"]) == ("snapshot", "2025-06-28")
+    assert row["spot_advisor_as_of_not_after"] == "True"
+
+
+def test_old_bands_are_dated_under_the_table_and_warned_about(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["prices", "--offline", "--spot"]) == 0
+    captured = capsys.readouterr()
+    out = " ".join(captured.out.split())  # the caption wraps at the width
+    assert "spot interruption bands: Spot Instance Advisor, snapshot, " + BUNDLE_DATE in out
+    assert STALE in out
+    assert "warning: spot interruption bands: Spot Instance Advisor, snapshot" in captured.err
+    # The filter uses them too, whatever the format.
+    assert main(["prices", "--offline", "--max-interruption", "10", "--format", "json"]) == 0
+    assert STALE in capsys.readouterr().err
+    # An on-demand table neither shows nor uses them: no line, no warning.
+    assert main(["prices", "--offline"]) == 0
+    captured = capsys.readouterr()
+    assert "interruption bands" not in captured.out + captured.err
+
+
+def test_bands_read_live_from_the_feed_carry_their_date_and_no_warning(
+    aws: AwsPeers,
+    peer: TextServer,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DLPICK_SPOT_ADVISOR_URL", peer.url)
+    seed(aws, "us-east-1", {"g5.xlarge": 1.006}, {"g5.xlarge": {"us-east-1a": 0.40}})
+    assert main(["prices", "--spot", "--gpu", "A10G", "--format", "json"]) == 0
+    captured = capsys.readouterr()
+    g5 = json.loads(captured.out)[0]
+    assert (g5["spot_interruption_band"], g5["spot_advisor_source"]) == ("15-20%", "live")
+    assert g5["spot_advisor_as_of_not_after"] is False
+    assert g5["spot_advisor_as_of"][:10] == datetime.now(UTC).date().isoformat()
+    assert "interruption bands" not in captured.err
+    assert main(["prices", "--spot", "--gpu", "A10G"]) == 0
+    captured = capsys.readouterr()
+    out = " ".join(captured.out.split())
+    assert "spot interruption bands: Spot Instance Advisor, cache, " in out  # read once a day
+    assert "min ago)" in out and "older than" not in out
+    assert "interruption bands" not in captured.err

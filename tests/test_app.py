@@ -615,3 +615,55 @@ async def test_a_retiring_type_is_marked_in_the_table_and_the_detail_pane(
         table.move_cursor(row=table.get_row_index("g6.xlarge"))
         await pilot.pause()
         assert not pane.query_one("#detail-retiring", Static).display
+
+
+async def test_detail_pane_dates_the_interruption_band_and_flags_it_old(tmp_path: Path) -> None:
+    """The bundled advisor copy is of no later than 2025-06-28; the app's clock says
+    2026-09-01, so the band is at least 430 days old."""
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert "bands:" not in sources(app)  # the on-demand view shows no band
+        await pilot.press("d")
+        table = table_of(app)
+        table.move_cursor(row=table.get_row_index("g6.xlarge"))
+        await pilot.pause()
+        cost = _plain(app.query_one(DetailPane).query_one("#detail-cost", Static))
+        cost = " ".join(cost.split())
+        assert "spot interruption: >20% a month, saves 49% (Spot Instance Advisor)" in cost
+        dated = "bands: snapshot, no later than 2025-06-28 (at least 430 days ago)"
+        assert f"{dated}, older than 90 days" in cost
+        await pilot.press("v")  # the spot view shows bands in the table: dated there too
+        assert f"{dated}, older than 90 days" in " ".join(sources(app).split())
+
+
+async def test_detail_pane_marks_matrix_fp32_and_says_what_a_figure_needs(
+    tmp_path: Path,
+) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert column(app, "tflops")["trn1.2xlarge"] == "47.5^"
+        assert column(app, "tflops")["g6f.large"] == "3.8~"
+        assert column(app, "tflops")["g6.xlarge"] == "30.3 "
+        await pilot.press("d")
+        pane = app.query_one(DetailPane)
+        table = table_of(app)
+        notes = pane.query_one("#detail-notes", Static)
+
+        async def show(itype: str) -> tuple[str, str]:
+            table.move_cursor(row=table.get_row_index(itype))
+            await pilot.pause()
+            title = _plain(pane.query_one("#detail-title", Static))
+            return title, " ".join(_plain(notes).split()) if notes.display else ""
+
+        title, said = await show("trn1.2xlarge")
+        assert "FP32 47.5 TF (datasheet, matrix engine ^)" in title
+        assert "vector FP32 is 2 x 2.3 = 4.6 TF (NeuronCore-v2 VectorEngine)" in said
+        title, said = await show("g6f.large")
+        assert "per L4: FP32 30.3 TF (datasheet)" in title
+        assert "g6f.large: FP32 3.8 TF, BF16 15.1 TF (derived: 1/8 × L4)" in said
+        title, said = await show("g5.xlarge")
+        assert "FP32: as quoted from NVIDIA's A10G datasheet by third parties" in said
+        title, said = await show("p5.48xlarge")
+        assert "matrix" not in title and said == ""  # nothing to add: no notes line

@@ -75,6 +75,13 @@ def test_live_prices_follow_the_record_contract(
     assert p5["spot_usd_hour"] is None
     g6f = by_type(records)["g6f.large"]
     assert g6f["gpu_count"] == 0.125 and g6f["fp32_tflops"] == pytest.approx(30.3 / 8)
+    # Live answers carry the same figure kinds, engines and band dates as offline ones.
+    assert (g6["fp32_source_kind"], g6f["fp32_source_kind"]) == ("datasheet", "derived")
+    assert (g6["fp32_engine"], by_type(records)["trn1.2xlarge"]["fp32_engine"]) == (
+        "vector",
+        "matrix",
+    )
+    assert (g6["spot_advisor_source"], g6["spot_advisor_as_of"]) == ("snapshot", "2025-06-28")
     # Sorted by on-demand $/TFLOP-hour, unknown prices last.
     values = [r["usd_per_fp32_tflop_hour"] for r in records]
     known = [v for v in values if v is not None]
@@ -397,3 +404,165 @@ def test_a_missing_profile_is_named_as_aws_names_it(
     records, err = run_json(capsys, "--region", "us-east-1")
     assert "The config profile (nope) could not be found" in err and err.count("\n") == 1
     assert {r["price_source"] for r in records} == {"snapshot"}
+
+
+def test_all_regions_goes_by_spot_where_no_region_has_an_on_demand_price(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The bundled prices have no on-demand price for p5e or trn2 anywhere: each type shows
+    in the region of its cheapest spot price, not in the first region by name."""
+    records, _ = run_json(capsys, "--offline", "--region", "all")
+    got = by_type(records)
+    p5e, trn2 = got["p5e.48xlarge"], got["trn2.48xlarge"]
+    assert (p5e["region"], p5e["spot_usd_hour"], p5e["on_demand_usd_hour"]) == (
+        "ap-southeast-3",
+        10.0644,
+        None,
+    )
+    assert (trn2["region"], trn2["spot_usd_hour"]) == ("us-east-2", 8.5964)
+    # No region the snapshot lists p5e in has a cheaper spot price.
+    everywhere = [
+        min(r.spot[p5e["instance_type"]].values())
+        for r in bundled().regions.values()
+        if r.spot.get("p5e.48xlarge")
+    ]
+    assert min(everywhere) == 10.0644 and len(everywhere) > 1
+    code, out, _ = run(capsys, "prices", "--offline", "--region", "all", "--gpu", "H200")
+    assert code == 0
+    line = next(line for line in out.splitlines() if line.startswith("p5e.48xlarge"))
+    assert "ap-southeast-3" in line and "10.064" in line
+
+
+def test_all_regions_live_goes_by_spot_where_no_region_has_an_on_demand_price(
+    aws: AwsPeers, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seed(aws, "ap-south-1", {}, {"g6.xlarge": {"ap-south-1a": 0.50}})
+    seed(aws, "eu-west-2", {}, {"g6.xlarge": {"eu-west-2b": 0.25}})
+    seed(aws, "us-east-1", {"g5.xlarge": 1.006}, {"g5.xlarge": {"us-east-1a": 0.40}})
+    seed(aws, "eu-west-1", {}, {"g5.xlarge": {"eu-west-1a": 0.20}})
+    records, _ = run_json(capsys, "--region", "all")
+    g6, g5 = by_type(records)["g6.xlarge"], by_type(records)["g5.xlarge"]
+    assert (g6["region"], g6["on_demand_usd_hour"], g6["spot_usd_hour"]) == (
+        "eu-west-2",
+        None,
+        0.25,
+    )
+    # Where some region has an on-demand price, the on-demand view goes by it.
+    assert (g5["region"], g5["on_demand_usd_hour"]) == ("us-east-1", 1.006)
+    spot, _ = run_json(capsys, "--region", "all", "--spot")
+    assert by_type(spot)["g5.xlarge"]["region"] == "eu-west-1"
+
+
+def test_fp32_engine_and_caveats_are_in_every_record(capsys: pytest.CaptureFixture[str]) -> None:
+    records, _ = run_json(capsys, "--offline", "--region", "us-east-1", "--use", "all")
+    got = by_type(records)
+    assert all("fp32_engine" in r for r in records)
+    assert {r["fp32_engine"] for r in records if r["fp32_tflops"] is None} == {None}
+    for itype in ("trn1.2xlarge", "trn1.32xlarge", "inf2.xlarge"):
+        assert got[itype]["fp32_engine"] == "matrix", itype
+        assert "vector FP32 is 2 x 2.3 = 4.6 TF" in got[itype]["fp32_caveat"]
+    for itype in ("g5.xlarge", "p5.48xlarge", "g6.xlarge", "g7e.2xlarge"):
+        assert got[itype]["fp32_engine"] == "vector", itype
+    assert "'up to'" in got["g7e.2xlarge"]["fp32_caveat"]
+    assert "third parties" in got["g5.xlarge"]["fp32_caveat"]
+    assert "third parties" in got["g5.xlarge"]["bf16_caveat"]
+    assert got["p5.48xlarge"]["fp32_caveat"] is None
+    # A slice of an L4 is the L4's figure times the slice: derived, not the datasheet's.
+    g6f, g6 = got["g6f.large"], got["g6.xlarge"]
+    assert (g6f["fp32_source_kind"], g6f["bf16_source_kind"]) == ("derived", "derived")
+    assert g6f["fp32_tflops"] == pytest.approx(g6["fp32_tflops"] / 8)
+    assert g6["fp32_source_kind"] == "datasheet"
+
+
+def test_the_table_marks_matrix_fp32_and_derived_slices(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, _ = run(capsys, "prices", "--offline", "--region", "us-east-1", "--use", "all")
+    assert code == 0
+    rows = {line.split()[0]: line for line in out.splitlines() if line[:1].isalpha()}
+    assert " 47.5^ " in rows["trn1.2xlarge"] and " 760^ " in rows["trn1.32xlarge"]
+    assert " 3.8~ " in rows["g6f.large"]
+    # Straight from the datasheet, and vector FP32: unmarked.
+    assert " 30.3 " in rows["g6.xlarge"] and "30.3^" not in out and "30.3~" not in out
+    text = " ".join(out.split())
+    assert "^ FP32 of a matrix engine (Trainium, Inferentia2): matrix multiplies only" in text
+    # In the BF16 view every figure is a tensor rate: nothing to mark, nothing to explain.
+    code, out, _ = run(capsys, "prices", "--offline", "--region", "us-east-1", "--metric", "bf16")
+    assert "^" not in out
+
+
+def test_inf1_is_marked_retiring_with_the_neuron_documentation_as_source(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")  # the footnote's address on one line
+    records, _ = run_json(capsys, "--offline", "--region", "us-east-1", "--use", "inference")
+    source = (
+        "https://awsdocs-neuron.readthedocs-hosted.com/en/latest/archive/arch/"
+        "neuron-hardware/inf1-arch.html"
+    )
+    inf1 = [r for r in records if r["instance_type"].startswith("inf1.")]
+    assert inf1 and {(r["retiring"], r["retiring_source"]) for r in inf1} == {("announced", source)}
+    assert by_type(records)["inf2.xlarge"]["retiring"] is None
+    code, out, _ = run(capsys, "prices", "--offline", "--use", "inference", "--gpu", "Inferentia")
+    assert code == 0
+    text = " ".join(out.split())
+    assert "inf1.xlarge †" in text and f"† inf1: retiring (announced) ({source})" in text
+
+
+def test_dl1_is_absent_because_ec2_neither_describes_nor_offers_it(
+    aws: AwsPeers, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The published prices still list dl1.24xlarge; EC2's answers (moto's copy) do not."""
+    import boto3
+    from botocore.exceptions import ClientError
+
+    public = Path(__file__).parents[1] / "pricing" / "data" / "public"
+    assert "dl1.24xlarge" in (public / "prices.csv").read_text()
+    ec2 = boto3.client("ec2", region_name="us-east-1")
+    with pytest.raises(ClientError, match="InvalidInstanceType"):
+        ec2.describe_instance_types(InstanceTypes=["dl1.24xlarge"])
+    for region in ("us-east-1", "us-west-2"):
+        offered = boto3.client("ec2", region_name=region).describe_instance_type_offerings(
+            LocationType="region", Filters=[{"Name": "instance-type", "Values": ["dl1.*"]}]
+        )["InstanceTypeOfferings"]
+        assert offered == [], region
+    offline, _ = run_json(capsys, "--offline", "--region", "all", "--use", "all")
+    assert not [r for r in offline if r["instance_type"].startswith("dl1.")]
+    sources = (public / "SOURCES.md").read_text()
+    assert "## dl1.24xlarge: why it is not listed" in sources
+
+
+def test_bf16_ranking_shows_the_bf16_column_it_ranks_by(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    records, _ = run_json(capsys, "--offline", "--metric", "bf16")
+    values = [r["usd_per_bf16_tflop_hour"] for r in records]
+    known = [v for v in values if v is not None]
+    assert known == sorted(known) and values[: len(known)] == known
+    first = records[0]
+    code, out, _ = run(capsys, "prices", "--offline", "--metric", "bf16")
+    assert code == 0
+    assert "by on-demand $ per BF16 TFLOP-hour" in out
+    assert "BF16 TF" in out and "FP32 TF" not in out
+    line = next(line for line in out.splitlines() if line.startswith(first["instance_type"]))
+    assert f"{first['usd_per_bf16_tflop_hour']:.4f}" in line
+    # Sorting on a BF16 field shows BF16 too, the spot one in the spot view.
+    for sort in ("bf16", "usd_per_bf16_tflop_hour"):
+        code, out, _ = run(capsys, "prices", "--offline", "--sort", sort)
+        assert "BF16 TF" in out and "FP32 TF" not in out, sort
+    code, out, _ = run(capsys, "prices", "--offline", "--spot", "--metric", "bf16")
+    assert "by spot $ per BF16 TFLOP-hour" in out and "BF16 TF" in out
+    spot, _ = run_json(capsys, "--offline", "--spot", "--metric", "bf16", "--sort", "spot-value")
+    spot_values = [r["spot_usd_per_bf16_tflop_hour"] for r in spot if r["bf16_tflops"]]
+    assert spot_values == sorted(spot_values)
+    code, out, _ = run(capsys, "prices", "--offline")
+    assert "FP32 TF" in out and "BF16 TF" not in out
+
+
+def test_a_sort_that_contradicts_the_metric_is_refused(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = run(capsys, "prices", "--offline", "--metric", "bf16", "--sort", "fp32")
+    assert code == 1 and out == ""
+    assert err.startswith("error: --sort fp32 ranks by FP32, not by --metric bf16")
+    assert err.count("\n") == 1

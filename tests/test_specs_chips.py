@@ -174,3 +174,67 @@ def test_neuron_memory_is_the_vendor_figure_on_the_real_describe_answer() -> Non
     assert specs["trn2.48xlarge"].accelerator_memory_gib == 1536
     # Qualcomm AI 100 is not a Neuron device: EC2's 16000 MiB per card is kept.
     assert specs["dl2q.24xlarge"].accelerator_memory_gib == 125
+
+
+def _expected_fp32() -> dict[str, dict[str, str]]:
+    path = DATA.parent / "chip_figures_expected.csv"
+    return {row["chip"]: row for row in csv.DictReader(path.open()) if row["figure"] == "fp32"}
+
+
+def test_every_fp32_figure_says_which_engine_it_is_the_rate_of() -> None:
+    """AWS's Neuron devices state their matrix engine's FP32; every other chip's FP32 is the
+    vector (CUDA-core) rate. A matrix figure names the vector FP32 a job gets elsewhere."""
+    expected = _expected_fp32()
+    matrix = set()
+    for chip in load_chips():
+        if chip.fp32_tflops is None:
+            assert chip.fp32_engine is None, chip.name
+            continue
+        row = expected[chip.name]
+        assert chip.fp32_engine == row["engine"], chip.name
+        if chip.fp32_engine == "matrix":
+            matrix.add(chip.name)
+            url = row["engine_basis"].rsplit(": ", 1)[-1]
+            assert url.startswith("https://") and url in chip.source, chip.name
+            assert "vector FP32 is" in chip.fp32_caveat, chip.name
+    assert matrix == {"Trainium", "Trainium2", "Trainium3", "Inferentia2"}
+    by_name = {c.name: c for c in load_chips()}
+    # The vector figure the caveat gives is the per-core one times the cores per device.
+    assert "2 x 2.3 = 4.6 TF" in by_name["Trainium"].fp32_caveat
+    assert "8 x 1.0 = 8 TF" in by_name["Trainium2"].fp32_caveat
+
+
+def test_an_fp32_figure_without_its_engine_is_refused() -> None:
+    from dlpick.pricing import chips
+
+    row = {
+        "chip": "X1",
+        "vendor": "NVIDIA",
+        "ec2_names": "X1",
+        "families": "",
+        "fp32_tflops": "10",
+        "fp32_kind": "datasheet",
+        "fp32_engine": "",
+        "fp32_caveat": "",
+        "bf16_dense_tflops": "",
+        "bf16_kind": "",
+        "bf16_caveat": "",
+        "memory_gib": "16",
+        "use": "training",
+        "source": "https://example.com",
+    }
+    with pytest.raises(ValueError, match=r"X1: FP32 figure 10\.0 with engine ''"):
+        chips._chip(row)
+    assert chips._chip(row | {"fp32_engine": "vector"}).fp32_engine == "vector"
+
+
+def test_figures_that_need_a_word_before_comparing_say_it() -> None:
+    by_name = {c.name: c for c in load_chips()}
+    rtx = by_name["RTX PRO 6000"].fp32_caveat
+    assert "'up to'" in rtx and "boost" in rtx and "g7e" in rtx
+    # 24,064 CUDA cores x 2 FLOP x the clocks seen under load, in TFLOPs.
+    low, high = (round(24064 * 2 * mhz / 1e6) for mhz in (2317, 2377))
+    assert (low, high) == (112, 114) and f"about {low} to {high} TF" in rtx
+    a10g = by_name["A10G"]
+    assert "third parties" in a10g.fp32_caveat and "third parties" in a10g.bf16_caveat
+    assert by_name["H100"].fp32_caveat == "" and by_name["L4"].fp32_caveat == ""

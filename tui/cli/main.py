@@ -111,6 +111,12 @@ def build_parser(*, commands: bool = True) -> argparse.ArgumentParser:
         metavar="COLUMN",
         help="sort column (default: $/FP32-TFLOP-hour, spot with --spot)",
     )
+    prices.add_argument(
+        "--metric",
+        choices=("fp32", "bf16"),
+        help="rank by and show FP32 (default) or BF16 TFLOPs and $/TFLOP-hour; "
+        "a --sort on a BF16 field shows BF16 too",
+    )
     prices.add_argument("--reverse", action="store_true", help="reverse the sort order")
     prices.add_argument(
         "--gpu",
@@ -178,17 +184,13 @@ def cmd_prices(args: argparse.Namespace, settings: Settings) -> int:
         cheapest_per_type,
         filter_records,
         hidden_by_use,
-        sort_key_for,
+        ranking,
         sort_records,
         unknown_models,
     )
     from dlpick.tui.cli import output
 
-    sort_key = (
-        sort_key_for(args.sort)
-        if args.sort
-        else ("spot_usd_per_fp32_tflop_hour" if args.spot else "usd_per_fp32_tflop_hour")
-    )
+    sort_key, metric = ranking(args.sort, args.metric, spot=args.spot)
     region = region_for(args.region, settings, allow_all=True)
     catalog = make_catalog(settings, warn)
     all_regions = region.lower() == "all"
@@ -202,6 +204,10 @@ def cmd_prices(args: argparse.Namespace, settings: Settings) -> int:
         if args.tflops == "measured":
             records = apply_measured(records, measured)
     offline_note = f"offline: {'; '.join(formats.provenance(records)) or 'no prices'}"
+    # The bands are shown (the spot table) or used (the filter): say when they are old.
+    bands = args.spot or args.max_interruption is not None
+    if bands and formats.advisor_stale(records):
+        warn(formats.advisor_line(records))
     gpus = [g.strip() for g in (args.gpu or "").split(",") if g.strip()]
     unknown_models(gpus, sorted({r["gpu_model"] for r in records}))
     records = filter_records(
@@ -230,9 +236,15 @@ def cmd_prices(args: argparse.Namespace, settings: Settings) -> int:
             other = "inference-only" if args.use == "training" else "training"
             title += f"\n{formats.plural(hidden, other + ' type')} hidden; --use all shows them"
         if args.tflops == "measured":
-            title += "\nmeasured FP32 TFLOPs where known"
+            title += f"\nmeasured {metric.upper()} TFLOPs where known"
         output.print_offers(
-            records, spot=args.spot, show_region=all_regions, title=title, sort_field=sort_key
+            records,
+            spot=args.spot,
+            show_region=all_regions,
+            title=title,
+            sort_field=sort_key,
+            metric=metric,
+            bands=bands,
         )
     return 0
 

@@ -21,8 +21,11 @@ from dlpick.pricing.retiring import MARK
 from dlpick.tui.fit import Fit, Frame, fit_widths
 from dlpick.tui.formats import (
     MARKER_NOTE,
+    MATRIX_NOTE,
     UNMEASURED_NOTE,
+    advisor_line,
     has_marked,
+    has_matrix,
     has_unmeasured,
     provenance,
 )
@@ -177,6 +180,8 @@ def print_offers(
     file: IO[str] | None = None,
     width: int | None = None,
     sort_field: str = "",
+    metric: str = "fp32",
+    bands: bool = False,
 ) -> list[str]:
     """The price table at the output's width; returns the labels of the columns dropped.
 
@@ -184,7 +189,8 @@ def print_offers(
     useful go first (never the one sorted on, `sort_field`), and no price, type or
     accelerator name is ever cut. The best
     $/TFLOP-hour of each price column is highlighted; the price basis not being
-    ranked on (spot or on-demand) is dimmed.
+    ranked on (spot or on-demand) is dimmed. `metric` is the TFLOPs shown (fp32, bf16);
+    `bands` adds where the spot interruption bands came from and when.
     """
     from rich.text import Text
 
@@ -202,7 +208,7 @@ def print_offers(
         f"{MARK} {family}: retiring {'(announced)' if date == 'announced' else date} ({source})"
         for family, date, source in retiring
     ]
-    columns = columns_for("fp32", spot, show_region)
+    columns = columns_for(metric, spot, show_region)
     best = best_values(records, columns)
     rows = [
         [
@@ -221,8 +227,10 @@ def print_offers(
         title=title,
         caption="\n".join(
             provenance(records)
-            + ([MARKER_NOTE] if has_marked(records) else [])
-            + ([UNMEASURED_NOTE] if has_unmeasured(records) else [])
+            + ([line] if bands and (line := advisor_line(records)) else [])
+            + ([MARKER_NOTE] if has_marked(records, metric) else [])
+            + ([MATRIX_NOTE] if has_matrix(records, metric) else [])
+            + ([UNMEASURED_NOTE] if has_unmeasured(records, metric) else [])
             + notes
         ),
         gap=1,

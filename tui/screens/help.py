@@ -13,7 +13,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
-from dlpick.tui.formats import NOT_DATASHEET, UNMEASURED
+from dlpick.tui.formats import MATRIX, NOT_DATASHEET, UNMEASURED
 from dlpick.tui.widgets.price_table import BEST_STYLE, CHANGED_STYLE
 
 LEGEND: tuple[tuple[str | Text, str], ...] = (
@@ -23,6 +23,11 @@ LEGEND: tuple[tuple[str | Text, str], ...] = (
         f"75{NOT_DATASHEET}",
         "a TFLOPs figure not straight from a vendor datasheet: derived from vendor numbers "
         "or third-party (the detail pane says which, and its source)",
+    ),
+    (
+        f"47.5{MATRIX}",
+        "FP32 of a matrix engine (Trainium, Inferentia2): reached by matrix multiplies only; "
+        "its vector FP32 is a tenth or less. Unmarked FP32 is vector (CUDA cores)",
     ),
     (
         f"35.0{UNMEASURED}",

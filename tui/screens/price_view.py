@@ -12,6 +12,7 @@ from rich.text import Text
 from textual.message import Message
 
 from dlpick.core.regions import ALL_REGIONS
+from dlpick.pricing.advisor import STALE_AFTER_DAYS
 from dlpick.pricing.catalog import Offer
 from dlpick.pricing.measurements import apply_measured
 from dlpick.pricing.select import (
@@ -22,7 +23,7 @@ from dlpick.pricing.select import (
     sort_records,
 )
 from dlpick.remote.launch.quotas import Headroom, verdict_for
-from dlpick.tui.formats import UNMEASURED, provenance
+from dlpick.tui.formats import UNMEASURED, advisor_stale, advisor_when, provenance
 from dlpick.tui.screens.dialogs import Filters
 from dlpick.tui.widgets.measured import kept_or_problem
 from dlpick.tui.widgets.price_table import QUOTA_FIELD, Column, Shown, columns_for
@@ -154,15 +155,21 @@ def title_text(view: View, shown: int, total: int, sort_label: str) -> Text:
     return Text.assemble(*parts)
 
 
-def sources_text(offers: list[Offer], now: datetime, offline_reason: str, use: str = "all") -> str:
+def sources_text(
+    offers: list[Offer], now: datetime, offline_reason: str, use: str = "all", spot: bool = False
+) -> str:
     """Where the prices shown came from and when: 'on-demand: live, … · spot: …'.
 
-    Also how many inference-only types the `use` view hides, and the key that shows them.
+    In the spot view, where the table shows interruption bands, also theirs. Also how
+    many inference-only types the `use` view hides, and the key that shows them.
     """
     records = [o.to_record() for o in offers]
     lines = [line.replace(" prices:", ":") for line in provenance(records, now)]
     if not any(line.startswith("spot:") for line in lines):
         lines.append("spot: none known")
+    if spot and (when := advisor_when(records, now)):
+        old = f", older than {STALE_AFTER_DAYS} days" if advisor_stale(records, now) else ""
+        lines.append(f"bands: {when}{old}")
     hidden = hidden_by_use(records, use)
     if hidden:
         lines.append(f"{hidden} inference-only hidden (u shows)")

@@ -121,7 +121,7 @@ class PricesScreen(WorkerErrors, Screen[None]):
         yield TopBar()
         yield LivePrices(self.live_factory, refresh_every=self.refresh_every, id="status")
         yield PriceGrid(id="prices")
-        yield DetailPane(id="detail", account=self.account)
+        yield DetailPane(id="detail", account=self.account, clock=self.clock)
         # The palette hint makes way for the keys at 80 columns; help (?) lists ^p.
         yield Footer(compact=True, show_command_palette=False)
 
@@ -201,7 +201,8 @@ class PricesScreen(WorkerErrors, Screen[None]):
         self.query_one("#title", Static).update(title)
         now = datetime.fromtimestamp(self.clock(), UTC)
         offers = list(self._offers.values())
-        self.live.show(sources_text(offers, now, self.live.offline_reason, self.view.use))
+        view = self.view
+        self.live.show(sources_text(offers, now, self.live.offline_reason, view.use, view.spot))
 
     def _show_detail(self) -> None:
         pane = self.query_one(DetailPane)

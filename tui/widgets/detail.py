@@ -4,6 +4,9 @@ cheapest Capacity Block and spot price history."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from rich.console import Group
@@ -16,10 +19,11 @@ from textual.widgets import Input, Label, Static
 
 from dlpick.core.errors import InputError
 from dlpick.core.inputs import parse_number
+from dlpick.pricing.advisor import STALE_AFTER_DAYS
 from dlpick.pricing.catalog import Offer
 from dlpick.pricing.sagemaker import premium_percent
 from dlpick.remote.launch.limits import MAX_HOURS
-from dlpick.tui.formats import fmt_count, fmt_num, fmt_usd
+from dlpick.tui.formats import MATRIX, fmt_as_of, fmt_count, fmt_num, fmt_usd
 from dlpick.tui.widgets.capacity import CapacityLines
 from dlpick.tui.widgets.spot_chart import HISTORY_DAYS, HistoryArrived, SpotHistoryLines
 
@@ -69,19 +73,52 @@ def describe(offer: Offer) -> str:
 
 
 def chip_lines(offer: Offer) -> Text:
-    """Each chip figure per accelerator with its kind, the chip's use, and the source."""
+    """Each chip figure per accelerator with its kind (and a matrix engine's FP32 marked),
+    the chip's use, and the source."""
     chip = offer.chip
     if chip is None:
         return Text("no chip figures known", style="dim")
     parts = []
-    for label, value, kind in (
-        ("FP32", chip.fp32_tflops, chip.fp32_kind),
-        ("BF16", chip.bf16_tflops, chip.bf16_kind),
+    for label, value, kind, engine in (
+        ("FP32", chip.fp32_tflops, chip.fp32_kind, chip.fp32_engine),
+        ("BF16", chip.bf16_tflops, chip.bf16_kind, None),
     ):
-        parts.append(f"{label} {fmt_num(value)} TF ({kind})" if kind else f"{label} —")
+        if not kind:
+            parts.append(f"{label} —")
+            continue
+        how = f"{kind}, matrix engine {MATRIX}" if engine == "matrix" else kind
+        parts.append(f"{label} {fmt_num(value)} TF ({how})")
     text = Text(f"per {chip.name}: {', '.join(parts)} · {chip.use}", style="dim")
     text.append(f"\nsource: {chip.source or 'none published'}", style="dim")
     return text
+
+
+def figure_notes(offer: Offer) -> Text:
+    """What to know before comparing the figures: each chip figure's caveat, and how a
+    slice of one accelerator (g6f: 1/8 of an L4) gets its TFLOPs. Empty when nothing."""
+    chip = offer.chip
+    if chip is None:
+        return Text("")
+    lines = [
+        f"{label}: {caveat}"
+        for label, value, caveat in (
+            ("FP32", chip.fp32_tflops, chip.fp32_caveat),
+            ("BF16", chip.bf16_tflops, chip.bf16_caveat),
+        )
+        if value is not None and caveat
+    ]
+    if offer.partial:
+        figures = [
+            f"{label} {fmt_num(value)} TF"
+            for label, value in (("FP32", offer.fp32_tflops), ("BF16", offer.bf16_tflops))
+            if value is not None
+        ]
+        if figures:
+            count = fmt_count(offer.spec.accelerator_count)
+            lines.append(
+                f"{offer.instance_type}: {', '.join(figures)} (derived: {count} × {chip.name})"
+            )
+    return Text("\n".join(lines), style="dim")
 
 
 def retiring_line(offer: Offer) -> Text:
@@ -106,22 +143,34 @@ def spot_table(offer: Offer) -> Table | Text:
     return table
 
 
-def interruption_line(offer: Offer) -> Text:
-    """'spot interruption: <5% a month, saves 70% (Spot Instance Advisor)'."""
+def interruption_line(offer: Offer, now: datetime | None = None) -> Text:
+    """'spot interruption: <5% a month, saves 70% (Spot Instance Advisor)', then where the
+    bands came from and when, flagged when that is over STALE_AFTER_DAYS ago."""
     band, savings = offer.advice.band, offer.advice.savings_percent
     if band is None:
-        return Text.assemble(
+        text = Text.assemble(
             ("spot interruption: ", ""),
             ("unknown", "bold"),
             (" (not in the advisor's data)", "dim"),
         )
-    saves = f", saves {savings}%" if savings is not None else ""
-    return Text.assemble(
-        ("spot interruption: ", ""),
-        (band, "bold"),
-        (f" a month{saves}", ""),
-        (" (Spot Instance Advisor)", "dim"),
-    )
+    else:
+        saves = f", saves {savings}%" if savings is not None else ""
+        text = Text.assemble(
+            ("spot interruption: ", ""),
+            (band, "bold"),
+            (f" a month{saves}", ""),
+            (" (Spot Instance Advisor)", "dim"),
+        )
+    stamp = offer.advisor
+    if stamp is None:
+        text.append("\nbands: none read", style="dim")
+        return text
+    now = now or datetime.now(UTC)
+    when = fmt_as_of(stamp.as_of, now, not_after=stamp.not_after)
+    text.append(f"\nbands: {stamp.source}, {when}", style="dim")
+    if stamp.stale(now):
+        text.append(f", older than {STALE_AFTER_DAYS} days", style="yellow")
+    return text
 
 
 def sagemaker_line(offer: Offer) -> Text:
@@ -149,13 +198,18 @@ class DetailPane(Vertical):
         *,
         id: str | None = None,  # noqa: A002 (Textual's name)
         account: AwsAccess | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__(id=id)
         self.offer: Offer | None = None
         self.account = account  # asked about capacity when the app has AWS
+        self.clock = clock  # how old the interruption bands are, said against it
 
     def compose(self) -> ComposeResult:
         yield Static(id="detail-title")
+        notes = Static(id="detail-notes")
+        notes.display = False  # shown only when a figure needs a word before comparing it
+        yield notes
         retiring = Static(id="detail-retiring")
         retiring.display = False  # shown only for a type announced for retirement
         yield retiring
@@ -188,7 +242,11 @@ class DetailPane(Vertical):
         self.offer = offer
         title = self.query_one("#detail-title", Static)
         retiring = self.query_one("#detail-retiring", Static)
+        notes = self.query_one("#detail-notes", Static)
         spot = self.query_one("#detail-spot", Static)
+        notes_text = figure_notes(offer) if offer is not None else Text("")
+        notes.update(notes_text)
+        notes.display = bool(notes_text.plain)
         if offer is None:
             title.update("no instance type selected")
             retiring.update("")
@@ -243,6 +301,6 @@ class DetailPane(Vertical):
         lines: list[Table | Text] = [grid]
         if hours is None:
             lines.append(Text(why, style="red"))
-        lines.append(interruption_line(offer))
+        lines.append(interruption_line(offer, datetime.fromtimestamp(self.clock(), UTC)))
         lines.append(sagemaker_line(offer))
         out.update(Group(*lines))

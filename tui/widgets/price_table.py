@@ -104,9 +104,12 @@ def _plain(column: Column, record: dict[str, Any]) -> str:
     if column.key in ("gpu_mem", "ram"):
         return fmt_num(value, 0)
     if column.key == "tflops":
-        kind = record.get(column.field.replace("_tflops", "_source_kind"))
+        metric = column.field.removesuffix("_tflops")
         return fmt_tflops(
-            value, kind, measured=record.get(column.field.replace("_tflops", "_measured"))
+            value,
+            record.get(f"{metric}_source_kind"),
+            measured=record.get(f"{metric}_measured"),
+            engine=record.get(f"{metric}_engine"),
         )
     return fmt_usd(value)
 
