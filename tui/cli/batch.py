@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dlpick.core.errors import InputError
+from dlpick.core.errors import DataError, InputError
 from dlpick.remote.batch import submit as bs
 from dlpick.remote.batch.jobs import ACTIVE, cancel, find_job, job_of, load_jobs
 from dlpick.remote.batch.teardown import execute_teardown, plan_teardown
@@ -171,23 +171,47 @@ def cmd_setup(args: argparse.Namespace, settings: Settings) -> int:
         types=named,
         gpu=args.gpu,
         max_usd_per_tflop=args.max_usd_per_tflop,
-        max_vcpus=args.max_vcpus or bs.DEFAULT_MAX_VCPUS,
+        max_vcpus=args.max_vcpus,
     )
     print(f"planning AWS Batch in {region}...", file=sys.stderr)
+    # Without a choice of types, environments that exist keep theirs.
+    kept = () if req.chooses_types else bs.current_types(aws, region)
     types = pick_types(
-        _offers(aws, region), named=named, gpu=args.gpu, max_usd_per_tflop=args.max_usd_per_tflop
+        _offers(aws, region),
+        named=named or kept,
+        gpu=args.gpu,
+        max_usd_per_tflop=args.max_usd_per_tflop,
     )
     plan = bs.plan_setup(aws, req, types)
     for line in plan.describe():
         print(line)
-    if not plan.missing:
-        print(f"AWS Batch is set up in {region}; nothing to create")
+    if plan.conflicts:
+        first, more = plan.conflicts[0], len(plan.conflicts) - 1
+        raise DataError(
+            f"dlpick's Batch setup in {region} differs where AWS cannot change it in place: "
+            f"{first.name} {first.found}" + (f" (and {more} more)" if more else ""),
+            hint=f"dlpick batch teardown --region {region}, then setup makes it again",
+        )
+    created, repaired = len(plan.missing), len(plan.repairs)
+    if not created and not repaired:
+        print(f"AWS Batch is set up in {region}; nothing to create or repair")
         return 0
+    pieces, settings_ = f"{created} piece(s)", f"{repaired} setting(s)"
     if args.dry_run:
-        print(f"dry run: {len(plan.missing)} piece(s) would be created; nothing was created")
+        if not repaired:
+            print(f"dry run: {pieces} would be created; nothing was created")
+        elif not created:
+            print(f"dry run: {settings_} would be repaired; nothing was changed")
+        else:
+            print(
+                f"dry run: {pieces} would be created and {settings_} repaired; nothing was changed"
+            )
         return 0
-    if not confirm(f"Create {len(plan.missing)} piece(s) in {region}?", args.yes):
-        print("nothing created", file=sys.stderr)
+    question = " and ".join(
+        ([f"create {pieces}"] if created else []) + ([f"repair {settings_}"] if repaired else [])
+    )
+    if not confirm(f"{question[0].upper()}{question[1:]} in {region}?", args.yes):
+        print("nothing changed", file=sys.stderr)
         return 1
     execute_setup(aws, plan, _progress)
     print(f"AWS Batch is ready in {region}: dlpick batch submit --region {region} -- COMMAND")
