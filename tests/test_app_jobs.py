@@ -118,3 +118,19 @@ async def test_the_command_palette_opens_the_jobs_screen(
             await wait_for(lambda: isinstance(app.screen, JobsScreen), pilot)
     finally:
         jobs_relay.relay.stop()
+
+
+async def test_the_jobs_screen_in_a_region_without_setup_says_to_run_it(
+    batch_account: SimpleNamespace, tmp_path: Path
+) -> None:
+    app = aws_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("b")
+        assert isinstance(app.screen, JobsScreen)
+        await wait_for(lambda: "cannot read" in text_of(app, "#jobs-status"), pilot, 20)
+        status = " ".join(text_of(app, "#jobs-status").split())
+        assert status == (
+            "cannot read the jobs: no dlpick Batch setup in us-east-1 — "
+            "dlpick batch setup --region us-east-1"
+        )
+        assert job_ids(app) == []

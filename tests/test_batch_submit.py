@@ -246,11 +246,18 @@ def test_a_missing_command_is_a_usage_error(
     assert err.startswith("dlpick batch submit: error: no command given") and err.count("\n") == 1
 
 
-def test_submit_before_setup_says_to_run_setup(
+def test_submit_and_jobs_before_setup_say_to_run_setup(
     batch_account: SimpleNamespace, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, _, err, _ = submit(capsys, "--", "python", "train.py")
     assert code == EXIT_ERROR
     assert err == (
-        "error: no dlpick job queue in us-east-1 — run `dlpick batch setup --region us-east-1`\n"
+        "error: no dlpick Batch setup in us-east-1 — dlpick batch setup --region us-east-1\n"
     )
+    # Not AWS's "Job queue dlpick-spot-first does not exist", nor an empty list.
+    for argv in (["--region", "us-west-2"], ["--region", "us-west-2", "--format", "json"]):
+        code, out, err = run(capsys, "batch", "jobs", *argv)
+        assert (code, out) == (EXIT_ERROR, "")
+        assert err == (
+            "error: no dlpick Batch setup in us-west-2 — dlpick batch setup --region us-west-2\n"
+        )

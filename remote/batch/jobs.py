@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from dlpick.core.aws_errors import expect
 from dlpick.core.errors import AwsError, InputError
 from dlpick.remote.batch import names as names
-from dlpick.remote.batch.state import environments
+from dlpick.remote.batch.state import environments, no_setup, queues
 
 if TYPE_CHECKING:
     from mypy_boto3_batch import BatchClient
@@ -249,12 +249,18 @@ def load_jobs(
     since: datetime | None = None,
     now: datetime | None = None,
 ) -> list[BatchJob]:
-    """Jobs in dlpick's queues created since `since` (default a week), newest first."""
+    """Jobs in dlpick's queues created since `since` (default a week), newest first.
+
+    A region without dlpick's queues is refused: it has no setup, not zero jobs.
+    """
     batch = aws.batch(region)
     now = now or datetime.now(UTC)
     since = since or now - timedelta(days=DEFAULT_SINCE_DAYS)
+    there = queues(batch, names.QUEUES)
+    if not there:
+        raise no_setup(region)
     ids: list[str] = []
-    for queue in names.QUEUES:
+    for queue in (q for q in names.QUEUES if q in there):
         ids += [i for i in list_ids(batch, queue, since) if i not in ids]
     described = describe(batch, ids)
     jobs = [job_of(d) for d in described]

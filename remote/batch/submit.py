@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from dlpick.core.aws import instance_type_name
 from dlpick.core.errors import AwsError, InputError
 from dlpick.remote.batch import names as names
-from dlpick.remote.batch.state import environments, queues
+from dlpick.remote.batch.state import environments, no_setup, queues
 from dlpick.remote.launch.model import PlanRow
 from dlpick.remote.launch.quotas import QuotaCheck, check_quota
 
@@ -332,9 +332,7 @@ def plan_submit(aws: Aws, req: SubmitRequest) -> SubmitPlan:
     queue = names.ON_DEMAND_QUEUE if (req.on_demand or multi) else names.SPOT_QUEUE
     found = queues(batch, [queue])
     if queue not in found:
-        raise InputError(
-            f"no dlpick job queue in {region}", hint=f"run `dlpick batch setup --region {region}`"
-        )
+        raise no_setup(region)
     if found[queue].get("state") != "ENABLED":
         raise InputError(f"job queue {queue} is disabled in {region}")
     env_name = names.SPOT_ENVIRONMENT if queue == names.SPOT_QUEUE else names.ON_DEMAND_ENVIRONMENT
