@@ -95,14 +95,19 @@ class BatchJob:
             "market": self.market,
             "nodes": self.nodes,
             "array_size": self.array_size,
-            "created": self.created.isoformat(),
-            "started": self.started.isoformat() if self.started else None,
-            "stopped": self.stopped.isoformat() if self.stopped else None,
+            "created": _utc(self.created),
+            "started": _utc(self.started),
+            "stopped": _utc(self.stopped),
             "running_hours": None if hours is None else round(hours, 4),
             "usd_hour": self.usd_hour,
             "cost_usd": None if cost is None else round(cost, 4),
             "reason": self.reason,
         }
+
+
+def _utc(when: datetime | None) -> str | None:
+    """A time as the rest of dlpick's JSON has it: '2026-12-02T08:00:00Z'."""
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if when else None
 
 
 def _when(ms: object) -> datetime | None:

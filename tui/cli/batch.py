@@ -9,11 +9,11 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from dlpick.core.errors import DataError, InputError
 from dlpick.remote.batch import submit as bs
-from dlpick.remote.batch.jobs import ACTIVE, cancel, find_job, job_of, load_jobs
+from dlpick.remote.batch.jobs import ACTIVE, BatchJob, cancel, find_job, job_of, load_jobs
 from dlpick.remote.batch.teardown import execute_teardown, plan_teardown
 from dlpick.remote.fleet.scan import fmt_hours
 from dlpick.remote.launch.limits import MAX_HOURS, MAX_QUOTA_VCPUS
@@ -27,7 +27,9 @@ from dlpick.tui.cli.common import (
     region_for,
     warn,
 )
+from dlpick.tui.cli.output import Col
 from dlpick.tui.config import Settings
+from dlpick.tui.formats import plural
 
 if TYPE_CHECKING:
     from dlpick.core.aws import Aws
@@ -236,47 +238,51 @@ def cmd_jobs(args: argparse.Namespace, settings: Settings) -> int:
         for r in records:
             writer.writerow({k: "" if v is None else v for k, v in r.items()})
     else:
-        _print_jobs(records, region)
+        _print_jobs(jobs, region, now)
     return 0
 
 
-def _print_jobs(records: list[dict[str, Any]], region: str) -> None:
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
+# The app's Jobs screen's columns and priorities: at 80 columns the job, its state and
+# cost stay; the queue and start time go first.
+JOB_COLUMNS = (
+    Col("Job", 100),
+    Col("Name", 85),
+    Col("State", 95),
+    Col("Queue", 20),
+    Col("Type", 80),
+    Col("Started", 30),
+    Col("Ran", 70, right=True),
+    Col("Cost", 90, right=True),
+)
 
-    console = Console(highlight=False)
-    wide = console.width >= 120  # narrower: the queue and start time give way
-    noun = "job" if len(records) == 1 else "jobs"
-    table = Table(
-        title=f"{len(records)} Batch {noun} in {region}", box=box.SIMPLE_HEAD, pad_edge=False
+
+def _job_row(job: BatchJob, now: datetime) -> list[str]:
+    shape = f" x{job.array_size}" if job.array_size else ""
+    shape += f" ({job.nodes} nodes)" if job.nodes != 1 else ""
+    hours, cost = job.running_hours(now), job.cost_so_far(now)
+    cells = {
+        "Job": job.job_id,
+        "Name": f"{job.name}{shape}",
+        "State": job.status,
+        "Queue": job.queue.removeprefix("dlpick-"),
+        "Type": f"{job.instance_type} {job.market or ''}".strip() if job.instance_type else "?",
+        "Started": f"{job.started:%m-%d %H:%M}" if job.started else "-",
+        "Ran": "-" if hours is None else fmt_hours(hours),
+        # ?: the host or its price is not known (never a made-up $0); -: not started.
+        "Cost": f"${cost:,.2f}" if cost is not None else "?" if job.started else "-",
+    }
+    return [cells[c.label] for c in JOB_COLUMNS]
+
+
+def _print_jobs(jobs: list[BatchJob], region: str, now: datetime) -> None:
+    from dlpick.tui.cli.output import print_table
+
+    print_table(
+        JOB_COLUMNS,
+        [_job_row(j, now) for j in jobs],
+        title=f"{plural(len(jobs), 'Batch job')} in {region}",
+        caption="Cost ?: the host or its price is not known; -: not started yet",
     )
-    columns = ["Job", "Name", "State"] + (["Queue"] if wide else []) + ["Type"]
-    columns += (["Started"] if wide else []) + ["Ran", "Cost"]
-    for col in columns:
-        table.add_column(
-            col,
-            justify="right" if col in ("Ran", "Cost") else "left",
-            no_wrap=col in ("Job", "State", "Started", "Cost"),
-        )
-    for r in records:
-        shape = f" x{r['array_size']}" if r["array_size"] else ""
-        shape += f" ({r['nodes']} nodes)" if r["nodes"] != 1 else ""
-        kind = f"{r['instance_type']} {r['market'] or ''}" if r["instance_type"] else "?"
-        hours, cost, started = r["running_hours"], r["cost_usd"], r["started"]
-        cells = {
-            "Job": str(r["job_id"]),
-            "Name": f"{r['name']}{shape}",
-            "State": str(r["status"]),
-            "Queue": str(r["queue"]).removeprefix("dlpick-"),
-            "Type": kind.strip(),
-            "Started": f"{started[5:10]} {started[11:16]}" if isinstance(started, str) else "-",
-            "Ran": "-" if not isinstance(hours, float) else fmt_hours(hours),
-            "Cost": (f"${cost:.2f}" if isinstance(cost, float) else "?" if started else "-"),
-        }
-        table.add_row(*(cells[c] for c in columns))
-    console.print(table)
-    print("Cost ?: the host or its price is not known; -: not started yet")
 
 
 def cmd_cancel(args: argparse.Namespace, settings: Settings) -> int:

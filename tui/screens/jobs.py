@@ -44,7 +44,7 @@ STATE_STYLES = {
 # At 80 columns: which job, its state, what it ran on, how long and what it cost.
 COLUMNS = (
     Col("id", "Job", 100),
-    Col("name", "Name", 90, cap=14),
+    Col("name", "Name", 85, cap=14),
     Col("state", "State", 95),
     Col("queue", "Queue", 20),
     Col("type", "Type", 80),
