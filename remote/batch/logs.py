@@ -162,6 +162,7 @@ class BatchLogFollower:
         self.give_up_after = give_up_after
         self.sleep = sleep
         self.lines = 0  # handed out so far
+        self.found = False  # the stream has answered: Batch makes it with the first line
         self.retries = 0
         self.status: str | None = None  # the job's, once read
         self.exit_status: int | None = None
@@ -199,7 +200,7 @@ class BatchLogFollower:
                 if self.status in ENDED:
                     final = self.status
                     continue
-                if self.stream is None and not waiting_noted:
+                if not self.found and not waiting_noted:
                     waiting_noted = True
                     yield ConnectionChange("waiting for the job's log")
                 self.sleep(self.poll_interval)
@@ -236,6 +237,7 @@ class BatchLogFollower:
                 if exc.code == "ResourceNotFoundException":
                     return  # no line written yet: Batch makes the stream with the first
                 raise
+            self.found = True
             events = page.get("events") or []
             token = page.get("nextForwardToken")
             at_end = token is None or token == self.token

@@ -366,8 +366,7 @@ def cmd_logs(args: argparse.Namespace, settings: Settings) -> int:
         follow=args.follow,
     )
     if target.stream is None and not args.follow:
-        say(f"job {target.job_id} ({target.status}) has no log yet")
-        return 0
+        raise _no_log(target.job_id, target.status, region)
     out = sys.stdout.buffer
     for event in follower.events():
         if isinstance(event, LogChunk):
@@ -381,9 +380,24 @@ def cmd_logs(args: argparse.Namespace, settings: Settings) -> int:
             elif event.state.startswith("waiting"):
                 say(f"job {target.job_id} has no log yet; waiting for it")
     if not args.follow:
+        if not follower.found:
+            raise _no_log(target.job_id, target.status, region)
         return 0
-    say(f"job {target.job_id} {follower.status}")
+    wrote = "" if follower.found else " without writing a log"
+    say(f"job {target.job_id} {follower.status}{wrote}")
     return follower.exit_status if follower.exit_status is not None else 1
+
+
+def _no_log(job_id: str, status: str, region: str) -> InputError:
+    """Why a job's log cannot be printed: it has not written one (yet)."""
+    from dlpick.remote.batch.logs import ENDED
+
+    if status in ENDED:
+        return InputError(f"no log: job {job_id} {status} without writing one")
+    return InputError(
+        f"no log yet: job {job_id} is {status}",
+        hint=f"dlpick batch logs {job_id} --follow --region {region} waits for it",
+    )
 
 
 def say(message: str) -> None:
