@@ -186,6 +186,26 @@ def test_array_child_and_multi_node_node_read_their_own_streams(
     assert code != 0 and "--child must be 0 to 2" in err
 
 
+def test_a_unique_prefix_of_the_job_id_will_do(
+    relay: BatchRelay, capsys: pytest.CaptureFixture[str]
+) -> None:
+    jobs = [submit(capsys, "--", "python", "train.py") for _ in range(12)]
+    put_lines(stream_of_job(jobs[0]), ["from the first job"])
+    # The shortest prefix of the first id that no other id shares.
+    size = next(n for n in range(1, 37) if not any(j.startswith(jobs[0][:n]) for j in jobs[1:]))
+    code, out, err = run(capsys, "batch", "logs", jobs[0][:size])
+    assert code == 0, err
+    assert out == "from the first job\n"
+    # A prefix several ids share, and one none has, are refused by name.
+    shared = jobs[0][: size - 1]
+    sharing = sum(j.startswith(shared) for j in jobs)
+    code, out, err = run(capsys, "batch", "logs", shared)
+    assert (code, out) == (EXIT_ERROR, "")
+    assert err == f"error: {shared!r} matches {sharing} jobs; give more of the id\n"
+    code, out, err = run(capsys, "batch", "logs", "zzzz")
+    assert (code, out, err) == (EXIT_ERROR, "", "error: no Batch job zzzz in us-east-1\n")
+
+
 def _waiting(job_id: str, status: str, *, stream: bool) -> dict[str, Any]:
     """moto's record of a job as AWS describes it before it ends: RUNNABLE has no log
     stream yet; RUNNING names one Batch has not made (no line written yet)."""

@@ -299,15 +299,36 @@ def _place_all(
             job.usd_hour = price_of(job.instance_type, job.market == "spot")
 
 
-def find_job(aws: Aws, region: str, job_id: str) -> dict[str, Any]:
-    """One job in dlpick's queues, or an error saying why it cannot be acted on."""
-    found = describe(aws.batch(region), [job_id])
+def find_job(aws: Aws, region: str, job_id: str, *, prefix: bool = False) -> dict[str, Any]:
+    """One job in dlpick's queues, or an error saying why it cannot be acted on.
+
+    With `prefix`, a unique beginning of the id of a job in dlpick's queues will do.
+    """
+    batch = aws.batch(region)
+    found = describe(batch, [job_id]) if job_id else []
+    if not found and prefix and job_id:
+        matches = ids_starting(batch, job_id)
+        if len(matches) > 1:
+            raise InputError(f"{job_id!r} matches {len(matches)} jobs; give more of the id")
+        found = describe(batch, matches)
     if not found:
         raise InputError(f"no Batch job {job_id} in {region}")
     job = found[0]
     if _queue_name(str(job.get("jobQueue", ""))) not in names.QUEUES:
+        job_id = str(job["jobId"])
         raise InputError(f"job {job_id} is not in dlpick's queues; dlpick leaves it alone")
     return job
+
+
+def ids_starting(batch: BatchClient, prefix: str) -> list[str]:
+    """The ids of the jobs in dlpick's queues (as long as Batch keeps them) that start
+    with `prefix`."""
+    there = queues(batch, names.QUEUES)
+    since = datetime.fromtimestamp(0, UTC)
+    found: list[str] = []
+    for queue in (q for q in names.QUEUES if q in there):
+        found += [i for i in list_ids(batch, queue, since) if i.startswith(prefix)]
+    return found
 
 
 def cancel(aws: Aws, region: str, job: dict[str, Any], reason: str) -> str:

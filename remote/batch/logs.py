@@ -69,12 +69,14 @@ class LogTarget:
 def log_target(
     aws: Aws, region: str, job_id: str, *, child: int | None = None, node: int | None = None
 ) -> LogTarget:
-    """The job, array child or node whose log `batch logs` reads.
+    """The job (its id or a unique prefix of it), array child or node whose log
+    `batch logs` reads.
 
     An array parent has no log of its own: a child must be named. A multi-node job
     reads its main node's log unless a node is named.
     """
-    job = find_job(aws, region, job_id)
+    job = find_job(aws, region, job_id, prefix=True)
+    job_id = str(job["jobId"])
     size = (job.get("arrayProperties") or {}).get("size")
     nodes = job.get("nodeProperties") or {}
     if child is not None:

@@ -332,7 +332,7 @@ def register_logs(actions: argparse._SubParsersAction[Parser]) -> None:
             "its main node unless --node names another."
         ),
     )
-    logs.add_argument("job_id", metavar="JOB", help="the job id")
+    logs.add_argument("job_id", metavar="JOB", help="the job id, or a unique prefix of it")
     add_global_options(logs, region_help=REGION_HELP, needs_aws="always")
     logs.add_argument("--follow", "-f", action="store_true", help="keep printing until it ends")
     which = logs.add_mutually_exclusive_group()
@@ -483,6 +483,6 @@ def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
         raise refusal
     job_id = bs.submit(aws, plan, lambda msg: print(f"... {msg}", file=sys.stderr))
     print(f"submitted {job_id} to {plan.queue} in {region}")
-    print(f"  follow  dlpick batch jobs --region {region}")
+    print(f"  follow  dlpick batch logs {job_id} --follow --region {region}")
     print(f"  stop    dlpick batch cancel {job_id} --region {region}")
     return 0
