@@ -56,7 +56,8 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
         "setup",
         help="create the spot and on-demand environments, queues, roles and code bucket",
         description=(
-            "Create (once; a second run creates nothing) a spot compute environment "
+            "Create (once; a second run creates nothing, and repairs what differs) a spot "
+            "compute environment "
             "(price-capacity-optimized, minimum 0 vCPUs, the GPU image), an on-demand one for "
             "fallback and multi-node jobs, a queue that tries spot first, an on-demand queue, "
             "the roles, a security group with no inbound rule and an S3 bucket for code. "
@@ -79,7 +80,7 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
         type=number_arg("--max-vcpus", minimum=1, maximum=MAX_QUOTA_VCPUS, integer=True),
         default=None,
         metavar="N",
-        help="the most vCPUs each environment may run at once (default 64)",
+        help="the most vCPUs each environment may run at once (default: theirs, else 64)",
     )
     setup.add_argument("--dry-run", action="store_true", help="show the plan; create nothing")
     setup.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
