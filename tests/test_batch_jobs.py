@@ -179,7 +179,7 @@ def test_cancel_refuses_jobs_outside_dlpicks_queues_and_says_when_a_job_has_ende
     assert out == f"{job_id} has already ended (SUCCEEDED); nothing to stop\n"
     code, out, err = run(capsys, "batch", "cancel", "no-such-job")
     assert code == EXIT_ERROR
-    assert err == "error: no Batch job no-such-job in us-east-1\n"
+    assert err == "error: no Batch job 'no-such-job' in us-east-1\n"
     # A queue of someone else's, on the same environment.
     batch = client("batch")
     env = batch.describe_compute_environments(computeEnvironments=["dlpick-on-demand"])

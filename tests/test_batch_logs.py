@@ -189,21 +189,33 @@ def test_array_child_and_multi_node_node_read_their_own_streams(
 def test_a_unique_prefix_of_the_job_id_will_do(
     relay: BatchRelay, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    jobs = [submit(capsys, "--", "python", "train.py") for _ in range(12)]
-    put_lines(stream_of_job(jobs[0]), ["from the first job"])
+    first = submit(capsys, "--", "python", "train.py")
+    batch = client("batch")
+    definition = batch.describe_jobs(jobs=[first])["jobs"][0]["jobDefinition"]
+    # 17 ids: at least two share their first character.
+    jobs = [first] + [
+        batch.submit_job(jobName=f"j{i}", jobQueue="dlpick-spot-first", jobDefinition=definition)[
+            "jobId"
+        ]
+        for i in range(16)
+    ]
+    put_lines(stream_of_job(first), ["from the first job"])
     # The shortest prefix of the first id that no other id shares.
-    size = next(n for n in range(1, 37) if not any(j.startswith(jobs[0][:n]) for j in jobs[1:]))
-    code, out, err = run(capsys, "batch", "logs", jobs[0][:size])
+    size = next(n for n in range(1, 37) if not any(j.startswith(first[:n]) for j in jobs[1:]))
+    code, out, err = run(capsys, "batch", "logs", first[:size])
     assert code == 0, err
     assert out == "from the first job\n"
     # A prefix several ids share, and one none has, are refused by name.
-    shared = jobs[0][: size - 1]
+    shared = max("0123456789abcdef", key=lambda c: sum(j.startswith(c) for j in jobs))
     sharing = sum(j.startswith(shared) for j in jobs)
+    assert sharing >= 2
     code, out, err = run(capsys, "batch", "logs", shared)
     assert (code, out) == (EXIT_ERROR, "")
     assert err == f"error: {shared!r} matches {sharing} jobs; give more of the id\n"
-    code, out, err = run(capsys, "batch", "logs", "zzzz")
-    assert (code, out, err) == (EXIT_ERROR, "", "error: no Batch job zzzz in us-east-1\n")
+    for unknown in ("zzzz", ""):
+        code, out, err = run(capsys, "batch", "logs", unknown)
+        assert (code, out) == (EXIT_ERROR, "")
+        assert err == f"error: no Batch job {unknown!r} in us-east-1\n"
 
 
 def _waiting(job_id: str, status: str, *, stream: bool) -> dict[str, Any]:
@@ -246,13 +258,14 @@ def test_follow_waits_for_a_log_the_job_has_not_written_yet(
     relay: BatchRelay, capsys: pytest.CaptureFixture[str]
 ) -> None:
     job = submit(capsys, "--", "python", "train.py")
+    ended = client("batch").describe_jobs(jobs=[job])["jobs"][0]  # moto's: SUCCEEDED
     relay.extra_jobs[job] = _waiting(job, "RUNNING", stream=True)
     stream = stream_of_job(job)
 
     def first_lines_then_the_end() -> None:
         time.sleep(1.0)
         put_lines(stream, ["epoch 0", "epoch 1"])
-        relay.extra_jobs.pop(job)  # moto's record: SUCCEEDED
+        relay.extra_jobs[job] = ended
 
     writer = threading.Thread(target=first_lines_then_the_end)
     writer.start()

@@ -312,7 +312,7 @@ def find_job(aws: Aws, region: str, job_id: str, *, prefix: bool = False) -> dic
             raise InputError(f"{job_id!r} matches {len(matches)} jobs; give more of the id")
         found = describe(batch, matches)
     if not found:
-        raise InputError(f"no Batch job {job_id} in {region}")
+        raise InputError(f"no Batch job {job_id!r} in {region}")
     job = found[0]
     if _queue_name(str(job.get("jobQueue", ""))) not in names.QUEUES:
         job_id = str(job["jobId"])
