@@ -118,3 +118,40 @@ async def test_the_command_palette_opens_the_jobs_screen(
             await wait_for(lambda: isinstance(app.screen, JobsScreen), pilot)
     finally:
         jobs_relay.relay.stop()
+
+
+async def test_the_jobs_screen_in_a_region_without_setup_says_to_run_it(
+    batch_account: SimpleNamespace, tmp_path: Path
+) -> None:
+    app = aws_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("b")
+        assert isinstance(app.screen, JobsScreen)
+        await wait_for(lambda: "cannot read" in text_of(app, "#jobs-status"), pilot, 20)
+        status = " ".join(text_of(app, "#jobs-status").split())
+        assert status == (
+            "cannot read the jobs: no dlpick Batch setup in us-east-1 — "
+            "dlpick batch setup --region us-east-1"
+        )
+        assert job_ids(app) == []
+
+
+async def test_a_job_that_wrote_no_log_is_not_shown_as_a_complete_log(
+    batch_account: SimpleNamespace, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    set_up("g6.xlarge")
+    job = submit(capsys, "--name", "silent", "--", "python", "train.py")  # moto: no stream
+    app = aws_app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("b")
+        await wait_for(lambda: job_ids(app) == [job], pilot, 20)
+        await pilot.press("enter")
+        await wait_for(lambda: isinstance(app.screen, LogsScreen), pilot, 5)
+        logs = app.screen
+        assert isinstance(logs, LogsScreen)
+        await wait_for(lambda: logs.ended, pilot, 20)
+        assert logs.connection == "no log: the job wrote none"
+        await wait_for(
+            lambda: "no log: the job wrote none" in text_of(app, "#logs-status"), pilot, 5
+        )
+        assert "log complete" not in text_of(app, "#logs-status")

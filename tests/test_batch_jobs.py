@@ -10,6 +10,7 @@ dlpick's spot environment.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from types import SimpleNamespace
@@ -178,7 +179,7 @@ def test_cancel_refuses_jobs_outside_dlpicks_queues_and_says_when_a_job_has_ende
     assert out == f"{job_id} has already ended (SUCCEEDED); nothing to stop\n"
     code, out, err = run(capsys, "batch", "cancel", "no-such-job")
     assert code == EXIT_ERROR
-    assert err == "error: no Batch job no-such-job in us-east-1\n"
+    assert err == "error: no Batch job 'no-such-job' in us-east-1\n"
     # A queue of someone else's, on the same environment.
     batch = client("batch")
     env = batch.describe_compute_environments(computeEnvironments=["dlpick-on-demand"])
@@ -224,10 +225,29 @@ def job(job_id: str) -> dict[str, Any]:
 def test_the_jobs_table_shows_the_full_id_and_an_unknown_cost_as_unknown(
     batch_ready: None, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("COLUMNS", "100")
+    monkeypatch.setenv("COLUMNS", "120")
     job_id = submit(capsys, "--array", "2", "--name", "sweep", "--", "python", "sweep.py")
+    (record,) = jobs_json(capsys)
+    # Times as the rest of dlpick's JSON has them: UTC, to the second, with a Z.
+    for key in ("created", "started", "stopped"):
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", record[key]), record[key]
     code, out, err = run(capsys, "batch", "jobs")
     assert code == 0, err
+    assert out.splitlines()[0].strip() == "1 Batch job in us-east-1"
+    header = out.splitlines()[1].split()
+    assert header == ["Job", "Name", "State", "Queue", "Type", "Started", "Ran", "Cost"]
     row = next(line for line in out.splitlines() if job_id in line)
-    assert row.split() == [job_id, "sweep", "x2", "SUCCEEDED", "?", "0m", "?"]
-    assert "1 Batch job in us-east-1" in out
+    started = datetime.strptime(record["started"], "%Y-%m-%dT%H:%M:%SZ")
+    assert row.split() == [
+        job_id,
+        "sweep",
+        "x2",
+        "SUCCEEDED",
+        "spot-first",
+        "?",
+        f"{started:%m-%d}",
+        f"{started:%H:%M}",
+        "0m",
+        "?",
+    ]
+    assert out.splitlines()[-1] == "Cost ?: the host or its price is not known; -: not started yet"

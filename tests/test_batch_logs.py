@@ -186,13 +186,96 @@ def test_array_child_and_multi_node_node_read_their_own_streams(
     assert code != 0 and "--child must be 0 to 2" in err
 
 
-def test_a_job_without_a_log_yet_says_so(
+def test_a_unique_prefix_of_the_job_id_will_do(
     relay: BatchRelay, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    job = submit(capsys, "--", "python", "train.py")  # moto makes no stream
-    code, out, err = run(capsys, "batch", "logs", job, "--follow")
+    first = submit(capsys, "--", "python", "train.py")
+    batch = client("batch")
+    definition = batch.describe_jobs(jobs=[first])["jobs"][0]["jobDefinition"]
+    # 17 ids: at least two share their first character.
+    jobs = [first] + [
+        batch.submit_job(jobName=f"j{i}", jobQueue="dlpick-spot-first", jobDefinition=definition)[
+            "jobId"
+        ]
+        for i in range(16)
+    ]
+    put_lines(stream_of_job(first), ["from the first job"])
+    # The shortest prefix of the first id that no other id shares.
+    size = next(n for n in range(1, 37) if not any(j.startswith(first[:n]) for j in jobs[1:]))
+    code, out, err = run(capsys, "batch", "logs", first[:size])
     assert code == 0, err
-    assert out == "" and f"job {job} SUCCEEDED" in err
+    assert out == "from the first job\n"
+    # A prefix several ids share, and one none has, are refused by name.
+    shared = max("0123456789abcdef", key=lambda c: sum(j.startswith(c) for j in jobs))
+    sharing = sum(j.startswith(shared) for j in jobs)
+    assert sharing >= 2
+    code, out, err = run(capsys, "batch", "logs", shared)
+    assert (code, out) == (EXIT_ERROR, "")
+    assert err == f"error: {shared!r} matches {sharing} jobs; give more of the id\n"
+    for unknown in ("zzzz", ""):
+        code, out, err = run(capsys, "batch", "logs", unknown)
+        assert (code, out) == (EXIT_ERROR, "")
+        assert err == f"error: no Batch job {unknown!r} in us-east-1\n"
+
+
+def _waiting(job_id: str, status: str, *, stream: bool) -> dict[str, Any]:
+    """moto's record of a job as AWS describes it before it ends: RUNNABLE has no log
+    stream yet; RUNNING names one Batch has not made (no line written yet)."""
+    record = client("batch").describe_jobs(jobs=[job_id])["jobs"][0]
+    waiting = {k: v for k, v in record.items() if k not in ("stoppedAt", "startedAt")}
+    if not stream:
+        waiting["container"] = {
+            k: v for k, v in record["container"].items() if k != "logStreamName"
+        }
+    return {**waiting, "status": status}
+
+
+def test_a_job_without_a_log_says_so_and_exits_1(
+    relay: BatchRelay, capsys: pytest.CaptureFixture[str]
+) -> None:
+    runnable = submit(capsys, "--", "python", "train.py")
+    running = submit(capsys, "--", "python", "train.py")
+    ended = submit(capsys, "--", "python", "train.py")  # SUCCEEDED; moto makes no stream
+    relay.extra_jobs[runnable] = _waiting(runnable, "RUNNABLE", stream=False)
+    relay.extra_jobs[running] = _waiting(running, "RUNNING", stream=True)
+    for job, status in ((runnable, "RUNNABLE"), (running, "RUNNING")):
+        code, out, err = run(capsys, "batch", "logs", job)
+        assert (code, out) == (EXIT_ERROR, "")
+        assert err == (
+            f"error: no log yet: job {job} is {status} — dlpick batch logs {job} --follow "
+            "--region us-east-1 waits for it\n"
+        )
+    code, out, err = run(capsys, "batch", "logs", ended)
+    assert (code, out) == (EXIT_ERROR, "")
+    assert err == f"error: no log: job {ended} SUCCEEDED without writing one\n"
+    # Following, the job's outcome is the exit status, and the missing log is said.
+    code, out, err = run(capsys, "batch", "logs", ended, "--follow")
+    assert (code, out) == (0, "")
+    assert err.splitlines()[-1] == f"job {ended} SUCCEEDED without writing a log"
+
+
+def test_follow_waits_for_a_log_the_job_has_not_written_yet(
+    relay: BatchRelay, capsys: pytest.CaptureFixture[str]
+) -> None:
+    job = submit(capsys, "--", "python", "train.py")
+    ended = client("batch").describe_jobs(jobs=[job])["jobs"][0]  # moto's: SUCCEEDED
+    relay.extra_jobs[job] = _waiting(job, "RUNNING", stream=True)
+    stream = stream_of_job(job)
+
+    def first_lines_then_the_end() -> None:
+        time.sleep(1.0)
+        put_lines(stream, ["epoch 0", "epoch 1"])
+        relay.extra_jobs[job] = ended
+
+    writer = threading.Thread(target=first_lines_then_the_end)
+    writer.start()
+    try:
+        code, out, err = run(capsys, "batch", "logs", job, "--follow")
+    finally:
+        writer.join()
+    assert code == 0, err
+    assert out.splitlines() == ["epoch 0", "epoch 1"]
+    assert err.splitlines() == [f"job {job} has no log yet; waiting for it", f"job {job} SUCCEEDED"]
 
 
 def _node_record(job_id: str, node: int, stream: str) -> dict[str, Any]:

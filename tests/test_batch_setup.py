@@ -87,8 +87,8 @@ def test_a_second_setup_creates_nothing(
     before = environments()
     code, out, err = setup(capsys)  # no --yes: nothing to confirm
     assert code == 0, err
-    assert "nothing to create" in out
-    assert "create " not in out
+    assert "nothing to create or repair" in out
+    assert " create dlpick" not in out and "repair " not in out
     assert environments() == before
     assert len(client("iam").list_roles(PathPrefix="/aws-service-role/")["Roles"]) >= 1
 
@@ -198,15 +198,160 @@ def test_the_plan_warns_when_a_quota_stops_the_environment_growing(
     ) in out
 
 
-def test_a_second_setup_with_other_types_says_the_environments_keep_theirs(
+def test_a_second_setup_with_other_types_changes_the_environments_in_place(
     batch_account: SimpleNamespace, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert setup(capsys, "--yes")[0] == 0
-    code, out, err = run(capsys, "batch", "setup", "--types", "g6e.xlarge", "--yes")
+    arns = {n: e["computeEnvironmentArn"] for n, e in environments().items()}
+    code, out, err = run(
+        capsys, "batch", "setup", "--types", "g6e.xlarge", "--max-vcpus", "32", "--dry-run"
+    )
     assert code == 0, err
-    assert "nothing to create" in out
     assert (
-        "note          dlpick-spot exists with g6.xlarge, g5.xlarge and keeps them; to change "
-        "its types: dlpick batch teardown, then setup"
+        "repair        dlpick-spot runs g6.xlarge, g5.xlarge: change its types to g6e.xlarge"
     ) in out
+    assert "repair        dlpick-spot runs at most 64 vCPUs: set the most to 32" in out
+    assert "dry run: 4 setting(s) would be repaired; nothing was changed" in out
     assert environments()[SPOT]["computeResources"]["instanceTypes"] == ["g6.xlarge", "g5.xlarge"]
+
+    code, out, err = run(capsys, "batch", "setup", "--types", "g6e.xlarge", "--max-vcpus", "32")
+    assert code == EXIT_ERROR  # no terminal, no --yes: nothing changed
+    assert "error: Repair 4 setting(s) in us-east-1: needs confirmation; pass --yes" in err
+    code, out, err = run(
+        capsys, "batch", "setup", "--types", "g6e.xlarge", "--max-vcpus", "32", "--yes"
+    )
+    assert code == 0, err
+    assert "AWS Batch is ready in us-east-1" in out
+    envs = environments()
+    for name in (SPOT, ON_DEMAND):
+        resources = envs[name]["computeResources"]
+        assert (resources["instanceTypes"], resources["maxvCpus"]) == (["g6e.xlarge"], 32)
+        assert envs[name]["computeEnvironmentArn"] == arns[name]  # the same, changed in place
+    # Without a choice of types, the environments keep the ones they have.
+    code, out, err = run(capsys, "batch", "setup")
+    assert code == 0, err
+    assert "nothing to create or repair" in out
+    assert "types         g6e.xlarge 1x L40S" in out
+    assert "max vCPUs     32 per environment" in out
+
+
+def test_a_setup_broken_behind_its_back_is_repaired_not_called_ready(
+    batch_account: SimpleNamespace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert setup(capsys, "--yes")[0] == 0
+    iam, batch = client("iam"), client("batch")
+    policy = "arn:aws:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role"
+    iam.detach_role_policy(RoleName="dlpick-batch-instance", PolicyArn=policy)
+    iam.delete_role_policy(RoleName="dlpick-batch-job", PolicyName="dlpick-read-code")
+    iam.remove_role_from_instance_profile(
+        InstanceProfileName="dlpick-batch-instance", RoleName="dlpick-batch-instance"
+    )
+    batch.update_compute_environment(computeEnvironment=SPOT, state="DISABLED")
+    on_demand_arn = environments()[ON_DEMAND]["computeEnvironmentArn"]
+    batch.update_job_queue(
+        jobQueue="dlpick-spot-first",
+        state="DISABLED",
+        computeEnvironmentOrder=[{"order": 1, "computeEnvironment": on_demand_arn}],
+    )
+
+    code, out, err = setup(capsys, "--dry-run")
+    assert code == 0, err
+    for line in (
+        "instance role exists: dlpick-batch-instance (AmazonEC2ContainerServiceforEC2Role)",
+        "repair        dlpick-batch-instance lacks AmazonEC2ContainerServiceforEC2Role (its "
+        "hosts cannot join Batch; jobs would wait in RUNNABLE): attach "
+        "AmazonEC2ContainerServiceforEC2Role",
+        "repair        dlpick-batch-instance holds no role: add the role dlpick-batch-instance",
+        "repair        dlpick-batch-job lacks its policy dlpick-read-code (jobs could not read "
+        "their code): put dlpick-read-code back",
+        "repair        dlpick-spot is DISABLED: enable it",
+        "repair        dlpick-spot-first is DISABLED: enable it",
+        "repair        dlpick-spot-first tries dlpick-on-demand: try dlpick-spot, then "
+        "dlpick-on-demand",
+        "dry run: 6 setting(s) would be repaired; nothing was changed",
+    ):
+        assert line in out.splitlines()
+    assert "nothing to create" not in out and "ready" not in out
+    assert (
+        iam.list_attached_role_policies(RoleName="dlpick-batch-instance")["AttachedPolicies"] == []
+    )
+
+    code, out, err = setup(capsys, "--yes")
+    assert code == 0, err
+    assert "AWS Batch is ready in us-east-1" in out
+    assert "... repaired dlpick-batch-instance: attach AmazonEC2ContainerServiceforEC2Role" in err
+    attached = iam.list_attached_role_policies(RoleName="dlpick-batch-instance")
+    assert [p["PolicyArn"] for p in attached["AttachedPolicies"]] == [policy]
+    profile = iam.get_instance_profile(InstanceProfileName="dlpick-batch-instance")
+    assert [r["RoleName"] for r in profile["InstanceProfile"]["Roles"]] == ["dlpick-batch-instance"]
+    document = iam.get_role_policy(RoleName="dlpick-batch-job", PolicyName="dlpick-read-code")
+    assert document["PolicyDocument"]["Statement"][0]["Action"] == ["s3:GetObject"]
+    assert environments()[SPOT]["state"] == "ENABLED"
+    queue = batch.describe_job_queues(jobQueues=["dlpick-spot-first"])["jobQueues"][0]
+    assert queue["state"] == "ENABLED"
+    assert queue_order("dlpick-spot-first") == [SPOT, ON_DEMAND]
+    # Converged: a third setup finds nothing to do.
+    code, out, err = setup(capsys)
+    assert code == 0, err
+    assert "nothing to create or repair" in out and "repair " not in out
+
+
+def test_a_policy_rewritten_behind_its_back_is_written_again(
+    batch_account: SimpleNamespace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert setup(capsys, "--yes")[0] == 0
+    iam = client("iam")
+    wide = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": ["s3:*"], "Resource": ["*"]}],
+    }
+    iam.put_role_policy(
+        RoleName="dlpick-batch-job", PolicyName="dlpick-read-code", PolicyDocument=json.dumps(wide)
+    )
+    code, out, err = setup(capsys, "--yes")
+    assert code == 0, err
+    bucket = "dlpick-batch-123456789012-us-east-1"
+    assert (
+        f"repair        dlpick-batch-job has a policy dlpick-read-code other than reading "
+        f"s3://{bucket}: write dlpick-read-code again"
+    ) in out
+    document = iam.get_role_policy(RoleName="dlpick-batch-job", PolicyName="dlpick-read-code")
+    assert document["PolicyDocument"]["Statement"][0]["Resource"] == [f"arn:aws:s3:::{bucket}/*"]
+
+
+def test_what_aws_cannot_change_in_place_is_named_and_nothing_changes(
+    batch_account: SimpleNamespace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert setup(capsys, "--yes")[0] == 0
+    batch, iam = client("batch"), client("iam")
+    spot = environments()[SPOT]
+    # The spot environment made again by hand as an on-demand one, and a policy detached.
+    batch.update_compute_environment(computeEnvironment=SPOT, state="DISABLED")
+    batch.delete_compute_environment(computeEnvironment=SPOT)
+    resources = {**spot["computeResources"], "type": "EC2"}
+    resources.pop("bidPercentage", None)
+    batch.create_compute_environment(
+        computeEnvironmentName=SPOT,
+        type="MANAGED",
+        state="ENABLED",
+        serviceRole=spot["serviceRole"],
+        computeResources=resources,
+    )
+    policy = "arn:aws:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role"
+    iam.detach_role_policy(RoleName="dlpick-batch-instance", PolicyArn=policy)
+    for extra in (("--dry-run",), ("--yes",)):
+        code, out, err = setup(capsys, *extra)
+        assert code == EXIT_ERROR
+        assert (
+            "DIFFERS       dlpick-spot runs EC2 hosts, not SPOT; AWS cannot change that in place"
+        ) in out.splitlines()
+        assert err.splitlines()[-1] == (
+            "error: dlpick's Batch setup in us-east-1 differs where AWS cannot change it in "
+            "place: dlpick-spot runs EC2 hosts, not SPOT — dlpick batch teardown --region "
+            "us-east-1, then setup makes it again"
+        )
+        assert "ready" not in out
+    # Nothing was changed, not even what could have been repaired.
+    assert (
+        iam.list_attached_role_policies(RoleName="dlpick-batch-instance")["AttachedPolicies"] == []
+    )

@@ -235,6 +235,56 @@ def test_bad_shapes_are_refused(
     assert message in err and err.count("\n") == 1, err
 
 
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["--name", "ü name"],
+            "error: job name 'ü name': use letters, digits, '_' or '-', starting with a letter "
+            "or digit (up to 128, no spaces)",
+        ),
+        (
+            ["--name", "$(touch x)"],
+            "error: job name '$(touch x)': use letters, digits, '_' or '-', starting with a "
+            "letter or digit (up to 128, no spaces)",
+        ),
+        (["--name", ""], "error: job name '': use letters, digits"),
+        (["--name", "_lead"], "error: job name '_lead': use letters, digits"),
+        (["--name", "n" * 129], f"error: job name '{'n' * 129}': use letters"),
+        (
+            ["--image", ""],
+            "error: --image '' is not an image URI — leave --image out for AWS's PyTorch "
+            "training image",
+        ),
+        (["--image", " "], "error: --image ' ' is not an image URI"),
+    ],
+)
+def test_a_name_or_image_batch_would_take_otherwise_is_refused_before_any_call(
+    batch_account: SimpleNamespace,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    message: str,
+) -> None:
+    # No setup here: the refusal comes before dlpick asks AWS anything.
+    code, out, err, job_id = submit(capsys, *argv, "--", "python", "train.py")
+    assert (code, out, job_id) == (EXIT_ERROR, "", "")
+    assert err.startswith(message) and err.count("\n") == 1, err
+
+
+def test_a_name_batch_takes_is_the_jobs_name_as_given(
+    batch_ready: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    name = "Sweep_lr-3e-4_" + "x" * 114  # 128 characters
+    code, out, err, job_id = submit(capsys, "--name", name, "--", "python", "train.py")
+    assert code == 0, err
+    assert job(job_id)["jobName"] == name
+    assert out.splitlines()[-3:] == [
+        f"submitted {job_id} to dlpick-spot-first in us-east-1",
+        f"  follow  dlpick batch logs {job_id} --follow --region us-east-1",
+        f"  stop    dlpick batch cancel {job_id} --region us-east-1",
+    ]
+
+
 @pytest.mark.parametrize("argv", [[], ["--"], ["--name", "x"]])
 def test_a_missing_command_is_a_usage_error(
     capsys: pytest.CaptureFixture[str], argv: list[str]
@@ -246,11 +296,18 @@ def test_a_missing_command_is_a_usage_error(
     assert err.startswith("dlpick batch submit: error: no command given") and err.count("\n") == 1
 
 
-def test_submit_before_setup_says_to_run_setup(
+def test_submit_and_jobs_before_setup_say_to_run_setup(
     batch_account: SimpleNamespace, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, _, err, _ = submit(capsys, "--", "python", "train.py")
     assert code == EXIT_ERROR
     assert err == (
-        "error: no dlpick job queue in us-east-1 — run `dlpick batch setup --region us-east-1`\n"
+        "error: no dlpick Batch setup in us-east-1 — dlpick batch setup --region us-east-1\n"
     )
+    # Not AWS's "Job queue dlpick-spot-first does not exist", nor an empty list.
+    for argv in (["--region", "us-west-2"], ["--region", "us-west-2", "--format", "json"]):
+        code, out, err = run(capsys, "batch", "jobs", *argv)
+        assert (code, out) == (EXIT_ERROR, "")
+        assert err == (
+            "error: no dlpick Batch setup in us-west-2 — dlpick batch setup --region us-west-2\n"
+        )

@@ -17,6 +17,7 @@ from typing import Any
 import boto3
 import pytest
 
+from dlpick.tui.cli.batch import JOB_COLUMNS
 from dlpick.tui.cli.fleet import LS_COLUMNS
 from dlpick.tui.cli.launch import QUOTA_COLUMNS
 from dlpick.tui.cli.output import Col, fit, out_width
@@ -24,6 +25,7 @@ from dlpick.tui.cli.output import print_offers as print_table
 from dlpick.tui.cli.ssh import RUN_COLUMNS
 from dlpick.tui.formats import plural
 from dlpick.tui.widgets.price_table import columns_for
+from tests.batch_fixtures import set_up
 from tests.launch_fixtures import only_regions, run
 from tests.peers.pricing_api import ec2_product
 from tests.peers.sshd import SSH_ALIAS, Sshd
@@ -292,3 +294,23 @@ def test_a_quota_request_for_one_vcpu_says_vcpu(
     code, out, err = run(capsys, "quotas", "request", "L-417A185B", "1", "--yes")
     assert code == 0, err
     assert "requested L-417A185B = 1 vCPU in us-east-1" in out
+
+
+# -- batch jobs -----------------------------------------------------------------------
+
+
+def test_batch_jobs_table_fits_and_keeps_a_long_job_name_whole(
+    batch_account: SimpleNamespace, capsys: pytest.CaptureFixture[str], columns_env: int
+) -> None:
+    set_up("g6.xlarge")
+    name = LONG_NAME.replace(".", "-")  # 35 characters; Batch's names take no dot
+    code, out, err = run(capsys, "batch", "submit", "--name", name, "--", "python", "train.py")
+    assert code == 0, err
+    job_id = out.split("submitted ", 1)[1].split()[0]
+    out, kept = table_at(capsys, columns_env, JOB_COLUMNS, "batch", "jobs")
+    assert job_id in out.split() and "SUCCEEDED" in out.split()
+    assert out.splitlines()[0].strip() == "1 Batch job in us-east-1"
+    if "Name" in kept:
+        assert name in out.split()
+    if columns_env >= 120:
+        assert "Name" in kept

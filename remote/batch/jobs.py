@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from dlpick.core.aws_errors import expect
 from dlpick.core.errors import AwsError, InputError
 from dlpick.remote.batch import names as names
-from dlpick.remote.batch.state import environments
+from dlpick.remote.batch.state import environments, no_setup, queues
 
 if TYPE_CHECKING:
     from mypy_boto3_batch import BatchClient
@@ -95,14 +95,19 @@ class BatchJob:
             "market": self.market,
             "nodes": self.nodes,
             "array_size": self.array_size,
-            "created": self.created.isoformat(),
-            "started": self.started.isoformat() if self.started else None,
-            "stopped": self.stopped.isoformat() if self.stopped else None,
+            "created": _utc(self.created),
+            "started": _utc(self.started),
+            "stopped": _utc(self.stopped),
             "running_hours": None if hours is None else round(hours, 4),
             "usd_hour": self.usd_hour,
             "cost_usd": None if cost is None else round(cost, 4),
             "reason": self.reason,
         }
+
+
+def _utc(when: datetime | None) -> str | None:
+    """A time as the rest of dlpick's JSON has it: '2026-12-02T08:00:00Z'."""
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if when else None
 
 
 def _when(ms: object) -> datetime | None:
@@ -249,12 +254,18 @@ def load_jobs(
     since: datetime | None = None,
     now: datetime | None = None,
 ) -> list[BatchJob]:
-    """Jobs in dlpick's queues created since `since` (default a week), newest first."""
+    """Jobs in dlpick's queues created since `since` (default a week), newest first.
+
+    A region without dlpick's queues is refused: it has no setup, not zero jobs.
+    """
     batch = aws.batch(region)
     now = now or datetime.now(UTC)
     since = since or now - timedelta(days=DEFAULT_SINCE_DAYS)
+    there = queues(batch, names.QUEUES)
+    if not there:
+        raise no_setup(region)
     ids: list[str] = []
-    for queue in names.QUEUES:
+    for queue in (q for q in names.QUEUES if q in there):
         ids += [i for i in list_ids(batch, queue, since) if i not in ids]
     described = describe(batch, ids)
     jobs = [job_of(d) for d in described]
@@ -288,15 +299,36 @@ def _place_all(
             job.usd_hour = price_of(job.instance_type, job.market == "spot")
 
 
-def find_job(aws: Aws, region: str, job_id: str) -> dict[str, Any]:
-    """One job in dlpick's queues, or an error saying why it cannot be acted on."""
-    found = describe(aws.batch(region), [job_id])
+def find_job(aws: Aws, region: str, job_id: str, *, prefix: bool = False) -> dict[str, Any]:
+    """One job in dlpick's queues, or an error saying why it cannot be acted on.
+
+    With `prefix`, a unique beginning of the id of a job in dlpick's queues will do.
+    """
+    batch = aws.batch(region)
+    found = describe(batch, [job_id]) if job_id else []
+    if not found and prefix and job_id:
+        matches = ids_starting(batch, job_id)
+        if len(matches) > 1:
+            raise InputError(f"{job_id!r} matches {len(matches)} jobs; give more of the id")
+        found = describe(batch, matches)
     if not found:
-        raise InputError(f"no Batch job {job_id} in {region}")
+        raise InputError(f"no Batch job {job_id!r} in {region}")
     job = found[0]
     if _queue_name(str(job.get("jobQueue", ""))) not in names.QUEUES:
+        job_id = str(job["jobId"])
         raise InputError(f"job {job_id} is not in dlpick's queues; dlpick leaves it alone")
     return job
+
+
+def ids_starting(batch: BatchClient, prefix: str) -> list[str]:
+    """The ids of the jobs in dlpick's queues (as long as Batch keeps them) that start
+    with `prefix`."""
+    there = queues(batch, names.QUEUES)
+    since = datetime.fromtimestamp(0, UTC)
+    found: list[str] = []
+    for queue in (q for q in names.QUEUES if q in there):
+        found += [i for i in list_ids(batch, queue, since) if i.startswith(prefix)]
+    return found
 
 
 def cancel(aws: Aws, region: str, job: dict[str, Any], reason: str) -> str:

@@ -69,12 +69,14 @@ class LogTarget:
 def log_target(
     aws: Aws, region: str, job_id: str, *, child: int | None = None, node: int | None = None
 ) -> LogTarget:
-    """The job, array child or node whose log `batch logs` reads.
+    """The job (its id or a unique prefix of it), array child or node whose log
+    `batch logs` reads.
 
     An array parent has no log of its own: a child must be named. A multi-node job
     reads its main node's log unless a node is named.
     """
-    job = find_job(aws, region, job_id)
+    job = find_job(aws, region, job_id, prefix=True)
+    job_id = str(job["jobId"])
     size = (job.get("arrayProperties") or {}).get("size")
     nodes = job.get("nodeProperties") or {}
     if child is not None:
@@ -162,6 +164,7 @@ class BatchLogFollower:
         self.give_up_after = give_up_after
         self.sleep = sleep
         self.lines = 0  # handed out so far
+        self.found = False  # the stream has answered: Batch makes it with the first line
         self.retries = 0
         self.status: str | None = None  # the job's, once read
         self.exit_status: int | None = None
@@ -199,7 +202,7 @@ class BatchLogFollower:
                 if self.status in ENDED:
                     final = self.status
                     continue
-                if self.stream is None and not waiting_noted:
+                if not self.found and not waiting_noted:
                     waiting_noted = True
                     yield ConnectionChange("waiting for the job's log")
                 self.sleep(self.poll_interval)
@@ -236,6 +239,7 @@ class BatchLogFollower:
                 if exc.code == "ResourceNotFoundException":
                     return  # no line written yet: Batch makes the stream with the first
                 raise
+            self.found = True
             events = page.get("events") or []
             token = page.get("nextForwardToken")
             at_end = token is None or token == self.token

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from dlpick.core.aws_errors import expect
-from dlpick.core.errors import AwsError
+from dlpick.core.errors import AwsError, InputError
 from dlpick.remote.batch import names as names
 
 if TYPE_CHECKING:
@@ -50,6 +50,13 @@ def queues(batch: BatchClient, wanted: Sequence[str]) -> dict[str, Any]:
         for q in expect(found, "jobQueues", list)
         if q.get("status") != "DELETED"
     }
+
+
+def no_setup(region: str) -> InputError:
+    """The refusal of a command that needs dlpick's Batch setup in a region without it."""
+    return InputError(
+        f"no dlpick Batch setup in {region}", hint=f"dlpick batch setup --region {region}"
+    )
 
 
 def find_group(aws: Aws, region: str, vpc_id: str) -> str | None:

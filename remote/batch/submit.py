@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from dlpick.core.aws import instance_type_name
 from dlpick.core.errors import AwsError, InputError
 from dlpick.remote.batch import names as names
-from dlpick.remote.batch.state import environments, queues
+from dlpick.remote.batch.state import environments, no_setup, queues
 from dlpick.remote.launch.model import PlanRow
 from dlpick.remote.launch.quotas import QuotaCheck, check_quota
 
@@ -230,15 +230,13 @@ LAUNCHERS = frozenset(
 
 
 def job_name(req: SubmitRequest) -> str:
-    """--name, or 'dlpick-' plus the script's name ('python train.py' -> 'dlpick-train')."""
+    """--name (checked by check_request), or 'dlpick-' plus the script's name
+    ('python train.py' -> 'dlpick-train')."""
+    if req.name is not None:
+        return req.name
     words = [w for w in req.command if not w.startswith("-") and w not in LAUNCHERS]
-    raw = req.name or "dlpick-" + Path(words[0] if words else req.command[0]).name.removesuffix(
-        ".py"
-    )
-    name = re.sub(r"[^A-Za-z0-9_-]", "-", raw)[:128]
-    if not re.match(r"[A-Za-z0-9]", name):
-        name = ("j" + name)[:128]
-    return name
+    raw = "dlpick-" + Path(words[0] if words else req.command[0]).name.removesuffix(".py")
+    return re.sub(r"[^A-Za-z0-9_-]", "-", raw)[:128]
 
 
 def host_types(aws: Aws, region: str, types: list[str]) -> list[HostType]:
@@ -311,10 +309,25 @@ def container_properties(
     return props
 
 
+# What Batch takes as a job's name (SubmitJob's jobName).
+JOB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
+
+
 def check_request(req: SubmitRequest) -> None:
-    """Refuse shapes Batch would refuse, before any call."""
+    """Refuse shapes Batch would refuse, and values it would take otherwise than meant,
+    before any call."""
     if not req.command:
         raise InputError("no command to run; put it after `--`")
+    if req.name is not None and not JOB_NAME.fullmatch(req.name):
+        raise InputError(
+            f"job name {req.name!r}: use letters, digits, '_' or '-', starting with a letter "
+            "or digit (up to 128, no spaces)"
+        )
+    if req.image is not None and (not req.image.strip() or req.image != req.image.strip()):
+        raise InputError(
+            f"--image {req.image!r} is not an image URI",
+            hint="leave --image out for AWS's PyTorch training image",
+        )
     if req.nodes is not None and req.array is not None:
         raise InputError("--nodes and --array cannot be combined (Batch has no multi-node arrays)")
     if req.max_hours is not None and req.max_hours * 3600 < MIN_TIMEOUT_SECONDS:
@@ -332,9 +345,7 @@ def plan_submit(aws: Aws, req: SubmitRequest) -> SubmitPlan:
     queue = names.ON_DEMAND_QUEUE if (req.on_demand or multi) else names.SPOT_QUEUE
     found = queues(batch, [queue])
     if queue not in found:
-        raise InputError(
-            f"no dlpick job queue in {region}", hint=f"run `dlpick batch setup --region {region}`"
-        )
+        raise no_setup(region)
     if found[queue].get("state") != "ENABLED":
         raise InputError(f"job queue {queue} is disabled in {region}")
     env_name = names.SPOT_ENVIRONMENT if queue == names.SPOT_QUEUE else names.ON_DEMAND_ENVIRONMENT
@@ -360,7 +371,7 @@ def plan_submit(aws: Aws, req: SubmitRequest) -> SubmitPlan:
             f"the job role {names.JOB_ROLE} is missing",
             hint=f"run `dlpick batch setup --region {region}`",
         ) from None
-    image = req.image or default_image(region)
+    image = default_image(region) if req.image is None else req.image
     props = container_properties(
         image,
         req.command,

@@ -193,6 +193,31 @@ class MotoPeer:
 
         SpotInstances.describe_spot_price_history = describe_spot_price_history  # type: ignore[method-assign]
         self._patch_quotas()
+        self._patch_batch_updates()
+
+    def _patch_batch_updates(self) -> None:
+        """Apply UpdateComputeEnvironment's computeResources, as Batch does for an
+        environment that allows updates in place; moto keeps only the state."""
+        from moto.batch.models import BatchBackend
+
+        original = BatchBackend.update_compute_environment
+
+        def update_compute_environment(
+            self: BatchBackend,
+            compute_environment_name: str,
+            state: str | None,
+            compute_resources: Any | None,
+            service_role: str | None,
+        ) -> tuple[str, str]:
+            answer = original(
+                self, compute_environment_name, state, compute_resources, service_role
+            )
+            env = self.get_compute_environment(compute_environment_name)
+            if env is not None and compute_resources:
+                env.compute_resources.update(compute_resources)
+            return answer
+
+        BatchBackend.update_compute_environment = update_compute_environment  # type: ignore[method-assign]
 
     def seed_parameter(self, region: str, name: str, value: str) -> None:
         """A public SSM parameter (such as a DLAMI id) that moto does not ship."""

@@ -9,11 +9,11 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from dlpick.core.errors import InputError
+from dlpick.core.errors import DataError, InputError
 from dlpick.remote.batch import submit as bs
-from dlpick.remote.batch.jobs import ACTIVE, cancel, find_job, job_of, load_jobs
+from dlpick.remote.batch.jobs import ACTIVE, BatchJob, cancel, find_job, job_of, load_jobs
 from dlpick.remote.batch.teardown import execute_teardown, plan_teardown
 from dlpick.remote.fleet.scan import fmt_hours
 from dlpick.remote.launch.limits import MAX_HOURS, MAX_QUOTA_VCPUS
@@ -27,7 +27,9 @@ from dlpick.tui.cli.common import (
     region_for,
     warn,
 )
+from dlpick.tui.cli.output import Col
 from dlpick.tui.config import Settings
+from dlpick.tui.formats import plural
 
 if TYPE_CHECKING:
     from dlpick.core.aws import Aws
@@ -54,7 +56,8 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
         "setup",
         help="create the spot and on-demand environments, queues, roles and code bucket",
         description=(
-            "Create (once; a second run creates nothing) a spot compute environment "
+            "Create (once; a second run creates nothing, and repairs what differs) a spot "
+            "compute environment "
             "(price-capacity-optimized, minimum 0 vCPUs, the GPU image), an on-demand one for "
             "fallback and multi-node jobs, a queue that tries spot first, an on-demand queue, "
             "the roles, a security group with no inbound rule and an S3 bucket for code. "
@@ -77,7 +80,7 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
         type=number_arg("--max-vcpus", minimum=1, maximum=MAX_QUOTA_VCPUS, integer=True),
         default=None,
         metavar="N",
-        help="the most vCPUs each environment may run at once (default 64)",
+        help="the most vCPUs each environment may run at once (default: theirs, else 64)",
     )
     setup.add_argument("--dry-run", action="store_true", help="show the plan; create nothing")
     setup.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
@@ -171,23 +174,47 @@ def cmd_setup(args: argparse.Namespace, settings: Settings) -> int:
         types=named,
         gpu=args.gpu,
         max_usd_per_tflop=args.max_usd_per_tflop,
-        max_vcpus=args.max_vcpus or bs.DEFAULT_MAX_VCPUS,
+        max_vcpus=args.max_vcpus,
     )
     print(f"planning AWS Batch in {region}...", file=sys.stderr)
+    # Without a choice of types, environments that exist keep theirs.
+    kept = () if req.chooses_types else bs.current_types(aws, region)
     types = pick_types(
-        _offers(aws, region), named=named, gpu=args.gpu, max_usd_per_tflop=args.max_usd_per_tflop
+        _offers(aws, region),
+        named=named or kept,
+        gpu=args.gpu,
+        max_usd_per_tflop=args.max_usd_per_tflop,
     )
     plan = bs.plan_setup(aws, req, types)
     for line in plan.describe():
         print(line)
-    if not plan.missing:
-        print(f"AWS Batch is set up in {region}; nothing to create")
+    if plan.conflicts:
+        first, more = plan.conflicts[0], len(plan.conflicts) - 1
+        raise DataError(
+            f"dlpick's Batch setup in {region} differs where AWS cannot change it in place: "
+            f"{first.name} {first.found}" + (f" (and {more} more)" if more else ""),
+            hint=f"dlpick batch teardown --region {region}, then setup makes it again",
+        )
+    created, repaired = len(plan.missing), len(plan.repairs)
+    if not created and not repaired:
+        print(f"AWS Batch is set up in {region}; nothing to create or repair")
         return 0
+    pieces, settings_ = f"{created} piece(s)", f"{repaired} setting(s)"
     if args.dry_run:
-        print(f"dry run: {len(plan.missing)} piece(s) would be created; nothing was created")
+        if not repaired:
+            print(f"dry run: {pieces} would be created; nothing was created")
+        elif not created:
+            print(f"dry run: {settings_} would be repaired; nothing was changed")
+        else:
+            print(
+                f"dry run: {pieces} would be created and {settings_} repaired; nothing was changed"
+            )
         return 0
-    if not confirm(f"Create {len(plan.missing)} piece(s) in {region}?", args.yes):
-        print("nothing created", file=sys.stderr)
+    question = " and ".join(
+        ([f"create {pieces}"] if created else []) + ([f"repair {settings_}"] if repaired else [])
+    )
+    if not confirm(f"{question[0].upper()}{question[1:]} in {region}?", args.yes):
+        print("nothing changed", file=sys.stderr)
         return 1
     execute_setup(aws, plan, _progress)
     print(f"AWS Batch is ready in {region}: dlpick batch submit --region {region} -- COMMAND")
@@ -212,47 +239,51 @@ def cmd_jobs(args: argparse.Namespace, settings: Settings) -> int:
         for r in records:
             writer.writerow({k: "" if v is None else v for k, v in r.items()})
     else:
-        _print_jobs(records, region)
+        _print_jobs(jobs, region, now)
     return 0
 
 
-def _print_jobs(records: list[dict[str, Any]], region: str) -> None:
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
+# The app's Jobs screen's columns and priorities: at 80 columns the job, its state and
+# cost stay; the queue and start time go first.
+JOB_COLUMNS = (
+    Col("Job", 100),
+    Col("Name", 85),
+    Col("State", 95),
+    Col("Queue", 20),
+    Col("Type", 80),
+    Col("Started", 30),
+    Col("Ran", 70, right=True),
+    Col("Cost", 90, right=True),
+)
 
-    console = Console(highlight=False)
-    wide = console.width >= 120  # narrower: the queue and start time give way
-    noun = "job" if len(records) == 1 else "jobs"
-    table = Table(
-        title=f"{len(records)} Batch {noun} in {region}", box=box.SIMPLE_HEAD, pad_edge=False
+
+def _job_row(job: BatchJob, now: datetime) -> list[str]:
+    shape = f" x{job.array_size}" if job.array_size else ""
+    shape += f" ({job.nodes} nodes)" if job.nodes != 1 else ""
+    hours, cost = job.running_hours(now), job.cost_so_far(now)
+    cells = {
+        "Job": job.job_id,
+        "Name": f"{job.name}{shape}",
+        "State": job.status,
+        "Queue": job.queue.removeprefix("dlpick-"),
+        "Type": f"{job.instance_type} {job.market or ''}".strip() if job.instance_type else "?",
+        "Started": f"{job.started:%m-%d %H:%M}" if job.started else "-",
+        "Ran": "-" if hours is None else fmt_hours(hours),
+        # ?: the host or its price is not known (never a made-up $0); -: not started.
+        "Cost": f"${cost:,.2f}" if cost is not None else "?" if job.started else "-",
+    }
+    return [cells[c.label] for c in JOB_COLUMNS]
+
+
+def _print_jobs(jobs: list[BatchJob], region: str, now: datetime) -> None:
+    from dlpick.tui.cli.output import print_table
+
+    print_table(
+        JOB_COLUMNS,
+        [_job_row(j, now) for j in jobs],
+        title=f"{plural(len(jobs), 'Batch job')} in {region}",
+        caption="Cost ?: the host or its price is not known; -: not started yet",
     )
-    columns = ["Job", "Name", "State"] + (["Queue"] if wide else []) + ["Type"]
-    columns += (["Started"] if wide else []) + ["Ran", "Cost"]
-    for col in columns:
-        table.add_column(
-            col,
-            justify="right" if col in ("Ran", "Cost") else "left",
-            no_wrap=col in ("Job", "State", "Started", "Cost"),
-        )
-    for r in records:
-        shape = f" x{r['array_size']}" if r["array_size"] else ""
-        shape += f" ({r['nodes']} nodes)" if r["nodes"] != 1 else ""
-        kind = f"{r['instance_type']} {r['market'] or ''}" if r["instance_type"] else "?"
-        hours, cost, started = r["running_hours"], r["cost_usd"], r["started"]
-        cells = {
-            "Job": str(r["job_id"]),
-            "Name": f"{r['name']}{shape}",
-            "State": str(r["status"]),
-            "Queue": str(r["queue"]).removeprefix("dlpick-"),
-            "Type": kind.strip(),
-            "Started": f"{started[5:10]} {started[11:16]}" if isinstance(started, str) else "-",
-            "Ran": "-" if not isinstance(hours, float) else fmt_hours(hours),
-            "Cost": (f"${cost:.2f}" if isinstance(cost, float) else "?" if started else "-"),
-        }
-        table.add_row(*(cells[c] for c in columns))
-    console.print(table)
-    print("Cost ?: the host or its price is not known; -: not started yet")
 
 
 def cmd_cancel(args: argparse.Namespace, settings: Settings) -> int:
@@ -302,7 +333,7 @@ def register_logs(actions: argparse._SubParsersAction[Parser]) -> None:
             "its main node unless --node names another."
         ),
     )
-    logs.add_argument("job_id", metavar="JOB", help="the job id")
+    logs.add_argument("job_id", metavar="JOB", help="the job id, or a unique prefix of it")
     add_global_options(logs, region_help=REGION_HELP, needs_aws="always")
     logs.add_argument("--follow", "-f", action="store_true", help="keep printing until it ends")
     which = logs.add_mutually_exclusive_group()
@@ -336,8 +367,7 @@ def cmd_logs(args: argparse.Namespace, settings: Settings) -> int:
         follow=args.follow,
     )
     if target.stream is None and not args.follow:
-        say(f"job {target.job_id} ({target.status}) has no log yet")
-        return 0
+        raise _no_log(target.job_id, target.status, region)
     out = sys.stdout.buffer
     for event in follower.events():
         if isinstance(event, LogChunk):
@@ -351,9 +381,24 @@ def cmd_logs(args: argparse.Namespace, settings: Settings) -> int:
             elif event.state.startswith("waiting"):
                 say(f"job {target.job_id} has no log yet; waiting for it")
     if not args.follow:
+        if not follower.found:
+            raise _no_log(target.job_id, target.status, region)
         return 0
-    say(f"job {target.job_id} {follower.status}")
+    wrote = "" if follower.found else " without writing a log"
+    say(f"job {target.job_id} {follower.status}{wrote}")
     return follower.exit_status if follower.exit_status is not None else 1
+
+
+def _no_log(job_id: str, status: str, region: str) -> InputError:
+    """Why a job's log cannot be printed: it has not written one (yet)."""
+    from dlpick.remote.batch.logs import ENDED
+
+    if status in ENDED:
+        return InputError(f"no log: job {job_id} {status} without writing one")
+    return InputError(
+        f"no log yet: job {job_id} is {status}",
+        hint=f"dlpick batch logs {job_id} --follow --region {region} waits for it",
+    )
 
 
 def say(message: str) -> None:
@@ -439,6 +484,6 @@ def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
         raise refusal
     job_id = bs.submit(aws, plan, lambda msg: print(f"... {msg}", file=sys.stderr))
     print(f"submitted {job_id} to {plan.queue} in {region}")
-    print(f"  follow  dlpick batch jobs --region {region}")
+    print(f"  follow  dlpick batch logs {job_id} --follow --region {region}")
     print(f"  stop    dlpick batch cancel {job_id} --region {region}")
     return 0

@@ -44,7 +44,7 @@ STATE_STYLES = {
 # At 80 columns: which job, its state, what it ran on, how long and what it cost.
 COLUMNS = (
     Col("id", "Job", 100),
-    Col("name", "Name", 90, cap=14),
+    Col("name", "Name", 85, cap=14),
     Col("state", "State", 95),
     Col("queue", "Queue", 20),
     Col("type", "Type", 80),
@@ -179,8 +179,12 @@ class JobsScreen(WorkerErrors, Screen[None]):
 
     def _show_status(self) -> None:
         status = self.query_one("#jobs-status", Static)
-        if self.loaded_at is None and not self.failure:
-            status.update(Text("reading dlpick's Batch jobs…", style="dim"))
+        if self.loaded_at is None:
+            # Never read: no count to show, not even zero.
+            if self.failure:
+                status.update(Text(f"cannot read the jobs: {self.failure}", style="bold red"))
+            else:
+                status.update(Text("reading dlpick's Batch jobs…", style="dim"))
             return
         active = sum(1 for j in self.jobs if j.status in ACTIVE)
         parts = [f"{len(self.jobs)} job{'s' * (len(self.jobs) != 1)} this week", f"{active} active"]

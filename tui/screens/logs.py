@@ -169,13 +169,20 @@ class LogsScreen(WorkerErrors, Screen[None]):
                     self.run_state = "ended without an exit status (killed?)"
                 else:
                     self.run_state = f"exited {event.exit_status}"
-                self.connection = "log complete"
+                self.connection = self._complete()
                 self.notify(
                     f"{self.source} {self.run_id} {self.run_state}",
                     severity="information" if event.exit_status == 0 else "error",
                 )
             elif isinstance(event, LogEnd):
-                self.connection = "log complete"
+                self.connection = self._complete()
+
+    def _complete(self) -> str:
+        """The connection's last word: a Batch job that wrote nothing has no log at all
+        (CloudWatch makes its stream with the first line), which is not a complete one."""
+        if self.source == "job" and self.log_view.lines_received == 0:
+            return "no log: the job wrote none"
+        return "log complete"
 
     @on(WorkerFailed)
     def _follow_failed(self, message: WorkerFailed) -> None:
