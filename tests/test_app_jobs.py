@@ -20,10 +20,11 @@ from dlpick.tui.screens.logs import LogsScreen
 from tests.batch_fixtures import client, set_up
 from tests.launch_fixtures import REGION
 from tests.peers.batch_relay import BatchRelay
-from tests.test_app import palette_has_results, wait_for
+from tests.test_app import palette_has_results
 from tests.test_app_aws import SIZE, aws_app, plain, text_of
 from tests.test_batch_jobs import submit
 from tests.test_batch_logs import put_lines, stream_of_job
+from tests.ui import until
 
 
 @pytest.fixture
@@ -65,7 +66,7 @@ async def test_jobs_screen_lists_follows_a_log_and_cancels_after_asking(
             await pilot.press("b")
             screen = app.screen
             assert isinstance(screen, JobsScreen)
-            await wait_for(lambda: len(job_ids(app)) == 2, pilot, 20)
+            await until(pilot, lambda: len(job_ids(app)) == 2, timeout=20)
             assert set(job_ids(app)) == {jobs_relay.done, jobs_relay.running}
             status = text_of(app, "#jobs-status")
             assert "2 jobs this week · 1 active" in status
@@ -80,8 +81,8 @@ async def test_jobs_screen_lists_follows_a_log_and_cancels_after_asking(
             await pilot.press("enter")
             logs = app.screen
             assert isinstance(logs, LogsScreen)
-            await wait_for(lambda: logs.ended, pilot, 20)
-            await wait_for(lambda: logs.log_view.lines_received == 300, pilot, 5)
+            await until(pilot, lambda: logs.ended, timeout=20)
+            await until(pilot, lambda: logs.log_view.lines_received == 300, timeout=5)
             lines = list(logs.query_one("#log", Log).lines)
             assert lines[0] == "epoch 0 loss 1.000" and lines[-1] == "epoch 299 loss 0.003"
             assert logs.run_state == "succeeded" and logs.connection == "log complete"
@@ -100,7 +101,7 @@ async def test_jobs_screen_lists_follows_a_log_and_cancels_after_asking(
             await pilot.press("c")
             await pilot.click("#confirm-yes")
 
-            await wait_for(lambda: reason() == "cancelled in dlpick", pilot, 20)
+            await until(pilot, lambda: reason() == "cancelled in dlpick", timeout=20)
     finally:
         jobs_relay.relay.stop()
 
@@ -113,8 +114,8 @@ async def test_the_command_palette_opens_the_jobs_screen(
         async with app.run_test(size=SIZE) as pilot:
             await pilot.press("ctrl+p")
             await pilot.press(*"batch jobs")
-            await wait_for(lambda: palette_has_results(app), pilot)
+            await until(pilot, lambda: palette_has_results(app))
             await pilot.press("enter")
-            await wait_for(lambda: isinstance(app.screen, JobsScreen), pilot)
+            await until(pilot, lambda: isinstance(app.screen, JobsScreen))
     finally:
         jobs_relay.relay.stop()

@@ -36,7 +36,8 @@ from tests.screenshots import (
     make_app,
     offline_catalog,
 )
-from tests.test_app import _plain, rows, table_of, wait_for
+from tests.test_app import _plain, rows, table_of
+from tests.ui import until
 
 ROOT = Path(__file__).resolve().parents[1]
 # Short enough that the fixed ten types do not all fit: the table scrolls.
@@ -123,9 +124,9 @@ def many_instances_app(tmp_path: Path) -> DlpickApp:
 
 async def open_instances(app: DlpickApp, pilot: Pilot[None]) -> DataTable[Any]:
     await pilot.press("i")
-    await wait_for(lambda: isinstance(app.screen, InstancesScreen), pilot)
+    await until(pilot, lambda: isinstance(app.screen, InstancesScreen))
     table = app.screen.query_one("#instances", DataTable)
-    await wait_for(lambda: table.row_count > 3, pilot)
+    await until(pilot, lambda: table.row_count > 3)
     return table
 
 
@@ -173,7 +174,7 @@ async def test_home_end_and_page_keys_on_the_runs_table(sshd: Sshd) -> None:
     screen = RunsScreen(SSH_ALIAS, None)
     app = HostApp(screen)
     async with app.run_test(size=SHORT) as pilot:
-        await wait_for(lambda: screen.loaded, pilot, timeout=15)
+        await until(pilot, lambda: screen.loaded, timeout=15)
         await press_and_check_rows(pilot, screen.query_one("#runs-table", DataTable))
 
 
@@ -291,7 +292,7 @@ async def test_runs_table_cuts_nothing_with_room_to_spare(sshd: Sshd, width: int
     screen = RunsScreen(SSH_ALIAS, None)
     app = HostApp(screen)
     async with app.run_test(size=(width, 20)) as pilot:
-        await wait_for(lambda: screen.loaded, pilot, timeout=15)
+        await until(pilot, lambda: screen.loaded, timeout=15)
         table = screen.query_one("#runs-table", RowTable)
         assert_fits(table)
         shown = cells_of(table)
@@ -448,19 +449,19 @@ async def test_a_failing_host_is_one_toast_until_its_error_changes_or_clears(
     app = HostApp(screen)
     try:
         async with app.run_test(size=(100, 30), notifications=True, message_hook=seen) as pilot:
-            await wait_for(lambda: len(failures) >= 6, pilot, timeout=15)
+            await until(pilot, lambda: len(failures) >= 6, timeout=15)
             # However often it fails, each way it fails is one toast.
             assert sorted(toasts()) == sorted(set(failures)) and len(set(failures)) <= 3
             shown = len(toasts())
 
             proxy.upstream_port = sshd.port  # the host answers: the errors cleared
-            await wait_for(lambda: screen.loaded and len(successes) >= 2, pilot, timeout=15)
+            await until(pilot, lambda: screen.loaded and len(successes) >= 2, timeout=15)
             assert len(toasts()) == shown
 
             proxy.upstream_port = closed  # down again: the same errors are news again
             proxy.cut()
             before = len(failures)
-            await wait_for(lambda: len(failures) >= before + 6, pilot, timeout=15)
+            await until(pilot, lambda: len(failures) >= before + 6, timeout=15)
             again = toasts()[shown:]
             assert sorted(again) == sorted(set(failures[before:]))
             # An error seen before the host answered is news again (which ways it fails
@@ -470,7 +471,7 @@ async def test_a_failing_host_is_one_toast_until_its_error_changes_or_clears(
 
             proxy.listener.close()  # nothing listens now: another error, one more toast
             before = len(failures)
-            await wait_for(lambda: len(failures) >= before + 4, pilot, timeout=15)
+            await until(pilot, lambda: len(failures) >= before + 4, timeout=15)
             refused = failures[-1]
             assert "cannot connect" in refused and refused not in toasts()[:shown]
             # A connection caught mid-way by the close may fail another way first

@@ -30,10 +30,11 @@ from tests.launch_fixtures import REGION, only_regions
 from tests.log_replay import HostApp
 from tests.peers.sshd import SSH_ALIAS, Sshd
 from tests.screenshots import make_app, offline_catalog
-from tests.test_app import SIZE, column, title, wait_for
+from tests.test_app import SIZE, column, title
 from tests.test_bench import NUMPY_PYTHON, gpu, host_python
 from tests.test_fleet import start
 from tests.test_ssh_runs import map_instance_to_sshd
+from tests.ui import until
 
 
 @pytest.fixture
@@ -135,7 +136,7 @@ def result_text(app: App[None]) -> str:
 async def press_b_on_the_runs_screen(app: HostApp, pilot: Pilot[None]) -> None:
     runs = app.screen
     assert isinstance(runs, RunsScreen)
-    await wait_for(lambda: runs.loaded, pilot, timeout=15)
+    await until(pilot, lambda: runs.loaded, timeout=15)
     await pilot.press("B")
 
 
@@ -145,8 +146,8 @@ async def test_b_on_the_runs_screen_benchmarks_the_host(numpy_host: Sshd) -> Non
         await press_b_on_the_runs_screen(app, pilot)
         assert isinstance(app.screen, BenchScreen)
         bar = app.screen.query_one(ProgressBar)
-        await wait_for(lambda: (bar.progress or 0) > 0.5, pilot, timeout=15)
-        await wait_for(lambda: "all at once" in result_text(app), pilot, timeout=20)
+        await until(pilot, lambda: (bar.progress or 0) > 0.5, timeout=15)
+        await until(pilot, lambda: "all at once" in result_text(app), timeout=20)
         assert "numpy-cpu" in result_text(app) and "kept in" in result_text(app)
         assert bar.progress == bar.total == 2.0
         (kept,) = measurements.read(measurements.store_file())
@@ -162,7 +163,7 @@ async def test_a_store_that_cannot_be_read_still_shows_the_figures(numpy_host: S
     app = HostApp(RunsScreen(SSH_ALIAS, None))
     async with app.run_test(size=SIZE) as pilot:
         await press_b_on_the_runs_screen(app, pilot)
-        await wait_for(lambda: "all at once" in result_text(app), pilot, timeout=20)
+        await until(pilot, lambda: "all at once" in result_text(app), timeout=20)
         shown = " ".join(result_text(app).split())
         assert f"not kept: {store} is not a dlpick measurements file" in shown
     assert store.read_text() == "not,a,measurements,file\n"
@@ -182,11 +183,11 @@ async def test_b_during_a_run_asks_then_goes_ahead(numpy_host: Sshd) -> None:
         app = HostApp(RunsScreen(SSH_ALIAS, None))
         async with app.run_test(size=SIZE) as pilot:
             await press_b_on_the_runs_screen(app, pilot)
-            await wait_for(lambda: isinstance(app.screen, ConfirmAction), pilot, timeout=15)
+            await until(pilot, lambda: isinstance(app.screen, ConfirmAction), timeout=15)
             assert not measurements.store_file().exists()
             app.screen.query_one("#confirm-yes", Button).press()
-            await wait_for(lambda: isinstance(app.screen, BenchScreen), pilot)
-            await wait_for(lambda: "all at once" in result_text(app), pilot, timeout=20)
+            await until(pilot, lambda: isinstance(app.screen, BenchScreen))
+            await until(pilot, lambda: "all at once" in result_text(app), timeout=20)
             assert len(measurements.read(measurements.store_file())) == 1
     finally:
         (numpy_host.remote_home / "go-on").touch()
@@ -208,12 +209,12 @@ async def test_b_on_the_instances_screen_labels_the_result_with_its_type(
     app = DlpickApp(offline_catalog(tmp_path), region=REGION, account=account, fleet_every=0.05)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("i")
-        await wait_for(
-            lambda: app.screen.query_one("#instances", DataTable).row_count > 0, pilot, 20
+        await until(
+            pilot, lambda: app.screen.query_one("#instances", DataTable).row_count > 0, timeout=20
         )
         await pilot.press("B")
-        await wait_for(lambda: isinstance(app.screen, BenchScreen), pilot)
-        await wait_for(lambda: "all at once" in result_text(app), pilot, timeout=30)
+        await until(pilot, lambda: isinstance(app.screen, BenchScreen))
+        await until(pilot, lambda: "all at once" in result_text(app), timeout=30)
     (kept,) = measurements.read(measurements.store_file())
     # The type and region come from EC2's answer, not from the host.
     assert (kept.instance_type, kept.region, kept.source) == ("g6.xlarge", REGION, iid)

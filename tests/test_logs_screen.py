@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 import urllib.request
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -13,7 +12,6 @@ from typing import Any
 import pytest
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.pilot import Pilot
 from textual.screen import Screen
 from textual.widgets import Input, Log, Static
 
@@ -26,20 +24,13 @@ from tests.log_replay import FIXED_RUN_ID, HostApp, ended_and_searched, replay_a
 from tests.notices import Notices
 from tests.peers.sshd import SSH_ALIAS, Sshd
 from tests.peers.text_server import TextServer
+from tests.ui import until
 
 
 @pytest.fixture(autouse=True)
 def steady_cursor(monkeypatch: pytest.MonkeyPatch) -> None:
     """A blinking text cursor would make screenshots differ run to run."""
     monkeypatch.setattr(Input, "_toggle_cursor", lambda self: None)
-
-
-async def until(pilot: Pilot[None], predicate: Callable[[], object], timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await pilot.pause(0.02)
 
 
 def shown(app: App[Any]) -> str:
@@ -161,7 +152,7 @@ async def test_start_a_run_follow_pause_search_and_see_it_end(sshd: Sshd) -> Non
     async with app.run_test(size=(120, 36)) as pilot:
         runs = app.screen
         assert isinstance(runs, RunsScreen)
-        await until(pilot, lambda: runs.loaded)
+        await until(pilot, lambda: runs.loaded, timeout=10)
         assert "no runs on this host yet" in shown(app)
 
         await pilot.press("n")
@@ -169,13 +160,13 @@ async def test_start_a_run_follow_pause_search_and_see_it_end(sshd: Sshd) -> Non
         app.screen.query_one("#run-command", Input).value = NUMBERED_RUN
         app.screen.query_one("#run-name", Input).value = "numbers"
         await pilot.press("enter")
-        await until(pilot, lambda: isinstance(app.screen, LogsScreen))
+        await until(pilot, lambda: isinstance(app.screen, LogsScreen), timeout=10)
         logs = app.screen
         assert isinstance(logs, LogsScreen)
         log = logs.log_view
 
         # Lines arrive and the view follows them.
-        await until(pilot, lambda: log.line_count == 2000 and not log.pending)
+        await until(pilot, lambda: log.line_count == 2000 and not log.pending, timeout=10)
         await pilot.pause()
         assert list(log.lines[:2]) == ["line 1 of the run", "line 2 of the run"]
         assert "line 2000 of the run" in shown(app)
@@ -187,12 +178,12 @@ async def test_start_a_run_follow_pause_search_and_see_it_end(sshd: Sshd) -> Non
         assert not log.following and "paused (f follows)" in status(app)
         top = round(log.scroll_y)
         (sshd.remote_home / "go-on").touch()
-        await until(pilot, lambda: log.lines and log.lines[-1] == "after the pause")
+        await until(pilot, lambda: log.lines and log.lines[-1] == "after the pause", timeout=10)
         await pilot.pause()
         assert round(log.scroll_y) == top and "after the pause" not in shown(app)
 
         # The run's exit status is shown when it ends.
-        await until(pilot, lambda: "exited 3" in status(app))
+        await until(pilot, lambda: "exited 3" in status(app), timeout=10)
         assert logs.exit_status == 3
 
         # `end` resumes following, at the end.
@@ -226,7 +217,7 @@ async def test_start_a_run_follow_pause_search_and_see_it_end(sshd: Sshd) -> Non
         # Back on the runs screen, the run is listed with its state.
         await pilot.press("escape")
         assert app.screen is runs
-        await until(pilot, lambda: runs.runs and runs.runs[0].state == "exited 3")
+        await until(pilot, lambda: runs.runs and runs.runs[0].state == "exited 3", timeout=10)
         assert runs.runs[0].name == "numbers"
         await pilot.pause()
         assert "exited 3" in shown(app)
@@ -244,9 +235,9 @@ async def test_port_forward_answers_on_a_local_port(sshd: Sshd) -> None:
 
     try:
         async with app.run_test(size=(120, 36)) as pilot:
-            await until(pilot, lambda: screen.loaded)
+            await until(pilot, lambda: screen.loaded, timeout=10)
             await pilot.press("p")
-            await until(pilot, lambda: screen.forwards)
+            await until(pilot, lambda: screen.forwards, timeout=10)
             forward = screen.forwards[0]
             # The host's port is taken here (the host is this machine): another is used.
             assert forward.local_port != remote_port
@@ -279,7 +270,7 @@ async def test_target_prompt_opens_the_runs_screen(sshd: Sshd) -> None:
         await pilot.pause()
         assert isinstance(app.screen, RunsScreen) and app.screen.target == SSH_ALIAS
         runs = app.screen
-        await until(pilot, lambda: runs.loaded)
+        await until(pilot, lambda: runs.loaded, timeout=10)
 
 
 async def test_an_unreachable_host_says_why(isolated_home: Path) -> None:
@@ -291,7 +282,7 @@ async def test_an_unreachable_host_says_why(isolated_home: Path) -> None:
         screen = LogsScreen(f"127.0.0.1:{port}", FIXED_RUN_ID, None)
         app = HostApp(screen)
         async with app.run_test(size=(100, 30)) as pilot:
-            await until(pilot, lambda: screen.connection == "failed")
+            await until(pilot, lambda: screen.connection == "failed", timeout=10)
             assert "cannot connect" in status(app)
 
 
@@ -318,7 +309,7 @@ async def test_an_unreachable_host_is_reported_once_however_often_it_is_tried(
         screen = RunsScreen(f"127.0.0.1:{port}", None, refresh_every=0.05)
         app = HostApp(screen)
         async with app.run_test(size=(100, 30), notifications=True, message_hook=seen) as pilot:
-            await until(pilot, lambda: len(failures) >= 4)
+            await until(pilot, lambda: len(failures) >= 4, timeout=10)
             status = str(screen.query_one("#runs-status", Static).render())
             assert status.startswith("listing the runs failed: cannot connect")
             assert notices.titled(severity="error") == [("Listing the runs", failures[0].text)]
@@ -331,7 +322,7 @@ async def test_replay_shows_state_and_exit(tmp_path: Path) -> None:
     app = replay_app(end=0)
     async with app.run_test(size=(120, 36)) as pilot:
         await settled(pilot)
-        await until(pilot, lambda: "exited 0" in status(app))
+        await until(pilot, lambda: "exited 0" in status(app), timeout=10)
         assert re.search(r"exited 0 .*log complete .*following .*34 lines", status(app))
 
 
@@ -357,7 +348,7 @@ async def test_the_app_opens_runs_on_a_typed_target(sshd: Sshd, tmp_path: Path) 
         await pilot.press("enter")
         runs = app.screen
         assert isinstance(runs, RunsScreen) and runs.aws_region == "us-east-1"
-        await until(pilot, lambda: runs.loaded)
+        await until(pilot, lambda: runs.loaded, timeout=10)
         await pilot.press("escape")
         assert app.screen is app.prices
 
@@ -379,8 +370,8 @@ async def test_connection_and_log_changes_are_shown() -> None:
     screen = LogsScreen(SSH_ALIAS, FIXED_RUN_ID, None, events=events())
     app = HostApp(screen)
     async with app.run_test(size=(120, 36)) as pilot:
-        await until(pilot, lambda: "reconnecting" in status(app))
+        await until(pilot, lambda: "reconnecting" in status(app), timeout=10)
         assert "reconnecting (attempt 2, connection closed mid-chunk)" in status(app)
         gate.set()
-        await until(pilot, lambda: list(screen.log_view.lines) == ["before", "after"])
+        await until(pilot, lambda: list(screen.log_view.lines) == ["before", "after"], timeout=10)
         assert "connected" in status(app) and "log rotated on the host" in status(app)

@@ -347,13 +347,14 @@ async def g6_asked_about(
     app: DlpickApp, pilot: Pilot[None], front: Ec2Front
 ) -> tuple[DataTable[Any], SpotHistoryLines]:
     """g6.xlarge highlighted with the detail pane open, once AWS has been asked."""
-    from tests.test_app import table_of, wait_for
+    from tests.test_app import table_of
+    from tests.ui import until
 
     table = table_of(app)
     table.move_cursor(row=table.get_row_index("g6.xlarge"))
     await pilot.press("d")
     chart = app.screen.query_one("#detail-history", SpotHistoryLines)
-    await wait_for(lambda: bool(front.state.asked("DescribeSpotPriceHistory")), pilot, 20)
+    await until(pilot, lambda: bool(front.state.asked("DescribeSpotPriceHistory")), timeout=20)
     return table, chart
 
 
@@ -366,8 +367,8 @@ async def test_the_detail_pane_charts_the_history_after_the_first_frame(
     0.3140); b 0.33; c 0.28 for 10,079 min then 0.31 for one (mean 0.2800): c is the
     cheapest, and 24 hours at its mean cost 24 x 0.280003 = $6.72.
     """
-    from tests.test_app import wait_for
     from tests.test_app_aws import text_of
+    from tests.ui import until
 
     app = app_with_history_held_back(ec2_front, tmp_path)
     async with app.run_test(size=(120, 36)) as pilot:
@@ -377,7 +378,7 @@ async def test_the_detail_pane_charts_the_history_after_the_first_frame(
         assert chart.summary is None and "asking AWS" in text_of(app, "#detail-history")
         assert "7-day mean" not in text_of(app, "#detail-cost")
         ec2_front.state.history.flowing.set()
-        await wait_for(lambda: chart.summary is not None, pilot, 20)
+        await until(pilot, lambda: chart.summary is not None, timeout=20)
         await pilot.pause()
         text = text_of(app, "#detail-history")
         assert "scale $0 to on-demand $0.8048/h" in text and "cheapest by mean: us-east-1c" in text
@@ -394,7 +395,7 @@ async def test_the_detail_pane_charts_the_history_after_the_first_frame(
         for _ in range(3):  # three moves before the loop runs again, as a key held down
             table.action_cursor_down()
         last = str(table.get_row_at(table.cursor_row)[0])
-        await wait_for(lambda: last in chart.note, pilot, 20)
+        await until(pilot, lambda: last in chart.note, timeout=20)
         assert last != "g6.xlarge" and "no Linux spot price" in chart.note
         assert len(ec2_front.state.asked("DescribeSpotPriceHistory")) == 2
         # Back on g6.xlarge: drawn from what the pane kept, not asked again.
@@ -411,7 +412,7 @@ async def test_a_row_shown_again_while_its_history_is_on_the_way_is_not_asked_tw
     same type, a new Offer, shown again. It waits for the answer on its way."""
     from dataclasses import replace
 
-    from tests.test_app import wait_for
+    from tests.ui import until
 
     app = app_with_history_held_back(ec2_front, tmp_path)
     async with app.run_test(size=(120, 36)) as pilot:
@@ -422,15 +423,16 @@ async def test_a_row_shown_again_while_its_history_is_on_the_way_is_not_asked_tw
             await pilot.pause(SETTLE_SECONDS + 0.2)  # long enough for a new question
         assert "asking AWS" in chart.note
         ec2_front.state.history.flowing.set()
-        await wait_for(lambda: chart.summary is not None, pilot, 20)
+        await until(pilot, lambda: chart.summary is not None, timeout=20)
         assert len(ec2_front.state.asked("DescribeSpotPriceHistory")) == 1
 
 
 async def test_a_history_aws_refuses_is_one_line_in_the_pane(
     ec2_front: Ec2Front, tmp_path: Path
 ) -> None:
-    from tests.test_app import table_of, wait_for
+    from tests.test_app import table_of
     from tests.test_app_aws import aws_app, text_of
+    from tests.ui import until
 
     ec2_front.state.history.failing_regions.add("us-east-1")
     app = aws_app(tmp_path)
@@ -439,7 +441,7 @@ async def test_a_history_aws_refuses_is_one_line_in_the_pane(
         table.move_cursor(row=table.get_row_index("g6.xlarge"))
         await pilot.press("d")
         chart = app.screen.query_one("#detail-history", SpotHistoryLines)
-        await wait_for(lambda: "not read" in chart.note, pilot, 20)
+        await until(pilot, lambda: "not read" in chart.note, timeout=20)
         text = text_of(app, "#detail-history").strip()
         assert text.startswith("spot history: not read — permission denied") and "\n" not in text
         assert "7-day mean" not in text_of(app, "#detail-cost")
