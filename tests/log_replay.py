@@ -96,14 +96,16 @@ async def settled(pilot: Pilot[None]) -> None:
 async def ended_and_searched(pilot: Pilot[None]) -> None:
     """The replay of a finished run, with a search match highlighted."""
 
-    def ended() -> LogsScreen | None:
+    def ended() -> bool:
         screen = pilot.app.screen
-        return screen if isinstance(screen, LogsScreen) and screen.ended else None
+        return isinstance(screen, LogsScreen) and screen.ended
 
-    logs = await until(pilot, ended, timeout=10, what="the replayed run ended")
+    await until(pilot, ended, timeout=10, what="the replayed run ended")
     await settled(pilot)
-    await pilot.press("slash", *"validation", "enter")
+    logs = pilot.app.screen
+    assert isinstance(logs, LogsScreen)
     log = logs.log_view
+    await pilot.press("slash", *"validation", "enter")
 
     def found() -> bool:
         return log.match is not None and "validation" in log.lines[log.match - log.first_position]

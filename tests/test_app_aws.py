@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
@@ -27,7 +28,7 @@ from tests.notices import Notices
 from tests.screenshots import AWS_SCREENS, FIXED_NOW, ON_DEMAND, offline_catalog
 from tests.test_app import column, palette_has_results, table_of
 from tests.test_fleet import start
-from tests.ui import until
+from tests.ui import on_screen, settled_click, until, workers_done
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2.literals import InstanceTypeType
@@ -62,13 +63,25 @@ def text_of(app: DlpickApp, selector: str) -> str:
     return plain(app.screen.query_one(selector, Static))
 
 
+def launch_ended(dialog: LaunchDialog) -> bool:
+    """Launched, or failed with the reason shown (the dialog ready again)."""
+    return dialog.state == "done" or (
+        dialog.state == "ready" and dialog.query_one("#launch-error", Static).display
+    )
+
+
 async def open_launch(app: DlpickApp, pilot: Any, itype: str) -> LaunchDialog:
     table = table_of(app)
     table.move_cursor(row=table.get_row_index(itype))
     await pilot.press("l")
-    dialog = app.screen
-    assert isinstance(dialog, LaunchDialog)
-    await until(pilot, lambda: dialog.state in ("ready", "failed"), timeout=20)
+    dialog = await on_screen(pilot, LaunchDialog)
+    assert dialog.offer.instance_type == itype
+    await until(
+        pilot,
+        lambda: dialog.state in ("ready", "failed"),
+        timeout=20,
+        what=f"the launch of {itype} planned",
+    )
     return dialog
 
 
@@ -88,9 +101,11 @@ async def test_launch_dialog_end_to_end(
         assert quota["p5.48xlarge"] == "short 192"  # no P vCPUs at all
         assert quota["trn1.2xlarge"] == "?"  # the Trn quota is not known in this account
         await pilot.press("v")  # spot: P5 spot is not seeded, so unknown
+        await until(pilot, lambda: app.prices.view.spot, what="the spot view")
         assert column(app, "quota")["p5.48xlarge"] == "?"
         assert column(app, "quota")["g6.xlarge"] == "✓"
         await pilot.press("v")
+        await until(pilot, lambda: not app.prices.view.spot, what="the on-demand view")
         dialog = await open_launch(app, pilot, "g6.xlarge")
         assert dialog.state == "ready", text_of(app, "#launch-error")
         plan = text_of(app, "#launch-plan")
@@ -103,12 +118,13 @@ async def test_launch_dialog_end_to_end(
         assert "$0.8048/h" in text_of(app, "#launch-summary")
         assert not dialog.query_one("#launch-request", Button).display
         dialog.query_one("#launch-name", Input).value = "my-training"
-        await pilot.pause()  # the change is seen: the plan on screen is no longer current
-        assert dialog.plan is None and dialog.query_one("#launch-go", Button).disabled
+        # The change is seen: the plan on screen is no longer current.
+        await until(pilot, lambda: dialog.plan is None, what="the plan dropped on the change")
+        assert dialog.query_one("#launch-go", Button).disabled
         await until(pilot, lambda: dialog.state == "ready" and dialog.plan is not None, timeout=20)
         assert "my-training" in text_of(app, "#launch-plan")
-        await pilot.click("#launch-go")
-        await until(pilot, lambda: dialog.state in ("done", "ready"), timeout=30)
+        await settled_click(pilot, "#launch-go")
+        await until(pilot, partial(launch_ended, dialog), timeout=30, what="the launch ended")
         result = text_of(app, "#launch-result")
         [inst] = live_instances()
         assert f"{inst['InstanceId']} is running in us-east-1 ($0.8048/h" in result, (
@@ -121,8 +137,8 @@ async def test_launch_dialog_end_to_end(
         assert tags["dlpick:managed"] == "true" and tags["Name"] == "my-training"
         assert tags["dlpick:owner"].startswith("arn:aws:")
         assert not dialog.query_one("#launch-go", Button).display
-        await pilot.click("#launch-cancel")  # now labelled Close
-        await until(pilot, lambda: isinstance(app.screen, PricesScreen), timeout=10)
+        await settled_click(pilot, "#launch-cancel")  # now labelled Close
+        await on_screen(pilot, PricesScreen, timeout=10)
         # The launch used 4 G vCPUs: the quota is read again and still fits.
         await until(pilot, lambda: column(app, "quota").get("g6.xlarge") == "✓", timeout=20)
 
@@ -140,11 +156,16 @@ async def test_short_quota_disables_launch_and_offers_the_request(
         assert dialog.query_one("#launch-go", Button).disabled
         request = dialog.query_one("#launch-request", Button)
         assert request.display and not request.disabled
-        await pilot.click("#launch-request")
-        question = text_of(app, "#launch-question")
-        assert f"({P_OD}) in us-east-1 from 0 to 192 vCPUs?" in question
+        question = dialog.query_one("#launch-question", Static)
+        await settled_click(pilot, request)
+        await until(
+            pilot,
+            lambda: f"({P_OD}) in us-east-1 from 0 to 192 vCPUs?" in plain(question),
+            what="the quota question asked",
+            seen=lambda: plain(question),
+        )
         assert account.aws.moto.quotas.requests == []  # nothing asked before confirming
-        await pilot.click("#launch-request-yes")
+        await settled_click(pilot, "#launch-request-yes")
         await until(pilot, lambda: "requested" in text_of(app, "#launch-result"), timeout=20)
         assert f"requested {P_OD} = 192 vCPUs in us-east-1: PENDING" in text_of(
             app, "#launch-result"
@@ -179,6 +200,7 @@ async def test_launch_errors_are_one_line_in_the_dialogs_words_and_an_image_id_l
         assert "no base Deep Learning AMI for al2023" in error and len(error.splitlines()) <= 2
         assert dialog.query_one("#launch-go", Button).disabled
         # The same line, once, as a notification titled with what failed.
+        await until(pilot, lambda: notices.titled(severity="error"), what="the error notified")
         [(title, line)] = notices.titled(severity="error")
         assert title == "Planning the launch" and line in error.replace("\n", "")
         # No image found: the advice names the dialog's fields, not the CLI's flags.
@@ -196,7 +218,7 @@ async def test_launch_errors_are_one_line_in_the_dialogs_words_and_an_image_id_l
         image.value = account.images["base"]
         await until(pilot, lambda: dialog.state == "ready" and dialog.plan is not None, timeout=20)
         assert f"({account.images['base']})" in text_of(app, "#launch-plan")
-        await pilot.click("#launch-go")
+        await settled_click(pilot, "#launch-go")
         await until(pilot, lambda: dialog.state == "done", timeout=30)
         [inst] = live_instances()
         assert inst["ImageId"] == account.images["base"]
@@ -224,24 +246,24 @@ async def test_without_credentials_the_dialog_only_closes(
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         await pilot.press("l")
-        dialog = app.screen
-        assert isinstance(dialog, LaunchDialog)
+        dialog = await on_screen(pilot, LaunchDialog)
         await until(pilot, lambda: dialog.state == "no-aws", timeout=20)
         assert "no AWS credentials found" in text_of(app, "#launch-plan")
         buttons = [b for b in dialog.query(Button) if b.display and b.parent and b.parent.display]
         assert [str(b.label) for b in buttons] == ["Close"]
         assert not dialog.query_one("#launch-options").display
-        await pilot.click("#launch-cancel")
-        assert isinstance(app.screen, PricesScreen)
+        await settled_click(pilot, "#launch-cancel")
+        await on_screen(pilot, PricesScreen)
         await until(pilot, lambda: "no AWS credentials" in text_of(app, "#ticker"))
         assert "quota" not in [c.value for c in table_of(app).columns]
         # The instances screen is also in the command palette; it says why it is empty.
         await pilot.press("ctrl+p", *"Instances")
         await until(pilot, lambda: palette_has_results(app))
         await pilot.press("enter")
-        await until(pilot, lambda: isinstance(app.screen, InstancesScreen))
-        status = text_of(app, "#instances-status")
-        assert "no AWS credentials found" in status and "no instances to show" in status
+        instances = await on_screen(pilot, InstancesScreen)
+        status = instances.query_one("#instances-status", Static)
+        await until(pilot, lambda: "no instances to show" in plain(status), seen=status.render)
+        assert "no AWS credentials found" in plain(status)
 
 
 # -- instances screen, ticker, idle notifications --------------------------------------
@@ -285,7 +307,8 @@ async def test_instances_screen_costs_ticker_stop_and_untagged_protection(
     stranger = start("us-east-1", managed=False, name="someone-elses")
     everyone = {**{r: i for r, i in fleet.launched.items()}, "stranger": stranger}
     app = aws_app(tmp_path, clock=fleet.clock.timestamp())
-    async with app.run_test(size=SIZE) as pilot:
+    notices = Notices()
+    async with app.run_test(size=SIZE, message_hook=notices.hook) as pilot:
         await until(pilot, lambda: app.fleet.status == "ok", timeout=20)
         costs = {r: cost(fleet.launched, fleet.clock, r) for r in fleet.regions}
         hours = (fleet.clock - stranger["LaunchTime"]).total_seconds() / 3600
@@ -295,13 +318,15 @@ async def test_instances_screen_costs_ticker_stop_and_untagged_protection(
             f"4 running · ${per_hour:,.2f}/h · ${sum(costs.values()):,.2f} spent · 0 idle"
         )
         await pilot.press("i")
-        assert isinstance(app.screen, InstancesScreen)
-        await until(pilot, lambda: app.screen.query_one("#instances", DataTable).row_count > 0)
+        instances = await on_screen(pilot, InstancesScreen)
+        table = instances.query_one("#instances", DataTable)
+        await until(pilot, lambda: table.row_count > 0, what="the instances listed")
         here = {fleet.launched["us-east-1"]["InstanceId"], stranger["InstanceId"]}
         assert set(instance_cells(app, "cost")) == here  # this region only
         assert "2 more in other regions (a)" in text_of(app, "#instances-status")
         assert "4 running" in text_of(app, "#ticker")  # the ticker is on this screen too
         await pilot.press("a")
+        await until(pilot, lambda: instances.all_regions, what="every region's instances")
         by_id = instance_cells(app, "cost")
         assert len(by_id) == 4
         for key, launched in everyone.items():
@@ -317,20 +342,22 @@ async def test_instances_screen_costs_ticker_stop_and_untagged_protection(
         assert instance_cells(app, "up")[fleet.launched["eu-west-1"]["InstanceId"]] == "2.0h"
 
         # Stop the eu-west-1 one: the confirmation names type, region and cost so far.
-        table = app.screen.query_one("#instances", DataTable)
         target = fleet.launched["eu-west-1"]["InstanceId"]
         table.move_cursor(row=table.get_row_index(target))
         await pilot.press("s")
-        confirm = app.screen
-        assert isinstance(confirm, ConfirmAction)
+        confirm = await on_screen(pilot, ConfirmAction)
         text = "\n".join(plain(s) for s in confirm.query(Static))
         assert "Stop g4dn.xlarge in eu-west-1?" in plain(confirm.query_one(".dialog-title"))
         assert f"${costs['eu-west-1']:,.2f} so far" in text
         await pilot.press("enter")  # the focus is on Cancel: Enter alone stops nothing
-        assert isinstance(app.screen, InstancesScreen)
+        assert await on_screen(pilot, InstancesScreen) is instances  # the dialog answered
+        # A stop would be a worker of the instances screen, started by the answer: let any
+        # such work end, then look at AWS.
+        await workers_done(pilot, instances, timeout=20)
         assert live_instances("eu-west-1")
         await pilot.press("s")
-        await pilot.click("#confirm-yes")
+        await on_screen(pilot, ConfirmAction)
+        await settled_click(pilot, "#confirm-yes")
         await until(pilot, lambda: not live_instances("eu-west-1"), timeout=20)
         await until(
             pilot,
@@ -339,21 +366,30 @@ async def test_instances_screen_costs_ticker_stop_and_untagged_protection(
         )
         assert table.cursor_row == table.get_row_index(target)  # the cursor stayed on it
         await pilot.press("o")  # runs and logs need a running instance
-        assert isinstance(app.screen, InstancesScreen)
+        await until(
+            pilot,
+            lambda: notices.messages(containing=f"{target} is stopp"),
+            what="the reason runs cannot open",
+            seen=notices.messages,
+        )
+        assert app.screen is instances
 
         # An instance dlpick did not launch: terminate needs the extra confirmation.
         table.move_cursor(row=table.get_row_index(stranger["InstanceId"]))
         await pilot.press("t")
-        confirm = app.screen
-        assert isinstance(confirm, ConfirmAction)
+        confirm = await on_screen(pilot, ConfirmAction)
         assert "Not launched by dlpick" in plain(confirm.query_one("#confirm-foreign", Static))
         assert confirm.query_one("#confirm-yes", Button).disabled
         await pilot.press("escape")
+        assert await on_screen(pilot, InstancesScreen) is instances
+        await workers_done(pilot, instances, timeout=20)  # what the answer started, ended
         assert stranger["InstanceId"] in {i["InstanceId"] for i in live_instances()}
         await pilot.press("t")
-        app.screen.query_one("#confirm-anyway", Checkbox).value = True
-        await pilot.pause()
-        await pilot.click("#confirm-yes")
+        confirm = await on_screen(pilot, ConfirmAction)
+        confirm.query_one("#confirm-anyway", Checkbox).value = True
+        yes = confirm.query_one("#confirm-yes", Button)
+        await until(pilot, lambda: not yes.disabled, what="the tick enabling Terminate")
+        await settled_click(pilot, yes)
         await until(
             pilot,
             lambda: stranger["InstanceId"] not in {i["InstanceId"] for i in live_instances()},

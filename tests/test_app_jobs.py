@@ -24,7 +24,7 @@ from tests.test_app import palette_has_results
 from tests.test_app_aws import SIZE, aws_app, plain, text_of
 from tests.test_batch_jobs import submit
 from tests.test_batch_logs import put_lines, stream_of_job
-from tests.ui import until
+from tests.ui import on_screen, settled_click, until, workers_done
 
 
 @pytest.fixture
@@ -64,8 +64,7 @@ async def test_jobs_screen_lists_follows_a_log_and_cancels_after_asking(
     try:
         async with app.run_test(size=SIZE) as pilot:
             await pilot.press("b")
-            screen = app.screen
-            assert isinstance(screen, JobsScreen)
+            screen = await on_screen(pilot, JobsScreen)
             await until(pilot, lambda: len(job_ids(app)) == 2, timeout=20)
             assert set(job_ids(app)) == {jobs_relay.done, jobs_relay.running}
             status = text_of(app, "#jobs-status")
@@ -79,27 +78,29 @@ async def test_jobs_screen_lists_follows_a_log_and_cancels_after_asking(
             # Enter: the finished job's log, in the log view runs use.
             table.move_cursor(row=job_ids(app).index(jobs_relay.done))
             await pilot.press("enter")
-            logs = app.screen
-            assert isinstance(logs, LogsScreen)
+            logs = await on_screen(pilot, LogsScreen)
             await until(pilot, lambda: logs.ended, timeout=20)
             await until(pilot, lambda: logs.log_view.lines_received == 300, timeout=5)
             lines = list(logs.query_one("#log", Log).lines)
             assert lines[0] == "epoch 0 loss 1.000" and lines[-1] == "epoch 299 loss 0.003"
             assert logs.run_state == "succeeded" and logs.connection == "log complete"
             await pilot.press("escape")
-            assert app.screen is screen
+            assert await on_screen(pilot, JobsScreen) is screen
 
             # c: asks first; the focus is on the dialog's Cancel, so Enter alone cancels nothing.
             table.move_cursor(row=job_ids(app).index(jobs_relay.running))
             await pilot.press("c")
-            dialog = app.screen
-            assert isinstance(dialog, ConfirmAction)
+            dialog = await on_screen(pilot, ConfirmAction)
             assert "Cancel Batch job still-going?" in plain(dialog.query_one(".dialog-title"))
             await pilot.press("enter")
-            assert app.screen is screen
+            assert await on_screen(pilot, JobsScreen) is screen  # the dialog answered
+            # A cancel would be a worker of the jobs screen, started by the answer: let the
+            # screen's work end, then ask moto.
+            await workers_done(pilot, screen, timeout=20)
             assert reason() == ""  # nothing sent yet
             await pilot.press("c")
-            await pilot.click("#confirm-yes")
+            await on_screen(pilot, ConfirmAction)
+            await settled_click(pilot, "#confirm-yes")
 
             await until(pilot, lambda: reason() == "cancelled in dlpick", timeout=20)
     finally:

@@ -309,7 +309,7 @@ async def test_the_detail_pane_shows_the_score_and_the_cheapest_block_then_a_que
 ) -> None:
     from tests.test_app import table_of
     from tests.test_app_aws import aws_app, text_of
-    from tests.ui import until
+    from tests.ui import until, workers_done
 
     only_regions(monkeypatch, "us-east-1", "us-west-2")
     ids = az_ids()
@@ -330,8 +330,8 @@ async def test_the_detail_pane_shows_the_score_and_the_cheapest_block_then_a_que
     async with app.run_test(size=(120, 36), notifications=True) as pilot:
         table = table_of(app)
         table.move_cursor(row=table.get_row_index("g6.xlarge"))
-        await pilot.press("d")  # the pane opens on g6.xlarge: the one type asked about
         lines = app.screen.query_one("#detail-capacity", CapacityLines)
+        await pilot.press("d")  # the pane opens on g6.xlarge: the one type asked about
         await until(pilot, lambda: showing(lines, "g6.xlarge"), timeout=20)
         text = " ".join(text_of(app, "#detail-capacity").split())
         assert "spot placement: 8/10 in us-east-1 (us-east-1a 8, us-east-1c 5)" in text
@@ -347,5 +347,6 @@ async def test_the_detail_pane_shows_the_score_and_the_cheapest_block_then_a_que
             await until(pilot, partial(showing, lines, itype), timeout=20)
             assert "spot placement: ? (" in text_of(app, "#detail-capacity")
         assert "Capacity Block: none on offer" in text_of(app, "#detail-capacity")
+        await workers_done(pilot, group="capacity", timeout=20)  # every question answered
         assert len(offered.state.asked("GetSpotPlacementScores")) == 3  # 2 for g6, 1 denied
         assert not [n for n in app._notifications if n.severity == "error"]

@@ -12,7 +12,7 @@ from tests.launch_fixtures import REGION
 from tests.peers.capacity_proxy import ANY, CapacityProxy
 from tests.test_app_aws import SIZE, aws_app, open_launch, text_of
 from tests.test_failover import TYPE, WEST, instances_everywhere, proxy, zone_of
-from tests.ui import until
+from tests.ui import settled_click, until
 
 __all__ = ["proxy"]  # the fixture, shared with test_failover
 
@@ -25,7 +25,7 @@ async def launch_until_asked(tmp_path: Path, pick: str) -> tuple[str, list[str]]
         await pilot.pause()
         dialog = await open_launch(app, pilot, TYPE)
         await until(pilot, lambda: dialog.state == "ready" and dialog.plan is not None, timeout=20)
-        await pilot.click("#launch-go")
+        await settled_click(pilot, "#launch-go")
 
         def asked() -> bool:  # the question is pushed, and composed
             return isinstance(app.screen, MoveRegion) and bool(app.screen.query(OptionList))

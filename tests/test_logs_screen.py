@@ -24,13 +24,18 @@ from tests.log_replay import FIXED_RUN_ID, HostApp, ended_and_searched, replay_a
 from tests.notices import Notices
 from tests.peers.sshd import SSH_ALIAS, Sshd
 from tests.peers.text_server import TextServer
-from tests.ui import until
+from tests.ui import on_screen, until
 
 
 @pytest.fixture(autouse=True)
 def steady_cursor(monkeypatch: pytest.MonkeyPatch) -> None:
     """A blinking text cursor would make screenshots differ run to run."""
     monkeypatch.setattr(Input, "_toggle_cursor", lambda self: None)
+
+
+def still(log: Log) -> bool:
+    """Not scrolling: where the view is going, it is (scrolls may be animated)."""
+    return log.scroll_y == log.scroll_target_y
 
 
 def shown(app: App[Any]) -> str:
@@ -123,7 +128,7 @@ async def test_scrolling_up_pauses_and_keeps_the_text_in_place() -> None:
         log.flush()
         await pilot.pause()
         await pilot.press("pageup")
-        assert not log.following
+        await until(pilot, lambda: not log.following and still(log), what="pageup: paused")
         top = log.lines[round(log.scroll_y)]
         log.feed(_numbered(100, 20))  # 20 old lines are pruned from the top
         log.flush()
@@ -131,11 +136,11 @@ async def test_scrolling_up_pauses_and_keeps_the_text_in_place() -> None:
         assert not log.following
         assert log.lines[round(log.scroll_y)] == top
         await pilot.press("end")
+        await until(pilot, lambda: log.following and still(log), what="end: following again")
         log.feed(_numbered(120, 5))
         log.flush()
-        await pilot.pause()
+        await until(pilot, lambda: "L000124" in shown(app), what="the new lines in view")
         assert log.following and log.is_vertical_scroll_end
-        assert "L000124" in shown(app)
 
 
 # -- against the real sshd -------------------------------------------------------------
@@ -156,13 +161,11 @@ async def test_start_a_run_follow_pause_search_and_see_it_end(sshd: Sshd) -> Non
         assert "no runs on this host yet" in shown(app)
 
         await pilot.press("n")
-        assert isinstance(app.screen, NewRunDialog)
-        app.screen.query_one("#run-command", Input).value = NUMBERED_RUN
-        app.screen.query_one("#run-name", Input).value = "numbers"
+        dialog = await on_screen(pilot, NewRunDialog)
+        dialog.query_one("#run-command", Input).value = NUMBERED_RUN
+        dialog.query_one("#run-name", Input).value = "numbers"
         await pilot.press("enter")
-        await until(pilot, lambda: isinstance(app.screen, LogsScreen), timeout=10)
-        logs = app.screen
-        assert isinstance(logs, LogsScreen)
+        logs = await on_screen(pilot, LogsScreen, timeout=10)
         log = logs.log_view
 
         # Lines arrive and the view follows them.
@@ -175,7 +178,13 @@ async def test_start_a_run_follow_pause_search_and_see_it_end(sshd: Sshd) -> Non
 
         # Scrolling up pauses following; a new line does not move the view.
         await pilot.press("pageup", "pageup")
-        assert not log.following and "paused (f follows)" in status(app)
+        await until(
+            pilot,
+            lambda: "paused (f follows)" in status(app) and still(log),
+            what="pageup: paused",
+            seen=lambda: status(app),
+        )
+        assert not log.following
         top = round(log.scroll_y)
         (sshd.remote_home / "go-on").touch()
         await until(pilot, lambda: log.lines and log.lines[-1] == "after the pause", timeout=10)
@@ -188,39 +197,45 @@ async def test_start_a_run_follow_pause_search_and_see_it_end(sshd: Sshd) -> Non
 
         # `end` resumes following, at the end.
         await pilot.press("end")
-        await pilot.pause()
-        assert log.following and "after the pause" in shown(app)
+        await until(pilot, lambda: "after the pause" in shown(app), what="end: the last line")
+        assert log.following
 
         # Search jumps to and highlights a matching line; n finds the next one.
-        await pilot.press("slash")
         search = logs.query_one("#log-search", Input)
-        assert search.has_focus
-        search.value = "line 1234 "
-        await pilot.press("enter")
-        await pilot.pause()
-        assert log.match is not None and log.lines[log.match] == "line 1234 of the run"
+
+        def matched() -> str | None:
+            return None if log.match is None else log.lines[log.match]
+
+        async def search_for(needle: str) -> None:
+            await pilot.press("slash")
+            # The field opens with the last search in it: typed into only once open.
+            await until(pilot, lambda: search.has_focus, what="the search field open")
+            search.value = needle
+            await pilot.press("enter")
+            await until(pilot, lambda: not search.display, what=f"{needle!r} searched")
+
+        await search_for("line 1234 ")
+        assert matched() == "line 1234 of the run"
         assert not log.following
-        assert "line 1234 of the run" in shown(app)
-        await pilot.press("slash")
-        search.value = "LINE 19"  # a capital letter: exact case, so nothing matches
-        await pilot.press("enter")
+        await until(pilot, lambda: "line 1234 of the run" in shown(app), what="the match in view")
+        await search_for("LINE 19")  # a capital letter: exact case, so nothing matches
         assert "no line contains 'LINE 19'" in status(app)
-        await pilot.press("slash")
-        search.value = "line 19"
-        await pilot.press("enter")  # the next match after the current one, line 1234
-        assert log.lines[log.match] == "line 1900 of the run"
+        await search_for("line 19")  # the next match after the current one, line 1234
+        assert matched() == "line 1900 of the run"
         await pilot.press("n")
-        assert log.lines[log.match] == "line 1901 of the run"
+        await until(pilot, lambda: matched() != "line 1900 of the run", what="n: the next match")
+        assert matched() == "line 1901 of the run"
         await pilot.press("N", "N")  # back past 1900 to the one before it
-        assert log.lines[log.match] == "line 199 of the run"
+        await until(
+            pilot, lambda: matched() == "line 199 of the run", what="N, N: two back", seen=matched
+        )
 
         # Back on the runs screen, the run is listed with its state.
         await pilot.press("escape")
-        assert app.screen is runs
+        assert await on_screen(pilot, RunsScreen) is runs
         await until(pilot, lambda: runs.runs and runs.runs[0].state == "exited 3", timeout=10)
         assert runs.runs[0].name == "numbers"
-        await pilot.pause()
-        assert "exited 3" in shown(app)
+        await until(pilot, lambda: "exited 3" in shown(app), what="the run's state listed")
 
 
 async def test_port_forward_answers_on_a_local_port(sshd: Sshd) -> None:
@@ -245,7 +260,7 @@ async def test_port_forward_answers_on_a_local_port(sshd: Sshd) -> None:
             # The request must not block the loop that carries the forwarded bytes.
             assert await asyncio.to_thread(get, forward.url) == b"jupyter here"
             await pilot.press("p")
-            assert not screen.forwards
+            await until(pilot, lambda: not screen.forwards, what="the forward closed")
             with pytest.raises(OSError):
                 await asyncio.to_thread(get, forward.url)
     finally:
@@ -259,17 +274,20 @@ async def test_target_prompt_opens_the_runs_screen(sshd: Sshd) -> None:
     app = HostApp(Home())
     async with app.run_test(size=(100, 30)) as pilot:
         ask_for_runs(app, "us-east-1")
-        await pilot.pause()
-        assert isinstance(app.screen, TargetDialog)
-        target = app.screen.query_one("#target-input", Input)
+        dialog = await on_screen(pilot, TargetDialog)
+        target = dialog.query_one("#target-input", Input)
+        error = dialog.query_one("#target-error", Static)
         target.value = "a@b@c"
         await pilot.press("enter")
-        assert isinstance(app.screen, TargetDialog) and "cannot read target" in shown(app)
+        await until(
+            pilot, lambda: "cannot read target" in str(error.render()), what="the refusal shown"
+        )
+        # Enter has been handled, and refused: the dialog stays.
+        assert app.screen is dialog and "cannot read target" in shown(app)
         target.value = SSH_ALIAS
         await pilot.press("enter")
-        await pilot.pause()
-        assert isinstance(app.screen, RunsScreen) and app.screen.target == SSH_ALIAS
-        runs = app.screen
+        runs = await on_screen(pilot, RunsScreen)
+        assert runs.target == SSH_ALIAS
         await until(pilot, lambda: runs.loaded, timeout=10)
 
 
@@ -342,15 +360,14 @@ async def test_the_app_opens_runs_on_a_typed_target(sshd: Sshd, tmp_path: Path) 
     app = make_app(tmp_path)
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.press("o")
-        dialog = app.screen
-        assert isinstance(dialog, TargetDialog)
+        dialog = await on_screen(pilot, TargetDialog)
         dialog.query_one("#target-input", Input).value = SSH_ALIAS
         await pilot.press("enter")
-        runs = app.screen
-        assert isinstance(runs, RunsScreen) and runs.aws_region == "us-east-1"
+        runs = await on_screen(pilot, RunsScreen)
+        assert runs.aws_region == "us-east-1"
         await until(pilot, lambda: runs.loaded, timeout=10)
         await pilot.press("escape")
-        assert app.screen is app.prices
+        await until(pilot, lambda: app.screen is app.prices, what="back on the prices")
 
 
 async def test_connection_and_log_changes_are_shown() -> None:

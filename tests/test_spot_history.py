@@ -352,8 +352,8 @@ async def g6_asked_about(
 
     table = table_of(app)
     table.move_cursor(row=table.get_row_index("g6.xlarge"))
-    await pilot.press("d")
     chart = app.screen.query_one("#detail-history", SpotHistoryLines)
+    await pilot.press("d")
     await until(pilot, lambda: bool(front.state.asked("DescribeSpotPriceHistory")), timeout=20)
     return table, chart
 
@@ -368,7 +368,7 @@ async def test_the_detail_pane_charts_the_history_after_the_first_frame(
     cheapest, and 24 hours at its mean cost 24 x 0.280003 = $6.72.
     """
     from tests.test_app_aws import text_of
-    from tests.ui import until
+    from tests.ui import until, workers_done
 
     app = app_with_history_held_back(ec2_front, tmp_path)
     async with app.run_test(size=(120, 36)) as pilot:
@@ -379,7 +379,15 @@ async def test_the_detail_pane_charts_the_history_after_the_first_frame(
         assert "7-day mean" not in text_of(app, "#detail-cost")
         ec2_front.state.history.flowing.set()
         await until(pilot, lambda: chart.summary is not None, timeout=20)
-        await pilot.pause()
+        # The chart, and the pane's estimate told of it by a message, drawn.
+        await until(
+            pilot,
+            lambda: (
+                "cheapest by mean" in text_of(app, "#detail-history")
+                and "7-day mean" in text_of(app, "#detail-cost")
+            ),
+            what="the history drawn in the chart and the estimate",
+        )
         text = text_of(app, "#detail-history")
         assert "scale $0 to on-demand $0.8048/h" in text and "cheapest by mean: us-east-1c" in text
         lines = {line.split()[0]: line for line in text.splitlines()[1:]}
@@ -400,8 +408,14 @@ async def test_the_detail_pane_charts_the_history_after_the_first_frame(
         assert len(ec2_front.state.asked("DescribeSpotPriceHistory")) == 2
         # Back on g6.xlarge: drawn from what the pane kept, not asked again.
         table.move_cursor(row=table.get_row_index("g6.xlarge"))
-        await pilot.pause()
-        assert chart.summary is not None
+
+        def g6_drawn() -> bool:
+            summary = chart.summary
+            return summary is not None and summary.history.instance_type == "g6.xlarge"
+
+        await until(pilot, g6_drawn, what="g6.xlarge's history drawn again")
+        await pilot.pause(SETTLE_SECONDS + 0.2)  # long enough for a new question
+        await workers_done(pilot, group="spot-history", timeout=20)
         assert len(ec2_front.state.asked("DescribeSpotPriceHistory")) == 2
 
 
@@ -439,8 +453,8 @@ async def test_a_history_aws_refuses_is_one_line_in_the_pane(
     async with app.run_test(size=(120, 36), notifications=True) as pilot:
         table = table_of(app)
         table.move_cursor(row=table.get_row_index("g6.xlarge"))
-        await pilot.press("d")
         chart = app.screen.query_one("#detail-history", SpotHistoryLines)
+        await pilot.press("d")
         await until(pilot, lambda: "not read" in chart.note, timeout=20)
         text = text_of(app, "#detail-history").strip()
         assert text.startswith("spot history: not read — permission denied") and "\n" not in text

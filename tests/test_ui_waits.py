@@ -78,7 +78,7 @@ READS = {
 APP_KINDS = ("App", "Screen", "Dialog", "Log", "Table", "Pane")
 
 # What a call to a helper amounts to, found by reading the helper.
-WAIT, READ, ACT, NEUTRAL = "wait", "read", "act", "neutral"
+WAIT, ACT, NEUTRAL = "wait", "act", "neutral"
 
 
 @dataclass
@@ -140,7 +140,7 @@ class Function:
 
     path: Path
     node: ast.AsyncFunctionDef
-    kinds: dict[str, str]
+    kinds: dict[str, tuple[bool, str]]
     tainted: set[str] = field(default_factory=set)
     sites: list[Site] = field(default_factory=list)
 
@@ -189,30 +189,28 @@ class Function:
 
     # -- what one statement is ----------------------------------------------------------
 
-    def kind(self, stmt: ast.stmt) -> str:
-        """WAIT, ACT, READ or NEUTRAL. Its calls, in order: a wait or an action decides,
-        a helper that reads first reads (unless after a wait in the same statement);
-        with none of these, whether it reads."""
-        decided = None
+    def kind(self, stmt: ast.stmt) -> tuple[bool, str]:
+        """Whether it reads the app before any wait in it, and what it leaves: WAIT (it
+        waited last), ACT (it acted last) or NEUTRAL. Its calls are taken in order; a
+        helper counts as what was found of it (see helper_kinds)."""
+        reads, effect = False, NEUTRAL
         for call in sorted(calls_in(stmt), key=lambda c: (c.lineno, c.col_offset)):
             name = call_name(call)
             if name in WAITS:
-                decided = WAIT
+                effect = WAIT
             elif name in ACTIONS:
-                if self._widget_press(call) and decided is None and self.reads(call.func):
-                    return READ  # finding the button to press reads the screen
-                decided = ACT
+                if self._widget_press(call) and effect != WAIT and self.reads(call.func):
+                    reads = True  # finding the button to press reads the screen
+                effect = ACT
             elif name in self.kinds:
-                helper = self.kinds[name]
-                if helper == READ and decided != WAIT:
-                    return READ
-                if helper in (WAIT, ACT):
-                    decided = helper
-        if decided is not None:
-            return decided
-        if isinstance(stmt, ast.Expr) and call_name(stmt.value) in PAUSES:
-            return NEUTRAL  # a pause is not a wait, nor a read
-        return READ if self.reads(stmt) else NEUTRAL
+                helper_reads, helper_effect = self.kinds[name]
+                reads = reads or (helper_reads and effect != WAIT)
+                effect = helper_effect if helper_effect != NEUTRAL else effect
+        if effect == NEUTRAL and not reads:
+            if isinstance(stmt, ast.Expr) and call_name(stmt.value) in PAUSES:
+                return False, NEUTRAL  # a pause is not a wait, nor a read
+            reads = self.reads(stmt)
+        return reads, effect
 
     @staticmethod
     def _widget_press(call: ast.Call) -> bool:
@@ -286,14 +284,15 @@ class Function:
             after = self.block(stmt.orelse, tried)
             ends = [p for p in (after, *handled) if p is not None]
             return self.block(stmt.finalbody, ends[0] if ends else None)
-        kind = self.kind(stmt)
-        if kind == WAIT:
-            return None
-        if kind == ACT:
-            return stmt.lineno
-        if kind == READ and pending is not None:
+        reads, effect = self.kind(stmt)
+        if reads and pending is not None:
             self.found(pending, stmt)
+            if pending != ENTRY:
+                pending = None  # one finding per action
+        if effect == WAIT:
             return None
+        if effect == ACT:
+            return stmt.lineno
         return pending
 
 
@@ -314,11 +313,12 @@ def async_functions(tree: ast.Module) -> Iterator[ast.AsyncFunctionDef]:
             yield node
 
 
-def helper_kinds(trees: dict[Path, ast.Module]) -> dict[str, str]:
-    """What calling each helper amounts to, after a key press: it waits (for something,
-    after its own actions), it reads the app first, it leaves its own action unwaited,
-    or none of these. Helpers call helpers: worked out until nothing changes."""
-    kinds: dict[str, str] = {}
+def helper_kinds(trees: dict[Path, ast.Module]) -> dict[str, tuple[bool, str]]:
+    """What calling each helper amounts to, after a key press: whether it reads the app
+    before it waits, and what it leaves: WAIT (it waits, after its own actions), ACT (an
+    action of its own not waited for) or NEUTRAL. Helpers call helpers: worked out until
+    nothing changes."""
+    kinds: dict[str, tuple[bool, str]] = {}
     while True:
         before = dict(kinds)
         for path, tree in trees.items():
@@ -327,14 +327,9 @@ def helper_kinds(trees: dict[Path, ast.Module]) -> dict[str, str]:
                     continue
                 function = Function(path, node, kinds)
                 end = function.check(ENTRY)
-                if any(site.action_line == ENTRY for site in function.sites):
-                    kinds[node.name] = READ
-                elif end is None:
-                    kinds[node.name] = WAIT
-                elif end != ENTRY:
-                    kinds[node.name] = ACT
-                else:
-                    kinds[node.name] = NEUTRAL
+                reads = any(site.action_line == ENTRY for site in function.sites)
+                effect = WAIT if end is None else NEUTRAL if end == ENTRY else ACT
+                kinds[node.name] = (reads, effect)
         if kinds == before:
             return kinds
 
