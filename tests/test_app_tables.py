@@ -472,11 +472,18 @@ async def test_a_failing_host_is_one_toast_until_its_error_changes_or_clears(
     def toasts() -> list[str]:
         return notices.messages(severity="error")
 
+    def told(since: int, shown: int = 0, *, news: bool = True) -> bool:
+        """Every way of failing since failure `since` has its toast after toast `shown`
+        (but those toasted before when they are no news): a toast is posted by the
+        failure's handler, so it comes in a moment after the failure is seen."""
+        old = set() if news else set(toasts()[:shown])
+        return set(failures[since:]) - old <= set(toasts()[shown:])
+
     screen = RunsScreen(CUT_ALIAS, None, refresh_every=0.05)
     app = HostApp(screen)
     try:
         async with app.run_test(size=(100, 30), notifications=True, message_hook=seen) as pilot:
-            await until(pilot, lambda: len(failures) >= 6, timeout=15)
+            await until(pilot, lambda: len(failures) >= 6 and told(0), timeout=15)
             # However often it fails, each way it fails is one toast.
             assert sorted(toasts()) == sorted(set(failures)) and len(set(failures)) <= 3
             shown = len(toasts())
@@ -488,7 +495,9 @@ async def test_a_failing_host_is_one_toast_until_its_error_changes_or_clears(
             proxy.upstream_port = closed  # down again: the same errors are news again
             proxy.cut()
             before = len(failures)
-            await until(pilot, lambda: len(failures) >= before + 6, timeout=15)
+            await until(
+                pilot, lambda: len(failures) >= before + 6 and told(before, shown), timeout=15
+            )
             again = toasts()[shown:]
             assert sorted(again) == sorted(set(failures[before:]))
             # An error seen before the host answered is news again (which ways it fails
@@ -498,7 +507,11 @@ async def test_a_failing_host_is_one_toast_until_its_error_changes_or_clears(
 
             proxy.listener.close()  # nothing listens now: another error, one more toast
             before = len(failures)
-            await until(pilot, lambda: len(failures) >= before + 4, timeout=15)
+            await until(
+                pilot,
+                lambda: len(failures) >= before + 4 and told(before, shown, news=False),
+                timeout=15,
+            )
             refused = failures[-1]
             assert "cannot connect" in refused and refused not in toasts()[:shown]
             # A connection caught mid-way by the close may fail another way first
