@@ -80,14 +80,14 @@ def replay_app(*, end: int | None) -> HostApp:
 async def settled(pilot: Pilot[None]) -> None:
     """Wait until the replay is on screen, without toasts over the status line."""
 
-    def on_screen() -> bool:
+    def replay_shown() -> bool:
         screen = pilot.app.screen
         if not (isinstance(screen, LogsScreen) and screen.is_mounted):
             return False
         log = screen.log_view
         return log.line_count == len(TRAINING) and not log.pending and bool(screen.connection)
 
-    await until(pilot, on_screen, timeout=10, what="the replay on the logs screen")
+    await until(pilot, replay_shown, timeout=10, what="the replay on the logs screen")
     await pilot.pause()
     pilot.app.clear_notifications()
     await pilot.pause()
