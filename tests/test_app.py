@@ -414,7 +414,9 @@ async def test_refresh_errors_keep_the_prices_and_are_shown_once_until_they_chan
     async with app.run_test(size=SIZE, notifications=True, message_hook=notices.hook) as pilot:
         await pilot.pause()
         before = column(app, "od")
-        await until(pilot, lambda: source.calls >= 9)
+        # Nine refreshes, each a thread worker building a catalog: a count of rounds of
+        # background work, given the time such work gets elsewhere (20 s), not 5.
+        await until(pilot, lambda: source.calls >= 9, timeout=20, what="nine refreshes")
         await pilot.pause()
         # Three timeouts in a row: one toast. After a success, the same error is news.
         title = "Fetching live prices"
@@ -435,7 +437,7 @@ async def test_a_bug_in_a_worker_is_logged_shown_in_one_line_and_fails_the_exit(
     app = make_app(tmp_path, live=lambda _warn: source, refresh_every=0.05)
     notices = Notices()
     async with app.run_test(size=SIZE, notifications=True, message_hook=notices.hook) as pilot:
-        await until(pilot, lambda: source.calls >= 3)
+        await until(pilot, lambda: source.calls >= 3, timeout=20, what="three refreshes")
         await pilot.pause()
         [(title, line)] = notices.titled(severity="error")  # not shown again for the same bug
         assert title == "Fetching live prices"
@@ -608,7 +610,7 @@ async def test_a_failing_scan_keeps_the_last_instances_marked_stale_and_says_so_
     notices = Notices()
     async with app.run_test(size=SIZE, notifications=True, message_hook=notices.hook) as pilot:
         app.watch(app, "fleet", lambda fleet: seen.append(fleet), init=False)
-        await until(pilot, lambda: len(seen) >= 4)
+        await until(pilot, lambda: len(seen) >= 4, timeout=20, what="four scans")
         await pilot.pause()
         [first, *then] = seen
         assert first.status == "ok" and first.instances
