@@ -7,7 +7,6 @@ with the host, the network or the clock.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 
 from textual.app import App
@@ -17,6 +16,7 @@ from textual.screen import Screen
 from dlpick.remote.ssh.follow import ConnectionChange, FollowEvent, LogChunk, RunEnded
 from dlpick.remote.ssh.runs import Run
 from dlpick.tui.screens.logs import LogsScreen
+from tests.ui import until
 
 FIXED_RUN_ID = "20261122-090000-train-a1b2"
 TRAINING = [
@@ -79,16 +79,15 @@ def replay_app(*, end: int | None) -> HostApp:
 
 async def settled(pilot: Pilot[None]) -> None:
     """Wait until the replay is on screen, without toasts over the status line."""
-    deadline = time.monotonic() + 10
-    while True:
+
+    def replay_shown() -> bool:
         screen = pilot.app.screen
-        if isinstance(screen, LogsScreen) and screen.is_mounted:
-            log = screen.log_view
-            if log.line_count == len(TRAINING) and not log.pending and screen.connection:
-                break
-        if time.monotonic() > deadline:
-            raise TimeoutError("the replay did not reach the screen")
-        await pilot.pause(0.02)
+        if not (isinstance(screen, LogsScreen) and screen.is_mounted):
+            return False
+        log = screen.log_view
+        return log.line_count == len(TRAINING) and not log.pending and bool(screen.connection)
+
+    await until(pilot, replay_shown, timeout=10, what="the replay on the logs screen")
     await pilot.pause()
     pilot.app.clear_notifications()
     await pilot.pause()
@@ -96,11 +95,19 @@ async def settled(pilot: Pilot[None]) -> None:
 
 async def ended_and_searched(pilot: Pilot[None]) -> None:
     """The replay of a finished run, with a search match highlighted."""
-    deadline = time.monotonic() + 10
-    while not (isinstance(pilot.app.screen, LogsScreen) and pilot.app.screen.ended):
-        if time.monotonic() > deadline:
-            raise TimeoutError("the replayed run did not end")
-        await pilot.pause(0.02)
+
+    def ended() -> bool:
+        screen = pilot.app.screen
+        return isinstance(screen, LogsScreen) and screen.ended
+
+    await until(pilot, ended, timeout=10, what="the replayed run ended")
     await settled(pilot)
+    logs = pilot.app.screen
+    assert isinstance(logs, LogsScreen)
+    log = logs.log_view
     await pilot.press("slash", *"validation", "enter")
-    await pilot.pause()
+
+    def found() -> bool:
+        return log.match is not None and "validation" in log.lines[log.match - log.first_position]
+
+    await until(pilot, found, what="the search for 'validation' highlighted")

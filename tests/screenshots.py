@@ -14,7 +14,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -44,6 +43,7 @@ from dlpick.tui.config import Settings
 from dlpick.tui.widgets.capacity import CapacityLines
 from dlpick.tui.widgets.live_prices import LiveFactory
 from dlpick.tui.widgets.spot_chart import SpotHistoryLines
+from tests.ui import until
 
 if TYPE_CHECKING:
     from dlpick.core.aws import Aws
@@ -419,13 +419,19 @@ def make_app(
     )
 
 
+# A worker that imports pandas and reads AWS can take seconds on a loaded machine.
+UNTIL_SECONDS = 30.0
+
+
 async def _detail(pilot: Pilot[None]) -> None:
     await pilot.press("d")
+    await until(pilot, lambda: pilot.app.query_one("#detail").display, what="the detail pane open")
     table = pilot.app.query_one("#prices", DataTable)
     if "g6.xlarge" in table.rows:
         table.move_cursor(row=table.get_row_index("g6.xlarge"))
     else:
         await pilot.press("down", "down")
+        await until(pilot, lambda: table.cursor_row == 2, what="the cursor on the third row")
 
 
 async def _detail_capacity(pilot: Pilot[None]) -> None:
@@ -448,7 +454,7 @@ async def _detail_capacity(pilot: Pilot[None]) -> None:
             and chart.summary.history.instance_type == rested
         )
 
-    await _until(pilot, drawn)
+    await until(pilot, drawn, timeout=UNTIL_SECONDS)
     await pilot.pause()  # the lines drawn, and any toast raised meanwhile shown
     pilot.app.clear_notifications()  # the idle toast would cover the pane
     await pilot.pause()
@@ -462,7 +468,15 @@ async def _detail_history(pilot: Pilot[None]) -> None:
 
 
 async def _filter(pilot: Pilot[None]) -> None:
+    from textual.widgets import Input
+
     await pilot.press("f", *"L4,A10G", "tab", "2", "0")
+
+    def typed() -> bool:
+        focused = pilot.app.focused
+        return isinstance(focused, Input) and focused.value == "20"
+
+    await until(pilot, typed, what="the filter dialog filled in")
 
 
 # The figures of a real `dlpick bench` on the tests' sshd host (PyTorch's CPU build on a
@@ -500,49 +514,44 @@ async def _bench(pilot: Pilot[None]) -> None:
         )
         return result, "kept in ~/.local/share/dlpick/measurements.csv"
 
+    from dlpick.tui.screens.instances import InstancesScreen
+
     await pilot.press("i")  # B is a key of the instances and runs screens
-    await pilot.pause()
+    await until(pilot, lambda: isinstance(pilot.app.screen, InstancesScreen), what="instances")
     screen = BenchScreen(HostAccess("dlpick-test"), measure=measured)
     await pilot.app.push_screen(screen)
     from textual.widgets import ProgressBar
 
     bar = screen.query_one(ProgressBar)
-    await _until(pilot, lambda: bar.progress == bar.total)  # full once the figures are in
+    # full once the figures are in
+    await until(pilot, lambda: bar.progress == bar.total, timeout=UNTIL_SECONDS)
 
 
 async def _help(pilot: Pilot[None]) -> None:
+    from dlpick.tui.screens.help import HelpScreen
+
     await pilot.press("question_mark")
+    await until(pilot, lambda: isinstance(pilot.app.screen, HelpScreen), what="the help screen")
 
 
 async def _spot(pilot: Pilot[None]) -> None:
     """The spot view: spot prices and each type's interruption band."""
+    from dlpick.tui.screens.prices import PricesScreen
+
+    prices = pilot.app.screen
+    assert isinstance(prices, PricesScreen)
     await pilot.press("v")
-
-
-# A worker that imports pandas and reads AWS can take seconds on a loaded machine.
-UNTIL_SECONDS = 30.0
-
-
-async def _until(
-    pilot: Pilot[None], condition: Callable[[], bool], seconds: float = UNTIL_SECONDS
-) -> None:
-    """Wait for `condition` by the clock on the wall, not by a count of pauses: a loaded
-    machine (four test workers on two cores) makes each pause and each worker slower."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"the screen did not get ready in {seconds:g} s")
-        await pilot.pause(0.01)
+    await until(pilot, lambda: prices.view.spot, what="the spot view")
 
 
 async def _launch_on(pilot: Pilot[None], itype: str) -> None:
     app = pilot.app
     table = app.query_one("#prices", DataTable)
     # Quotas read (the column itself may not fit at 80 columns).
-    await _until(pilot, lambda: bool(getattr(app.screen, "_headroom", None)))
+    await until(pilot, lambda: bool(getattr(app.screen, "_headroom", None)), timeout=UNTIL_SECONDS)
     table.move_cursor(row=table.get_row_index(itype))
     await pilot.press("l")
-    await _until(pilot, lambda: getattr(app.screen, "state", "") == "ready")
+    await until(pilot, lambda: getattr(app.screen, "state", "") == "ready", timeout=UNTIL_SECONDS)
     app.clear_notifications()  # the idle toast would cover the dialog
 
 
@@ -557,8 +566,13 @@ async def _launch_short(pilot: Pilot[None]) -> None:
 async def _instances(pilot: Pilot[None]) -> None:
     app = pilot.app
     await pilot.press("i")
-    await _until(pilot, lambda: app.screen.query_one("#instances", DataTable).row_count > 0)
+    await until(
+        pilot,
+        lambda: app.screen.query_one("#instances", DataTable).row_count > 0,
+        timeout=UNTIL_SECONDS,
+    )
     await pilot.press("a")  # every region: the forgotten one in eu-west-1 too
+    await until(pilot, lambda: getattr(app.screen, "all_regions", False), what="every region")
     app.clear_notifications()
 
 
@@ -577,7 +591,9 @@ async def _cleanup(pilot: Pilot[None]) -> None:
 async def _jobs(pilot: Pilot[None]) -> None:
     app = pilot.app
     await pilot.press("b")
-    await _until(pilot, lambda: app.screen.query_one("#jobs", DataTable).row_count > 0)
+    await until(
+        pilot, lambda: app.screen.query_one("#jobs", DataTable).row_count > 0, timeout=UNTIL_SECONDS
+    )
     app.clear_notifications()
 
 

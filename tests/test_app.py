@@ -6,6 +6,7 @@ import asyncio
 import io
 import threading
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from tests.conftest import AwsPeers
 from tests.notices import Notices
 from tests.screenshots import FIXED_NOW, ON_DEMAND, SPOT, fixed_snapshot, make_app
 from tests.test_prices_cli import seed
+from tests.ui import on_screen, settled_click, until, workers_done
 
 SIZE = (120, 36)
 
@@ -106,10 +108,11 @@ async def test_sort_by_key_reverse_and_header_click(tmp_path: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         await pilot.press("s")  # the next column after on-demand $/TF·h: spot $/TF·h
+        await until(pilot, lambda: "Spot $/TF·h ▲" in title(app), what="sorted by spot $/TF·h")
         spot_tf = [float(v) for v in column(app, "spot_tf").values() if v != "—"]
         assert spot_tf == sorted(spot_tf) and rows(app)[0] == "g6e.2xlarge"
-        assert "Spot $/TF·h ▲" in title(app)
         await pilot.press("r")
+        await until(pilot, lambda: "Spot $/TF·h ▼" in title(app), what="the order reversed")
         assert rows(app)[0] == "p5.48xlarge"  # the worst known spot value first
         # Click the "$/h" header.
         table = table_of(app)
@@ -118,11 +121,16 @@ async def test_sort_by_key_reverse_and_header_click(tmp_path: Path) -> None:
             if key.value == "od":
                 break
             x += col.get_render_width(table)
-        await pilot.click("#prices", offset=(x + 2, 0))
+        await settled_click(pilot, "#prices", offset=(x + 2, 0))
+        await until(pilot, lambda: app.prices.view.sort_key == "od", what="sorted by $/h")
         prices = [float(v.replace(",", "")) for v in column(app, "od").values()]
         assert prices == sorted(prices) and rows(app)[0] == "g6f.large"
-        await pilot.click("#prices", offset=(x + 2, 0))  # again: reversed
-        assert rows(app)[0] == "p5.48xlarge"
+        await settled_click(pilot, "#prices", offset=(x + 2, 0))  # again: reversed
+        await until(pilot, lambda: rows(app)[0] == "p5.48xlarge", what="$/h the other way")
+
+
+def sorted_on_another_than(screen: PricesScreen, key: str) -> bool:
+    return screen.view.sort_key != key
 
 
 async def test_sorting_bigger_is_better_columns_puts_the_biggest_first(tmp_path: Path) -> None:
@@ -130,8 +138,9 @@ async def test_sorting_bigger_is_better_columns_puts_the_biggest_first(tmp_path:
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         screen = app.prices
-        while screen.view.sort_key != "tflops":
+        while (before := screen.view.sort_key) != "tflops":
             await pilot.press("s")
+            await until(pilot, partial(sorted_on_another_than, screen, before), what="next sort")
         assert rows(app)[0] == "p5.48xlarge"
         assert "FP32 TF ▼" in title(app)
 
@@ -144,28 +153,41 @@ async def test_filter_dialog(tmp_path: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         await pilot.press("f")
-        assert isinstance(app.screen, FilterDialog)
+        dialog = await on_screen(pilot, FilterDialog)
+        error = dialog.query_one("#filter-error", Static)
         await pilot.press(*"Z9000", "enter")
-        assert isinstance(app.screen, FilterDialog)  # refused, with the reason shown
-        assert "unknown accelerator model 'Z9000'" in str(
-            app.screen.query_one("#filter-error", Static).render()
+        await until(
+            pilot,
+            lambda: "unknown accelerator model 'Z9000'" in str(error.render()),
+            what="the refusal's reason shown",
         )
-        app.screen.query_one("#filter-gpu", Input).value = "L4,A10G"
-        app.screen.query_one("#filter-min-memory", Input).value = "20"
-        await pilot.click("#filter-apply")
-        await pilot.pause()
+        # Enter has been handled, and refused: the dialog stays, nothing is filtered.
+        assert app.screen is dialog  # refused, with the reason shown
+        assert len(rows(app)) == 10
+        dialog.query_one("#filter-gpu", Input).value = "L4,A10G"
+        dialog.query_one("#filter-min-memory", Input).value = "20"
+        await settled_click(pilot, "#filter-apply")
+        await until(pilot, lambda: "filter: L4,A10G" in title(app), what="the filter applied")
         assert isinstance(app.screen, PricesScreen)
         assert sorted(rows(app)) == ["g5.12xlarge", "g5.xlarge", "g6.12xlarge", "g6.xlarge"]
         assert "filter: L4,A10G · ≥20 GiB" in title(app) and "4 of 10 types" in title(app)
         await pilot.press("f")
-        app.screen.query_one("#filter-max-price", Input).value = "1"
+        dialog = await on_screen(pilot, FilterDialog)
+        dialog.query_one("#filter-max-price", Input).value = "1"
         await pilot.press("enter")
+        await until(pilot, lambda: "1 of 10 types" in title(app), what="the price limit applied")
         assert sorted(rows(app)) == ["g6.xlarge"]
         await pilot.press("f")
-        await pilot.click("#filter-clear")
-        assert len(rows(app)) == 10
-        await pilot.press("f", "escape")
+        await on_screen(pilot, FilterDialog)
+        await settled_click(pilot, "#filter-clear")
+        await until(pilot, lambda: "filter:" not in title(app), what="the filter cleared")
         assert isinstance(app.screen, PricesScreen) and len(rows(app)) == 10
+        await pilot.press("f")
+        await on_screen(pilot, FilterDialog)
+        await pilot.press("escape")
+        await on_screen(pilot, PricesScreen)
+        await workers_done(pilot, app.prices)  # what the dialog's answer would start, done
+        assert len(rows(app)) == 10 and "filter:" not in title(app)
 
 
 async def test_metric_switch_to_bf16(tmp_path: Path) -> None:
@@ -173,17 +195,25 @@ async def test_metric_switch_to_bf16(tmp_path: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         fp32 = column(app, "tflops")["p5.48xlarge"]
-        await pilot.press("m")
         table = table_of(app)
-        assert table.columns[ColumnKey("tflops")].label.plain == "BF16 TF"
+        await pilot.press("m")
+        await until(
+            pilot,
+            lambda: table.columns[ColumnKey("tflops")].label.plain == "BF16 TF",
+            what="the BF16 column",
+            seen=lambda: table.columns[ColumnKey("tflops")].label,
+        )
         bf16 = column(app, "tflops")["p5.48xlarge"]
         assert float(bf16.replace(",", "")) > float(fp32.replace(",", ""))
         per_tf = float(column(app, "od_tf")["p5.48xlarge"])
         assert per_tf == pytest.approx(55.04 / float(bf16.replace(",", "")), abs=1e-4)
         assert "BF16" in title(app)
         await pilot.press("m")  # measured FP32: nothing measured, the datasheet figure marked
+        await until(pilot, lambda: "measured FP32" in title(app), what="measured FP32")
         assert column(app, "tflops")["p5.48xlarge"] == fp32.rstrip() + "*"
         await pilot.press("m", "m")
+        await until(pilot, lambda: "measured" not in title(app), what="back on datasheet FP32")
+        assert "BF16" not in title(app)
         assert column(app, "tflops")["p5.48xlarge"] == fp32
 
 
@@ -192,7 +222,8 @@ async def test_spot_view_ranks_by_spot_and_dims_on_demand(tmp_path: Path) -> Non
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         await pilot.press("v")
-        assert "spot" in title(app) and "Spot $/TF·h ▲" in title(app)
+        await until(pilot, lambda: "Spot $/TF·h ▲" in title(app), what="ranked by spot $/TF·h")
+        assert "spot" in title(app)
         known = [r for r, v in column(app, "spot_tf").items() if v != "—"]
         assert rows(app)[: len(known)] == known
         assert known[0] == "g6e.2xlarge"
@@ -205,26 +236,24 @@ async def test_region_switch_and_all_regions(tmp_path: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         await pilot.press("g")
-        assert isinstance(app.screen, RegionPicker)
-        options = app.screen.query_one(OptionList)
+        options = (await on_screen(pilot, RegionPicker)).query_one(OptionList)
         assert options.get_option_at_index(0).id == "all"
         options.highlighted = options.get_option_index("eu-west-1")
         await pilot.press("enter")
-        await pilot.pause()
+        await until(pilot, lambda: "eu-west-1" in title(app), what="eu-west-1's prices")
         assert sorted(rows(app)) == sorted(ON_DEMAND["eu-west-1"])
         assert column(app, "od")["p4d.24xlarge"] == "19.500"
-        assert "eu-west-1" in title(app)
         await pilot.press("g")
-        options = app.screen.query_one(OptionList)
+        options = (await on_screen(pilot, RegionPicker)).query_one(OptionList)
         options.highlighted = 0
         await pilot.press("enter")
-        await pilot.pause()
+        await until(pilot, lambda: "all regions" in title(app), what="every region's prices")
         regions = column(app, "region")
         assert regions["g6.xlarge"] == "ap-south-1"  # 0.7010 beats 0.8048 and 0.8970
         assert regions["p4d.24xlarge"] == "eu-west-1"
         assert regions["g6e.2xlarge"] == "us-east-1"
-        assert "all regions" in title(app)
         await pilot.press("v")  # spot: the cheapest spot region instead
+        await until(pilot, lambda: app.prices.view.spot, what="the spot view")
         assert column(app, "region")["g6.xlarge"] == "eu-west-1"
 
 
@@ -238,10 +267,10 @@ async def test_detail_pane_spot_per_az_and_estimator(tmp_path: Path) -> None:
         pane = app.query_one(DetailPane)
         assert not pane.display
         await pilot.press("d")
+        await until(pilot, lambda: pane.display, what="the detail pane open")
         table = table_of(app)
         table.move_cursor(row=table.get_row_index("g6.xlarge"))
-        await pilot.pause()
-        assert pane.offer is not None and pane.offer.instance_type == "g6.xlarge"
+        await until(pilot, lambda: showing(pane, "g6.xlarge"), what="g6.xlarge in the pane")
         spot_text = _plain(pane.query_one("#detail-spot", Static))
         azs = [line.split()[0] for line in spot_text.splitlines() if line.strip()]
         assert azs == ["us-east-1b", "us-east-1c", "us-east-1a", "us-east-1d"]
@@ -251,13 +280,22 @@ async def test_detail_pane_spot_per_az_and_estimator(tmp_path: Path) -> None:
         assert "spot interruption: >20% a month, saves 49%" in cost  # the bundled advisor band
         hours = pane.query_one("#hours", Input)
         hours.value = "100"
-        await pilot.pause()
+        await until(
+            pilot,
+            lambda: "$80.48" in _plain(pane.query_one("#detail-cost", Static)),
+            what="100 hours costed",
+        )
         cost = _plain(pane.query_one("#detail-cost", Static))
         assert "$80.48" in cost and "$34.70" in cost and "$19.32" in cost
         await pilot.press("up")  # the pane follows the cursor
-        assert pane.offer.instance_type != "g6.xlarge"
+        await until(pilot, lambda: not showing(pane, "g6.xlarge"), what="the pane moved on")
+        assert pane.offer is not None
         await pilot.press("d")
-        assert not pane.display
+        await until(pilot, lambda: not pane.display, what="the detail pane closed")
+
+
+def showing(pane: DetailPane, instance_type: str) -> bool:
+    return pane.offer is not None and pane.offer.instance_type == instance_type
 
 
 def _plain(widget: Static) -> str:
@@ -273,13 +311,13 @@ async def test_help_lists_every_binding(tmp_path: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         await pilot.press("question_mark")
-        assert isinstance(app.screen, HelpScreen)
-        text = _plain(app.screen.query_one("#help-body", Static))
+        help_screen = await on_screen(pilot, HelpScreen)
+        text = _plain(help_screen.query_one("#help-body", Static))
         for binding in PricesScreen.BINDINGS:
             assert binding.description in text  # type: ignore[union-attr]
         assert "Help" in text and "$/TF·h" in text
         await pilot.press("escape")
-        assert isinstance(app.screen, PricesScreen)
+        await on_screen(pilot, PricesScreen)
 
 
 async def test_command_palette_runs_table_actions(tmp_path: Path) -> None:
@@ -287,10 +325,9 @@ async def test_command_palette_runs_table_actions(tmp_path: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         await pilot.press("ctrl+p", *"Region")
-        await wait_for(lambda: palette_has_results(app), pilot)
+        await until(pilot, lambda: palette_has_results(app))
         await pilot.press("enter")
-        await pilot.pause()
-        assert isinstance(app.screen, RegionPicker)
+        await on_screen(pilot, RegionPicker)
 
 
 # -- live prices -------------------------------------------------------------------
@@ -323,14 +360,6 @@ def catalog_offers(tmp_path: Path, name: str, spot_g6: dict[str, float]) -> list
     return Catalog(cache=cache, aws=None, snapshot=snap).offers("us-east-1")
 
 
-async def wait_for(condition: Callable[[], bool], pilot: Any, timeout: float = 5.0) -> None:
-    for _ in range(int(timeout / 0.02)):
-        if condition():
-            return
-        await pilot.pause(0.02)
-    raise AssertionError("condition not met in time")
-
-
 async def test_spot_refresh_updates_cells_in_place_and_marks_them(tmp_path: Path) -> None:
     first = dict(SPOT["us-east-1"]["g6.xlarge"])
     cheaper = {**first, "us-east-1b": 0.3001}
@@ -352,8 +381,8 @@ async def test_spot_refresh_updates_cells_in_place_and_marks_them(tmp_path: Path
         table.move_cursor(row=3)
         under_cursor = rows(app)[3]
         order = rows(app)
-        await wait_for(
-            lambda: source.calls >= 2 and column(app, "spot")["g6.xlarge"] == "0.3001", pilot
+        await until(
+            pilot, lambda: source.calls >= 2 and column(app, "spot")["g6.xlarge"] == "0.3001"
         )
         assert rows(app) == order  # rows stay where they were
         assert table.cursor_row == 3 and rows(app)[3] == under_cursor
@@ -385,7 +414,9 @@ async def test_refresh_errors_keep_the_prices_and_are_shown_once_until_they_chan
     async with app.run_test(size=SIZE, notifications=True, message_hook=notices.hook) as pilot:
         await pilot.pause()
         before = column(app, "od")
-        await wait_for(lambda: source.calls >= 9, pilot)
+        # Nine refreshes, each a thread worker building a catalog: a count of rounds of
+        # background work, given the time such work gets elsewhere (20 s), not 5.
+        await until(pilot, lambda: source.calls >= 9, timeout=20, what="nine refreshes")
         await pilot.pause()
         # Three timeouts in a row: one toast. After a success, the same error is news.
         title = "Fetching live prices"
@@ -406,7 +437,7 @@ async def test_a_bug_in_a_worker_is_logged_shown_in_one_line_and_fails_the_exit(
     app = make_app(tmp_path, live=lambda _warn: source, refresh_every=0.05)
     notices = Notices()
     async with app.run_test(size=SIZE, notifications=True, message_hook=notices.hook) as pilot:
-        await wait_for(lambda: source.calls >= 3, pilot)
+        await until(pilot, lambda: source.calls >= 3, timeout=20, what="three refreshes")
         await pilot.pause()
         [(title, line)] = notices.titled(severity="error")  # not shown again for the same bug
         assert title == "Fetching live prices"
@@ -428,11 +459,13 @@ async def test_no_credentials_says_so_once_and_keeps_browsing(tmp_path: Path) ->
     )
     notices = Notices()
     async with app.run_test(size=SIZE, notifications=True, message_hook=notices.hook) as pilot:
-        await wait_for(lambda: "no AWS credentials" in sources(app), pilot, 20)
+        await until(pilot, lambda: "no AWS credentials" in sources(app), timeout=20)
         await pilot.press("g")
-        app.screen.query_one(OptionList).highlighted = 1
+        (await on_screen(pilot, RegionPicker)).query_one(OptionList).highlighted = 1
         await pilot.press("enter")
-        await pilot.pause()
+        await until(pilot, lambda: "us-east-1" not in title(app), what="another region shown")
+        # The new region's prices fetched (or not, without credentials): the notes are all in.
+        await workers_done(pilot, timeout=20)
         messages = notices.messages()
         assert sum("no AWS credentials" in m for m in messages) == 1, messages
         assert "offline: no AWS credentials" in sources(app)
@@ -450,7 +483,7 @@ async def test_a_missing_profile_is_named_as_aws_names_it(tmp_path: Path) -> Non
     missing = "The config profile (nope) could not be found"
     notices = Notices()
     async with app.run_test(size=SIZE, notifications=True, message_hook=notices.hook) as pilot:
-        await wait_for(lambda: missing in sources(app), pilot, 20)
+        await until(pilot, lambda: missing in sources(app), timeout=20)
         assert f"offline: {missing}" in sources(app)
         assert notices.messages() == [f"showing cached or bundled snapshot prices: {missing}"]
         assert rows(app)
@@ -482,7 +515,7 @@ async def test_live_prices_arrive_from_the_aws_peers(aws: AwsPeers, tmp_path: Pa
         assert column(app, "od")["g6.xlarge"] == "0.8048"  # first frame: the snapshot
         assert app.query_one("#spinner").display  # a refresh is under way
         gate.set()
-        await wait_for(lambda: column(app, "od").get("g6.xlarge") == "0.7777", pilot, 30)
+        await until(pilot, lambda: column(app, "od").get("g6.xlarge") == "0.7777", timeout=30)
         assert column(app, "spot")["g6.xlarge"] == "0.2500"
         assert column(app, "od")["p5.48xlarge"] == "50.000"
         assert "on-demand: live" in sources(app) and "offline" not in sources(app)
@@ -551,6 +584,7 @@ async def test_a_failing_scan_keeps_the_last_instances_marked_stale_and_says_so_
     tmp_path: Path,
 ) -> None:
     from dlpick.remote.fleet.scan import FleetScan
+    from dlpick.tui.screens.instances import InstancesScreen
     from tests.screenshots import FixedAccess, offline_catalog
 
     timed_out = "us-east-1: listing instances: cannot reach AWS (timed out)"
@@ -576,15 +610,21 @@ async def test_a_failing_scan_keeps_the_last_instances_marked_stale_and_says_so_
     notices = Notices()
     async with app.run_test(size=SIZE, notifications=True, message_hook=notices.hook) as pilot:
         app.watch(app, "fleet", lambda fleet: seen.append(fleet), init=False)
-        await wait_for(lambda: len(seen) >= 4, pilot)
+        await until(pilot, lambda: len(seen) >= 4, timeout=20, what="four scans")
         await pilot.pause()
         [first, *then] = seen
         assert first.status == "ok" and first.instances
         assert all(f.status == "error" and f.instances == first.instances for f in then)
         assert notices.titled(severity="error") == [("Scanning your instances", timed_out)]
         await pilot.press("i")
-        status = str(app.screen.query_one("#instances-status", Static).render())
-        assert f"last scan failed: {timed_out}" in status
+        instances = await on_screen(pilot, InstancesScreen)
+        status = instances.query_one("#instances-status", Static)
+        await until(
+            pilot,
+            lambda: f"last scan failed: {timed_out}" in str(status.render()),
+            what="the failed scan on the instances screen",
+            seen=status.render,
+        )
 
 
 async def test_a_retiring_type_is_marked_in_the_table_and_the_detail_pane(
@@ -605,15 +645,16 @@ async def test_a_retiring_type_is_marked_in_the_table_and_the_detail_pane(
         await pilot.pause()
         types = column(app, "type")
         assert types["p3.2xlarge"] == "p3.2xlarge †" and types["g6.xlarge"] == "g6.xlarge"
+        pane = app.query_one(DetailPane)
         await pilot.press("d")
+        await until(pilot, lambda: pane.display, what="the detail pane open")
         table = table_of(app)
         table.move_cursor(row=table.get_row_index("p3.2xlarge"))
-        await pilot.pause()
-        pane = app.query_one(DetailPane)
+        await until(pilot, lambda: showing(pane, "p3.2xlarge"), what="p3.2xlarge in the pane")
         line = _plain(pane.query_one("#detail-retiring", Static))
         assert "retiring 2025-12-20" in line and "kubernetes-on-aws/pull/8685" in line
         table.move_cursor(row=table.get_row_index("g6.xlarge"))
-        await pilot.pause()
+        await until(pilot, lambda: showing(pane, "g6.xlarge"), what="g6.xlarge in the pane")
         assert not pane.query_one("#detail-retiring", Static).display
 
 
@@ -624,17 +665,22 @@ async def test_detail_pane_dates_the_interruption_band_and_flags_it_old(tmp_path
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         assert "bands:" not in sources(app)  # the on-demand view shows no band
+        pane = app.query_one(DetailPane)
         await pilot.press("d")
+        await until(pilot, lambda: pane.display, what="the detail pane open")
         table = table_of(app)
         table.move_cursor(row=table.get_row_index("g6.xlarge"))
-        await pilot.pause()
-        cost = _plain(app.query_one(DetailPane).query_one("#detail-cost", Static))
-        cost = " ".join(cost.split())
+        await until(pilot, lambda: showing(pane, "g6.xlarge"), what="g6.xlarge in the pane")
+        cost = " ".join(_plain(pane.query_one("#detail-cost", Static)).split())
         assert "spot interruption: >20% a month, saves 49% (Spot Instance Advisor)" in cost
         dated = "bands: snapshot, no later than 2025-06-28 (at least 430 days ago)"
         assert f"{dated}, older than 90 days" in cost
         await pilot.press("v")  # the spot view shows bands in the table: dated there too
-        assert f"{dated}, older than 90 days" in " ".join(sources(app).split())
+        await until(
+            pilot,
+            lambda: f"{dated}, older than 90 days" in " ".join(sources(app).split()),
+            what="the spot view's dated bands",
+        )
 
 
 async def test_detail_pane_marks_matrix_fp32_and_says_what_a_figure_needs(
@@ -646,14 +692,15 @@ async def test_detail_pane_marks_matrix_fp32_and_says_what_a_figure_needs(
         assert column(app, "tflops")["trn1.2xlarge"] == "47.5^"
         assert column(app, "tflops")["g6f.large"] == "3.8~"
         assert column(app, "tflops")["g6.xlarge"] == "30.3 "
-        await pilot.press("d")
         pane = app.query_one(DetailPane)
+        await pilot.press("d")
+        await until(pilot, lambda: pane.display, what="the detail pane open")
         table = table_of(app)
         notes = pane.query_one("#detail-notes", Static)
 
         async def show(itype: str) -> tuple[str, str]:
             table.move_cursor(row=table.get_row_index(itype))
-            await pilot.pause()
+            await until(pilot, lambda: showing(pane, itype), what=f"{itype} in the pane")
             title = _plain(pane.query_one("#detail-title", Static))
             return title, " ".join(_plain(notes).split()) if notes.display else ""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
@@ -25,8 +26,9 @@ from tests.conftest import AwsPeers
 from tests.launch_fixtures import P_OD, REGION, live_instances, only_regions
 from tests.notices import Notices
 from tests.screenshots import AWS_SCREENS, FIXED_NOW, ON_DEMAND, offline_catalog
-from tests.test_app import column, palette_has_results, table_of, wait_for
+from tests.test_app import column, palette_has_results, table_of
 from tests.test_fleet import start
+from tests.ui import on_screen, settled_click, until, workers_done
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2.literals import InstanceTypeType
@@ -61,13 +63,25 @@ def text_of(app: DlpickApp, selector: str) -> str:
     return plain(app.screen.query_one(selector, Static))
 
 
+def launch_ended(dialog: LaunchDialog) -> bool:
+    """Launched, or failed with the reason shown (the dialog ready again)."""
+    return dialog.state == "done" or (
+        dialog.state == "ready" and dialog.query_one("#launch-error", Static).display
+    )
+
+
 async def open_launch(app: DlpickApp, pilot: Any, itype: str) -> LaunchDialog:
     table = table_of(app)
     table.move_cursor(row=table.get_row_index(itype))
     await pilot.press("l")
-    dialog = app.screen
-    assert isinstance(dialog, LaunchDialog)
-    await wait_for(lambda: dialog.state in ("ready", "failed"), pilot, 20)
+    dialog = await on_screen(pilot, LaunchDialog)
+    assert dialog.offer.instance_type == itype
+    await until(
+        pilot,
+        lambda: dialog.state in ("ready", "failed"),
+        timeout=20,
+        what=f"the launch of {itype} planned",
+    )
     return dialog
 
 
@@ -81,15 +95,17 @@ async def test_launch_dialog_end_to_end(
     app = aws_app(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         # The quota column: one read of the region's quotas, a verdict per row and view.
-        await wait_for(lambda: "quota" in [c.value for c in table_of(app).columns], pilot, 20)
+        await until(pilot, lambda: "quota" in [c.value for c in table_of(app).columns], timeout=20)
         quota = column(app, "quota")
         assert quota["g6.xlarge"] == "✓" and quota["g6.12xlarge"] == "✓"  # 64 G vCPUs
         assert quota["p5.48xlarge"] == "short 192"  # no P vCPUs at all
         assert quota["trn1.2xlarge"] == "?"  # the Trn quota is not known in this account
         await pilot.press("v")  # spot: P5 spot is not seeded, so unknown
+        await until(pilot, lambda: app.prices.view.spot, what="the spot view")
         assert column(app, "quota")["p5.48xlarge"] == "?"
         assert column(app, "quota")["g6.xlarge"] == "✓"
         await pilot.press("v")
+        await until(pilot, lambda: not app.prices.view.spot, what="the on-demand view")
         dialog = await open_launch(app, pilot, "g6.xlarge")
         assert dialog.state == "ready", text_of(app, "#launch-error")
         plan = text_of(app, "#launch-plan")
@@ -102,12 +118,13 @@ async def test_launch_dialog_end_to_end(
         assert "$0.8048/h" in text_of(app, "#launch-summary")
         assert not dialog.query_one("#launch-request", Button).display
         dialog.query_one("#launch-name", Input).value = "my-training"
-        await pilot.pause()  # the change is seen: the plan on screen is no longer current
-        assert dialog.plan is None and dialog.query_one("#launch-go", Button).disabled
-        await wait_for(lambda: dialog.state == "ready" and dialog.plan is not None, pilot, 20)
+        # The change is seen: the plan on screen is no longer current.
+        await until(pilot, lambda: dialog.plan is None, what="the plan dropped on the change")
+        assert dialog.query_one("#launch-go", Button).disabled
+        await until(pilot, lambda: dialog.state == "ready" and dialog.plan is not None, timeout=20)
         assert "my-training" in text_of(app, "#launch-plan")
-        await pilot.click("#launch-go")
-        await wait_for(lambda: dialog.state in ("done", "ready"), pilot, 30)
+        await settled_click(pilot, "#launch-go")
+        await until(pilot, partial(launch_ended, dialog), timeout=30, what="the launch ended")
         result = text_of(app, "#launch-result")
         [inst] = live_instances()
         assert f"{inst['InstanceId']} is running in us-east-1 ($0.8048/h" in result, (
@@ -120,10 +137,10 @@ async def test_launch_dialog_end_to_end(
         assert tags["dlpick:managed"] == "true" and tags["Name"] == "my-training"
         assert tags["dlpick:owner"].startswith("arn:aws:")
         assert not dialog.query_one("#launch-go", Button).display
-        await pilot.click("#launch-cancel")  # now labelled Close
-        await wait_for(lambda: isinstance(app.screen, PricesScreen), pilot, 10)
+        await settled_click(pilot, "#launch-cancel")  # now labelled Close
+        await on_screen(pilot, PricesScreen, timeout=10)
         # The launch used 4 G vCPUs: the quota is read again and still fits.
-        await wait_for(lambda: column(app, "quota").get("g6.xlarge") == "✓", pilot, 20)
+        await until(pilot, lambda: column(app, "quota").get("g6.xlarge") == "✓", timeout=20)
 
 
 async def test_short_quota_disables_launch_and_offers_the_request(
@@ -139,12 +156,17 @@ async def test_short_quota_disables_launch_and_offers_the_request(
         assert dialog.query_one("#launch-go", Button).disabled
         request = dialog.query_one("#launch-request", Button)
         assert request.display and not request.disabled
-        await pilot.click("#launch-request")
-        question = text_of(app, "#launch-question")
-        assert f"({P_OD}) in us-east-1 from 0 to 192 vCPUs?" in question
+        question = dialog.query_one("#launch-question", Static)
+        await settled_click(pilot, request)
+        await until(
+            pilot,
+            lambda: f"({P_OD}) in us-east-1 from 0 to 192 vCPUs?" in plain(question),
+            what="the quota question asked",
+            seen=lambda: plain(question),
+        )
         assert account.aws.moto.quotas.requests == []  # nothing asked before confirming
-        await pilot.click("#launch-request-yes")
-        await wait_for(lambda: "requested" in text_of(app, "#launch-result"), pilot, 20)
+        await settled_click(pilot, "#launch-request-yes")
+        await until(pilot, lambda: "requested" in text_of(app, "#launch-result"), timeout=20)
         assert f"requested {P_OD} = 192 vCPUs in us-east-1: PENDING" in text_of(
             app, "#launch-result"
         )
@@ -163,21 +185,22 @@ async def test_launch_errors_are_one_line_in_the_dialogs_words_and_an_image_id_l
         await pilot.pause()
         dialog = await open_launch(app, pilot, "g6.xlarge")
         dialog.query_one("#launch-idle", Input).value = "soon"
-        await wait_for(lambda: dialog.state == "failed", pilot)
+        await until(pilot, lambda: dialog.state == "failed")
         assert "idle stop (minutes) must be a number, not 'soon'" in text_of(app, "#launch-error")
         assert dialog.query_one("#launch-go", Button).disabled
         dialog.query_one("#launch-idle", Input).value = ""
-        await wait_for(lambda: dialog.state == "ready", pilot, 20)
+        await until(pilot, lambda: dialog.state == "ready", timeout=20)
         assert "idle guard    none" not in text_of(app, "#launch-plan")  # grid, not raw
         assert "none (Idle stop is empty)" in text_of(app, "#launch-plan")
         assert "--no-idle-stop" not in text_of(app, "#launch-plan")  # the dialog's words
         # The account has no AL2023 DLAMI published: one clear line, nothing crashes.
         dialog.query_one("#launch-os", Select).value = "al2023"
-        await wait_for(lambda: dialog.state == "failed", pilot, 20)
+        await until(pilot, lambda: dialog.state == "failed", timeout=20)
         error = text_of(app, "#launch-error")
         assert "no base Deep Learning AMI for al2023" in error and len(error.splitlines()) <= 2
         assert dialog.query_one("#launch-go", Button).disabled
         # The same line, once, as a notification titled with what failed.
+        await until(pilot, lambda: notices.titled(severity="error"), what="the error notified")
         [(title, line)] = notices.titled(severity="error")
         assert title == "Planning the launch" and line in error.replace("\n", "")
         # No image found: the advice names the dialog's fields, not the CLI's flags.
@@ -186,17 +209,17 @@ async def test_launch_errors_are_one_line_in_the_dialogs_words_and_an_image_id_l
         # Not an AMI id: refused in the field, before AWS is asked.
         image = dialog.query_one("#launch-image", Input)
         image.value = "ami-xyz"
-        await wait_for(
-            lambda: "image id 'ami-xyz' is not an AMI id" in text_of(app, "#launch-error"), pilot
+        await until(
+            pilot, lambda: "image id 'ami-xyz' is not an AMI id" in text_of(app, "#launch-error")
         )
         assert "ami- and 8 or 17 hex digits" in text_of(app, "#launch-error")
         assert dialog.query_one("#launch-go", Button).disabled
         # An AMI id boots that image, whatever the OS chosen, as --ami ami-... does.
         image.value = account.images["base"]
-        await wait_for(lambda: dialog.state == "ready" and dialog.plan is not None, pilot, 20)
+        await until(pilot, lambda: dialog.state == "ready" and dialog.plan is not None, timeout=20)
         assert f"({account.images['base']})" in text_of(app, "#launch-plan")
-        await pilot.click("#launch-go")
-        await wait_for(lambda: dialog.state == "done", pilot, 30)
+        await settled_click(pilot, "#launch-go")
+        await until(pilot, lambda: dialog.state == "done", timeout=30)
         [inst] = live_instances()
         assert inst["ImageId"] == account.images["base"]
 
@@ -223,24 +246,24 @@ async def test_without_credentials_the_dialog_only_closes(
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         await pilot.press("l")
-        dialog = app.screen
-        assert isinstance(dialog, LaunchDialog)
-        await wait_for(lambda: dialog.state == "no-aws", pilot, 20)
+        dialog = await on_screen(pilot, LaunchDialog)
+        await until(pilot, lambda: dialog.state == "no-aws", timeout=20)
         assert "no AWS credentials found" in text_of(app, "#launch-plan")
         buttons = [b for b in dialog.query(Button) if b.display and b.parent and b.parent.display]
         assert [str(b.label) for b in buttons] == ["Close"]
         assert not dialog.query_one("#launch-options").display
-        await pilot.click("#launch-cancel")
-        assert isinstance(app.screen, PricesScreen)
-        await wait_for(lambda: "no AWS credentials" in text_of(app, "#ticker"), pilot)
+        await settled_click(pilot, "#launch-cancel")
+        await on_screen(pilot, PricesScreen)
+        await until(pilot, lambda: "no AWS credentials" in text_of(app, "#ticker"))
         assert "quota" not in [c.value for c in table_of(app).columns]
         # The instances screen is also in the command palette; it says why it is empty.
         await pilot.press("ctrl+p", *"Instances")
-        await wait_for(lambda: palette_has_results(app), pilot)
+        await until(pilot, lambda: palette_has_results(app))
         await pilot.press("enter")
-        await wait_for(lambda: isinstance(app.screen, InstancesScreen), pilot)
-        status = text_of(app, "#instances-status")
-        assert "no AWS credentials found" in status and "no instances to show" in status
+        instances = await on_screen(pilot, InstancesScreen)
+        status = instances.query_one("#instances-status", Static)
+        await until(pilot, lambda: "no instances to show" in plain(status), seen=status.render)
+        assert "no AWS credentials found" in plain(status)
 
 
 # -- instances screen, ticker, idle notifications --------------------------------------
@@ -284,8 +307,9 @@ async def test_instances_screen_costs_ticker_stop_and_untagged_protection(
     stranger = start("us-east-1", managed=False, name="someone-elses")
     everyone = {**{r: i for r, i in fleet.launched.items()}, "stranger": stranger}
     app = aws_app(tmp_path, clock=fleet.clock.timestamp())
-    async with app.run_test(size=SIZE) as pilot:
-        await wait_for(lambda: app.fleet.status == "ok", pilot, 20)
+    notices = Notices()
+    async with app.run_test(size=SIZE, message_hook=notices.hook) as pilot:
+        await until(pilot, lambda: app.fleet.status == "ok", timeout=20)
         costs = {r: cost(fleet.launched, fleet.clock, r) for r in fleet.regions}
         hours = (fleet.clock - stranger["LaunchTime"]).total_seconds() / 3600
         costs["stranger"] = hours * ON_DEMAND["us-east-1"]["g6.xlarge"]
@@ -294,13 +318,15 @@ async def test_instances_screen_costs_ticker_stop_and_untagged_protection(
             f"4 running · ${per_hour:,.2f}/h · ${sum(costs.values()):,.2f} spent · 0 idle"
         )
         await pilot.press("i")
-        assert isinstance(app.screen, InstancesScreen)
-        await wait_for(lambda: app.screen.query_one("#instances", DataTable).row_count > 0, pilot)
+        instances = await on_screen(pilot, InstancesScreen)
+        table = instances.query_one("#instances", DataTable)
+        await until(pilot, lambda: table.row_count > 0, what="the instances listed")
         here = {fleet.launched["us-east-1"]["InstanceId"], stranger["InstanceId"]}
         assert set(instance_cells(app, "cost")) == here  # this region only
         assert "2 more in other regions (a)" in text_of(app, "#instances-status")
         assert "4 running" in text_of(app, "#ticker")  # the ticker is on this screen too
         await pilot.press("a")
+        await until(pilot, lambda: instances.all_regions, what="every region's instances")
         by_id = instance_cells(app, "cost")
         assert len(by_id) == 4
         for key, launched in everyone.items():
@@ -316,45 +342,58 @@ async def test_instances_screen_costs_ticker_stop_and_untagged_protection(
         assert instance_cells(app, "up")[fleet.launched["eu-west-1"]["InstanceId"]] == "2.0h"
 
         # Stop the eu-west-1 one: the confirmation names type, region and cost so far.
-        table = app.screen.query_one("#instances", DataTable)
         target = fleet.launched["eu-west-1"]["InstanceId"]
         table.move_cursor(row=table.get_row_index(target))
         await pilot.press("s")
-        confirm = app.screen
-        assert isinstance(confirm, ConfirmAction)
+        confirm = await on_screen(pilot, ConfirmAction)
         text = "\n".join(plain(s) for s in confirm.query(Static))
         assert "Stop g4dn.xlarge in eu-west-1?" in plain(confirm.query_one(".dialog-title"))
         assert f"${costs['eu-west-1']:,.2f} so far" in text
         await pilot.press("enter")  # the focus is on Cancel: Enter alone stops nothing
-        assert isinstance(app.screen, InstancesScreen)
+        assert await on_screen(pilot, InstancesScreen) is instances  # the dialog answered
+        # A stop would be a worker of the instances screen, started by the answer: let any
+        # such work end, then look at AWS.
+        await workers_done(pilot, instances, timeout=20)
         assert live_instances("eu-west-1")
         await pilot.press("s")
-        await pilot.click("#confirm-yes")
-        await wait_for(lambda: not live_instances("eu-west-1"), pilot, 20)
-        await wait_for(
-            lambda: instance_cells(app, "state").get(target) in ("stopping", "stopped"), pilot, 20
+        await on_screen(pilot, ConfirmAction)
+        await settled_click(pilot, "#confirm-yes")
+        await until(pilot, lambda: not live_instances("eu-west-1"), timeout=20)
+        await until(
+            pilot,
+            lambda: instance_cells(app, "state").get(target) in ("stopping", "stopped"),
+            timeout=20,
         )
         assert table.cursor_row == table.get_row_index(target)  # the cursor stayed on it
         await pilot.press("o")  # runs and logs need a running instance
-        assert isinstance(app.screen, InstancesScreen)
+        await until(
+            pilot,
+            lambda: notices.messages(containing=f"{target} is stopp"),
+            what="the reason runs cannot open",
+            seen=notices.messages,
+        )
+        assert app.screen is instances
 
         # An instance dlpick did not launch: terminate needs the extra confirmation.
         table.move_cursor(row=table.get_row_index(stranger["InstanceId"]))
         await pilot.press("t")
-        confirm = app.screen
-        assert isinstance(confirm, ConfirmAction)
+        confirm = await on_screen(pilot, ConfirmAction)
         assert "Not launched by dlpick" in plain(confirm.query_one("#confirm-foreign", Static))
         assert confirm.query_one("#confirm-yes", Button).disabled
         await pilot.press("escape")
+        assert await on_screen(pilot, InstancesScreen) is instances
+        await workers_done(pilot, instances, timeout=20)  # what the answer started, ended
         assert stranger["InstanceId"] in {i["InstanceId"] for i in live_instances()}
         await pilot.press("t")
-        app.screen.query_one("#confirm-anyway", Checkbox).value = True
-        await pilot.pause()
-        await pilot.click("#confirm-yes")
-        await wait_for(
-            lambda: stranger["InstanceId"] not in {i["InstanceId"] for i in live_instances()},
+        confirm = await on_screen(pilot, ConfirmAction)
+        confirm.query_one("#confirm-anyway", Checkbox).value = True
+        yes = confirm.query_one("#confirm-yes", Button)
+        await until(pilot, lambda: not yes.disabled, what="the tick enabling Terminate")
+        await settled_click(pilot, yes)
+        await until(
             pilot,
-            20,
+            lambda: stranger["InstanceId"] not in {i["InstanceId"] for i in live_instances()},
+            timeout=20,
         )
 
 
@@ -399,7 +438,7 @@ async def test_idle_instances_are_announced_once_per_episode(
 
     async with app.run_test(size=SIZE, notifications=True, message_hook=notices.hook) as pilot:
         app.watch(app, "fleet", lambda fleet: scans.append(fleet), init=False)
-        await wait_for(lambda: len(scans) >= 4, pilot, 20)  # several scans, one episode
+        await until(pilot, lambda: len(scans) >= 4, timeout=20)  # several scans, one episode
         assert len(idle_notes()) == 1 and len(bells) == 1
         assert idle_notes()[0] == (
             f"g6.xlarge {target} in us-east-1 has been idle for at least 60 min "
@@ -410,11 +449,11 @@ async def test_idle_instances_are_announced_once_per_episode(
         cloudwatch.set_alarm_state(
             AlarmName=f"dlpick-idle-{target}", StateValue="OK", StateReason="busy again"
         )
-        await wait_for(lambda: "0 idle" in text_of(app, "#ticker"), pilot, 20)
+        await until(pilot, lambda: "0 idle" in text_of(app, "#ticker"), timeout=20)
         cloudwatch.set_alarm_state(
             AlarmName=f"dlpick-idle-{target}", StateValue="ALARM", StateReason="idle again"
         )
-        await wait_for(lambda: len(idle_notes()) == 2, pilot, 20)  # a new episode
+        await until(pilot, lambda: len(idle_notes()) == 2, timeout=20)  # a new episode
         assert len(bells) == 2
 
 

@@ -20,10 +20,11 @@ from dlpick.tui.screens.logs import LogsScreen
 from tests.batch_fixtures import client, set_up
 from tests.launch_fixtures import REGION
 from tests.peers.batch_relay import BatchRelay
-from tests.test_app import palette_has_results, wait_for
+from tests.test_app import palette_has_results
 from tests.test_app_aws import SIZE, aws_app, plain, text_of
 from tests.test_batch_jobs import submit
 from tests.test_batch_logs import put_lines, stream_of_job
+from tests.ui import on_screen, settled_click, until, workers_done
 
 
 @pytest.fixture
@@ -63,9 +64,8 @@ async def test_jobs_screen_lists_follows_a_log_and_cancels_after_asking(
     try:
         async with app.run_test(size=SIZE) as pilot:
             await pilot.press("b")
-            screen = app.screen
-            assert isinstance(screen, JobsScreen)
-            await wait_for(lambda: len(job_ids(app)) == 2, pilot, 20)
+            screen = await on_screen(pilot, JobsScreen)
+            await until(pilot, lambda: len(job_ids(app)) == 2, timeout=20)
             assert set(job_ids(app)) == {jobs_relay.done, jobs_relay.running}
             status = text_of(app, "#jobs-status")
             assert "2 jobs this week · 1 active" in status
@@ -78,29 +78,31 @@ async def test_jobs_screen_lists_follows_a_log_and_cancels_after_asking(
             # Enter: the finished job's log, in the log view runs use.
             table.move_cursor(row=job_ids(app).index(jobs_relay.done))
             await pilot.press("enter")
-            logs = app.screen
-            assert isinstance(logs, LogsScreen)
-            await wait_for(lambda: logs.ended, pilot, 20)
-            await wait_for(lambda: logs.log_view.lines_received == 300, pilot, 5)
+            logs = await on_screen(pilot, LogsScreen)
+            await until(pilot, lambda: logs.ended, timeout=20)
+            await until(pilot, lambda: logs.log_view.lines_received == 300, timeout=5)
             lines = list(logs.query_one("#log", Log).lines)
             assert lines[0] == "epoch 0 loss 1.000" and lines[-1] == "epoch 299 loss 0.003"
             assert logs.run_state == "succeeded" and logs.connection == "log complete"
             await pilot.press("escape")
-            assert app.screen is screen
+            assert await on_screen(pilot, JobsScreen) is screen
 
             # c: asks first; the focus is on the dialog's Cancel, so Enter alone cancels nothing.
             table.move_cursor(row=job_ids(app).index(jobs_relay.running))
             await pilot.press("c")
-            dialog = app.screen
-            assert isinstance(dialog, ConfirmAction)
+            dialog = await on_screen(pilot, ConfirmAction)
             assert "Cancel Batch job still-going?" in plain(dialog.query_one(".dialog-title"))
             await pilot.press("enter")
-            assert app.screen is screen
+            assert await on_screen(pilot, JobsScreen) is screen  # the dialog answered
+            # A cancel would be a worker of the jobs screen, started by the answer: let the
+            # screen's work end, then ask moto.
+            await workers_done(pilot, screen, timeout=20)
             assert reason() == ""  # nothing sent yet
             await pilot.press("c")
-            await pilot.click("#confirm-yes")
+            await on_screen(pilot, ConfirmAction)
+            await settled_click(pilot, "#confirm-yes")
 
-            await wait_for(lambda: reason() == "cancelled in dlpick", pilot, 20)
+            await until(pilot, lambda: reason() == "cancelled in dlpick", timeout=20)
     finally:
         jobs_relay.relay.stop()
 
@@ -113,9 +115,9 @@ async def test_the_command_palette_opens_the_jobs_screen(
         async with app.run_test(size=SIZE) as pilot:
             await pilot.press("ctrl+p")
             await pilot.press(*"batch jobs")
-            await wait_for(lambda: palette_has_results(app), pilot)
+            await until(pilot, lambda: palette_has_results(app))
             await pilot.press("enter")
-            await wait_for(lambda: isinstance(app.screen, JobsScreen), pilot)
+            await until(pilot, lambda: isinstance(app.screen, JobsScreen))
     finally:
         jobs_relay.relay.stop()
 
@@ -126,8 +128,8 @@ async def test_the_jobs_screen_in_a_region_without_setup_says_to_run_it(
     app = aws_app(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("b")
-        assert isinstance(app.screen, JobsScreen)
-        await wait_for(lambda: "cannot read" in text_of(app, "#jobs-status"), pilot, 20)
+        await on_screen(pilot, JobsScreen)
+        await until(pilot, lambda: "cannot read" in text_of(app, "#jobs-status"), timeout=20)
         status = " ".join(text_of(app, "#jobs-status").split())
         assert status == (
             "cannot read the jobs: no dlpick Batch setup in us-east-1 — "
@@ -144,14 +146,10 @@ async def test_a_job_that_wrote_no_log_is_not_shown_as_a_complete_log(
     app = aws_app(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("b")
-        await wait_for(lambda: job_ids(app) == [job], pilot, 20)
+        await until(pilot, lambda: job_ids(app) == [job], timeout=20)
         await pilot.press("enter")
-        await wait_for(lambda: isinstance(app.screen, LogsScreen), pilot, 5)
-        logs = app.screen
-        assert isinstance(logs, LogsScreen)
-        await wait_for(lambda: logs.ended, pilot, 20)
+        logs = await on_screen(pilot, LogsScreen)
+        await until(pilot, lambda: logs.ended, timeout=20)
         assert logs.connection == "no log: the job wrote none"
-        await wait_for(
-            lambda: "no log: the job wrote none" in text_of(app, "#logs-status"), pilot, 5
-        )
+        await until(pilot, lambda: "no log: the job wrote none" in text_of(app, "#logs-status"))
         assert "log complete" not in text_of(app, "#logs-status")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -19,8 +20,8 @@ from dlpick.tui.screens.confirm_action import ConfirmAction, ConfirmCleanup
 from dlpick.tui.screens.instances import InstancesScreen
 from dlpick.tui.screens.launch.dialog import LaunchDialog
 from tests.launch_fixtures import REGION, live_instances, only_regions
-from tests.test_app import wait_for
-from tests.test_app_aws import SIZE, aws_app, open_launch, plain, text_of
+from tests.test_app_aws import SIZE, aws_app, launch_ended, open_launch, plain, text_of
+from tests.ui import on_screen, settled_click, until
 
 
 def offered_zones(instance_type: str) -> list[str]:
@@ -49,8 +50,18 @@ async def launch_dialog(
 
 
 async def wait_ready(dialog: LaunchDialog, pilot: Any) -> None:
-    await pilot.pause()
-    await wait_for(lambda: dialog.state == "ready" and dialog.plan is not None, pilot, 20)
+    """Until the dialog shows a plan of what its fields say now, not of what they said
+    before the last change (a change is seen through a message, then planned again)."""
+
+    def planned_as_shown() -> bool:
+        try:
+            fields = dialog.form.read()
+        except ValueError:
+            return False
+        ready = dialog.state == "ready" and dialog.plan is not None
+        return ready and dialog._planned == fields
+
+    await until(pilot, planned_as_shown, timeout=20, what="a plan of the fields as they are")
 
 
 async def test_every_field_reaches_the_instance_launched(
@@ -65,7 +76,7 @@ async def test_every_field_reaches_the_instance_launched(
     assert len(zones) >= 2  # a choice to make
     async with launch_dialog(tmp_path, monkeypatch) as (app, pilot, dialog):
         # The Zone choice: any, or an AZ of the region that offers the type.
-        await wait_for(lambda: len(choices(dialog, "#launch-zone")) > 1, pilot, 20)
+        await until(pilot, lambda: len(choices(dialog, "#launch-zone")) > 1, timeout=20)
         assert choices(dialog, "#launch-zone") == ["", *zones]
         assert "team" in choices(dialog, "#launch-key")
         dialog.query_one("#launch-zone", Select).value = zones[-1]
@@ -91,8 +102,8 @@ async def test_every_field_reaches_the_instance_launched(
         # On-demand: the spot max price is off, and says so.
         max_price = dialog.query_one("#launch-max-price", Input)
         assert max_price.disabled and max_price.placeholder == "spot only"
-        await pilot.click("#launch-go")
-        await wait_for(lambda: dialog.state in ("done", "ready"), pilot, 30)
+        await settled_click(pilot, "#launch-go")
+        await until(pilot, partial(launch_ended, dialog), timeout=30, what="the launch ended")
         assert dialog.state == "done", text_of(app, "#launch-error")
     [inst] = live_instances()
     assert inst["KeyName"] == "team"
@@ -124,7 +135,7 @@ async def test_spot_max_price_and_wrong_values_in_the_dialogs_words(
         for field, (value, error) in wrong.items():
             before = dialog.query_one(field, Input).value
             dialog.query_one(field, Input).value = value
-            await wait_for(lambda: dialog.state == "failed", pilot, 20)
+            await until(pilot, lambda: dialog.state == "failed", timeout=20)
             shown = text_of(app, "#launch-error")
             assert error in shown and "--" not in shown
             assert go.disabled
@@ -136,7 +147,7 @@ async def test_spot_max_price_and_wrong_values_in_the_dialogs_words(
         max_price = dialog.query_one("#launch-max-price", Input)
         assert not max_price.disabled
         max_price.value = "cheap"
-        await wait_for(lambda: dialog.state == "failed", pilot, 20)
+        await until(pilot, lambda: dialog.state == "failed", timeout=20)
         assert "max price ($/h) must be a number, not 'cheap'" in text_of(app, "#launch-error")
         assert go.disabled
         max_price.value = "0.5"
@@ -161,23 +172,20 @@ async def test_terminate_offers_the_cleanup_and_deletes_what_it_lists(
 ) -> None:
     ec2 = boto3.client("ec2", region_name=REGION)
     async with launch_dialog(tmp_path, monkeypatch) as (app, pilot, dialog):
-        await pilot.click("#launch-go")
-        await wait_for(lambda: dialog.state == "done", pilot, 30)
-        await pilot.click("#launch-cancel")
-        await wait_for(lambda: not isinstance(app.screen, LaunchDialog), pilot, 10)
+        await settled_click(pilot, "#launch-go")
+        await until(pilot, lambda: dialog.state == "done", timeout=30)
+        await settled_click(pilot, "#launch-cancel")  # now labelled Close
+        await until(pilot, lambda: not isinstance(app.screen, LaunchDialog), timeout=10)
         [inst] = live_instances()
         [group_id] = [g["GroupId"] for g in inst["SecurityGroups"]]
         await pilot.press("i")
-        await wait_for(lambda: isinstance(app.screen, InstancesScreen), pilot, 10)
-        await wait_for(
-            lambda: app.screen.query_one("#instances", DataTable).row_count == 1, pilot, 20
-        )
+        instances = await on_screen(pilot, InstancesScreen, timeout=10)
+        table = instances.query_one("#instances", DataTable)
+        await until(pilot, lambda: table.row_count == 1, timeout=20, what="the instance listed")
         await pilot.press("t")
-        await wait_for(lambda: isinstance(app.screen, ConfirmAction), pilot, 10)
-        await pilot.click("#confirm-yes")
-        await wait_for(lambda: isinstance(app.screen, ConfirmCleanup), pilot, 20)
-        cleanup = app.screen
-        assert isinstance(cleanup, ConfirmCleanup)
+        await on_screen(pilot, ConfirmAction, timeout=10)
+        await settled_click(pilot, "#confirm-yes")
+        cleanup = await on_screen(pilot, ConfirmCleanup, timeout=20)
         items = plain(cleanup.query_one("#cleanup-items", Static))
         key_file = Path.home() / ".ssh" / "dlpick-us-east-1.pem"
         assert "key pair dlpick-us-east-1" in items
@@ -185,8 +193,8 @@ async def test_terminate_offers_the_cleanup_and_deletes_what_it_lists(
         assert f"security group {group_id} ({SECURITY_GROUP})" in items
         # Nothing is deleted before the confirmation.
         assert ec2.describe_key_pairs(KeyNames=["dlpick-us-east-1"])["KeyPairs"]
-        await pilot.click("#cleanup-yes")
-        await wait_for(lambda: cleanup.state == "done", pilot, 30)
+        await settled_click(pilot, "#cleanup-yes")
+        await until(pilot, lambda: cleanup.state == "done", timeout=30)
         result = plain(cleanup.query_one("#cleanup-result", Static)).strip()
         assert result == (
             "deleted key pair dlpick-us-east-1 (the private key file stays in ~/.ssh); "
@@ -195,8 +203,8 @@ async def test_terminate_offers_the_cleanup_and_deletes_what_it_lists(
         progress = "\n".join(cleanup.query_one("#cleanup-progress", Log).lines)
         assert "deleting key pair dlpick-us-east-1" in progress
         assert key_file.exists()
-        await pilot.click("#cleanup-no")  # now labelled Close
-        assert isinstance(app.screen, InstancesScreen)
+        await settled_click(pilot, "#cleanup-no")  # now labelled Close
+        assert await on_screen(pilot, InstancesScreen) is instances
     names = [k["KeyName"] for k in ec2.describe_key_pairs()["KeyPairs"]]
     assert "dlpick-us-east-1" not in names
     groups = ec2.describe_security_groups()["SecurityGroups"]

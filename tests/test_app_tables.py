@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,8 @@ from tests.screenshots import (
     make_app,
     offline_catalog,
 )
-from tests.test_app import _plain, rows, table_of, wait_for
+from tests.test_app import _plain, rows, table_of
+from tests.ui import on_screen, settled_click, until
 
 ROOT = Path(__file__).resolve().parents[1]
 # Short enough that the fixed ten types do not all fit: the table scrolls.
@@ -73,21 +75,28 @@ async def press_and_check_rows(pilot: Pilot[None], table: DataTable[Any]) -> Non
     """Home/End/PageUp/PageDown move the cursor by rows, scrolling to keep it in view."""
     table.focus()
     last = table.row_count - 1
+
+    def where() -> tuple[int, float, float]:
+        return table.cursor_row, table.scroll_y, table.max_scroll_y
+
     await pilot.press("end")
-    assert table.cursor_row == last
-    assert table.scroll_y == table.max_scroll_y > 0
+    await until(pilot, lambda: table.cursor_row == last, what="end: the last row", seen=where)
+    await until(
+        pilot, lambda: table.scroll_y == table.max_scroll_y > 0, what="end: in view", seen=where
+    )
     await pilot.press("home")
-    assert cursor_and_scroll(table) == (0, 0)
+    await until(pilot, lambda: cursor_and_scroll(table) == (0, 0), what="home", seen=where)
     await pilot.press("pagedown")
+    await until(pilot, lambda: table.cursor_row > 0, what="pagedown", seen=where)
     page = table.cursor_row
     assert 0 < page < last
-    assert table.scroll_y > 0
+    await until(pilot, lambda: table.scroll_y > 0, what="pagedown: in view", seen=where)
     await pilot.press("pagedown", "pagedown", "pagedown")
-    assert table.cursor_row == last
+    await until(pilot, lambda: table.cursor_row == last, what="pagedown x3", seen=where)
     await pilot.press("pageup")
-    assert table.cursor_row == last - page
+    await until(pilot, lambda: table.cursor_row == last - page, what="pageup", seen=where)
     await pilot.press("pageup", "pageup", "pageup")
-    assert cursor_and_scroll(table) == (0, 0)
+    await until(pilot, lambda: cursor_and_scroll(table) == (0, 0), what="pageup x3", seen=where)
 
 
 async def test_home_end_and_page_keys_on_the_price_table(tmp_path: Path) -> None:
@@ -123,9 +132,9 @@ def many_instances_app(tmp_path: Path) -> DlpickApp:
 
 async def open_instances(app: DlpickApp, pilot: Pilot[None]) -> DataTable[Any]:
     await pilot.press("i")
-    await wait_for(lambda: isinstance(app.screen, InstancesScreen), pilot)
+    await until(pilot, lambda: isinstance(app.screen, InstancesScreen))
     table = app.screen.query_one("#instances", DataTable)
-    await wait_for(lambda: table.row_count > 3, pilot)
+    await until(pilot, lambda: table.row_count > 3)
     return table
 
 
@@ -142,16 +151,21 @@ async def test_home_end_and_page_keys_in_the_region_picker(tmp_path: Path) -> No
     async with app.run_test(size=(100, 16)) as pilot:
         await pilot.pause()
         await pilot.press("g")
-        assert isinstance(app.screen, RegionPicker)
-        options = app.screen.query_one(OptionList)
+        options = (await on_screen(pilot, RegionPicker)).query_one(OptionList)
+
+        def highlighted() -> int | None:
+            return options.highlighted
+
         await pilot.press("end")
-        assert options.highlighted == options.option_count - 1
+        await until(
+            pilot, lambda: highlighted() == options.option_count - 1, what="end", seen=highlighted
+        )
         await pilot.press("home")
-        assert options.highlighted == 0
+        await until(pilot, lambda: highlighted() == 0, what="home", seen=highlighted)
         await pilot.press("pagedown")
-        assert options.highlighted is not None and options.highlighted > 1
+        await until(pilot, lambda: (highlighted() or 0) > 1, what="pagedown", seen=highlighted)
         await pilot.press("pageup")
-        assert options.highlighted == 0
+        await until(pilot, lambda: highlighted() == 0, what="pageup", seen=highlighted)
 
 
 async def start_runs(commands: list[str]) -> None:
@@ -173,7 +187,7 @@ async def test_home_end_and_page_keys_on_the_runs_table(sshd: Sshd) -> None:
     screen = RunsScreen(SSH_ALIAS, None)
     app = HostApp(screen)
     async with app.run_test(size=SHORT) as pilot:
-        await wait_for(lambda: screen.loaded, pilot, timeout=15)
+        await until(pilot, lambda: screen.loaded, timeout=15)
         await press_and_check_rows(pilot, screen.query_one("#runs-table", DataTable))
 
 
@@ -189,20 +203,19 @@ async def test_sorting_puts_the_cursor_on_the_first_row_scrolled_to_the_top(
         table = table_of(app)
         for key in ("s", "r", "s"):
             await pilot.press("end")
-            assert table.scroll_y > 0
+            await until(pilot, lambda: table.scroll_y > 0, what="end: scrolled down")
             await pilot.press(key)
-            await pilot.pause()
-            assert cursor_and_scroll(table) == (0, 0), key
+            await until(pilot, lambda: cursor_and_scroll(table) == (0, 0), what=f"the top ({key})")
             assert (
                 table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
                 == (rows(app)[0])
             )
         # A header click sorts too, and starts from the top just the same.
         await pilot.press("end")
-        await pilot.click("#prices", offset=(2, 0))
-        await pilot.pause()
-        assert app.prices.view.sort_key == "type"
-        assert cursor_and_scroll(table) == (0, 0)
+        await until(pilot, lambda: table.scroll_y > 0, what="end: scrolled down")
+        await settled_click(pilot, "#prices", offset=(2, 0))
+        await until(pilot, lambda: app.prices.view.sort_key == "type", what="sorted by type")
+        await until(pilot, lambda: cursor_and_scroll(table) == (0, 0), what="the top (click)")
 
 
 def test_snapshot_of_the_table_right_after_a_sort(
@@ -274,6 +287,7 @@ async def test_instances_table_cuts_nothing_with_room_to_spare(tmp_path: Path, w
         await pilot.pause()
         table = await open_instances(app, pilot)
         await pilot.press("a")
+        await until(pilot, lambda: table.row_count == 4 + 12, what="every region's instances")
         assert_fits(table)
         shown = cells_of(table)
         assert len(shown["id"]) == 4 + 12
@@ -291,7 +305,7 @@ async def test_runs_table_cuts_nothing_with_room_to_spare(sshd: Sshd, width: int
     screen = RunsScreen(SSH_ALIAS, None)
     app = HostApp(screen)
     async with app.run_test(size=(width, 20)) as pilot:
-        await wait_for(lambda: screen.loaded, pilot, timeout=15)
+        await until(pilot, lambda: screen.loaded, timeout=15)
         table = screen.query_one("#runs-table", RowTable)
         assert_fits(table)
         shown = cells_of(table)
@@ -311,26 +325,32 @@ def detail_cost(app: DlpickApp) -> str:
     return _plain(app.query_one("#detail-cost", Static))
 
 
+def costed(app: DlpickApp, text: str) -> bool:
+    return text in detail_cost(app)
+
+
 async def test_hours_beyond_a_year_are_refused_with_the_range(tmp_path: Path) -> None:
     app = make_app(tmp_path)
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()
+        pane = app.query_one("#detail")
         await pilot.press("d")
+        await until(pilot, lambda: pane.display, what="the detail pane open")
         table = table_of(app)
         table.move_cursor(row=table.get_row_index("p5.48xlarge"))
         hours = app.query_one("#hours", Input)
         for typed in ("1e308", "inf", "-1", "lots"):
             hours.value = typed
-            await pilot.pause()
+            # Each refusal names what was typed: the one for this value, not the last.
+            await until(pilot, partial(costed, app, f"not '{typed}'"), what=f"{typed} refused")
             cost = detail_cost(app)
             assert "hours must be" in cost, typed
             assert max(len(word) for word in cost.split()) < 40  # no 300-digit price
         hours.value = "1e308"
-        await pilot.pause()
+        await until(pilot, partial(costed, app, "not '1e308'"), what="1e308 refused")
         assert "at most 8760" in detail_cost(app)
         hours.value = "8760"  # a year of p5.48xlarge on demand
-        await pilot.pause()
-        assert "$482,150.40" in detail_cost(app)
+        await until(pilot, partial(costed, app, "$482,150.40"), what="a year costed")
 
 
 def test_large_money_is_readable() -> None:
@@ -357,7 +377,12 @@ async def new_run_with_toasts(pilot: Pilot[None]) -> None:
     await pilot.app.push_screen(NewRunDialog("gpu-box"))
     for text in TOASTS:
         pilot.app.notify(text, title="Listing the runs", severity="error", timeout=60)
-    await pilot.pause()
+
+    def toasts_shown() -> bool:
+        shown = [toast for toast in pilot.app.screen.query(Toast) if toast.region.area]
+        return len(shown) == len(TOASTS)
+
+    await until(pilot, toasts_shown, what="the toasts on screen")
 
 
 @pytest.mark.parametrize("size", DIALOG_SIZES, ids=["80x24", "120x40"])
@@ -379,14 +404,17 @@ async def test_the_runs_dialog_label_wraps_instead_of_being_cut(tmp_path: Path, 
     async with app.run_test(size=(width, 24)) as pilot:
         await pilot.pause()
         await pilot.press("o")
-        assert isinstance(app.screen, TargetDialog)
-        await pilot.pause()
-        dialog = app.screen.query_one(".dialog").content_region
+        target = await on_screen(pilot, TargetDialog)
+        box = target.query_one(".dialog")
         prompt = next(
             label
-            for label in app.screen.query(Label)
+            for label in target.query(Label)
             if "(~/.ssh/config applies)" in str(label.render())
         )
+        await until(
+            pilot, lambda: box.content_region.area and prompt.size.area, what="the dialog laid out"
+        )
+        dialog = box.content_region
         assert prompt.region.x >= dialog.x and prompt.region.right <= dialog.right
         # Every character has a cell: wrapped over as many lines as it needs.
         text = str(prompt.render())
@@ -444,23 +472,32 @@ async def test_a_failing_host_is_one_toast_until_its_error_changes_or_clears(
     def toasts() -> list[str]:
         return notices.messages(severity="error")
 
+    def told(since: int, shown: int = 0, *, news: bool = True) -> bool:
+        """Every way of failing since failure `since` has its toast after toast `shown`
+        (but those toasted before when they are no news): a toast is posted by the
+        failure's handler, so it comes in a moment after the failure is seen."""
+        old = set() if news else set(toasts()[:shown])
+        return set(failures[since:]) - old <= set(toasts()[shown:])
+
     screen = RunsScreen(CUT_ALIAS, None, refresh_every=0.05)
     app = HostApp(screen)
     try:
         async with app.run_test(size=(100, 30), notifications=True, message_hook=seen) as pilot:
-            await wait_for(lambda: len(failures) >= 6, pilot, timeout=15)
+            await until(pilot, lambda: len(failures) >= 6 and told(0), timeout=15)
             # However often it fails, each way it fails is one toast.
             assert sorted(toasts()) == sorted(set(failures)) and len(set(failures)) <= 3
             shown = len(toasts())
 
             proxy.upstream_port = sshd.port  # the host answers: the errors cleared
-            await wait_for(lambda: screen.loaded and len(successes) >= 2, pilot, timeout=15)
+            await until(pilot, lambda: screen.loaded and len(successes) >= 2, timeout=15)
             assert len(toasts()) == shown
 
             proxy.upstream_port = closed  # down again: the same errors are news again
             proxy.cut()
             before = len(failures)
-            await wait_for(lambda: len(failures) >= before + 6, pilot, timeout=15)
+            await until(
+                pilot, lambda: len(failures) >= before + 6 and told(before, shown), timeout=15
+            )
             again = toasts()[shown:]
             assert sorted(again) == sorted(set(failures[before:]))
             # An error seen before the host answered is news again (which ways it fails
@@ -470,7 +507,11 @@ async def test_a_failing_host_is_one_toast_until_its_error_changes_or_clears(
 
             proxy.listener.close()  # nothing listens now: another error, one more toast
             before = len(failures)
-            await wait_for(lambda: len(failures) >= before + 4, pilot, timeout=15)
+            await until(
+                pilot,
+                lambda: len(failures) >= before + 4 and told(before, shown, news=False),
+                timeout=15,
+            )
             refused = failures[-1]
             assert "cannot connect" in refused and refused not in toasts()[:shown]
             # A connection caught mid-way by the close may fail another way first

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 
 import boto3
@@ -24,16 +25,19 @@ from dlpick.tui.app import DlpickApp
 from dlpick.tui.config import load_settings
 from dlpick.tui.screens.bench import BenchScreen
 from dlpick.tui.screens.confirm_action import ConfirmAction
+from dlpick.tui.screens.prices import PricesScreen
 from dlpick.tui.screens.runs import RunsScreen
+from dlpick.tui.widgets.detail import DetailPane
 from tests.conftest import AwsPeers
 from tests.launch_fixtures import REGION, only_regions
 from tests.log_replay import HostApp
 from tests.peers.sshd import SSH_ALIAS, Sshd
 from tests.screenshots import make_app, offline_catalog
-from tests.test_app import SIZE, column, title, wait_for
+from tests.test_app import SIZE, column, showing, title
 from tests.test_bench import NUMPY_PYTHON, gpu, host_python
 from tests.test_fleet import start
 from tests.test_ssh_runs import map_instance_to_sshd
+from tests.ui import on_screen, until
 
 
 @pytest.fixture
@@ -48,15 +52,22 @@ def measured_p5() -> None:
     )
 
 
+def metric_changed(screen: PricesScreen, before: tuple[str, bool]) -> bool:
+    return (screen.view.metric, screen.view.measured) != before
+
+
 async def test_m_cycles_through_the_measured_views(tmp_path: Path, measured_p5: None) -> None:
     app = make_app(tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         datasheet = column(app, "tflops")
         labels = []
+        screen = app.prices
+        table = app.query_one("#prices", DataTable)
         for _ in range(4):
+            before = (screen.view.metric, screen.view.measured)
             await pilot.press("m")
-            table = app.query_one("#prices", DataTable)
+            await until(pilot, partial(metric_changed, screen, before), what="the next metric")
             labels.append(str(table.columns[ColumnKey("tflops")].label))
             if "measured FP32" in title(app):
                 fp32 = column(app, "tflops")
@@ -76,24 +87,28 @@ async def test_detail_pane_shows_datasheet_vs_measured(tmp_path: Path, measured_
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         table = app.query_one("#prices", DataTable)
+        pane = app.query_one(DetailPane)
         await pilot.press("d")
+        await until(pilot, lambda: pane.display, what="the detail pane open")
         table.move_cursor(row=table.get_row_index("p5.48xlarge"))
-        await pilot.pause()
+        await until(pilot, lambda: showing(pane, "p5.48xlarge"), what="p5.48xlarge in the pane")
         text = static_text(app.query_one("#detail-title", Static))
         # 8 H100s at 67 TF FP32 each on the datasheet: 536; measured 400 is 75%.
         assert "measured: FP32 400 TF of 536 datasheet (75%)" in text
         assert "2026-11-20, torch-cuda, driver 550.54.15, on i-0abc" in text
         table.move_cursor(row=table.get_row_index("g6.xlarge"))
-        await pilot.pause()
+        await until(pilot, lambda: showing(pane, "g6.xlarge"), what="g6.xlarge in the pane")
         text = static_text(app.query_one("#detail-title", Static))
         assert "measured: not yet" in text
 
 
 async def _detail_p5(pilot: Pilot[None]) -> None:
-    await pilot.press("d")
     table = pilot.app.query_one("#prices", DataTable)
+    pane = pilot.app.query_one(DetailPane)
+    await pilot.press("d")
+    await until(pilot, lambda: pane.display, what="the detail pane open")
     table.move_cursor(row=table.get_row_index("p5.48xlarge"))
-    await pilot.pause()
+    await until(pilot, lambda: showing(pane, "p5.48xlarge"), what="p5.48xlarge in the pane")
 
 
 def test_detail_snapshot_with_a_measurement(
@@ -135,7 +150,7 @@ def result_text(app: App[None]) -> str:
 async def press_b_on_the_runs_screen(app: HostApp, pilot: Pilot[None]) -> None:
     runs = app.screen
     assert isinstance(runs, RunsScreen)
-    await wait_for(lambda: runs.loaded, pilot, timeout=15)
+    await until(pilot, lambda: runs.loaded, timeout=15)
     await pilot.press("B")
 
 
@@ -143,16 +158,15 @@ async def test_b_on_the_runs_screen_benchmarks_the_host(numpy_host: Sshd) -> Non
     app = HostApp(RunsScreen(SSH_ALIAS, None))
     async with app.run_test(size=SIZE) as pilot:
         await press_b_on_the_runs_screen(app, pilot)
-        assert isinstance(app.screen, BenchScreen)
-        bar = app.screen.query_one(ProgressBar)
-        await wait_for(lambda: (bar.progress or 0) > 0.5, pilot, timeout=15)
-        await wait_for(lambda: "all at once" in result_text(app), pilot, timeout=20)
+        bar = (await on_screen(pilot, BenchScreen)).query_one(ProgressBar)
+        await until(pilot, lambda: (bar.progress or 0) > 0.5, timeout=15)
+        await until(pilot, lambda: "all at once" in result_text(app), timeout=20)
         assert "numpy-cpu" in result_text(app) and "kept in" in result_text(app)
         assert bar.progress == bar.total == 2.0
         (kept,) = measurements.read(measurements.store_file())
         assert kept.backend == "numpy-cpu" and kept.source == SSH_ALIAS
         await pilot.press("escape")
-        assert isinstance(app.screen, RunsScreen)
+        await on_screen(pilot, RunsScreen)
 
 
 async def test_a_store_that_cannot_be_read_still_shows_the_figures(numpy_host: Sshd) -> None:
@@ -162,7 +176,7 @@ async def test_a_store_that_cannot_be_read_still_shows_the_figures(numpy_host: S
     app = HostApp(RunsScreen(SSH_ALIAS, None))
     async with app.run_test(size=SIZE) as pilot:
         await press_b_on_the_runs_screen(app, pilot)
-        await wait_for(lambda: "all at once" in result_text(app), pilot, timeout=20)
+        await until(pilot, lambda: "all at once" in result_text(app), timeout=20)
         shown = " ".join(result_text(app).split())
         assert f"not kept: {store} is not a dlpick measurements file" in shown
     assert store.read_text() == "not,a,measurements,file\n"
@@ -182,11 +196,11 @@ async def test_b_during_a_run_asks_then_goes_ahead(numpy_host: Sshd) -> None:
         app = HostApp(RunsScreen(SSH_ALIAS, None))
         async with app.run_test(size=SIZE) as pilot:
             await press_b_on_the_runs_screen(app, pilot)
-            await wait_for(lambda: isinstance(app.screen, ConfirmAction), pilot, timeout=15)
+            confirm = await on_screen(pilot, ConfirmAction, timeout=15)
             assert not measurements.store_file().exists()
-            app.screen.query_one("#confirm-yes", Button).press()
-            await wait_for(lambda: isinstance(app.screen, BenchScreen), pilot)
-            await wait_for(lambda: "all at once" in result_text(app), pilot, timeout=20)
+            confirm.query_one("#confirm-yes", Button).press()
+            await on_screen(pilot, BenchScreen)
+            await until(pilot, lambda: "all at once" in result_text(app), timeout=20)
             assert len(measurements.read(measurements.store_file())) == 1
     finally:
         (numpy_host.remote_home / "go-on").touch()
@@ -208,12 +222,12 @@ async def test_b_on_the_instances_screen_labels_the_result_with_its_type(
     app = DlpickApp(offline_catalog(tmp_path), region=REGION, account=account, fleet_every=0.05)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("i")
-        await wait_for(
-            lambda: app.screen.query_one("#instances", DataTable).row_count > 0, pilot, 20
+        await until(
+            pilot, lambda: app.screen.query_one("#instances", DataTable).row_count > 0, timeout=20
         )
         await pilot.press("B")
-        await wait_for(lambda: isinstance(app.screen, BenchScreen), pilot)
-        await wait_for(lambda: "all at once" in result_text(app), pilot, timeout=30)
+        await until(pilot, lambda: isinstance(app.screen, BenchScreen))
+        await until(pilot, lambda: "all at once" in result_text(app), timeout=30)
     (kept,) = measurements.read(measurements.store_file())
     # The type and region come from EC2's answer, not from the host.
     assert (kept.instance_type, kept.region, kept.source) == ("g6.xlarge", REGION, iid)

@@ -307,8 +307,9 @@ def showing(lines: CapacityLines, instance_type: str) -> bool:
 async def test_the_detail_pane_shows_the_score_and_the_cheapest_block_then_a_question_mark(
     offered: Ec2Front, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.test_app import table_of, wait_for
+    from tests.test_app import table_of
     from tests.test_app_aws import aws_app, text_of
+    from tests.ui import until, workers_done
 
     only_regions(monkeypatch, "us-east-1", "us-west-2")
     ids = az_ids()
@@ -329,9 +330,9 @@ async def test_the_detail_pane_shows_the_score_and_the_cheapest_block_then_a_que
     async with app.run_test(size=(120, 36), notifications=True) as pilot:
         table = table_of(app)
         table.move_cursor(row=table.get_row_index("g6.xlarge"))
-        await pilot.press("d")  # the pane opens on g6.xlarge: the one type asked about
         lines = app.screen.query_one("#detail-capacity", CapacityLines)
-        await wait_for(lambda: showing(lines, "g6.xlarge"), pilot, 20)
+        await pilot.press("d")  # the pane opens on g6.xlarge: the one type asked about
+        await until(pilot, lambda: showing(lines, "g6.xlarge"), timeout=20)
         text = " ".join(text_of(app, "#detail-capacity").split())
         assert "spot placement: 8/10 in us-east-1 (us-east-1a 8, us-east-1c 5)" in text
         assert "best elsewhere us-west-2 3" in text
@@ -343,8 +344,9 @@ async def test_the_detail_pane_shows_the_score_and_the_cheapest_block_then_a_que
         offered.state.deny_scores = True
         for itype in ("g5.xlarge", "g6e.2xlarge"):
             table.move_cursor(row=table.get_row_index(itype))
-            await wait_for(partial(showing, lines, itype), pilot, 20)
+            await until(pilot, partial(showing, lines, itype), timeout=20)
             assert "spot placement: ? (" in text_of(app, "#detail-capacity")
         assert "Capacity Block: none on offer" in text_of(app, "#detail-capacity")
+        await workers_done(pilot, group="capacity", timeout=20)  # every question answered
         assert len(offered.state.asked("GetSpotPlacementScores")) == 3  # 2 for g6, 1 denied
         assert not [n for n in app._notifications if n.severity == "error"]

@@ -10,9 +10,9 @@ from textual.widgets import OptionList
 from dlpick.tui.screens.move_region import MoveRegion
 from tests.launch_fixtures import REGION
 from tests.peers.capacity_proxy import ANY, CapacityProxy
-from tests.test_app import wait_for
 from tests.test_app_aws import SIZE, aws_app, open_launch, text_of
 from tests.test_failover import TYPE, WEST, instances_everywhere, proxy, zone_of
+from tests.ui import settled_click, until
 
 __all__ = ["proxy"]  # the fixture, shared with test_failover
 
@@ -24,19 +24,19 @@ async def launch_until_asked(tmp_path: Path, pick: str) -> tuple[str, list[str]]
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         dialog = await open_launch(app, pilot, TYPE)
-        await wait_for(lambda: dialog.state == "ready" and dialog.plan is not None, pilot, 20)
-        await pilot.click("#launch-go")
+        await until(pilot, lambda: dialog.state == "ready" and dialog.plan is not None, timeout=20)
+        await settled_click(pilot, "#launch-go")
 
         def asked() -> bool:  # the question is pushed, and composed
             return isinstance(app.screen, MoveRegion) and bool(app.screen.query(OptionList))
 
-        await wait_for(asked, pilot, 30)
+        await until(pilot, asked, timeout=30)
         question = app.screen
         options = question.query_one(OptionList)
         offered = [str(options.get_option_at_index(i).id) for i in range(options.option_count)]
         options.highlighted = offered.index(pick)
         await pilot.press("enter")
-        await wait_for(lambda: dialog.state in ("done", "ready", "failed"), pilot, 30)
+        await until(pilot, lambda: dialog.state in ("done", "ready", "failed"), timeout=30)
         return dialog.state + " " + text_of(app, "#launch-error"), offered
 
 

@@ -30,10 +30,10 @@ from tests.launch_fixtures import REGION, only_regions
 from tests.notices import Notices
 from tests.peers.sshd import SSH_ALIAS, Sshd
 from tests.screenshots import ON_DEMAND, offline_catalog
-from tests.test_app import wait_for
 from tests.test_app_aws import SIZE, aws_app, instance_cells, text_of
 from tests.test_fleet import start
 from tests.test_ssh_runs import map_instance_to_sshd
+from tests.ui import until
 
 T0 = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 
@@ -290,14 +290,14 @@ async def test_app_watches_running_instances_over_ssh(
 
     async with app.run_test(size=SIZE, notifications=True, message_hook=notices.hook) as pilot:
         app.watch(app, "fleet", lambda fleet: scans.append(fleet), init=False)
-        await wait_for(lambda: gpus.calls >= 2, pilot, 20)  # watched from the first scan
+        await until(pilot, lambda: gpus.calls >= 2, timeout=20)  # watched from the first scan
         assert [w.name for w in idle_watchers(app)] == [iid]
         assert not idle_notes() and "0 idle" in text_of(app, "#ticker")
 
         now[0] += timedelta(minutes=20)  # quiet since the first sample, 20 minutes ago
-        await wait_for(lambda: len(idle_notes()) == 1, pilot, 20)
+        await until(pilot, lambda: len(idle_notes()) == 1, timeout=20)
         seen = len(scans)
-        await wait_for(lambda: len(scans) >= seen + 2 and gpus.calls >= 20, pilot, 20)
+        await until(pilot, lambda: len(scans) >= seen + 2 and gpus.calls >= 20, timeout=20)
         spent = ON_DEMAND[REGION]["g6.xlarge"] * 20 / 60
         assert idle_notes() == [
             f"g6.xlarge {iid} in us-east-1 has been idle for 20 min "
@@ -306,19 +306,19 @@ async def test_app_watches_running_instances_over_ssh(
         assert len(bells) == 1
         assert "1 idle" in text_of(app, "#ticker")
         await pilot.press("i")
-        await wait_for(lambda: app.screen.query_one("#instances", DataTable).row_count > 0, pilot)
+        await until(pilot, lambda: app.screen.query_one("#instances", DataTable).row_count > 0)
         assert instance_cells(app, "idle")[iid] == "idle 20m"
 
         # In use again: every sample still to come is a busy GPU.
         for n in range(1, gpus.queued + 1):
             (gpus.dir / str(n)).write_text(BUSY_T4)
-        await wait_for(lambda: "0 idle" in text_of(app, "#ticker"), pilot, 20)
-        await wait_for(lambda: instance_cells(app, "idle")[iid] == "-", pilot)
+        await until(pilot, lambda: "0 idle" in text_of(app, "#ticker"), timeout=20)
+        await until(pilot, lambda: instance_cells(app, "idle")[iid] == "-")
         assert len(idle_notes()) == 1 and len(bells) == 1
 
         # Stopped: its watcher ends with it.
         ec2.stop_instances(InstanceIds=[iid])
-        await wait_for(lambda: not idle_watchers(app), pilot, 20)
+        await until(pilot, lambda: not idle_watchers(app), timeout=20)
         calls = gpus.calls
         await pilot.pause(0.2)
         assert gpus.calls == calls
@@ -341,6 +341,6 @@ async def test_app_does_not_ssh_when_the_setting_is_off(
     scans: list[Any] = []
     async with app.run_test(size=SIZE) as pilot:
         app.watch(app, "fleet", lambda fleet: scans.append(fleet), init=False)
-        await wait_for(lambda: len(scans) >= 2, pilot, 20)
+        await until(pilot, lambda: len(scans) >= 2, timeout=20)
         assert app.fleet.status == "ok" and len(app.fleet.instances) == 1
         assert not idle_watchers(app) and not dialled

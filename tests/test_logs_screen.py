@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 import urllib.request
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -13,7 +12,6 @@ from typing import Any
 import pytest
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.pilot import Pilot
 from textual.screen import Screen
 from textual.widgets import Input, Log, Static
 
@@ -26,6 +24,7 @@ from tests.log_replay import FIXED_RUN_ID, HostApp, ended_and_searched, replay_a
 from tests.notices import Notices
 from tests.peers.sshd import SSH_ALIAS, Sshd
 from tests.peers.text_server import TextServer
+from tests.ui import on_screen, until
 
 
 @pytest.fixture(autouse=True)
@@ -34,12 +33,9 @@ def steady_cursor(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(Input, "_toggle_cursor", lambda self: None)
 
 
-async def until(pilot: Pilot[None], predicate: Callable[[], object], timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await pilot.pause(0.02)
+def still(log: Log) -> bool:
+    """Not scrolling: where the view is going, it is (scrolls may be animated)."""
+    return log.scroll_y == log.scroll_target_y
 
 
 def shown(app: App[Any]) -> str:
@@ -132,7 +128,7 @@ async def test_scrolling_up_pauses_and_keeps_the_text_in_place() -> None:
         log.flush()
         await pilot.pause()
         await pilot.press("pageup")
-        assert not log.following
+        await until(pilot, lambda: not log.following and still(log), what="pageup: paused")
         top = log.lines[round(log.scroll_y)]
         log.feed(_numbered(100, 20))  # 20 old lines are pruned from the top
         log.flush()
@@ -140,11 +136,11 @@ async def test_scrolling_up_pauses_and_keeps_the_text_in_place() -> None:
         assert not log.following
         assert log.lines[round(log.scroll_y)] == top
         await pilot.press("end")
+        await until(pilot, lambda: log.following and still(log), what="end: following again")
         log.feed(_numbered(120, 5))
         log.flush()
-        await pilot.pause()
+        await until(pilot, lambda: "L000124" in shown(app), what="the new lines in view")
         assert log.following and log.is_vertical_scroll_end
-        assert "L000124" in shown(app)
 
 
 # -- against the real sshd -------------------------------------------------------------
@@ -161,21 +157,19 @@ async def test_start_a_run_follow_pause_search_and_see_it_end(sshd: Sshd) -> Non
     async with app.run_test(size=(120, 36)) as pilot:
         runs = app.screen
         assert isinstance(runs, RunsScreen)
-        await until(pilot, lambda: runs.loaded)
+        await until(pilot, lambda: runs.loaded, timeout=10)
         assert "no runs on this host yet" in shown(app)
 
         await pilot.press("n")
-        assert isinstance(app.screen, NewRunDialog)
-        app.screen.query_one("#run-command", Input).value = NUMBERED_RUN
-        app.screen.query_one("#run-name", Input).value = "numbers"
+        dialog = await on_screen(pilot, NewRunDialog)
+        dialog.query_one("#run-command", Input).value = NUMBERED_RUN
+        dialog.query_one("#run-name", Input).value = "numbers"
         await pilot.press("enter")
-        await until(pilot, lambda: isinstance(app.screen, LogsScreen))
-        logs = app.screen
-        assert isinstance(logs, LogsScreen)
+        logs = await on_screen(pilot, LogsScreen, timeout=10)
         log = logs.log_view
 
         # Lines arrive and the view follows them.
-        await until(pilot, lambda: log.line_count == 2000 and not log.pending)
+        await until(pilot, lambda: log.line_count == 2000 and not log.pending, timeout=10)
         await pilot.pause()
         assert list(log.lines[:2]) == ["line 1 of the run", "line 2 of the run"]
         assert "line 2000 of the run" in shown(app)
@@ -184,52 +178,64 @@ async def test_start_a_run_follow_pause_search_and_see_it_end(sshd: Sshd) -> Non
 
         # Scrolling up pauses following; a new line does not move the view.
         await pilot.press("pageup", "pageup")
-        assert not log.following and "paused (f follows)" in status(app)
+        await until(
+            pilot,
+            lambda: "paused (f follows)" in status(app) and still(log),
+            what="pageup: paused",
+            seen=lambda: status(app),
+        )
+        assert not log.following
         top = round(log.scroll_y)
         (sshd.remote_home / "go-on").touch()
-        await until(pilot, lambda: log.lines and log.lines[-1] == "after the pause")
+        await until(pilot, lambda: log.lines and log.lines[-1] == "after the pause", timeout=10)
         await pilot.pause()
         assert round(log.scroll_y) == top and "after the pause" not in shown(app)
 
         # The run's exit status is shown when it ends.
-        await until(pilot, lambda: "exited 3" in status(app))
+        await until(pilot, lambda: "exited 3" in status(app), timeout=10)
         assert logs.exit_status == 3
 
         # `end` resumes following, at the end.
         await pilot.press("end")
-        await pilot.pause()
-        assert log.following and "after the pause" in shown(app)
+        await until(pilot, lambda: "after the pause" in shown(app), what="end: the last line")
+        assert log.following
 
         # Search jumps to and highlights a matching line; n finds the next one.
-        await pilot.press("slash")
         search = logs.query_one("#log-search", Input)
-        assert search.has_focus
-        search.value = "line 1234 "
-        await pilot.press("enter")
-        await pilot.pause()
-        assert log.match is not None and log.lines[log.match] == "line 1234 of the run"
+
+        def matched() -> str | None:
+            return None if log.match is None else log.lines[log.match]
+
+        async def search_for(needle: str) -> None:
+            await pilot.press("slash")
+            # The field opens with the last search in it: typed into only once open.
+            await until(pilot, lambda: search.has_focus, what="the search field open")
+            search.value = needle
+            await pilot.press("enter")
+            await until(pilot, lambda: not search.display, what=f"{needle!r} searched")
+
+        await search_for("line 1234 ")
+        assert matched() == "line 1234 of the run"
         assert not log.following
-        assert "line 1234 of the run" in shown(app)
-        await pilot.press("slash")
-        search.value = "LINE 19"  # a capital letter: exact case, so nothing matches
-        await pilot.press("enter")
+        await until(pilot, lambda: "line 1234 of the run" in shown(app), what="the match in view")
+        await search_for("LINE 19")  # a capital letter: exact case, so nothing matches
         assert "no line contains 'LINE 19'" in status(app)
-        await pilot.press("slash")
-        search.value = "line 19"
-        await pilot.press("enter")  # the next match after the current one, line 1234
-        assert log.lines[log.match] == "line 1900 of the run"
+        await search_for("line 19")  # the next match after the current one, line 1234
+        assert matched() == "line 1900 of the run"
         await pilot.press("n")
-        assert log.lines[log.match] == "line 1901 of the run"
+        await until(pilot, lambda: matched() != "line 1900 of the run", what="n: the next match")
+        assert matched() == "line 1901 of the run"
         await pilot.press("N", "N")  # back past 1900 to the one before it
-        assert log.lines[log.match] == "line 199 of the run"
+        await until(
+            pilot, lambda: matched() == "line 199 of the run", what="N, N: two back", seen=matched
+        )
 
         # Back on the runs screen, the run is listed with its state.
         await pilot.press("escape")
-        assert app.screen is runs
-        await until(pilot, lambda: runs.runs and runs.runs[0].state == "exited 3")
+        assert await on_screen(pilot, RunsScreen) is runs
+        await until(pilot, lambda: runs.runs and runs.runs[0].state == "exited 3", timeout=10)
         assert runs.runs[0].name == "numbers"
-        await pilot.pause()
-        assert "exited 3" in shown(app)
+        await until(pilot, lambda: "exited 3" in shown(app), what="the run's state listed")
 
 
 async def test_port_forward_answers_on_a_local_port(sshd: Sshd) -> None:
@@ -244,9 +250,9 @@ async def test_port_forward_answers_on_a_local_port(sshd: Sshd) -> None:
 
     try:
         async with app.run_test(size=(120, 36)) as pilot:
-            await until(pilot, lambda: screen.loaded)
+            await until(pilot, lambda: screen.loaded, timeout=10)
             await pilot.press("p")
-            await until(pilot, lambda: screen.forwards)
+            await until(pilot, lambda: screen.forwards, timeout=10)
             forward = screen.forwards[0]
             # The host's port is taken here (the host is this machine): another is used.
             assert forward.local_port != remote_port
@@ -254,7 +260,7 @@ async def test_port_forward_answers_on_a_local_port(sshd: Sshd) -> None:
             # The request must not block the loop that carries the forwarded bytes.
             assert await asyncio.to_thread(get, forward.url) == b"jupyter here"
             await pilot.press("p")
-            assert not screen.forwards
+            await until(pilot, lambda: not screen.forwards, what="the forward closed")
             with pytest.raises(OSError):
                 await asyncio.to_thread(get, forward.url)
     finally:
@@ -268,18 +274,21 @@ async def test_target_prompt_opens_the_runs_screen(sshd: Sshd) -> None:
     app = HostApp(Home())
     async with app.run_test(size=(100, 30)) as pilot:
         ask_for_runs(app, "us-east-1")
-        await pilot.pause()
-        assert isinstance(app.screen, TargetDialog)
-        target = app.screen.query_one("#target-input", Input)
+        dialog = await on_screen(pilot, TargetDialog)
+        target = dialog.query_one("#target-input", Input)
+        error = dialog.query_one("#target-error", Static)
         target.value = "a@b@c"
         await pilot.press("enter")
-        assert isinstance(app.screen, TargetDialog) and "cannot read target" in shown(app)
+        await until(
+            pilot, lambda: "cannot read target" in str(error.render()), what="the refusal shown"
+        )
+        # Enter has been handled, and refused: the dialog stays.
+        assert app.screen is dialog and "cannot read target" in shown(app)
         target.value = SSH_ALIAS
         await pilot.press("enter")
-        await pilot.pause()
-        assert isinstance(app.screen, RunsScreen) and app.screen.target == SSH_ALIAS
-        runs = app.screen
-        await until(pilot, lambda: runs.loaded)
+        runs = await on_screen(pilot, RunsScreen)
+        assert runs.target == SSH_ALIAS
+        await until(pilot, lambda: runs.loaded, timeout=10)
 
 
 async def test_an_unreachable_host_says_why(isolated_home: Path) -> None:
@@ -291,7 +300,7 @@ async def test_an_unreachable_host_says_why(isolated_home: Path) -> None:
         screen = LogsScreen(f"127.0.0.1:{port}", FIXED_RUN_ID, None)
         app = HostApp(screen)
         async with app.run_test(size=(100, 30)) as pilot:
-            await until(pilot, lambda: screen.connection == "failed")
+            await until(pilot, lambda: screen.connection == "failed", timeout=10)
             assert "cannot connect" in status(app)
 
 
@@ -318,7 +327,7 @@ async def test_an_unreachable_host_is_reported_once_however_often_it_is_tried(
         screen = RunsScreen(f"127.0.0.1:{port}", None, refresh_every=0.05)
         app = HostApp(screen)
         async with app.run_test(size=(100, 30), notifications=True, message_hook=seen) as pilot:
-            await until(pilot, lambda: len(failures) >= 4)
+            await until(pilot, lambda: len(failures) >= 4, timeout=10)
             status = str(screen.query_one("#runs-status", Static).render())
             assert status.startswith("listing the runs failed: cannot connect")
             assert notices.titled(severity="error") == [("Listing the runs", failures[0].text)]
@@ -331,7 +340,7 @@ async def test_replay_shows_state_and_exit(tmp_path: Path) -> None:
     app = replay_app(end=0)
     async with app.run_test(size=(120, 36)) as pilot:
         await settled(pilot)
-        await until(pilot, lambda: "exited 0" in status(app))
+        await until(pilot, lambda: "exited 0" in status(app), timeout=10)
         assert re.search(r"exited 0 .*log complete .*following .*34 lines", status(app))
 
 
@@ -351,15 +360,14 @@ async def test_the_app_opens_runs_on_a_typed_target(sshd: Sshd, tmp_path: Path) 
     app = make_app(tmp_path)
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.press("o")
-        dialog = app.screen
-        assert isinstance(dialog, TargetDialog)
+        dialog = await on_screen(pilot, TargetDialog)
         dialog.query_one("#target-input", Input).value = SSH_ALIAS
         await pilot.press("enter")
-        runs = app.screen
-        assert isinstance(runs, RunsScreen) and runs.aws_region == "us-east-1"
-        await until(pilot, lambda: runs.loaded)
+        runs = await on_screen(pilot, RunsScreen)
+        assert runs.aws_region == "us-east-1"
+        await until(pilot, lambda: runs.loaded, timeout=10)
         await pilot.press("escape")
-        assert app.screen is app.prices
+        await until(pilot, lambda: app.screen is app.prices, what="back on the prices")
 
 
 async def test_connection_and_log_changes_are_shown() -> None:
@@ -379,8 +387,8 @@ async def test_connection_and_log_changes_are_shown() -> None:
     screen = LogsScreen(SSH_ALIAS, FIXED_RUN_ID, None, events=events())
     app = HostApp(screen)
     async with app.run_test(size=(120, 36)) as pilot:
-        await until(pilot, lambda: "reconnecting" in status(app))
+        await until(pilot, lambda: "reconnecting" in status(app), timeout=10)
         assert "reconnecting (attempt 2, connection closed mid-chunk)" in status(app)
         gate.set()
-        await until(pilot, lambda: list(screen.log_view.lines) == ["before", "after"])
+        await until(pilot, lambda: list(screen.log_view.lines) == ["before", "after"], timeout=10)
         assert "connected" in status(app) and "log rotated on the host" in status(app)

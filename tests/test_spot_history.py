@@ -364,13 +364,14 @@ async def g6_asked_about(
     app: DlpickApp, pilot: Pilot[None], front: Ec2Front
 ) -> tuple[DataTable[Any], SpotHistoryLines]:
     """g6.xlarge highlighted with the detail pane open, once AWS has been asked."""
-    from tests.test_app import table_of, wait_for
+    from tests.test_app import table_of
+    from tests.ui import until
 
     table = table_of(app)
     table.move_cursor(row=table.get_row_index("g6.xlarge"))
-    await pilot.press("d")
     chart = app.screen.query_one("#detail-history", SpotHistoryLines)
-    await wait_for(lambda: bool(front.state.asked("DescribeSpotPriceHistory")), pilot, 20)
+    await pilot.press("d")
+    await until(pilot, lambda: bool(front.state.asked("DescribeSpotPriceHistory")), timeout=20)
     return table, chart
 
 
@@ -383,8 +384,8 @@ async def test_the_detail_pane_charts_the_history_after_the_first_frame(
     0.3140); b 0.33; c 0.28 for 10,079 min then 0.31 for one (mean 0.2800): c is the
     cheapest, and 24 hours at its mean cost 24 x 0.280003 = $6.72.
     """
-    from tests.test_app import wait_for
     from tests.test_app_aws import text_of
+    from tests.ui import until, workers_done
 
     app = app_with_history_held_back(ec2_front, tmp_path)
     async with app.run_test(size=(120, 36)) as pilot:
@@ -394,8 +395,16 @@ async def test_the_detail_pane_charts_the_history_after_the_first_frame(
         assert chart.summary is None and "asking AWS" in text_of(app, "#history-note")
         assert "7-day mean" not in text_of(app, "#detail-cost")
         ec2_front.state.history.flowing.set()
-        await wait_for(lambda: chart.summary is not None, pilot, 20)
-        await pilot.pause()
+        await until(pilot, lambda: chart.summary is not None, timeout=20)
+        # The chart, and the pane's estimate told of it by a message, drawn.
+        await until(
+            pilot,
+            lambda: (
+                "cheapest by mean" in text_of(app, "#history-heading")
+                and "7-day mean" in text_of(app, "#detail-cost")
+            ),
+            what="the history drawn in the chart and the estimate",
+        )
         heading = text_of(app, "#history-heading")
         assert "Spot price per AZ in $/h, last 7 days" in heading
         assert "cheapest by mean: us-east-1c" in heading
@@ -415,15 +424,22 @@ async def test_the_detail_pane_charts_the_history_after_the_first_frame(
         for _ in range(3):  # three moves before the loop runs again, as a key held down
             table.action_cursor_down()
         last = str(table.get_row_at(table.cursor_row)[0])
-        await wait_for(lambda: last in chart.note, pilot, 20)
+        await until(pilot, lambda: last in chart.note, timeout=20)
         assert last != "g6.xlarge" and "no Linux spot price" in chart.note
         assert text_of(app, "#history-note").startswith("spot history: no Linux spot price")
         assert not app.screen.query_one("#history-chart").display
         assert len(ec2_front.state.asked("DescribeSpotPriceHistory")) == 2
         # Back on g6.xlarge: drawn from what the pane kept, not asked again.
         table.move_cursor(row=table.get_row_index("g6.xlarge"))
-        await pilot.pause()
-        assert chart.summary is not None and app.screen.query_one("#history-chart").display
+
+        def g6_drawn() -> bool:
+            summary = chart.summary
+            return summary is not None and summary.history.instance_type == "g6.xlarge"
+
+        await until(pilot, g6_drawn, what="g6.xlarge's history drawn again")
+        await pilot.pause(SETTLE_SECONDS + 0.2)  # long enough for a new question
+        await workers_done(pilot, group="spot-history", timeout=20)
+        assert app.screen.query_one("#history-chart").display
         assert not app.screen.query_one("#history-note").display
         assert len(ec2_front.state.asked("DescribeSpotPriceHistory")) == 2
 
@@ -435,7 +451,7 @@ async def test_a_row_shown_again_while_its_history_is_on_the_way_is_not_asked_tw
     same type, a new Offer, shown again. It waits for the answer on its way."""
     from dataclasses import replace
 
-    from tests.test_app import wait_for
+    from tests.ui import until
 
     app = app_with_history_held_back(ec2_front, tmp_path)
     async with app.run_test(size=(120, 36)) as pilot:
@@ -446,24 +462,25 @@ async def test_a_row_shown_again_while_its_history_is_on_the_way_is_not_asked_tw
             await pilot.pause(SETTLE_SECONDS + 0.2)  # long enough for a new question
         assert "asking AWS" in chart.note
         ec2_front.state.history.flowing.set()
-        await wait_for(lambda: chart.summary is not None, pilot, 20)
+        await until(pilot, lambda: chart.summary is not None, timeout=20)
         assert len(ec2_front.state.asked("DescribeSpotPriceHistory")) == 1
 
 
 async def test_a_history_aws_refuses_is_one_line_in_the_pane(
     ec2_front: Ec2Front, tmp_path: Path
 ) -> None:
-    from tests.test_app import table_of, wait_for
+    from tests.test_app import table_of
     from tests.test_app_aws import aws_app, text_of
+    from tests.ui import until
 
     ec2_front.state.history.failing_regions.add("us-east-1")
     app = aws_app(tmp_path)
     async with app.run_test(size=(120, 36), notifications=True) as pilot:
         table = table_of(app)
         table.move_cursor(row=table.get_row_index("g6.xlarge"))
-        await pilot.press("d")
         chart = app.screen.query_one("#detail-history", SpotHistoryLines)
-        await wait_for(lambda: "not read" in chart.note, pilot, 20)
+        await pilot.press("d")
+        await until(pilot, lambda: "not read" in chart.note, timeout=20)
         text = text_of(app, "#history-note").strip()
         assert text.startswith("spot history: not read — permission denied") and "\n" not in text
         assert "7-day mean" not in text_of(app, "#detail-cost")
