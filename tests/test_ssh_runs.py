@@ -565,3 +565,22 @@ async def test_a_connection_lost_under_a_command_is_an_ssh_error_not_a_bug(
     with pytest.raises(SshError, match="was lost") as raised:
         await list_runs(conn)
     assert raised.value.transient
+
+
+def dlpick_process(*argv: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    """`dlpick ARGV` as its own process, as a user's shell starts it (no warning filters)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "dlpick"), *argv],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+
+
+def test_runs_writes_nothing_to_stderr(sshd: Sshd) -> None:
+    done = dlpick_process("runs", SSH_ALIAS)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout == "no runs on dlpick-test yet\n"

@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import os
 import re
+import warnings
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,11 @@ from dlpick.remote.ssh.target import Target
 
 if TYPE_CHECKING:
     import asyncssh
+
+# Every module that imports asyncssh imports this one first. asyncssh still names DSA
+# keys, and cryptography warns at each name as asyncssh is imported: five warnings
+# (ten lines) on stderr before every SSH command's output. Only that one is silenced.
+warnings.filterwarnings("ignore", message="DSA is deprecated", module=r"asyncssh\.")
 
 FINGERPRINTS_BEGIN = "-----BEGIN SSH HOST KEY FINGERPRINTS-----"
 FINGERPRINTS_END = "-----END SSH HOST KEY FINGERPRINTS-----"
