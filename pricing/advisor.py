@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -21,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from dlpick.core.cache import DEFAULT_SCOPE, PriceCache
+from dlpick.core.errors import DlpickError
+from dlpick.core.files import write_file
 from dlpick.pricing.payloads import PAYLOAD_SHAPES
 from dlpick.pricing.snapshot import bundled
 
@@ -209,7 +212,11 @@ def main(argv: list[str] | None = None) -> int:
     types = set(_known_types())
     bundle = {"source": args.source_text, "as_of": args.as_of, "url": DEFAULT_URL}
     bundle |= slim(feed, lambda t: t in types)
-    args.out.write_text(_format(bundle))
+    try:
+        write_file(args.out, _format(bundle), option="--out")
+    except DlpickError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     count = sum(len(r[OS]) for r in bundle["spot_advisor"].values())
     print(f"wrote {args.out}: {count} entries in {len(bundle['spot_advisor'])} regions")
     return 0
