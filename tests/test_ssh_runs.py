@@ -544,7 +544,7 @@ def test_ssh_forwards_a_port_and_runs_a_shell(sshd: Sshd) -> None:
 
 def test_ssh_refuses_a_bad_forward(sshd: Sshd, capsys: pytest.CaptureFixture[str]) -> None:
     rc, _, err = dlpick(capsys, "ssh", SSH_ALIAS, "-L", "jupyter")
-    assert rc == 1 and "cannot read -L 'jupyter'" in err
+    assert rc == 2 and "cannot read -L 'jupyter'" in err
 
 
 def test_unreachable_host_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,7 +10,7 @@ from dlpick.core.files import is_stdout
 from dlpick.pricing import measurements
 from dlpick.pricing.measurements import to_csv
 from dlpick.remote.ssh.connection import connect
-from dlpick.tui.cli.common import Parser, UsageError, number_arg
+from dlpick.tui.cli.common import Parser, UsageError, instance_type_arg, number_arg
 from dlpick.tui.cli.output import Col
 from dlpick.tui.cli.ssh import TARGET_HELP, add_connection_options
 
@@ -57,6 +57,7 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
     )
     bench.add_argument(
         "--instance-type",
+        type=instance_type_arg("--instance-type"),
         metavar="TYPE",
         help="label the result with this type when the host's metadata cannot say",
     )

@@ -29,7 +29,13 @@ from dlpick.remote.fleet.scan import (
     price_instances,
     ticker,
 )
-from dlpick.tui.cli.common import Parser, add_global_options, aws_for, confirm, region_for
+from dlpick.tui.cli.common import (
+    Parser,
+    add_global_options,
+    aws_for,
+    confirm,
+    region_for,
+)
 from dlpick.tui.cli.common import warn as _warn
 from dlpick.tui.cli.output import Col
 from dlpick.tui.config import Settings

@@ -31,6 +31,7 @@ from dlpick.tui.cli.common import (
     add_global_options,
     check_global_options,
     make_catalog,
+    names_arg,
     number_arg,
     region_for,
     warn,
@@ -75,6 +76,7 @@ def build_parser(*, commands: bool = True) -> argparse.ArgumentParser:
         region_help="a region code (for the app: its starting region, or 'all')",
         needs_aws="never",
         output=True,
+        all_regions=True,
     )
     if not commands:
         parser.set_defaults(command=None)
@@ -82,7 +84,7 @@ def build_parser(*, commands: bool = True) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     from dlpick.pricing.catalog import RECORD_FIELDS
-    from dlpick.pricing.select import SORT_ALIASES
+    from dlpick.pricing.select import SORT_ALIASES, sort_key_for
 
     prices = sub.add_parser(
         "prices",
@@ -102,18 +104,21 @@ def build_parser(*, commands: bool = True) -> argparse.ArgumentParser:
         region_help="a region code, or 'all' for each type's cheapest region",
         needs_aws="never",
         lists=True,
+        all_regions=True,
     )
     prices.add_argument(
         "--refresh", action="store_true", help="ignore the cache, fetch live prices"
     )
     prices.add_argument(
         "--sort",
+        type=sort_key_for,
         metavar="COLUMN",
         help="sort column (default: $/FP32-TFLOP-hour, spot with --spot)",
     )
     prices.add_argument("--reverse", action="store_true", help="reverse the sort order")
     prices.add_argument(
         "--gpu",
+        type=names_arg("--gpu", "accelerator models such as H100,L4"),
         metavar="MODEL",
         help="only these accelerator models, comma-separated (e.g. H100,L4)",
     )
@@ -178,16 +183,13 @@ def cmd_prices(args: argparse.Namespace, settings: Settings) -> int:
         cheapest_per_type,
         filter_records,
         hidden_by_use,
-        sort_key_for,
         sort_records,
         unknown_models,
     )
     from dlpick.tui.cli import output
 
-    sort_key = (
-        sort_key_for(args.sort)
-        if args.sort
-        else ("spot_usd_per_fp32_tflop_hour" if args.spot else "usd_per_fp32_tflop_hour")
+    sort_key = args.sort or (
+        "spot_usd_per_fp32_tflop_hour" if args.spot else "usd_per_fp32_tflop_hour"
     )
     region = region_for(args.region, settings, allow_all=True)
     catalog = make_catalog(settings, warn)
@@ -202,7 +204,7 @@ def cmd_prices(args: argparse.Namespace, settings: Settings) -> int:
         if args.tflops == "measured":
             records = apply_measured(records, measured)
     offline_note = f"offline: {'; '.join(formats.provenance(records)) or 'no prices'}"
-    gpus = [g.strip() for g in (args.gpu or "").split(",") if g.strip()]
+    gpus: list[str] = args.gpu or []
     unknown_models(gpus, sorted({r["gpu_model"] for r in records}))
     records = filter_records(
         records,

@@ -2,7 +2,8 @@
 through the system ssh client).
 
 Each handler takes (args, settings) and returns an exit code; problems the user
-can fix are raised as InputError (one line, exit code 1).
+can fix are raised as InputError (one line, exit code 1), a command line that cannot be
+used as given as a usage error (exit 2).
 """
 
 from __future__ import annotations
@@ -172,6 +173,7 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
         "-L",
         dest="forwards",
         action="append",
+        type=forward_spec,
         default=[],
         metavar="PORT[:HOST:PORT]",
         help="forward a local port to the host (PORT alone means the same port there)",
@@ -427,7 +429,7 @@ def ssh_command(
 
 def cmd_ssh(args: argparse.Namespace, settings: Settings) -> int:
     """`dlpick ssh`: hand over to the system ssh client with the checked host key."""
-    forwards = [forward_spec(f) for f in args.forwards]
+    forwards: list[str] = args.forwards  # as ssh's -L takes them (forward_spec)
     target, options = resolve_target(args, settings)
     ssh = shutil.which("ssh")
     if ssh is None:
