@@ -20,6 +20,9 @@ EXIT_USAGE = 2  # the command line (or the terminal) cannot be used
 EXIT_PARTIAL = 3  # the answer is printed but some region or part could not be read
 EXIT_BUG = 70  # a bug in dlpick; the traceback is in the state dir's log
 EXIT_INTERRUPTED = 130
+# While a command passes a remote run's exit status through (`logs --follow`), as ssh
+# does: dlpick's own failure (an error or a bug), or a run that left no status.
+EXIT_NO_STATUS = 255
 
 _MAX_LINE = 300
 

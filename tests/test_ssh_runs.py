@@ -584,3 +584,40 @@ def test_runs_writes_nothing_to_stderr(sshd: Sshd) -> None:
     done = dlpick_process("runs", SSH_ALIAS)
     assert (done.returncode, done.stderr) == (0, "")
     assert done.stdout == "no runs on dlpick-test yet\n"
+
+
+def test_logs_follow_passes_the_run_status_and_fails_itself_with_255(
+    sshd: Sshd, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rc, out, err = dlpick(capsys, "run", SSH_ALIAS, "--name", "fails", "--", "echo bad; exit 1")
+    assert rc == 0, err
+    run_id = out.strip()
+    rc, out, err = dlpick(capsys, "logs", SSH_ALIAS, run_id, "--follow")
+    assert (rc, out, err) == (1, "bad\n", "")  # the run's own 1
+
+    # dlpick failing while it follows is 255, never a status a run could have left.
+    rc, out, err = dlpick(capsys, "logs", SSH_ALIAS, "no-such-run", "--follow")
+    assert (rc, out) == (255, "") and err.startswith("error: no run 'no-such-run'")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        rc, _, err = dlpick(capsys, "logs", f"127.0.0.1:{s.getsockname()[1]}", "--follow")
+    assert rc == 255 and err.startswith("error: cannot connect to 127.0.0.1:")
+    # Without --follow nothing is passed through: the usual 1.
+    rc, _, err = dlpick(capsys, "logs", SSH_ALIAS, "no-such-run")
+    assert rc == 1 and err.startswith("error: no run 'no-such-run'")
+    # A command line that cannot be used is refused before anything is followed.
+    rc, _, err = dlpick(capsys, "logs", SSH_ALIAS, "--follow", "--tail", "-3")
+    assert rc == 2 and "--tail must be at least 0" in err
+
+
+def test_logs_follow_of_a_run_that_left_no_status_is_255(
+    sshd: Sshd, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rc, out, err = dlpick(capsys, "run", SSH_ALIAS, "--", "echo started; sleep 30")
+    assert rc == 0, err
+    run_id = out.strip()
+    wait_for(lambda: (run_dir(sshd, run_id) / "log").read_bytes() == b"started\n")
+    os.killpg(int((run_dir(sshd, run_id) / "pid").read_text()), 9)  # as a reboot would
+    rc, out, err = dlpick(capsys, "logs", SSH_ALIAS, run_id, "--follow", "--from-start")
+    assert (rc, out) == (255, "started\n")
+    assert "ended without recording an exit status" in err

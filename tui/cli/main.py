@@ -1,7 +1,9 @@
 """The `dlpick` command line. Every subcommand calls the same library code as the app.
 
 Exit codes: 0 success, 1 a user-facing error (one line on stderr), 2 usage,
-3 a partial answer (some region could not be read), 70 a bug, 130 interrupted.
+3 a partial answer (some region could not be read), 70 a bug, 130 interrupted; a
+command that passes a run's status through (`logs --follow`) fails with 255 instead
+of 1 or 70 once its command line is accepted, as ssh does.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dlpick.core.errors import (
     EXIT_BUG,
     EXIT_ERROR,
     EXIT_INTERRUPTED,
+    EXIT_NO_STATUS,
     EXIT_OK,
     EXIT_USAGE,
     DlpickError,
@@ -254,6 +257,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command (or the app); every failure ends here as one line and an exit code."""
     line = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(commands=not opens_the_app(line))
+    # Whether the command passes a run's exit status through: then its own failures
+    # must not look like the run's (1, 70), and are 255.
+    through = False
     try:
         try:
             args = parser.parse_args(line)  # flag values are checked here (InputError)
@@ -269,13 +275,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             return run_app(args, settings)
         handler: Callable[[argparse.Namespace, Settings], int] = args.handler
+        through = bool(getattr(args, "passes_status", False) and getattr(args, "follow", False))
         code = handler(args, settings)
         sys.stdout.flush()
         return code
     except UsageError as exc:
         return _fail(exc.line(), EXIT_USAGE)
     except DlpickError as exc:
-        return _fail(f"error: {exc}", EXIT_ERROR)
+        return _fail(f"error: {exc}", EXIT_NO_STATUS if through else EXIT_ERROR)
     except KeyboardInterrupt:
         # Worker threads may sit in a network call for seconds: do not wait for them.
         _fail("interrupted", EXIT_INTERRUPTED)
@@ -288,10 +295,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         # where they are written: what reaches here is the output the user redirected.
         if exc.errno in (errno.ENOSPC, errno.EIO, errno.EFBIG, errno.EDQUOT):
             _silence_stdout()
-            return _fail(f"error: cannot write the output: {exc.strerror}", EXIT_ERROR)
-        return _fail(bug_line(exc, " ".join(argv or sys.argv[1:])), EXIT_BUG)
+            error = EXIT_NO_STATUS if through else EXIT_ERROR
+            return _fail(f"error: cannot write the output: {exc.strerror}", error)
+        return _fail(bug_line(exc, " ".join(line)), EXIT_NO_STATUS if through else EXIT_BUG)
     except Exception as exc:
-        return _fail(bug_line(exc, " ".join(argv or sys.argv[1:])), EXIT_BUG)
+        return _fail(bug_line(exc, " ".join(line)), EXIT_NO_STATUS if through else EXIT_BUG)
 
 
 def _fail(line: str, code: int) -> int:

@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 from dlpick.core.aws import Aws
-from dlpick.core.errors import InputError
+from dlpick.core.errors import EXIT_NO_STATUS, InputError
 from dlpick.remote.ssh.connection import (
     SshOptions,
     configured,
@@ -138,7 +138,9 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
             "then exit with the run's exit status."
         ),
         epilog=f"By default prints the whole log, or its last {DEFAULT_FOLLOW_TAIL} lines "
-        "with --follow.",
+        "with --follow. With --follow, as with ssh, the exit status is the run's own, and "
+        "255 when dlpick itself fails or the run left no status (killed, or the host "
+        "rebooted); a command line that cannot be used is refused first, with 2.",
     )
     logs.add_argument("target", metavar="TARGET", help=TARGET_HELP)
     logs.add_argument("run", metavar="RUN", nargs="?", help="run id, id prefix, or run name")
@@ -157,7 +159,8 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
         help="begin at the last N lines",
     )
     add_connection_options(logs)
-    logs.set_defaults(handler=cmd_logs)
+    # With --follow the exit status is the run's: `main` makes dlpick's own failures 255.
+    logs.set_defaults(handler=cmd_logs, passes_status=True)
 
     ssh = sub.add_parser(
         "ssh",
@@ -324,7 +327,7 @@ def cmd_logs(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if status is None:
         say(f"run {run_id} ended without recording an exit status (killed, or the host rebooted)")
-        return 1
+        return EXIT_NO_STATUS
     return status
 
 
