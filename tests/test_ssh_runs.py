@@ -621,3 +621,33 @@ def test_logs_follow_of_a_run_that_left_no_status_is_255(
     rc, out, err = dlpick(capsys, "logs", SSH_ALIAS, run_id, "--follow", "--from-start")
     assert (rc, out) == (255, "started\n")
     assert "ended without recording an exit status" in err
+
+
+def test_ssh_uses_the_known_hosts_and_key_dlpick_uses_when_home_is_elsewhere(
+    sshd: Sshd, isolated_home: Path
+) -> None:
+    """$HOME is not the login home here (as under sudo -E or in a container): ssh alone
+    would read the login home's ~/.ssh, where neither this host's key nor this key is."""
+    ssh_dir = isolated_home / ".ssh"
+    assert Path(os.path.expanduser("~")) != Path(pwd_home())
+    key = ssh_dir / "id_dlpick_test"
+    key.write_bytes(sshd.client_key.read_bytes())
+    key.chmod(0o600)
+    # No UserKnownHostsFile: ~/.ssh/known_hosts, which the sshd fixture filled. The key
+    # is named with ~, which ssh would read from the login home.
+    config = sshd.client_config("dlpick-home").replace(
+        f"IdentityFile {sshd.client_key}", "IdentityFile ~/.ssh/id_dlpick_test"
+    )
+    with (ssh_dir / "config").open("a") as f:
+        f.write(config)
+    assert dlpick_process("runs", "dlpick-home").returncode == 0  # dlpick's own reading
+
+    done = dlpick_process("ssh", "dlpick-home", stdin="echo shell-$((6 * 7))\nexit 0\n")
+    assert done.returncode == 0, done.stderr
+    assert "shell-42" in done.stdout and "Host key verification failed" not in done.stderr
+
+
+def pwd_home() -> str:
+    import pwd
+
+    return pwd.getpwuid(os.getuid()).pw_dir

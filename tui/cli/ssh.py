@@ -20,14 +20,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 from dlpick.core.aws import Aws
 from dlpick.core.errors import EXIT_NO_STATUS, InputError
-from dlpick.remote.ssh.connection import (
-    SshOptions,
-    configured,
-    connect,
-    connector,
-    identity_file,
-    login_user,
-)
+from dlpick.remote.ssh.connection import SshFiles, SshOptions, connect, connector, ssh_files
 from dlpick.remote.ssh.runs import RUN_FIELDS, Run, find_run, list_runs, start_run, tail_start
 from dlpick.remote.ssh.target import Target, instance_access, parse_target
 from dlpick.tui.cli.common import Parser, add_global_options, number_arg, region_for
@@ -393,35 +386,28 @@ def forward_spec(text: str) -> str:
 
 
 def ssh_command(
-    target: Target,
-    *,
-    forwards: list[str],
-    identity: str | None,
-    accept_new: bool,
-    user: str | None,
-    known_hosts: str | None,
+    target: Target, *, forwards: list[str], files: SshFiles, accept_new: bool
 ) -> list[str]:
-    """The system ssh command line for an interactive session to `target`."""
+    """The system ssh command line for an interactive session to `target`.
+
+    ssh finds ~/.ssh through the password database, dlpick through $HOME: every file
+    dlpick reads (config, known hosts, keys) is named, so both read the same ones.
+    """
     argv = ["ssh"]
     config = os.path.expanduser("~/.ssh/config")
-    # ssh finds ~/.ssh through the password database, dlpick through $HOME: say which.
     if os.path.isfile(config):
         argv += ["-F", config]
-    if identity:
-        argv += ["-i", os.path.expanduser(identity)]
+    for key in files.identities:
+        argv += ["-i", key]
     if target.port:
         argv += ["-p", str(target.port)]
-    if user:
-        argv += ["-l", user]
-    if target.instance_id and known_hosts:
-        argv += [
-            "-o",
-            f"HostKeyAlias={target.instance_id}",
-            "-o",
-            f"UserKnownHostsFile={known_hosts}",
-            "-o",
-            "StrictHostKeyChecking=yes",
-        ]
+    if files.user:
+        argv += ["-l", files.user]
+    if files.known_hosts:
+        named = " ".join(_ssh_word(str(path)) for path in files.known_hosts)
+        argv += ["-o", f"UserKnownHostsFile={named}"]
+    if target.instance_id:
+        argv += ["-o", f"HostKeyAlias={target.instance_id}", "-o", "StrictHostKeyChecking=yes"]
     elif accept_new:
         argv += ["-o", "StrictHostKeyChecking=accept-new"]
     for spec in forwards:
@@ -438,23 +424,15 @@ def cmd_ssh(args: argparse.Namespace, settings: Settings) -> int:
     if ssh is None:
         raise InputError("no ssh client found on PATH (install OpenSSH)")
 
-    async def check() -> tuple[str | None, str | None]:
+    async def check() -> SshFiles:
         if target.instance_id:
             # Pin (or verify) the key with dlpick's rules before ssh sees the host.
             conn = await connect(target, options)
             conn.close()
-        user, identity = await configured(target)
-        return login_user(target, user), identity_file(target, args.identity, identity)
+        return await ssh_files(target, options)
 
-    user, identity = run_async(check())
-    known = str(options.instance_known_hosts()) if target.instance_id else None
     argv = ssh_command(
-        target,
-        forwards=forwards,
-        identity=identity,
-        accept_new=args.accept_new,
-        user=user,
-        known_hosts=known,
+        target, forwards=forwards, files=run_async(check()), accept_new=args.accept_new
     )
     for spec in forwards:
         say(f"forwarding localhost:{spec.split(':')[-3]} -> {':'.join(spec.split(':')[-2:])}")
@@ -462,3 +440,8 @@ def cmd_ssh(args: argparse.Namespace, settings: Settings) -> int:
     sys.stderr.flush()
     os.execv(ssh, argv)
     return 0  # not reached: exec replaced this process
+
+
+def _ssh_word(text: str) -> str:
+    """A file name as one word of an ssh option value (ssh splits them at blanks)."""
+    return f'"{text}"' if any(c.isspace() for c in text) else text
