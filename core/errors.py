@@ -119,6 +119,24 @@ def one_line(text: object, limit: int = _MAX_LINE) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
+def failure_reason(exc: BaseException) -> str:
+    """Why an OS, network or URL read failed, in words, without the wrapping that
+    urllib puts around it: 'Name or service not known', 'HTTP 404 Not Found',
+    'timed out', 'Connection refused'."""
+    code, reason = getattr(exc, "code", None), getattr(exc, "reason", None)
+    if isinstance(code, int) and isinstance(reason, str):  # an HTTP answer (HTTPError)
+        return f"HTTP {code} {reason}".strip()
+    if isinstance(reason, BaseException):  # urllib's URLError around the socket's error
+        return failure_reason(reason)
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return (
+        one_line(reason if isinstance(reason, str) and reason else exc, 160) or type(exc).__name__
+    )
+
+
 def write_bug_report(exc: BaseException, context: str = "") -> str:
     """Append the traceback of a bug to the bug log; the path, or why it could not be written."""
     import traceback

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from dlpick.core.cache import DEFAULT_SCOPE, PriceCache
-from dlpick.core.errors import DlpickError
+from dlpick.core.errors import DlpickError, failure_reason
 from dlpick.core.files import write_file
 from dlpick.pricing.payloads import PAYLOAD_SHAPES
 from dlpick.pricing.snapshot import bundled
@@ -120,7 +120,11 @@ def fetch_feed(url: str, timeout: float = TIMEOUT_SECONDS) -> dict[str, Any]:
     import urllib.request
 
     with urllib.request.urlopen(url, timeout=timeout) as response:
-        feed = json.loads(response.read())
+        body = response.read()
+    try:
+        feed = json.loads(body)
+    except ValueError:
+        raise ValueError("the answer is not JSON") from None
     if not isinstance(feed, dict) or "ranges" not in feed or "spot_advisor" not in feed:
         raise ValueError("not the spot advisor's JSON (no ranges or spot_advisor)")
     return feed
@@ -165,10 +169,16 @@ def load_advisor(
         try:
             payload = slim(fetch_feed(url), lambda t: family(t) in keep)
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            cache.put(FAILURE_KIND, key, str(exc), scope=DEFAULT_SCOPE)
+            why = failure_reason(exc)
+            cache.put(FAILURE_KIND, key, why, scope=DEFAULT_SCOPE)
+            shown = cached(allow_stale=True) or snapshot
+            kind = "cached" if shown.source == "cache" else "bundled"
+            since = f" ({shown.as_of})" if shown.as_of else ""
             warn(
-                f"spot interruption bands: could not read {url} ({exc}); showing cached or bundled"
+                f"spot interruption bands: could not read {url} ({why}); "
+                f"showing the {kind} bands{since}"
             )
+            return shown
         else:
             stamp = cache.put(KIND, key, payload, scope=DEFAULT_SCOPE)
             return Advisor(advice_by_region(payload), "live", iso(stamp))

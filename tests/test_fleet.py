@@ -220,7 +220,7 @@ def test_budget_limit_and_opting_out_of_the_idle_alarm(
         boto3.client("cloudwatch", region_name="us-east-1").describe_alarms()["MetricAlarms"] == []
     )
     code, _, err = run(capsys, "launch", "g6.xlarge", "--budget", "-3", "--yes")
-    assert code == 1 and "--budget must be above 0, not '-3'" in err
+    assert code == 2 and "--budget must be above 0, not '-3'" in err
 
 
 def test_spot_guards_terminate_because_one_time_spot_cannot_stop(

@@ -271,6 +271,23 @@ def test_a_new_address_replaces_the_old_ssh_rule(
     assert ssh_rules(group) == ["198.51.100.23/32"]
 
 
+def test_an_address_lookup_that_fails_says_why_in_words(
+    account: SimpleNamespace, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))  # bound, not listening: refused
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}/"
+        monkeypatch.setenv("DLPICK_CHECKIP_URL", url)
+        code, _, err = run(capsys, "launch", "g6.xlarge", "--dry-run")
+    assert code == 1
+    assert err.splitlines()[-1] == (
+        f"error: cannot find your public IP from {url} (Connection refused); "
+        "pass --ssh-cidr x.x.x.x/32"
+    )
+
+
 def test_open_ssh_needs_an_explicit_cidr_and_is_flagged(
     account: SimpleNamespace, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dlpick.core.errors import AwsError, DataError, InputError, LaunchError
+from dlpick.core.errors import AwsError, DataError, InputError, LaunchError, failure_reason
 from dlpick.remote.tags import SECURITY_GROUP
 
 if TYPE_CHECKING:
@@ -39,7 +39,8 @@ def caller_cidr(url: str, timeout: float = 5.0) -> str:
             text = answer.read(200).decode("ascii", "replace").strip()
     except OSError as exc:
         raise LaunchError(
-            f"cannot find your public IP from {url} ({exc}); pass --ssh-cidr x.x.x.x/32"
+            f"cannot find your public IP from {url} ({failure_reason(exc)}); "
+            "pass --ssh-cidr x.x.x.x/32"
         ) from None
     try:
         address = ipaddress.ip_address(text)
