@@ -179,7 +179,7 @@ def test_launch_creates_the_idle_alarm_and_the_self_stop(
         capsys, "launch", "g6.12xlarge", "--max-hours", "8", "--budget", "100", "--yes"
     )
     assert code == 0, err
-    assert "idle guard    stop after 60 min below 2.083% CPU" in out
+    assert "idle guard     stop after 60 min below 2.083% CPU" in out
     ec2 = boto3.client("ec2", region_name="us-east-1")
     [reservation] = ec2.describe_instances(
         Filters=[{"Name": "instance-state-name", "Values": ["running"]}]
@@ -215,7 +215,7 @@ def test_budget_limit_and_opting_out_of_the_idle_alarm(
     account.aws.pricing.products.append(ec2_product("g6.xlarge", "us-east-1", 0.8048))
     code, out, _ = run(capsys, "launch", "g6.xlarge", "--budget", "10", "--no-idle-stop", "--yes")
     assert code == 0
-    assert "time limit    stops itself after 12.4 h (--budget $10 at $0.8048/h)" in out
+    assert "time limit     stops itself after 12.4 h (--budget $10 at $0.8048/h)" in out
     assert (
         boto3.client("cloudwatch", region_name="us-east-1").describe_alarms()["MetricAlarms"] == []
     )

@@ -297,6 +297,27 @@ def test_open_ssh_needs_an_explicit_cidr_and_is_flagged(
     assert code == 2 and "--ssh-cidr 'everyone' is not a CIDR range" in err
 
 
+def test_the_plan_is_one_column_and_says_who_may_ssh_in(
+    account: SimpleNamespace, ec2_front: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Labels longer than most (security group, placement score) keep the values aligned."""
+    argv = ("launch", "g6.xlarge", "--spot", "--ssh-cidr", "0.0.0.0/0", "--dry-run")
+    code, out, err = run(capsys, *argv)
+    assert code == 0, err
+    plan = out.splitlines()[:-1]  # the dry run's verdict ends it
+    labels = ["instance", "security group", "placement score", "no capacity"]
+    column = len("placement score ")
+    assert [line[:column].strip() for line in plan if line.startswith(tuple(labels))] == labels
+    for line in plan:
+        assert line[column - 1] == " " and line[column] != " ", line
+    group = next(line for line in plan if line.startswith("security group"))
+    assert group.endswith("SSH (22/tcp) from anywhere (0.0.0.0/0)")
+    assert "0.0.0.0/0 only" not in out
+
+    code, out, _ = run(capsys, "launch", "g6.xlarge", "--ssh-cidr", "203.0.113.7", "--dry-run")
+    assert code == 0 and "SSH (22/tcp) from 203.0.113.7/32 only" in out
+
+
 def test_short_quota_refuses_before_creating_anything(
     account: SimpleNamespace, capsys: pytest.CaptureFixture[str]
 ) -> None:

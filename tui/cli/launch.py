@@ -228,11 +228,12 @@ def cmd_launch(args: argparse.Namespace, settings: Settings) -> int:
     price_in = catalog_price(aws, req.instance_type, req.spot)
     plan = plan_launch(aws, req, lambda: price_in(region))
     launch_extras(aws, plan)  # its Capacity Block; the spot placement score
-    for line in plan.describe():
-        print(line)
+    extra = []
     if plan.existing_instance is None:
         then = "the best other region" if args.any_region else "other regions, if you say yes"
-        print(PlanRow("no capacity", f"other AZs of {region}, then {then}").line())
+        extra.append(PlanRow("no capacity", f"other AZs of {region}, then {then}"))
+    for line in plan.describe(*extra):
+        print(line)
     refusal = quota_refusal(plan)
     if refusal is not None:
         raise refusal
