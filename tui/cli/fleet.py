@@ -39,7 +39,7 @@ from dlpick.tui.cli.common import (
 from dlpick.tui.cli.common import warn as _warn
 from dlpick.tui.cli.output import Col
 from dlpick.tui.config import Settings
-from dlpick.tui.formats import plural
+from dlpick.tui.formats import fmt_usd, plural
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2.type_defs import InstanceTypeDef
@@ -187,7 +187,8 @@ def _ls_rows(instances: Sequence[Instance], now: datetime, marked: bool) -> list
             "State": inst.state,
             "Up": fmt_hours(inst.uptime_hours(now)) if inst.billing_hourly else "-",
             # Stopped: no compute bills; the cost is that of the time it ran.
-            "$/h": "?" if rate is None else "—" if not inst.billing_hourly else f"{rate:.3f}",
+            # As `prices` writes a price: 0.8048, 1.006.
+            "$/h": "?" if rate is None else "—" if not inst.billing_hourly else fmt_usd(rate),
             "Cost": "?" if cost is None else f"${cost:,.2f}",
             "Idle": inst.idle,
             "Disk/mo": f"${inst.storage_usd_month:,.2f}" if inst.volumes_gib else "-",
