@@ -306,3 +306,23 @@ def test_the_ticker_never_reads_as_nothing_running_when_aws_could_not_be_read() 
     assert text.endswith("? us-west-2 unreadable")
     nothing = Fleet("ok", instances=(), at=now, unreadable=(("us-west-2", "denied"),))
     assert "nothing running" not in ticker_text(nothing).plain
+
+
+def test_an_id_given_twice_is_named_once(
+    fleet: SimpleNamespace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = "i-0123456789abcdef0"
+    code, out, err = run(capsys, "terminate", missing, missing, "--region", "us-east-1", "--yes")
+    assert (code, out) == (1, "")
+    assert (
+        err
+        == f"error: no instance {missing} in us-east-1 — is it in another region? pass --region\n"
+    )
+    iid = fleet.launched["us-east-1"]["InstanceId"]
+    code, out, err = run(capsys, "terminate", iid, iid, "--region", "us-east-1", "--yes")
+    assert code == 0, err
+    # Asked about once (the confirmation's line), terminated once.
+    assert out.count(iid) == 2 and out.count(f"terminating {iid}") == 1
+    code, out, err = run(capsys, "stop", "web-1", "--yes")
+    assert (code, out) == (2, "")
+    assert err.startswith("dlpick stop: error: TARGET 'web-1' is not an instance id (i-...)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import textwrap
 from collections.abc import Sequence
@@ -89,7 +90,9 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
                 )
             ),
         )
-        p.add_argument("targets", nargs="+", metavar="TARGET", help="instance id (i-...)")
+        p.add_argument(
+            "targets", nargs="+", type=instance_id_arg, metavar="TARGET", help="instance id (i-...)"
+        )
         add_global_options(
             p, region_help="their region (default: your configured one)", needs_aws="always"
         )
@@ -104,6 +107,13 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
                 help="also delete dlpick's key pair and security group when nothing uses them",
             )
         p.set_defaults(handler=cmd_stop if name == "stop" else cmd_terminate)
+
+
+def instance_id_arg(text: str) -> str:
+    """TARGET of stop and terminate: an instance id (i- and 8 or 17 hex digits)."""
+    if re.fullmatch(r"i-(?:[0-9a-f]{8}|[0-9a-f]{17})", text):
+        return text
+    raise InputError(f"TARGET {text!r} is not an instance id (i-...)")
 
 
 def _now() -> datetime:
@@ -247,9 +257,8 @@ def _targets(
     from dlpick.core.cache import PriceCache
     from dlpick.pricing.catalog import Catalog
 
-    bad = [t for t in args.targets if not t.startswith("i-")]
-    if bad:
-        raise InputError(f"{bad[0]!r} is not an instance id (i-...)")
+    # An id given twice is one instance: asked about, acted on and named once.
+    args.targets = list(dict.fromkeys(args.targets))
     region = region_for(args.region, settings)
     aws = aws_for(settings)
     found, done = already_done(verb, find_instances(aws, region, args.targets))
