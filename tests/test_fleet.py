@@ -282,7 +282,7 @@ def test_a_running_batch_host_counts_in_the_ticker_and_is_labelled_batch(
     assert spend.running == 4 and spend.complete
     assert spend.usd_hour == pytest.approx(PRICES["us-west-2"] * 3 + 0.31)
     row = cells(batch, fleet.clock)
-    assert row["managed"].plain == "batch" and row["usd"].plain == "0.310 spot"
+    assert row["managed"].plain == "batch" and row["usd"].plain == "0.3100 spot"
 
 
 def test_the_ticker_never_reads_as_nothing_running_when_aws_could_not_be_read() -> None:
