@@ -1,9 +1,12 @@
 """A small SQLite cache of live AWS answers, with a time-to-live per kind.
 
 A cache must never be the reason a command fails. A file that is not a SQLite
-database (half-written, foreign) is replaced with a warning; a cache that cannot
-be opened or written (read-only, full disk, a file where its folder should be)
-is left alone and the run goes on without it, with one warning.
+database (half-written, foreign) is replaced with a warning. A cache that can be
+read but not written (a read-only file system, a file the user may not write) is
+opened read-only: what it holds is used, and one warning says it cannot be updated.
+A cache that cannot be opened at all (a file where its folder should be), or that
+fails mid-run (full disk), is left alone and the run goes on without it, with one
+warning.
 """
 
 from __future__ import annotations
@@ -110,6 +113,8 @@ class PriceCache:
         self._conn: sqlite3.Connection | None = None
         # Why the cache is off for the rest of this run, once it is.
         self.unavailable: str | None = None
+        # Why the cache is read, never written, in this run, when it cannot be written.
+        self.read_only: str | None = None
         # One connection shared by the threads of a multi-region fetch.
         self._lock = threading.RLock()
 
@@ -127,8 +132,42 @@ class PriceCache:
                 if self._replace(exc):
                     self._conn = self._open()
         except (OSError, sqlite3.Error) as exc:
-            self._give_up(exc)
+            self._conn = self._open_read_only(exc)
+            if self._conn is None:
+                self._give_up(exc)
         return self._conn
+
+    def _open_read_only(self, exc: OSError | sqlite3.Error) -> sqlite3.Connection | None:
+        """The cache opened for reading when it cannot be opened for writing, saying so
+        once; None when it cannot be read either (or is not this version's)."""
+        if not self.path.is_file():
+            return None
+        uri = self.path.absolute().as_uri()
+        # mode=ro reads a database others may still write; on a read-only file system
+        # SQLite cannot make the files WAL mode needs, and immutable (which is then
+        # true) reads without them.
+        for query in ("mode=ro", "immutable=1"):
+            try:
+                conn = sqlite3.connect(
+                    f"{uri}?{query}", uri=True, timeout=self.timeout, check_same_thread=False
+                )
+            except sqlite3.Error:
+                continue
+            try:
+                usable = conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+                usable = usable and self._has_table(conn)
+            except sqlite3.Error:
+                conn.close()
+                continue
+            if not usable:
+                conn.close()
+                return None
+            self.read_only = _why(exc, self.path)
+            self.warn(
+                f"price cache {self.path} cannot be updated ({self.read_only}): using what it holds"
+            )
+            return conn
+        return None
 
     def _open(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=self.timeout, check_same_thread=False)
@@ -181,10 +220,7 @@ class PriceCache:
     def _give_up(self, exc: OSError | sqlite3.Error) -> None:
         """Work without the cache for the rest of this run, saying why once."""
         self._close()
-        if isinstance(exc, OSError):
-            why = f"{exc.filename or self.path}: {exc.strerror or exc}"
-        else:
-            why = f"{self.path}: {exc}"
+        why = f"{getattr(exc, 'filename', None) or self.path}: {_why(exc, self.path)}"
         self.unavailable = why
         self.warn(f"price cache unavailable ({why}): working without it")
 
@@ -192,6 +228,14 @@ class PriceCache:
         """Handle a failed statement; True when it is worth trying once more."""
         if _is_corrupt(exc):
             return self._replace(exc)
+        code = getattr(exc, "sqlite_errorcode", 0) or 0
+        if code & 0xFF == sqlite3.SQLITE_READONLY and self.read_only is None:
+            # SQLite opened it read-only by itself: keep reading, stop writing.
+            self.read_only = _why(exc, self.path)
+            self.warn(
+                f"price cache {self.path} cannot be updated ({self.read_only}): using what it holds"
+            )
+            return False
         self._give_up(exc)
         return False
 
@@ -256,6 +300,8 @@ class PriceCache:
 
     def _write(self, sql: str, params: tuple[Any, ...]) -> None:
         def write(conn: sqlite3.Connection) -> None:
+            if self.read_only is not None:
+                return  # said once, when it was found
             conn.execute(sql, params)
             conn.commit()
 
@@ -278,6 +324,20 @@ class PriceCache:
     def close(self) -> None:
         with self._lock:
             self._close()
+
+
+def _why(exc: OSError | sqlite3.Error, path: Path) -> str:
+    """Why the cache could not be opened or written: the file system's reason when the
+    file cannot be opened for writing ('Read-only file system', 'Permission denied'),
+    which SQLite words only as 'unable to open database file'."""
+    if isinstance(exc, OSError):
+        return str(exc.strerror or exc)
+    if path.is_file():
+        try:
+            os.close(os.open(path, os.O_RDWR))
+        except OSError as refused:
+            return str(refused.strerror or exc)
+    return str(exc)
 
 
 def iso(epoch: float) -> str:

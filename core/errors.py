@@ -20,6 +20,9 @@ EXIT_USAGE = 2  # the command line (or the terminal) cannot be used
 EXIT_PARTIAL = 3  # the answer is printed but some region or part could not be read
 EXIT_BUG = 70  # a bug in dlpick; the traceback is in the state dir's log
 EXIT_INTERRUPTED = 130
+# While a command passes a remote run's exit status through (`logs --follow`), as ssh
+# does: dlpick's own failure (an error or a bug), or a run that left no status.
+EXIT_NO_STATUS = 255
 
 _MAX_LINE = 300
 
@@ -114,6 +117,24 @@ def one_line(text: object, limit: int = _MAX_LINE) -> str:
         raw = re.sub(r"<[^>]+>", "", found.group(1)) if found else "an HTML page"
     flat = " ".join(raw.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def failure_reason(exc: BaseException) -> str:
+    """Why an OS, network or URL read failed, in words, without the wrapping that
+    urllib puts around it: 'Name or service not known', 'HTTP 404 Not Found',
+    'timed out', 'Connection refused'."""
+    code, reason = getattr(exc, "code", None), getattr(exc, "reason", None)
+    if isinstance(code, int) and isinstance(reason, str):  # an HTTP answer (HTTPError)
+        return f"HTTP {code} {reason}".strip()
+    if isinstance(reason, BaseException):  # urllib's URLError around the socket's error
+        return failure_reason(reason)
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return (
+        one_line(reason if isinstance(reason, str) and reason else exc, 160) or type(exc).__name__
+    )
 
 
 def write_bug_report(exc: BaseException, context: str = "") -> str:

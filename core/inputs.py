@@ -1,4 +1,5 @@
-"""Checking what a person typed, at the edge: numbers finite and in range, regions known.
+"""Checking what a person typed, at the edge: numbers finite and in range, regions known,
+instance type names well formed, nothing empty where a value is needed.
 
 The CLI (argparse types), the config file and the app's dialogs all check with
 these, so the same value is refused the same way everywhere.
@@ -7,6 +8,7 @@ these, so the same value is refused the same way everywhere.
 from __future__ import annotations
 
 import math
+import re
 
 from dlpick.core.errors import InputError
 from dlpick.core.regions import KNOWN_REGIONS
@@ -50,4 +52,34 @@ def check_region(region: str, extra: set[str] | frozenset[str] = frozenset()) ->
     raise InputError(
         f"unknown region {region!r}",
         hint="use a region code such as us-east-1 or eu-west-1",
+    )
+
+
+def check_given(text: str, what: str, example: str) -> str:
+    """`text` unless it is empty (or blank): an empty option never means its default."""
+    if text.strip():
+        return text
+    raise InputError(f"{what} is empty", hint=f"give {example}, or leave {what} out")
+
+
+# FAMILY.SIZE in lower case: g6.xlarge, p5en.48xlarge, trn2u.48xlarge, c7i-flex.large,
+# u-6tb1.metal, mac2-m2pro.metal, c6i.metal-32xl. AWS adds families, not size words.
+INSTANCE_TYPE = re.compile(
+    r"(?=[^.]*[0-9])[a-z][a-z0-9]*(?:-[a-z0-9]+)*\."
+    r"(?:nano|micro|small|medium|large|[0-9]*xlarge|metal(?:-[0-9]+xl)?)"
+)
+
+
+def check_instance_type(text: str, what: str = "TYPE") -> str:
+    """`text` if it reads as an EC2 instance type (FAMILY.SIZE), else InputError naming `what`.
+
+    Only the form: whether AWS offers the type is AWS's to say.
+    """
+    if not text.strip():
+        raise InputError(f"{what} is empty", hint="give an instance type such as g6.xlarge")
+    if INSTANCE_TYPE.fullmatch(text):
+        return text
+    raise InputError(
+        f"{what} {text!r} is not an EC2 instance type",
+        hint="instance types read FAMILY.SIZE in lower case, e.g. g6.xlarge or p5.48xlarge",
     )

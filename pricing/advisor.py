@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -22,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from dlpick.core.cache import DEFAULT_SCOPE, PriceCache
+from dlpick.core.errors import DlpickError, failure_reason
+from dlpick.core.files import write_file
 from dlpick.pricing.payloads import PAYLOAD_SHAPES
 from dlpick.pricing.snapshot import bundled
 
@@ -163,7 +166,11 @@ def fetch_feed(url: str, timeout: float = TIMEOUT_SECONDS) -> dict[str, Any]:
     import urllib.request
 
     with urllib.request.urlopen(url, timeout=timeout) as response:
-        feed = json.loads(response.read())
+        body = response.read()
+    try:
+        feed = json.loads(body)
+    except ValueError:
+        raise ValueError("the answer is not JSON") from None
     if not isinstance(feed, dict) or "ranges" not in feed or "spot_advisor" not in feed:
         raise ValueError("not the spot advisor's JSON (no ranges or spot_advisor)")
     return feed
@@ -208,10 +215,16 @@ def load_advisor(
         try:
             payload = slim(fetch_feed(url), lambda t: family(t) in keep)
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            cache.put(FAILURE_KIND, key, str(exc), scope=DEFAULT_SCOPE)
+            why = failure_reason(exc)
+            cache.put(FAILURE_KIND, key, why, scope=DEFAULT_SCOPE)
+            shown = cached(allow_stale=True) or snapshot
+            kind = "cached" if shown.source == "cache" else "bundled"
+            since = f" ({shown.as_of})" if shown.as_of else ""
             warn(
-                f"spot interruption bands: could not read {url} ({exc}); showing cached or bundled"
+                f"spot interruption bands: could not read {url} ({why}); "
+                f"showing the {kind} bands{since}"
             )
+            return shown
         else:
             stamp = cache.put(KIND, key, payload, scope=DEFAULT_SCOPE)
             return Advisor(advice_by_region(payload), "live", iso(stamp))
@@ -259,7 +272,11 @@ def main(argv: list[str] | None = None) -> int:
     types = set(_known_types())
     bundle = {"source": args.source_text, "as_of": args.as_of, "url": DEFAULT_URL}
     bundle |= slim(feed, lambda t: t in types)
-    args.out.write_text(_format(bundle))
+    try:
+        write_file(args.out, _format(bundle), option="--out")
+    except DlpickError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     count = sum(len(r[OS]) for r in bundle["spot_advisor"].values())
     print(f"wrote {args.out}: {count} entries in {len(bundle['spot_advisor'])} regions")
     return 0

@@ -13,8 +13,6 @@ import csv
 import fcntl
 import io
 import math
-import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -22,6 +20,7 @@ from typing import Any
 
 from dlpick.core import locations
 from dlpick.core.errors import DataError
+from dlpick.core.files import write_file
 
 ACCELERATOR_BACKENDS = frozenset({"torch-cuda"})
 BACKENDS = ("torch-cuda", "torch-cpu", "numpy-cpu")
@@ -149,16 +148,13 @@ def to_csv(measurements: Iterable[Measurement]) -> str:
     return out.getvalue()
 
 
-def write(path: Path, measurements: Sequence[Measurement]) -> None:
-    """Write the whole file at once: a reader sees the old file or the new, never half."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(to_csv(measurements))
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise DataError(f"cannot write {path}: {exc.strerror or exc}") from None
+def write(path: Path | str, measurements: Sequence[Measurement], option: str = "") -> str:
+    """Write the whole file at once: a reader sees the old file or the new, never half.
+
+    `path` may be one the user gave (`option` names the flag): '-' is stdout, a symlink
+    is written through, a device is refused (core/files.py). Returns where it went.
+    """
+    return write_file(path, to_csv(measurements), option=option)
 
 
 def append(measurement: Measurement, path: Path | None = None) -> Path:

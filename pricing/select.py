@@ -65,6 +65,13 @@ def sort_key_for(field: str, metric: str = "fp32") -> str:
     return key
 
 
+def sort_name(field: str) -> str:
+    """A --sort name as typed, once it names a column: which one may depend on --metric,
+    so `ranking` resolves it after the whole line is read."""
+    sort_key_for(field)
+    return field
+
+
 def metric_of(field: str) -> str | None:
     """The metric a record field belongs to ('fp32', 'bf16'), or None (a price, a name)."""
     return next((m for m in METRICS if m in field.split("_")), None)

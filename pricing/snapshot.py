@@ -25,6 +25,7 @@ from typing import Any
 
 from dlpick.core.aws import Aws
 from dlpick.core.errors import DlpickError
+from dlpick.core.files import write_file
 from dlpick.core.regions import KNOWN_REGIONS, enabled_regions
 from dlpick.pricing.ondemand import fetch_on_demand
 from dlpick.pricing.specs import InstanceSpec, fetch_specs, specs_from_api
@@ -96,9 +97,8 @@ class Snapshot:
         return cls(as_of=data["as_of"], source=data["source"], specs=specs, regions=regions)
 
     def write(self, path: Path) -> None:
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.to_json(), indent=1) + "\n", encoding="utf-8")
-        tmp.replace(path)
+        """Write the snapshot at `path` as every user-given path is written (core/files.py)."""
+        write_file(path, json.dumps(self.to_json(), indent=1) + "\n", option="--out")
 
 
 @cache
@@ -328,7 +328,11 @@ def main(argv: list[str] | None = None) -> int:
             args.offerings,
             args.spot_not_before,
         )
-    snap.write(args.out)
+    try:
+        snap.write(args.out)
+    except DlpickError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     print(
         f"wrote {args.out}: {len(snap.specs)} instance types, {len(snap.regions)} regions, "
         f"as of {snap.as_of}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -113,7 +114,10 @@ def test_peer_down_falls_back_to_the_bundle_with_one_warning(
     advisor = load(PriceCache(tmp_path / "cache.sqlite"), url, warnings)
     assert advisor.source == "snapshot"
     assert advisor.advice("us-east-1", "g5.xlarge").band is not None
-    assert len(warnings) == 1 and "spot interruption" in warnings[0]
+    assert warnings == [
+        f"spot interruption bands: could not read {url} (Connection refused); "
+        "showing the bundled bands (no later than 2025-06-28)"
+    ]
 
 
 def test_not_the_feed_falls_back_to_the_cache(tmp_path: Path, peer: TextServer) -> None:
@@ -125,7 +129,28 @@ def test_not_the_feed_falls_back_to_the_cache(tmp_path: Path, peer: TextServer) 
     peer.body = "<html>not json</html>"
     advisor = load(cache, peer.url, warnings)
     assert advisor.source == "cache" and advisor.advice("us-east-1", "g5.xlarge").band == "15-20%"
-    assert len(warnings) == 1
+    assert warnings == [
+        f"spot interruption bands: could not read {peer.url} (the answer is not JSON); "
+        f"showing the cached bands ({advisor.as_of})"
+    ]
+    assert advisor.as_of.startswith("1970-01-12")
+
+
+def test_a_feed_that_cannot_be_reached_is_one_whole_sentence_in_the_cli(
+    aws: AwsPeers, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = "http://dlpick-test.invalid/spot-advisor-data.json"  # a name no resolver knows
+    monkeypatch.setenv("DLPICK_SPOT_ADVISOR_URL", url)
+    assert main(["prices", "--spot", "--format", "json"]) == 0
+    err = capsys.readouterr().err
+    [line] = [line for line in err.splitlines() if "spot interruption" in line]
+    found = re.fullmatch(
+        rf"warning: spot interruption bands: could not read {re.escape(url)} \(([^<>()]+)\); "
+        r"showing the bundled bands \(no later than 2025-06-28\)",
+        line,
+    )
+    assert found, line
+    assert "urlopen" not in found[1] and "Errno" not in found[1]
 
 
 def test_filter_keeps_bands_up_to_the_bound() -> None:
@@ -163,7 +188,7 @@ def test_cli_table_shows_the_band(capsys: pytest.CaptureFixture[str]) -> None:
 
 @pytest.mark.parametrize("value", ["-1", "101", "ten"])
 def test_cli_rejects_a_bad_max_interruption(value: str, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["prices", "--offline", "--max-interruption", value]) == 1
+    assert main(["prices", "--offline", "--max-interruption", value]) == 2
     assert "--max-interruption" in capsys.readouterr().err
 
 

@@ -547,6 +547,34 @@ def test_screens_fit_80_columns(tmp_path: Path) -> None:
     assert content <= visible  # no horizontal scrolling at 80 columns
 
 
+def screen_lines(app: DlpickApp) -> list[str]:
+    """The screen as it is drawn, line by line."""
+    return [strip.text.rstrip() for strip in app.screen._compositor.render_strips()]
+
+
+@pytest.mark.parametrize("width", [80, 120])
+async def test_the_header_is_never_cut(tmp_path: Path, width: int) -> None:
+    """The title and the fleet ticker share a line when they fit; at 80 columns the
+    ticker goes under the title, and each is whole."""
+    from dlpick.tui.widgets.ticker import Ticker
+
+    app = make_app(tmp_path, fixed_aws=True)
+    async with app.run_test(size=(width, 24)) as pilot:
+        ticker = app.screen.query_one(Ticker)
+        await until(pilot, lambda: "running" in str(ticker.render()))
+        title = "dlpick  us-east-1 · 10 types · on-demand · FP32 · by $/TF·h ▲"
+        fleet = "3 running · $12.85/h · $527.12 spent · 1 idle"
+
+        def drawn() -> bool:
+            top = screen_lines(app)[:2]
+            if width == 80:
+                return [line.strip() for line in top] == [title, fleet]
+            return top[0].startswith(f" {title}") and top[0].endswith(fleet)
+
+        await until(pilot, drawn, what="title and ticker drawn whole")
+        assert "…" not in "".join(screen_lines(app)[:2])
+
+
 def test_the_app_module_imports_no_heavy_libraries() -> None:
     import subprocess
     import sys

@@ -340,6 +340,10 @@ async def test_instances_screen_costs_ticker_stop_and_untagged_protection(
                 "no" if key == "stranger" else "yes"
             )
         assert instance_cells(app, "up")[fleet.launched["eu-west-1"]["InstanceId"]] == "2.0h"
+        # The hourly price as the price table writes it (0.8048, not 0.805).
+        usd = instance_cells(app, "usd")
+        assert usd[fleet.launched["us-east-1"]["InstanceId"]] == "0.8048"
+        assert ON_DEMAND["us-east-1"]["g6.xlarge"] == 0.8048
 
         # Stop the eu-west-1 one: the confirmation names type, region and cost so far.
         target = fleet.launched["eu-west-1"]["InstanceId"]

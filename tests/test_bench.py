@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -381,3 +384,126 @@ def test_result_labels_come_from_ec2_then_the_host() -> None:
         python="p",
     )
     assert (ec2.measurement.instance_type, ec2.measurement.region) == ("g6.2xlarge", "eu-west-1")
+
+
+# -- --export: a path the user gave ------------------------------------------------------
+
+
+def kept_two() -> list[Measurement]:
+    rows = [
+        gpu("g5.xlarge", "2026-11-01T10:00:00Z", 20.0, 50.0),
+        gpu("g6.xlarge", "2026-11-02T10:00:00Z", 25.0, 56.0),
+    ]
+    measurements.write(measurements.store_file(), rows)
+    return rows
+
+
+def test_export_writes_through_a_symlink(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    rows = kept_two()
+    (tmp_path / "shared").mkdir()
+    real = tmp_path / "shared" / "team.csv"
+    real.write_text("old\n")
+    real.chmod(0o640)
+    link = tmp_path / "link.csv"
+    link.symlink_to(real)
+    code, out, err = dlpick(capsys, "bench", "--export", str(link))
+    assert (code, out) == (0, "") and f"wrote 2 measurements to {link}" in err
+    assert link.is_symlink() and os.readlink(link) == str(real)
+    assert measurements.read(real) == rows
+    assert real.stat().st_mode & 0o777 == 0o640  # the file keeps its mode
+
+    # A link to a file not yet there creates the file, as `>` would.
+    (tmp_path / "new.csv").symlink_to(tmp_path / "shared" / "new-team.csv")
+    code, _, err = dlpick(capsys, "bench", "--export", str(tmp_path / "new.csv"))
+    assert code == 0, err
+    assert (tmp_path / "new.csv").is_symlink()
+    assert measurements.read(tmp_path / "shared" / "new-team.csv") == rows
+    assert sorted(p.name for p in (tmp_path / "shared").iterdir()) == ["new-team.csv", "team.csv"]
+
+
+@pytest.mark.parametrize(
+    ("make", "kind"), [("pipe", "a named pipe"), ("dir", "a directory"), ("link", "a named pipe")]
+)
+def test_export_refuses_what_is_not_a_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, make: str, kind: str
+) -> None:
+    # A pipe stands for any device: it is not a regular file, and a test that replaced
+    # it (as dlpick once replaced /dev/full, run as root) harms nothing outside tmp_path.
+    kept_two()
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    path = {"pipe": pipe, "dir": tmp_path / "exports", "link": tmp_path / "out.csv"}[make]
+    if make == "dir":
+        path.mkdir()
+    elif make == "link":
+        path.symlink_to(pipe)
+    before = [(p.name, os.lstat(p).st_mode, os.lstat(p).st_ino) for p in tmp_path.iterdir()]
+    code, out, err = dlpick(capsys, "bench", "--export", str(path))
+    assert (code, out) == (1, "")
+    assert err.startswith(f"error: --export {path} is {kind}") and err.count("\n") == 1, err
+    assert "give a file path, or - for stdout" in err
+    after = [(p.name, os.lstat(p).st_mode, os.lstat(p).st_ino) for p in tmp_path.iterdir()]
+    assert after == before  # nothing replaced, nothing left behind
+
+
+def test_export_dash_is_stdout(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    rows = kept_two()
+    code, out, err = dlpick(capsys, "bench", "--export", "-")
+    assert code == 0 and "wrote 2 measurements to stdout" in err
+    assert measurements.parse(out, "stdout") == rows
+    assert not Path("-").exists()
+
+
+def test_export_dash_with_a_target_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = dlpick(capsys, "bench", SSH_ALIAS, "--export", "-")
+    assert (code, out) == (2, "")
+    assert err.startswith("dlpick bench: error: --export - writes to stdout")
+    assert err.count("\n") == 1
+
+
+def export_process(
+    path: str, cwd: Path, stdout: int | None = None, limit: int | None = None
+) -> Any:
+    """`dlpick bench --export PATH` in its own process (stdout and file size as given)."""
+    import resource
+
+    def limited() -> None:
+        if limit is not None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return subprocess.run(
+        [sys.executable, "-m", "dlpick.tui.cli.main", "bench", "--export", path],
+        stdout=stdout if stdout is not None else subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=limited,
+        cwd=cwd,
+        timeout=60,
+    )
+
+
+def test_export_to_a_full_stdout_says_so(tmp_path: Path) -> None:
+    kept_two()
+    with open("/dev/full", "w") as full:
+        done = export_process("-", tmp_path, stdout=full.fileno())
+    assert done.returncode == 1
+    assert done.stderr.endswith("error: cannot write the output: No space left on device\n")
+    assert "Traceback" not in done.stderr
+
+
+def test_an_export_that_cannot_be_written_leaves_the_old_file_whole(tmp_path: Path) -> None:
+    kept_two()
+    (tmp_path / "exports").mkdir()
+    old = tmp_path / "exports" / "team.csv"
+    old.write_text("the old export\n")
+    # The file system refuses more than 200 bytes: as a full disk does, midway.
+    done = export_process(str(old), tmp_path, limit=200)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr == f"error: cannot write --export {old}: File too large\n"
+    assert old.read_text() == "the old export\n"
+    assert [p.name for p in old.parent.iterdir()] == ["team.csv"]  # no half-written file left

@@ -4,7 +4,10 @@ fails a command."""
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -310,3 +313,50 @@ def test_offline_prices_show_only_entries_of_the_same_endpoint_and_profile(
     for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_PRICING"):
         monkeypatch.delenv(name)
     assert g4dn("--offline") == (snapshot_price, "snapshot")  # AWS's own endpoints
+
+
+def dlpick_process(*argv: str, read_only: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """`dlpick ARGV` in its own process; with `read_only`, that folder is a read-only
+    mount in the process's own mount namespace (as a read-only file system or a shared
+    cache a user may not write would be; permission bits would not stop root)."""
+    command = [sys.executable, "-m", "dlpick.tui.cli.main", *argv]
+    if read_only is not None:
+        script = 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && shift && exec "$@"'
+        command = ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script, "sh"]
+        command += [str(read_only), sys.executable, "-m", "dlpick.tui.cli.main", *argv]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+
+def test_a_read_only_cache_is_read_and_said_not_to_be_updated(
+    aws: AwsPeers, isolated_home: Path
+) -> None:
+    from tests.test_prices_cli import seed
+
+    seed(aws, "us-east-1", {"g6.xlarge": 0.8123}, {})
+    prices = ("prices", "--region", "us-east-1", "--format", "json")
+    done = dlpick_process(*prices)
+    assert done.returncode == 0, done.stderr
+    g6 = next(r for r in json.loads(done.stdout) if r["instance_type"] == "g6.xlarge")
+    assert (g6["on_demand_usd_hour"], g6["price_source"]) == (0.8123, "live")
+    cache = isolated_home / ".cache" / "dlpick" / "prices.sqlite"
+    assert cache.is_file()
+
+    # Offline, the cache is the only place 0.8123 can come from (the snapshot has 0.8048).
+    done = dlpick_process(*prices, "--offline", read_only=cache.parent)
+    assert done.returncode == 0, done.stderr
+    g6 = next(r for r in json.loads(done.stdout) if r["instance_type"] == "g6.xlarge")
+    assert (g6["on_demand_usd_hour"], g6["price_source"]) == (0.8123, "cache")
+    [warning, offline] = done.stderr.splitlines()
+    assert re.fullmatch(
+        rf"warning: price cache {re.escape(str(cache))} cannot be updated "
+        r"\(Read-only file system\): using what it holds",
+        warning,
+    ), warning
+    assert offline.startswith("offline: on-demand prices: cache")
+
+    # Live prices still arrive; they are not kept, and that is said once, not per write.
+    done = dlpick_process(*prices, "--refresh", read_only=cache.parent)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("cannot be updated") == 1 and "unavailable" not in done.stderr
+    g6 = next(r for r in json.loads(done.stdout) if r["instance_type"] == "g6.xlarge")
+    assert g6["price_source"] == "live"

@@ -7,6 +7,7 @@ moto implements neither, so EC2 is reached through a front of the project's own
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
@@ -164,6 +165,7 @@ def test_offerings_are_listed_cheapest_first_with_effective_prices(
     from tests.test_prices_cli import seed
 
     seed(aws, REGION, {"p5.48xlarge": 98.32}, {})
+    tomorrow = (datetime.now(UTC).date() + timedelta(days=1)).isoformat()
     code, out, err = run(
         capsys,
         "capacity-blocks",
@@ -171,7 +173,7 @@ def test_offerings_are_listed_cheapest_first_with_effective_prices(
         "--days",
         "2",
         "--start-after",
-        "2026-12-05",
+        tomorrow,
         "--output",
         "json",
     )
@@ -189,7 +191,7 @@ def test_offerings_are_listed_cheapest_first_with_effective_prices(
     [asked] = offered.state.asked("DescribeCapacityBlockOfferings")
     assert asked["InstanceType"] == "p5.48xlarge" and asked["InstanceCount"] == "1"
     assert asked["CapacityDurationHours"] == "48"
-    assert asked["StartDateRange"].startswith("2026-12-05T00:00:00")
+    assert asked["StartDateRange"].startswith(f"{tomorrow}T00:00:00")
     monkeypatch.setenv("COLUMNS", "160")
     code, out, err = run(capsys, "capacity-blocks", "p5.48xlarge", "--days", "2")
     assert code == 0, err
@@ -201,7 +203,25 @@ def test_a_block_length_aws_does_not_sell_is_refused(
     aws: AwsPeers, ec2_front: Ec2Front, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, _, err = run(capsys, "capacity-blocks", "p5.48xlarge", "--days", "15")
-    assert code == 1 and "multiple of 7" in err
+    assert code == 2 and "--days 15: Capacity Blocks last 1 to 14 days, or a multiple of 7" in err
+    assert ec2_front.state.asked("DescribeCapacityBlockOfferings") == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["--start-after", "2020-01-01"], "--start-after 2020-01-01 is in the past — give "),
+        (["--start-after", "01/02/2027"], "--start-after '01/02/2027': expected a date as"),
+        (["--buy", "$(x)"], "--buy '$(x)' is not a Capacity Block offering id (cb-...)"),
+        (["--days", "0"], "--days must be at least 1, not '0'"),
+    ],
+)
+def test_a_bad_value_is_refused_before_aws_is_asked(
+    ec2_front: Ec2Front, capsys: pytest.CaptureFixture[str], argv: list[str], says: str
+) -> None:
+    code, out, err = run(capsys, "capacity-blocks", "p5.48xlarge", *argv)
+    assert (code, out) == (2, "")
+    assert err.startswith(f"dlpick capacity-blocks: error: {says}") and err.count("\n") == 1, err
     assert ec2_front.state.asked("DescribeCapacityBlockOfferings") == []
 
 
@@ -289,9 +309,9 @@ def test_launch_into_a_block_of_another_type_or_as_spot_is_refused(
     code, _, err = run(capsys, "launch", "g6.xlarge", "--capacity-block", cr, "--yes")
     assert code == 1 and f"{cr} holds p5.48xlarge, not g6.xlarge" in err
     code, _, err = run(capsys, "launch", "p5.48xlarge", "--capacity-block", cr, "--spot")
-    assert code == 1 and "cannot be --spot" in err
+    assert code == 2 and "cannot be --spot" in err
     code, _, err = run(capsys, "launch", "p5.48xlarge", "--capacity-block", "cb-123", "--yes")
-    assert code == 1 and "expected a capacity reservation id" in err
+    assert code == 2 and "--capacity-block 'cb-123' is not a capacity reservation id" in err
     assert live_instances() == []
 
 

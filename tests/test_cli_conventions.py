@@ -104,7 +104,7 @@ def test_every_command_takes_the_region_before_it_and_the_nearer_one_wins(
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     argv = COMMANDS[command]
     code, _, err = run(capsys, "--region", "xx-fake-9", *argv)
-    assert code == EXIT_ERROR and err.startswith("error: unknown region 'xx-fake-9' — ")
+    assert code == EXIT_USAGE and ": error: --region: unknown region 'xx-fake-9' — " in err
     # Given after the command too, that one is used: the profile is reached next.
     code, _, err = run(
         capsys, "--region", "xx-fake-9", *argv, "--region", "eu-west-1", "--profile", "nope"
@@ -124,7 +124,8 @@ def test_quotas_request_takes_the_region_nearest_to_it(
 ) -> None:
     argv = ["quotas", "--region", "us-east-1", "request", G_OD, "64", "--region", "xx-fake-9"]
     code, _, err = run(capsys, *argv)
-    assert code == EXIT_ERROR and err.startswith("error: unknown region 'xx-fake-9' — ")
+    assert code == EXIT_USAGE
+    assert err.startswith("dlpick quotas request: error: --region: unknown region 'xx-fake-9' — ")
 
 
 @pytest.mark.parametrize(

@@ -79,7 +79,7 @@ def test_no_capacity_in_two_azs_and_the_whole_first_region_ends_in_exactly_one_i
     proxy.refuse = {REGION: {ANY}, WEST: {"", f"{WEST}a", f"{WEST}b"}}
     code, out, err = run(capsys, "launch", TYPE, "--yes", "--any-region")
     assert code == 0, err
-    assert "no capacity   other AZs of us-east-1, then the best other region" in out
+    assert "no capacity    other AZs of us-east-1, then the best other region" in out
     [instance] = instances_everywhere()
     assert zone_of(instance) == f"{WEST}c"
     assert f"{instance['InstanceId']} is running in {WEST} ($0.8048/h)" in out

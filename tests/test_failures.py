@@ -153,21 +153,43 @@ def _last_line(err: str) -> str:
         (["launch", "g6.xlarge", "--volume-gb", "20.5"], "--volume-gb must be a whole number"),
         (["launch", "g6.xlarge", "--idle-stop", "0"], "--idle-stop must be at least 5"),
         (["launch", "g6.xlarge", "--max-price", "nan", "--spot"], "--max-price must be a finite"),
-        (["launch", "g6.xlarge", "--region", "xx-fake-9"], "unknown region 'xx-fake-9'"),
+        (["launch", "g6.xlarge", "--max-price", "0.5"], "--max-price is the spot price cap"),
+        (["launch", "g6.xlarge", "--region", "xx-fake-9"], "--region: unknown region 'xx-fake"),
+        (["launch", "g6.xlarge", "--region", ""], "--region is empty"),
+        (["launch", "g6.xlarge", "--ssh-cidr", "999.1.1.1/32", "--dry-run"], "--ssh-cidr '999."),
+        (["launch", "g6.xlarge", "--ami", "ami-zzzz"], "--ami 'ami-zzzz' is not an AMI id"),
+        (["launch", "g6.xlarge", "--ami", "latest"], "--ami 'latest' is not an image dlpick"),
+        (["launch", "g6.xlarge", "--ami", "multi-framework"], "is the Neuron DLAMI, for trn"),
+        (["launch", "g6.xlarge", "--capacity-block", "$(x)"], "--capacity-block '$(x)' is not"),
+        (["launch", "g9.huge"], "TYPE 'g9.huge' is not an EC2 instance type"),
+        (["launch", ""], "TYPE is empty"),
+        (["capacity-blocks", "p5.48xlarge", "--start-after", "2020-01-01"], "is in the past"),
+        (["capacity-blocks", "p5.48xlarge", "--buy", "$(x)"], "--buy '$(x)' is not a Capacity"),
+        (["capacity-blocks", "g9.huge"], "TYPE 'g9.huge' is not an EC2 instance type"),
+        (["spot-history", "G6.XLARGE"], "TYPE 'G6.XLARGE' is not an EC2 instance type"),
+        (["bench", "box", "--instance-type", "g9.huge"], "--instance-type 'g9.huge' is not"),
         (["prices", "--offline", "--max-price", "nan"], "--max-price must be a finite number"),
         (["prices", "--offline", "--min-gpu-memory", "inf"], "--min-gpu-memory must be a finite"),
-        (["quotas", "request", "L-DB2E81BA", "nan"], "VALUE must be a finite number"),
-        (["quotas", "request", "L-DB2E81BA", "inf"], "VALUE must be a finite number"),
-        (["quotas", "request", "L-DB2E81BA", "1e12"], "VALUE must be at most 100000"),
-        (["quotas", "request", "L-DB2E81BA", "0"], "VALUE must be at least 1"),
-        (["quotas", "request", "not-a-code", "64"], "'not-a-code' is not a quota code"),
-        (["quotas", "--region", "xx-fake-9"], "unknown region 'xx-fake-9'"),
-        (["ls", "--region", "xx-fake-9"], "unknown region 'xx-fake-9'"),
-        (["stop", INSTANCE, "--region", "xx-fake-9"], "unknown region 'xx-fake-9'"),
-        (["terminate", INSTANCE, "--region", "xx-fake-9"], "unknown region 'xx-fake-9'"),
-        (["runs", INSTANCE, "--region", "xx-fake-9"], "unknown region 'xx-fake-9'"),
+        (["prices", "--offline", "--gpu", ""], "--gpu is empty"),
+        (["prices", "--offline", "--gpu", " , "], "--gpu ' , ' names nothing"),
+        (["prices", "--offline", "--region", ""], "--region is empty"),
+        (["batch", "setup", "--gpu", ""], "--gpu is empty"),
+        (["quotas", "request", "L-DB2E81BA", "nan"], "VCPUS must be a finite number"),
+        (["quotas", "request", "L-DB2E81BA", "inf"], "VCPUS must be a finite number"),
+        (["quotas", "request", "L-DB2E81BA", "1e12"], "VCPUS must be at most 100000"),
+        (["quotas", "request", "L-DB2E81BA", "0"], "VCPUS must be at least 1"),
+        (["quotas", "request", "not-a-code", "64"], "CODE 'not-a-code' is not a quota code"),
+        (["quotas", "--region", "xx-fake-9"], "--region: unknown region 'xx-fake-9'"),
+        (["ls", "--region", "xx-fake-9"], "--region: unknown region 'xx-fake-9'"),
+        (["ls", "--region", ""], "--region is empty"),
+        (["stop", INSTANCE, "--region", "xx-fake-9"], "--region: unknown region 'xx-fake-9'"),
+        (["terminate", INSTANCE, "--region", "xx-fake-9"], "--region: unknown region"),
+        (["runs", INSTANCE, "--region", "xx-fake-9"], "--region: unknown region 'xx-fake-9'"),
         (["logs", "box", "--tail", "-3"], "--tail must be at least 0"),
-        (["--region", "xx-fake-9", "--offline"], "unknown region 'xx-fake-9'"),
+        (["ssh", "box", "-L", "jupyter"], "cannot read -L 'jupyter'"),
+        (["--region", "xx-fake-9", "--offline"], "--region: unknown region 'xx-fake-9'"),
+        (["--region", "all", "ls"], "dlpick ls: error: --region all: this command works in one"),
+        (["ls", "--region", "all"], "--region all: this command works in one region"),
     ],
 )
 def test_bad_input_is_refused_before_anything_reaches_aws(
@@ -177,14 +199,18 @@ def test_bad_input_is_refused_before_anything_reaches_aws(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """A value the command line alone shows to be wrong is a usage error, named, at once."""
     dummy_credentials(monkeypatch, fault_server.url)
     before = fault_server.requests
+    started = time.monotonic()
     code, out, err = run(capsys, argv)
-    assert code == EXIT_ERROR, err
-    assert_one_line(err, "error: ")
-    assert message in err
+    assert code == EXIT_USAGE, err
+    assert_one_line(err, "dlpick")
+    assert re.match(r"dlpick( [a-z-]+)*: error: ", err) and message in err, err
+    assert err.endswith(" --help)\n")
     assert out == ""
     assert fault_server.requests == before
+    assert time.monotonic() - started < 2
 
 
 def test_a_region_from_the_environment_is_checked_too(

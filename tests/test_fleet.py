@@ -179,7 +179,7 @@ def test_launch_creates_the_idle_alarm_and_the_self_stop(
         capsys, "launch", "g6.12xlarge", "--max-hours", "8", "--budget", "100", "--yes"
     )
     assert code == 0, err
-    assert "idle guard    stop after 60 min below 2.083% CPU" in out
+    assert "idle guard     stop after 60 min below 2.083% CPU" in out
     ec2 = boto3.client("ec2", region_name="us-east-1")
     [reservation] = ec2.describe_instances(
         Filters=[{"Name": "instance-state-name", "Values": ["running"]}]
@@ -215,12 +215,12 @@ def test_budget_limit_and_opting_out_of_the_idle_alarm(
     account.aws.pricing.products.append(ec2_product("g6.xlarge", "us-east-1", 0.8048))
     code, out, _ = run(capsys, "launch", "g6.xlarge", "--budget", "10", "--no-idle-stop", "--yes")
     assert code == 0
-    assert "time limit    stops itself after 12.4 h (--budget $10 at $0.8048/h)" in out
+    assert "time limit     stops itself after 12.4 h (--budget $10 at $0.8048/h)" in out
     assert (
         boto3.client("cloudwatch", region_name="us-east-1").describe_alarms()["MetricAlarms"] == []
     )
     code, _, err = run(capsys, "launch", "g6.xlarge", "--budget", "-3", "--yes")
-    assert code == 1 and "--budget must be above 0, not '-3'" in err
+    assert code == 2 and "--budget must be above 0, not '-3'" in err
 
 
 def test_spot_guards_terminate_because_one_time_spot_cannot_stop(
@@ -282,7 +282,7 @@ def test_a_running_batch_host_counts_in_the_ticker_and_is_labelled_batch(
     assert spend.running == 4 and spend.complete
     assert spend.usd_hour == pytest.approx(PRICES["us-west-2"] * 3 + 0.31)
     row = cells(batch, fleet.clock)
-    assert row["managed"].plain == "batch" and row["usd"].plain == "0.310 spot"
+    assert row["managed"].plain == "batch" and row["usd"].plain == "0.3100 spot"
 
 
 def test_the_ticker_never_reads_as_nothing_running_when_aws_could_not_be_read() -> None:
@@ -306,3 +306,23 @@ def test_the_ticker_never_reads_as_nothing_running_when_aws_could_not_be_read() 
     assert text.endswith("? us-west-2 unreadable")
     nothing = Fleet("ok", instances=(), at=now, unreadable=(("us-west-2", "denied"),))
     assert "nothing running" not in ticker_text(nothing).plain
+
+
+def test_an_id_given_twice_is_named_once(
+    fleet: SimpleNamespace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = "i-0123456789abcdef0"
+    code, out, err = run(capsys, "terminate", missing, missing, "--region", "us-east-1", "--yes")
+    assert (code, out) == (1, "")
+    assert (
+        err
+        == f"error: no instance {missing} in us-east-1 — is it in another region? pass --region\n"
+    )
+    iid = fleet.launched["us-east-1"]["InstanceId"]
+    code, out, err = run(capsys, "terminate", iid, iid, "--region", "us-east-1", "--yes")
+    assert code == 0, err
+    # Asked about once (the confirmation's line), terminated once.
+    assert out.count(iid) == 2 and out.count(f"terminating {iid}") == 1
+    code, out, err = run(capsys, "stop", "web-1", "--yes")
+    assert (code, out) == (2, "")
+    assert err.startswith("dlpick stop: error: TARGET 'web-1' is not an instance id (i-...)")

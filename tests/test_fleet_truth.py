@@ -181,3 +181,18 @@ def test_the_apps_launch_result_offers_no_stop_for_spot() -> None:
     assert "dlpick terminate i-0a1b2c3d4e5f60001 --region us-east-1" in spot
     assert "cannot be stopped" in spot
     assert "dlpick stop i-0a1b2c3d4e5f60001" in shown(False)
+
+
+def test_ls_writes_an_hourly_price_as_prices_does(
+    fleet: SimpleNamespace,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    iid = fleet.launched["us-east-1"]["InstanceId"]
+    monkeypatch.setenv("COLUMNS", "200")
+    _, out, _ = run(capsys, "ls", "--region", "us-east-1")
+    row = next(line.split() for line in out.splitlines() if line.startswith(iid))
+    assert "0.8048" in row and "0.805" not in row  # PRICES: g6.xlarge at $0.8048/h
+    code, out, _ = run(capsys, "prices", "--region", "us-east-1", "--gpu", "L4")
+    assert code == 0
+    assert "0.8048" in next(line for line in out.splitlines() if line.startswith("g6.xlarge "))

@@ -271,13 +271,51 @@ def test_a_new_address_replaces_the_old_ssh_rule(
     assert ssh_rules(group) == ["198.51.100.23/32"]
 
 
+def test_an_address_lookup_that_fails_says_why_in_words(
+    account: SimpleNamespace, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))  # bound, not listening: refused
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}/"
+        monkeypatch.setenv("DLPICK_CHECKIP_URL", url)
+        code, _, err = run(capsys, "launch", "g6.xlarge", "--dry-run")
+    assert code == 1
+    assert err.splitlines()[-1] == (
+        f"error: cannot find your public IP from {url} (Connection refused); "
+        "pass --ssh-cidr x.x.x.x/32"
+    )
+
+
 def test_open_ssh_needs_an_explicit_cidr_and_is_flagged(
     account: SimpleNamespace, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, out, _ = run(capsys, "launch", "g6.xlarge", "--ssh-cidr", "0.0.0.0/0", "--dry-run")
     assert code == 0 and "open to the whole internet" in out
     code, _, err = run(capsys, "launch", "g6.xlarge", "--ssh-cidr", "everyone", "--yes")
-    assert code == 1 and "is not a CIDR range" in err
+    assert code == 2 and "--ssh-cidr 'everyone' is not a CIDR range" in err
+
+
+def test_the_plan_is_one_column_and_says_who_may_ssh_in(
+    account: SimpleNamespace, ec2_front: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Labels longer than most (security group, placement score) keep the values aligned."""
+    argv = ("launch", "g6.xlarge", "--spot", "--ssh-cidr", "0.0.0.0/0", "--dry-run")
+    code, out, err = run(capsys, *argv)
+    assert code == 0, err
+    plan = out.splitlines()[:-1]  # the dry run's verdict ends it
+    labels = ["instance", "security group", "placement score", "no capacity"]
+    column = len("placement score ")
+    assert [line[:column].strip() for line in plan if line.startswith(tuple(labels))] == labels
+    for line in plan:
+        assert line[column - 1] == " " and line[column] != " ", line
+    group = next(line for line in plan if line.startswith("security group"))
+    assert group.endswith("SSH (22/tcp) from anywhere (0.0.0.0/0)")
+    assert "0.0.0.0/0 only" not in out
+
+    code, out, _ = run(capsys, "launch", "g6.xlarge", "--ssh-cidr", "203.0.113.7", "--dry-run")
+    assert code == 0 and "SSH (22/tcp) from 203.0.113.7/32 only" in out
 
 
 def test_short_quota_refuses_before_creating_anything(
@@ -376,8 +414,8 @@ def test_unknown_key_pair_and_unoffered_type(
     assert (
         code == 1 and "p5.48xlarge is not offered in af-south-1" in err and "other regions:" in err
     )
-    code, _, err = run(capsys, "launch", "g9.huge", "--yes")
-    assert code == 1 and "g9.huge" in err and "Traceback" not in err
+    code, _, err = run(capsys, "launch", "g9.xlarge", "--yes")
+    assert code == 1 and "g9.xlarge" in err and "Traceback" not in err
 
 
 def test_launch_without_credentials_is_one_clear_line(capsys: pytest.CaptureFixture[str]) -> None:

@@ -266,23 +266,30 @@ def test_corrupt_cache_is_replaced_not_fatal(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--region", "us-esat-1"], "unknown region 'us-esat-1'"),
+        (["--region", "us-esat-1"], "--region: unknown region 'us-esat-1'"),
         (["--sort", "cheapness"], "unknown sort column 'cheapness'"),
         (["--max-price", "-1"], "--max-price must be at least 0, not '-1'"),
         (["--max-price", "nan"], "--max-price must be a finite number, not 'nan'"),
         (["--min-gpu-memory", "-8"], "--min-gpu-memory must be at least 0, not '-8'"),
         (["--min-gpu-memory", "nan"], "--min-gpu-memory must be a finite number"),
-        (["--region", "xx-fake-9"], "unknown region 'xx-fake-9'"),
-        (["--gpu", "Z9000"], "unknown accelerator model 'Z9000'"),
+        (["--region", "xx-fake-9"], "--region: unknown region 'xx-fake-9'"),
+        (["--gpu", ""], "--gpu is empty"),
+        (["--region", ""], "--region is empty"),
     ],
 )
-def test_bad_input_exits_1_with_one_line(
+def test_a_bad_value_is_a_usage_error_in_one_line(
     capsys: pytest.CaptureFixture[str], args: list[str], message: str
 ) -> None:
     code, out, err = run(capsys, "prices", "--offline", *args)
-    assert code == 1
+    assert code == 2
     assert out == ""
-    assert err.startswith("error: ") and message in err and err.count("\n") == 1
+    assert err.startswith(f"dlpick prices: error: {message}") and err.count("\n") == 1, err
+
+
+def test_a_model_the_prices_do_not_know_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "prices", "--offline", "--gpu", "Z9000")
+    assert (code, out) == (1, "")
+    assert err.startswith("error: unknown accelerator model 'Z9000'") and err.count("\n") == 1
 
 
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:

@@ -544,7 +544,7 @@ def test_ssh_forwards_a_port_and_runs_a_shell(sshd: Sshd) -> None:
 
 def test_ssh_refuses_a_bad_forward(sshd: Sshd, capsys: pytest.CaptureFixture[str]) -> None:
     rc, _, err = dlpick(capsys, "ssh", SSH_ALIAS, "-L", "jupyter")
-    assert rc == 1 and "cannot read -L 'jupyter'" in err
+    assert rc == 2 and "cannot read -L 'jupyter'" in err
 
 
 def test_unreachable_host_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
@@ -565,3 +565,89 @@ async def test_a_connection_lost_under_a_command_is_an_ssh_error_not_a_bug(
     with pytest.raises(SshError, match="was lost") as raised:
         await list_runs(conn)
     assert raised.value.transient
+
+
+def dlpick_process(*argv: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    """`dlpick ARGV` as its own process, as a user's shell starts it (no warning filters)."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "dlpick"), *argv],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+
+
+def test_runs_writes_nothing_to_stderr(sshd: Sshd) -> None:
+    done = dlpick_process("runs", SSH_ALIAS)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout == "no runs on dlpick-test yet\n"
+
+
+def test_logs_follow_passes_the_run_status_and_fails_itself_with_255(
+    sshd: Sshd, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rc, out, err = dlpick(capsys, "run", SSH_ALIAS, "--name", "fails", "--", "echo bad; exit 1")
+    assert rc == 0, err
+    run_id = out.strip()
+    rc, out, err = dlpick(capsys, "logs", SSH_ALIAS, run_id, "--follow")
+    assert (rc, out, err) == (1, "bad\n", "")  # the run's own 1
+
+    # dlpick failing while it follows is 255, never a status a run could have left.
+    rc, out, err = dlpick(capsys, "logs", SSH_ALIAS, "no-such-run", "--follow")
+    assert (rc, out) == (255, "") and err.startswith("error: no run 'no-such-run'")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        rc, _, err = dlpick(capsys, "logs", f"127.0.0.1:{s.getsockname()[1]}", "--follow")
+    assert rc == 255 and err.startswith("error: cannot connect to 127.0.0.1:")
+    # Without --follow nothing is passed through: the usual 1.
+    rc, _, err = dlpick(capsys, "logs", SSH_ALIAS, "no-such-run")
+    assert rc == 1 and err.startswith("error: no run 'no-such-run'")
+    # A command line that cannot be used is refused before anything is followed.
+    rc, _, err = dlpick(capsys, "logs", SSH_ALIAS, "--follow", "--tail", "-3")
+    assert rc == 2 and "--tail must be at least 0" in err
+
+
+def test_logs_follow_of_a_run_that_left_no_status_is_255(
+    sshd: Sshd, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rc, out, err = dlpick(capsys, "run", SSH_ALIAS, "--", "echo started; sleep 30")
+    assert rc == 0, err
+    run_id = out.strip()
+    wait_for(lambda: (run_dir(sshd, run_id) / "log").read_bytes() == b"started\n")
+    os.killpg(int((run_dir(sshd, run_id) / "pid").read_text()), 9)  # as a reboot would
+    rc, out, err = dlpick(capsys, "logs", SSH_ALIAS, run_id, "--follow", "--from-start")
+    assert (rc, out) == (255, "started\n")
+    assert "ended without recording an exit status" in err
+
+
+def test_ssh_uses_the_known_hosts_and_key_dlpick_uses_when_home_is_elsewhere(
+    sshd: Sshd, isolated_home: Path
+) -> None:
+    """$HOME is not the login home here (as under sudo -E or in a container): ssh alone
+    would read the login home's ~/.ssh, where neither this host's key nor this key is."""
+    ssh_dir = isolated_home / ".ssh"
+    assert Path(os.path.expanduser("~")) != Path(pwd_home())
+    key = ssh_dir / "id_dlpick_test"
+    key.write_bytes(sshd.client_key.read_bytes())
+    key.chmod(0o600)
+    # No UserKnownHostsFile: ~/.ssh/known_hosts, which the sshd fixture filled. The key
+    # is named with ~, which ssh would read from the login home.
+    config = sshd.client_config("dlpick-home").replace(
+        f"IdentityFile {sshd.client_key}", "IdentityFile ~/.ssh/id_dlpick_test"
+    )
+    with (ssh_dir / "config").open("a") as f:
+        f.write(config)
+    assert dlpick_process("runs", "dlpick-home").returncode == 0  # dlpick's own reading
+
+    done = dlpick_process("ssh", "dlpick-home", stdin="echo shell-$((6 * 7))\nexit 0\n")
+    assert done.returncode == 0, done.stderr
+    assert "shell-42" in done.stdout and "Host key verification failed" not in done.stderr
+
+
+def pwd_home() -> str:
+    import pwd
+
+    return pwd.getpwuid(os.getuid()).pw_dir

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dlpick.core.errors import AwsError, DataError, LaunchError
+from dlpick.core.errors import AwsError, DataError, InputError, LaunchError, failure_reason
 from dlpick.remote.tags import SECURITY_GROUP
 
 if TYPE_CHECKING:
@@ -39,7 +39,8 @@ def caller_cidr(url: str, timeout: float = 5.0) -> str:
             text = answer.read(200).decode("ascii", "replace").strip()
     except OSError as exc:
         raise LaunchError(
-            f"cannot find your public IP from {url} ({exc}); pass --ssh-cidr x.x.x.x/32"
+            f"cannot find your public IP from {url} ({failure_reason(exc)}); "
+            "pass --ssh-cidr x.x.x.x/32"
         ) from None
     try:
         address = ipaddress.ip_address(text)
@@ -49,12 +50,12 @@ def caller_cidr(url: str, timeout: float = 5.0) -> str:
 
 
 def check_cidr(text: str, field: str = "--ssh-cidr") -> str:
-    """A CIDR the user gave, normalised (203.0.113.7 -> 203.0.113.7/32); the error names
-    `field`, the CLI's flag or the dialog's field."""
+    """A CIDR the user gave, normalised (203.0.113.7 -> 203.0.113.7/32); the InputError
+    names `field`, the CLI's flag or the dialog's field."""
     try:
         return str(ipaddress.ip_network(text, strict=False))
     except ValueError:
-        raise LaunchError(f"{field} {text!r} is not a CIDR range like 203.0.113.7/32") from None
+        raise InputError(f"{field} {text!r} is not a CIDR range like 203.0.113.7/32") from None
 
 
 def wide_cidr_warning(cidr: str, field: str = "--ssh-cidr") -> str | None:

@@ -9,6 +9,7 @@ having shown the fee and had it confirmed.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -29,6 +30,29 @@ if TYPE_CHECKING:
 
 # AWS sells blocks of 1 to 14 days, then in 7-day steps up to 182 days.
 MAX_DAYS = 182
+# A bought block is a capacity reservation (cr- and hex digits); an offering is cb-...
+RESERVATION_ID = re.compile(r"cr-(?:[0-9a-f]{8}|[0-9a-f]{17})")
+OFFERING_ID = re.compile(r"cb-[0-9a-z]{1,64}")
+
+
+def check_reservation_id(text: str, what: str = "--capacity-block") -> str:
+    """A Capacity Block's reservation id (cr-...), else InputError naming `what`."""
+    if RESERVATION_ID.fullmatch(text):
+        return text
+    raise InputError(
+        f"{what} {text!r} is not a capacity reservation id (cr-...)",
+        hint="dlpick capacity-blocks --buy prints it",
+    )
+
+
+def check_offering_id(text: str, what: str = "--buy") -> str:
+    """A Capacity Block offering id (cb-...), else InputError naming `what`."""
+    if OFFERING_ID.fullmatch(text):
+        return text
+    raise InputError(
+        f"{what} {text!r} is not a Capacity Block offering id (cb-...)",
+        hint="dlpick capacity-blocks TYPE lists them",
+    )
 
 
 def check_days(days: int) -> int:
@@ -170,11 +194,7 @@ def purchase(aws: Aws, region: str, offering: BlockOffering) -> Block:
 
 def reserved_block(aws: Aws, region: str, reservation_id: str, instance_type: str) -> Block:
     """The bought block a launch goes into; LaunchError-worthy mismatches as InputError."""
-    if not reservation_id.startswith("cr-"):
-        raise InputError(
-            f"--capacity-block {reservation_id}: expected a capacity reservation id (cr-...)",
-            hint="dlpick capacity-blocks --buy prints it",
-        )
+    check_reservation_id(reservation_id)
     try:
         found = aws.ec2(region).describe_capacity_reservations(
             CapacityReservationIds=[reservation_id]

@@ -46,13 +46,35 @@ class Ami:
     login_user: str
 
 
-def check_image_id(text: str) -> str:
-    """`text` if it is an AMI id, else InputError saying what one looks like."""
+def check_image_id(text: str, what: str = "image id") -> str:
+    """`text` if it is an AMI id, else InputError naming `what` and what one looks like."""
     if IMAGE_ID.fullmatch(text):
         return text
     raise InputError(
-        f"image id {text!r} is not an AMI id", hint="an AMI id is ami- and 8 or 17 hex digits"
+        f"{what} {text!r} is not an AMI id", hint="an AMI id is ami- and 8 or 17 hex digits"
     )
+
+
+# The images `--ami` names besides an id: the DLAMI flavours (pytorch-X.Y a version).
+FLAVOURS = ("base", "pytorch", "pytorch-X.Y", "multi-framework")
+_FLAVOUR = re.compile(r"base|pytorch|pytorch-\d+(?:\.\d+)*|multi-framework")
+
+
+def check_ami_choice(text: str, what: str = "--ami") -> str:
+    """A flavour of the DLAMI or an AMI id, as `--ami` takes them; InputError otherwise."""
+    if text.startswith("ami-"):
+        return check_image_id(text, what)
+    if _FLAVOUR.fullmatch(text):
+        return text
+    raise InputError(
+        f"{what} {text!r} is not an image dlpick knows",
+        hint=f"use {', '.join(FLAVOURS)} or an AMI id (ami-...)",
+    )
+
+
+def neuron_family(instance_type: str) -> bool:
+    """Whether the type runs the Neuron DLAMI (Trainium, Inferentia)."""
+    return _neuron(instance_type.split(".", 1)[0])
 
 
 def _neuron(family: str) -> bool:

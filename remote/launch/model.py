@@ -62,9 +62,9 @@ class PlanRow:
     # "quota": the quota verdict; "warning": a risk to point out before the user confirms.
     kind: Literal["", "quota", "warning"] = ""
 
-    def line(self) -> str:
-        """The row as one line, its value in the column after the longest usual label."""
-        return f"{self.label:<13} {self.value}"
+    def line(self, width: int = 13) -> str:
+        """The row as one line, its value in the column after a label `width` wide."""
+        return f"{self.label:<{width}} {self.value}"
 
 
 @dataclass
@@ -125,10 +125,12 @@ class LaunchPlan:
             if self.create_key
             else f"{self.key_name} ({self.key_path})"
         )
+        # "only" where the range is narrow; a range open to everyone says so instead.
+        who = f"anywhere ({self.cidr})" if wide_cidr_warning(self.cidr) else f"{self.cidr} only"
         group = (
-            f"create {SECURITY_GROUP}: SSH (22/tcp) from {self.cidr} only"
+            f"create {SECURITY_GROUP}: SSH (22/tcp) from {who}"
             if self.security_group_id is None
-            else f"{SECURITY_GROUP} ({self.security_group_id}): SSH from {self.cidr} only"
+            else f"{SECURITY_GROUP} ({self.security_group_id}): SSH from {who}"
         )
         disk = max(r.volume_gb, self.ami.min_volume_gb)
         where = f"{r.region} ({r.availability_zone})" if r.availability_zone else r.region
@@ -166,9 +168,12 @@ class LaunchPlan:
             rows.append(PlanRow("WARNING", wide, "warning"))
         return rows + self.notes
 
-    def describe(self) -> list[str]:
-        """What will happen, line by line, for the CLI's confirmation."""
-        return [row.line() for row in self.rows()]
+    def describe(self, *extra: PlanRow) -> list[str]:
+        """What will happen, line by line, for the CLI's confirmation (then `extra` rows),
+        every value in one column after the longest label."""
+        rows = [*self.rows(), *extra]
+        width = max(len(row.label) for row in rows)
+        return [row.line(width) for row in rows]
 
 
 @dataclass

@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import os
 import re
+import warnings
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,11 @@ from dlpick.remote.ssh.target import Target
 
 if TYPE_CHECKING:
     import asyncssh
+
+# Every module that imports asyncssh imports this one first. asyncssh still names DSA
+# keys, and cryptography warns at each name as asyncssh is imported: five warnings
+# (ten lines) on stderr before every SSH command's output. Only that one is silenced.
+warnings.filterwarnings("ignore", message="DSA is deprecated", module=r"asyncssh\.")
 
 FINGERPRINTS_BEGIN = "-----BEGIN SSH HOST KEY FINGERPRINTS-----"
 FINGERPRINTS_END = "-----END SSH HOST KEY FINGERPRINTS-----"
@@ -257,15 +263,7 @@ async def connect(
     if identity:
         kwargs["client_keys"] = [identity]
     if not target.instance_id:
-        # Without a known_hosts argument asyncssh fills this from the config: None
-        # or a list of file names (its own code casts it so).
-        known = cast("list[str] | None", resolved.known_hosts)
-        if known is None:
-            files = []
-        else:
-            files = [Path(os.path.expanduser(str(p))) for p in known] or [
-                Path.home() / ".ssh" / "known_hosts"
-            ]
+        files = _host_known_hosts(resolved)
         alias = resolved.host_key_alias
     checker = _KeyChecker(
         files=files,
@@ -362,10 +360,55 @@ def identity_file(target: Target, given: str | None, configured: object) -> str 
     return str(path) if path.is_file() else None
 
 
-async def configured(target: Target) -> tuple[str | None, object]:
-    """The User and IdentityFile ~/.ssh/config gives this target's host, if any."""
+def _host_known_hosts(resolved: asyncssh.SSHClientConnectionOptions) -> list[Path]:
+    """The known-hosts files a host target is checked against: the config's
+    UserKnownHostsFile, else ~/.ssh/known_hosts; none when the config says none."""
+    # Without a known_hosts argument asyncssh fills this from the config: None
+    # or a list of file names (its own code casts it so).
+    known = cast("list[str] | None", resolved.known_hosts)
+    if known is None:
+        return []
+    return [Path(os.path.expanduser(str(p))) for p in known] or [
+        Path.home() / ".ssh" / "known_hosts"
+    ]
+
+
+# The keys asyncssh (like ssh) tries when none is named, in its order.
+DEFAULT_KEYS = ("id_ed25519_sk", "id_ecdsa_sk", "id_ed448", "id_ed25519", "id_ecdsa", "id_rsa")
+
+
+@dataclass(frozen=True)
+class SshFiles:
+    """What dlpick's own connection to a target uses, `~` being $HOME as dlpick reads it.
+
+    The system ssh takes `~` from the password database instead: when $HOME is another
+    directory (sudo -E, a container, a test), it would read other files. `dlpick ssh`
+    hands these to it explicitly, so it checks the key dlpick pinned with the key dlpick
+    logs in with.
+    """
+
+    user: str | None  # the user to give explicitly (None: the config decides)
+    known_hosts: list[Path]  # where the host key is checked (and pinned)
+    identities: list[str]  # the private keys, in the order they are tried
+
+
+async def ssh_files(target: Target, options: SshOptions) -> SshFiles:
+    """The user, known-hosts files and private keys dlpick's connection to `target` uses."""
     resolved = await _config_for(target)
-    return _configured_user(resolved), resolved.config.get("IdentityFile")
+    if target.instance_id:
+        known = [options.instance_known_hosts()]
+    else:
+        known = _host_known_hosts(resolved)
+    configured = cast("list[str] | None", resolved.config.get("IdentityFile"))
+    identity = identity_file(target, options.identity, configured)
+    if identity:
+        identities = [identity]
+    elif configured:
+        identities = [os.path.expanduser(str(p)) for p in configured]
+    else:
+        home = Path.home() / ".ssh"
+        identities = [str(home / name) for name in DEFAULT_KEYS if (home / name).is_file()]
+    return SshFiles(login_user(target, _configured_user(resolved)), known, identities)
 
 
 def _configured_user(resolved: asyncssh.SSHClientConnectionOptions) -> str | None:

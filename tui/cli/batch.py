@@ -23,6 +23,7 @@ from dlpick.tui.cli.common import (
     add_global_options,
     aws_for,
     confirm,
+    given_arg,
     number_arg,
     region_for,
     warn,
@@ -68,7 +69,12 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
     add_global_options(setup, region_help=REGION_HELP, needs_aws="always")
     which = setup.add_mutually_exclusive_group()
     which.add_argument("--types", metavar="T,...", help="instance types, comma-separated")
-    which.add_argument("--gpu", metavar="MODEL", help="the best-ranked types with this GPU")
+    which.add_argument(
+        "--gpu",
+        type=given_arg("--gpu", "an accelerator model such as L4"),
+        metavar="MODEL",
+        help="the best-ranked types with this GPU",
+    )
     setup.add_argument(
         "--max-usd-per-tflop",
         type=number_arg("--max-usd-per-tflop", minimum=0, above=True),

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
+from dlpick.core.files import is_stdout
 from dlpick.pricing import measurements
 from dlpick.pricing.measurements import to_csv
 from dlpick.remote.ssh.connection import connect
-from dlpick.tui.cli.common import Parser, UsageError, number_arg
+from dlpick.tui.cli.common import Parser, UsageError, instance_type_arg, number_arg
 from dlpick.tui.cli.output import Col
 from dlpick.tui.cli.ssh import TARGET_HELP, add_connection_options
 
@@ -57,14 +57,15 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
     )
     bench.add_argument(
         "--instance-type",
+        type=instance_type_arg("--instance-type"),
         metavar="TYPE",
         help="label the result with this type when the host's metadata cannot say",
     )
     bench.add_argument(
         "--export",
-        type=Path,
         metavar="FILE",
-        help="write every kept measurement to FILE (CSV, the format --measurements reads)",
+        help="write every kept measurement to FILE (CSV, the format --measurements reads); "
+        "- for stdout",
     )
     add_connection_options(bench, lists=True)
     bench.set_defaults(handler=cmd_bench)
@@ -74,6 +75,12 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     """`dlpick bench`: run the benchmark on TARGET, keep and print it; or --export."""
     if args.target is None and args.export is None:
         raise UsageError("give a TARGET to benchmark, or --export FILE", args.usage_prog)
+    if args.target is not None and is_stdout(args.export or ""):
+        raise UsageError(
+            "--export - writes to stdout, where the benchmark's result goes; "
+            "give a FILE, or leave out TARGET",
+            args.usage_prog,
+        )
     if args.target is not None:
         result = _bench(args, settings)
         _print(result, args.format)  # first: a store that cannot be written loses nothing
@@ -81,8 +88,8 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
         print(f"dlpick: kept in {path}", file=sys.stderr)
     if args.export is not None:
         kept = measurements.read(measurements.store_file())
-        measurements.write(args.export, kept)
-        print(f"dlpick: wrote {len(kept)} measurements to {args.export}", file=sys.stderr)
+        where = measurements.write(args.export, kept, option="--export")
+        print(f"dlpick: wrote {len(kept)} measurements to {where}", file=sys.stderr)
     return 0
 
 

@@ -21,6 +21,7 @@ from dlpick.tui.cli.common import (
     add_global_options,
     aws_for,
     confirm,
+    instance_type_arg,
     number_arg,
     region_for,
 )
@@ -74,7 +75,9 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
             "--buy OFFERING_ID buys one after a confirmation that names the fee."
         ),
     )
-    blocks.add_argument("instance_type", metavar="TYPE", help="e.g. p5.48xlarge")
+    blocks.add_argument(
+        "instance_type", metavar="TYPE", type=instance_type_arg(), help="e.g. p5.48xlarge"
+    )
     add_global_options(
         blocks, region_help="region (default: your configured one)", needs_aws="always", lists=True
     )
@@ -84,30 +87,42 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
         default=1,
         help="instances in the block (default 1)",
     )
+    days = number_arg("--days", minimum=1, maximum=MAX_DAYS, integer=True)
     blocks.add_argument(
         "--days",
-        type=number_arg("--days", minimum=1, maximum=MAX_DAYS, integer=True),
+        type=lambda text: cb.check_days(int(days(text))),
         default=1,
         help=f"how long, in days: 1 to 14, or a multiple of 7 up to {MAX_DAYS} (default 1)",
     )
     blocks.add_argument(
-        "--start-after", metavar="DATE", help="earliest start, YYYY-MM-DD (UTC; default now)"
+        "--start-after",
+        type=start_date,
+        metavar="DATE",
+        help="earliest start, YYYY-MM-DD (UTC; default now)",
     )
     blocks.add_argument(
-        "--buy", metavar="OFFERING_ID", help="buy this offering (asks first; the fee is upfront)"
+        "--buy",
+        type=cb.check_offering_id,
+        metavar="OFFERING_ID",
+        help="buy this offering (asks first; the fee is upfront)",
     )
     blocks.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     blocks.set_defaults(handler=cmd_capacity_blocks)
 
 
-def start_date(text: str | None) -> datetime | None:
-    """--start-after's date (UTC midnight), InputError naming the flag otherwise."""
-    if not text:
-        return None
+def start_date(text: str) -> datetime:
+    """--start-after's date (UTC midnight), today or later; InputError naming the flag."""
     try:
-        return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
+        day = datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
     except ValueError:
         raise InputError(f"--start-after {text!r}: expected a date as YYYY-MM-DD") from None
+    today = datetime.now(UTC).date()
+    if day.date() < today:
+        raise InputError(
+            f"--start-after {text} is in the past",
+            hint=f"give {today.isoformat()} (today, UTC) or later, or leave it out for now",
+        )
+    return day
 
 
 def _offer(aws: Aws, region: str, instance_type: str) -> Offer | None:
@@ -149,8 +164,7 @@ def cmd_capacity_blocks(args: argparse.Namespace, settings: Settings) -> int:
     from dlpick.core.cache import PriceCache
 
     region = region_for(args.region, settings)
-    after = start_date(args.start_after)
-    cb.check_days(args.days)
+    after: datetime | None = args.start_after
     aws = aws_for(settings)
     found = cb.offerings(
         aws,

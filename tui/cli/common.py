@@ -16,11 +16,11 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Literal, NoReturn
+from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 from dlpick.core.aws import DEFAULT_REGION, Aws
 from dlpick.core.errors import DlpickError, InputError
-from dlpick.core.inputs import check_region, parse_number
+from dlpick.core.inputs import check_given, check_instance_type, check_region, parse_number
 from dlpick.remote.ssh.target import parse_target
 from dlpick.tui.config import Settings, aws_config_region
 
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from dlpick.pricing.catalog import Catalog
 
 FORMATS = ("table", "csv", "json")
+ALL_REGIONS = "all"
 GLOBAL_DESTS = ("profile", "region", "offline", "format")
 LISTING = (
     "prices",
@@ -54,12 +55,13 @@ NeedsAws = Literal["always", "never", "instance"]
 class UsageError(DlpickError):
     """A command line that cannot be run as given: one line, exit code 2."""
 
-    def __init__(self, message: str, prog: str = "dlpick") -> None:
-        super().__init__(message)
+    def __init__(self, message: str, prog: str = "dlpick", *, hint: str = "") -> None:
+        super().__init__(message, hint=hint)
         self.prog = prog
 
     def line(self) -> str:
-        return f"{self.prog}: error: {self.message} (see {self.prog} --help)"
+        hint = f" — {self.hint}" if self.hint else ""
+        return f"{self.prog}: error: {self.message}{hint} (see {self.prog} --help)"
 
 
 def add_global_options(
@@ -69,9 +71,11 @@ def add_global_options(
     needs_aws: NeedsAws,
     lists: bool = False,
     output: bool | None = None,
+    all_regions: bool = False,
 ) -> None:
     """Add --profile, --region (unless `region_help` is None: the caller adds it),
-    --offline, and --output/--format when the command lists (or `output` says so)."""
+    --offline, and --output/--format when the command lists (or `output` says so).
+    `all_regions`: the command takes `--region all`."""
     parser.add_argument("--profile", default=argparse.SUPPRESS, help=PROFILE_HELP)
     if region_help is not None:
         parser.add_argument(
@@ -89,13 +93,17 @@ def add_global_options(
             default=argparse.SUPPRESS,
             help=FORMAT_HELP,
         )
-    parser.set_defaults(usage_prog=parser.prog, lists=lists, needs_aws=needs_aws)
+    parser.set_defaults(
+        usage_prog=parser.prog, lists=lists, needs_aws=needs_aws, all_regions_ok=all_regions
+    )
 
 
 def check_global_options(args: argparse.Namespace) -> None:
     """Give every global option a value (None when not given) and refuse the ones
     the command cannot honour: --output where nothing is listed, --offline where
-    AWS is needed. Both are usage errors (exit 2)."""
+    AWS is needed, a --region that is empty, unknown, or 'all' where one region is
+    needed. All are usage errors (exit 2). The --region checked is the one that won
+    (the nearest the command), so a later one may correct an earlier one."""
     for dest in GLOBAL_DESTS:
         if not hasattr(args, dest):
             setattr(args, dest, None)
@@ -108,6 +116,11 @@ def check_global_options(args: argparse.Namespace) -> None:
         )
     if args.offline and _needs_aws(args):
         raise UsageError(f"--offline: {prog} needs AWS", prog)
+    if args.region is not None:
+        try:
+            args.region = check_region_option(args.region, all_regions=args.all_regions_ok)
+        except InputError as exc:
+            raise UsageError(exc.message, prog, hint=exc.hint) from None
 
 
 def _needs_aws(args: argparse.Namespace) -> bool:
@@ -127,16 +140,63 @@ def region_for(explicit: str | None, settings: Settings, *, allow_all: bool = Fa
     The one place a region is resolved and checked, for every command and the app.
     """
     region = explicit or settings.region or aws_config_region(settings.profile) or DEFAULT_REGION
-    if allow_all and region.lower() == "all":
-        return "all"
+    if allow_all and region.lower() == ALL_REGIONS:
+        return ALL_REGIONS
     return check_region(region)
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse with usage errors on one line (exit 2), pointing at --help."""
+    """argparse with usage errors on one line (exit 2), pointing at --help.
+
+    A value an option's type refuses (an InputError naming the option: `number_arg`,
+    `region_arg`, `instance_type_arg`, ...) is a usage error too: the command line is
+    refused as it is read, before anything reaches AWS.
+    """
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(message, self.prog)
+
+    def _get_value(self, action: argparse.Action, arg_string: str) -> Any:
+        try:
+            return super()._get_value(action, arg_string)
+        except InputError as exc:
+            raise UsageError(exc.message, self.prog, hint=exc.hint) from None
+
+
+def check_region_option(text: str, *, all_regions: bool) -> str:
+    """--region as given: a known region code, or 'all' where the command takes it."""
+    check_given(text, "--region", "a region code such as us-east-1")
+    if text.lower() == ALL_REGIONS:
+        if all_regions:
+            return ALL_REGIONS
+        raise InputError("--region all: this command works in one region")
+    try:
+        return check_region(text)
+    except InputError as exc:
+        raise InputError(f"--region: {exc.message}", hint=exc.hint) from None
+
+
+def instance_type_arg(what: str = "TYPE") -> Callable[[str], str]:
+    """An instance type argument's type: FAMILY.SIZE (whether AWS has it is AWS's to say)."""
+    return lambda text: check_instance_type(text, what)
+
+
+def given_arg(option: str, example: str) -> Callable[[str], str]:
+    """The type of an option whose empty value would otherwise mean its default."""
+    return lambda text: check_given(text, option, example)
+
+
+def names_arg(option: str, example: str) -> Callable[[str], list[str]]:
+    """A comma-separated list option's type: its names, at least one ('' or ',' is refused)."""
+
+    def parse(text: str) -> list[str]:
+        check_given(text, option, example)
+        names = [name.strip() for name in text.split(",") if name.strip()]
+        if not names:
+            raise InputError(f"{option} {text!r} names nothing", hint=f"give {example}")
+        return names
+
+    return parse
 
 
 def number_arg(
@@ -147,7 +207,7 @@ def number_arg(
     above: bool = False,
     integer: bool = False,
 ) -> Callable[[str], float]:
-    """An argparse type: a finite number in range, else InputError naming the flag (exit 1)."""
+    """An argparse type: a finite number in range, else a usage error naming the flag."""
 
     def parse(text: str) -> float:
         value = parse_number(

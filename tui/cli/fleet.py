@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import textwrap
 from collections.abc import Sequence
@@ -29,11 +30,17 @@ from dlpick.remote.fleet.scan import (
     price_instances,
     ticker,
 )
-from dlpick.tui.cli.common import Parser, add_global_options, aws_for, confirm, region_for
+from dlpick.tui.cli.common import (
+    Parser,
+    add_global_options,
+    aws_for,
+    confirm,
+    region_for,
+)
 from dlpick.tui.cli.common import warn as _warn
 from dlpick.tui.cli.output import Col
 from dlpick.tui.config import Settings
-from dlpick.tui.formats import plural
+from dlpick.tui.formats import fmt_usd, plural
 
 if TYPE_CHECKING:
     from mypy_boto3_ec2.type_defs import InstanceTypeDef
@@ -83,7 +90,9 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
                 )
             ),
         )
-        p.add_argument("targets", nargs="+", metavar="TARGET", help="instance id (i-...)")
+        p.add_argument(
+            "targets", nargs="+", type=instance_id_arg, metavar="TARGET", help="instance id (i-...)"
+        )
         add_global_options(
             p, region_help="their region (default: your configured one)", needs_aws="always"
         )
@@ -98,6 +107,13 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
                 help="also delete dlpick's key pair and security group when nothing uses them",
             )
         p.set_defaults(handler=cmd_stop if name == "stop" else cmd_terminate)
+
+
+def instance_id_arg(text: str) -> str:
+    """TARGET of stop and terminate: an instance id (i- and 8 or 17 hex digits)."""
+    if re.fullmatch(r"i-(?:[0-9a-f]{8}|[0-9a-f]{17})", text):
+        return text
+    raise InputError(f"TARGET {text!r} is not an instance id (i-...)")
 
 
 def _now() -> datetime:
@@ -181,7 +197,8 @@ def _ls_rows(instances: Sequence[Instance], now: datetime, marked: bool) -> list
             "State": inst.state,
             "Up": fmt_hours(inst.uptime_hours(now)) if inst.billing_hourly else "-",
             # Stopped: no compute bills; the cost is that of the time it ran.
-            "$/h": "?" if rate is None else "—" if not inst.billing_hourly else f"{rate:.3f}",
+            # As `prices` writes a price: 0.8048, 1.006.
+            "$/h": "?" if rate is None else "—" if not inst.billing_hourly else fmt_usd(rate),
             "Cost": "?" if cost is None else f"${cost:,.2f}",
             "Idle": inst.idle,
             "Disk/mo": f"${inst.storage_usd_month:,.2f}" if inst.volumes_gib else "-",
@@ -240,9 +257,8 @@ def _targets(
     from dlpick.core.cache import PriceCache
     from dlpick.pricing.catalog import Catalog
 
-    bad = [t for t in args.targets if not t.startswith("i-")]
-    if bad:
-        raise InputError(f"{bad[0]!r} is not an instance id (i-...)")
+    # An id given twice is one instance: asked about, acted on and named once.
+    args.targets = list(dict.fromkeys(args.targets))
     region = region_for(args.region, settings)
     aws = aws_for(settings)
     found, done = already_done(verb, find_instances(aws, region, args.targets))

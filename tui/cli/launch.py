@@ -10,8 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 from dlpick.core.errors import AwsError, InputError
 from dlpick.remote.launch import execute, run_instances
+from dlpick.remote.launch.access import check_cidr
+from dlpick.remote.launch.capacity_blocks import check_reservation_id
 from dlpick.remote.launch.failover import catalog_price
-from dlpick.remote.launch.images import DEFAULT_OS, OS_CHOICES
+from dlpick.remote.launch.images import DEFAULT_OS, OS_CHOICES, check_ami_choice, neuron_family
 from dlpick.remote.launch.limits import (
     MAX_BUDGET_USD,
     MAX_HOURS,
@@ -31,9 +33,11 @@ from dlpick.remote.launch.plan import plan_launch, quota_refusal
 from dlpick.remote.launch.quotas import gpu_quotas, request_increase
 from dlpick.tui.cli.common import (
     Parser,
+    UsageError,
     add_global_options,
     aws_for,
     confirm,
+    instance_type_arg,
     number_arg,
     region_for,
 )
@@ -57,7 +61,9 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
             "first: a launch that AWS would refuse is stopped before anything is created."
         ),
     )
-    launch.add_argument("instance_type", metavar="TYPE", help="e.g. g6.xlarge")
+    launch.add_argument(
+        "instance_type", metavar="TYPE", type=instance_type_arg(), help="e.g. g6.xlarge"
+    )
     add_global_options(
         launch, region_help="region (default: your configured one)", needs_aws="always"
     )
@@ -71,6 +77,7 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
     launch.add_argument(
         "--ami",
         default="base",
+        type=check_ami_choice,
         help="base (default), pytorch (newest), pytorch-X.Y, multi-framework (Neuron), or ami-...",
     )
     launch.add_argument("--os", default=DEFAULT_OS, choices=OS_CHOICES, help="operating system")
@@ -84,7 +91,9 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
         f"{DEFAULT_VOLUME_GB}; at least the image's own size)",
     )
     launch.add_argument(
-        "--ssh-cidr", help="who may SSH in (default: your public IP /32 from checkip_url)"
+        "--ssh-cidr",
+        type=check_cidr,
+        help="who may SSH in (default: your public IP /32 from checkip_url)",
     )
     launch.add_argument("--name", help="the instance's Name tag")
     launch.add_argument(
@@ -124,6 +133,7 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
     )
     launch.add_argument(
         "--capacity-block",
+        type=check_reservation_id,
         metavar="ID",
         help="launch into a Capacity Block bought (cr-...; see dlpick capacity-blocks)",
     )
@@ -146,11 +156,13 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
     quotas.set_defaults(handler=cmd_quotas)
     qsub = quotas.add_subparsers(dest="quotas_action", metavar="ACTION")
     request = qsub.add_parser("request", help="ask AWS to raise a quota")
-    request.add_argument("code", metavar="CODE", help="quota code, e.g. L-DB2E81BA")
+    request.add_argument(
+        "code", metavar="CODE", type=check_quota_code, help="quota code, e.g. L-DB2E81BA"
+    )
     request.add_argument(
         "value",
-        metavar="VALUE",
-        type=number_arg("VALUE", minimum=1, maximum=MAX_QUOTA_VCPUS, integer=True),
+        metavar="VCPUS",
+        type=number_arg("VCPUS", minimum=1, maximum=MAX_QUOTA_VCPUS, integer=True),
         help=f"vCPUs wanted (a whole number, 1 to {MAX_QUOTA_VCPUS:,})",
     )
     add_global_options(
@@ -178,10 +190,18 @@ def region_chooser(any_region: bool) -> Choose | None:
 def cmd_launch(args: argparse.Namespace, settings: Settings) -> int:
     from dlpick.tui.cli.capacity import launch_extras
 
-    if args.max_price is not None and (args.max_price <= 0 or not args.spot):
-        raise InputError("--max-price needs --spot and a price above zero")
+    # Everything the command line alone can tell is checked before any AWS call.
+    prog = args.usage_prog
+    if args.max_price is not None and not args.spot:
+        raise UsageError("--max-price is the spot price cap; it needs --spot", prog)
     if args.capacity_block and args.spot:
-        raise InputError("--capacity-block launches into a block bought; it cannot be --spot")
+        raise UsageError("--capacity-block launches into a block bought; it cannot be --spot", prog)
+    if args.ami == "multi-framework" and not neuron_family(args.instance_type):
+        raise UsageError(
+            f"--ami multi-framework is the Neuron DLAMI, for trn and inf types, not "
+            f"{args.instance_type}",
+            prog,
+        )
     region = region_for(args.region, settings)
     aws = aws_for(settings)
     req = LaunchRequest(
@@ -208,11 +228,12 @@ def cmd_launch(args: argparse.Namespace, settings: Settings) -> int:
     price_in = catalog_price(aws, req.instance_type, req.spot)
     plan = plan_launch(aws, req, lambda: price_in(region))
     launch_extras(aws, plan)  # its Capacity Block; the spot placement score
-    for line in plan.describe():
-        print(line)
+    extra = []
     if plan.existing_instance is None:
         then = "the best other region" if args.any_region else "other regions, if you say yes"
-        print(PlanRow("no capacity", f"other AZs of {region}, then {then}").line())
+        extra.append(PlanRow("no capacity", f"other AZs of {region}, then {then}"))
+    for line in plan.describe(*extra):
+        print(line)
     refusal = quota_refusal(plan)
     if refusal is not None:
         raise refusal
@@ -310,13 +331,18 @@ def _whole(value: float | None) -> float | None:
     return int(value) if value is not None and float(value).is_integer() else value
 
 
+def check_quota_code(text: str) -> str:
+    """CODE of `quotas request`: a Service Quotas code such as L-DB2E81BA."""
+    if re.fullmatch(r"L-[0-9A-F]{8}", text):
+        return text
+    raise InputError(
+        f"CODE {text!r} is not a quota code",
+        hint="codes look like L-DB2E81BA; dlpick quotas lists them",
+    )
+
+
 def cmd_quota_request(args: argparse.Namespace, settings: Settings) -> int:
     region = region_for(args.region, settings)
-    if not re.fullmatch(r"L-[0-9A-F]{8}", args.code):
-        raise InputError(
-            f"{args.code!r} is not a quota code",
-            hint="codes look like L-DB2E81BA: see dlpick quotas",
-        )
     aws = aws_for(settings)
     vcpus = f"{args.value:g} vCPU{'' if args.value == 1 else 's'}"
     if not confirm(f"Ask AWS to raise {args.code} in {region} to {vcpus}?", args.yes):

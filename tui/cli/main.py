@@ -1,7 +1,9 @@
 """The `dlpick` command line. Every subcommand calls the same library code as the app.
 
 Exit codes: 0 success, 1 a user-facing error (one line on stderr), 2 usage,
-3 a partial answer (some region could not be read), 70 a bug, 130 interrupted.
+3 a partial answer (some region could not be read), 70 a bug, 130 interrupted; a
+command that passes a run's status through (`logs --follow`) fails with 255 instead
+of 1 or 70 once its command line is accepted, as ssh does.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dlpick.core.errors import (
     EXIT_BUG,
     EXIT_ERROR,
     EXIT_INTERRUPTED,
+    EXIT_NO_STATUS,
     EXIT_OK,
     EXIT_USAGE,
     DlpickError,
@@ -31,6 +34,7 @@ from dlpick.tui.cli.common import (
     add_global_options,
     check_global_options,
     make_catalog,
+    names_arg,
     number_arg,
     region_for,
     warn,
@@ -75,6 +79,7 @@ def build_parser(*, commands: bool = True) -> argparse.ArgumentParser:
         region_help="a region code (for the app: its starting region, or 'all')",
         needs_aws="never",
         output=True,
+        all_regions=True,
     )
     if not commands:
         parser.set_defaults(command=None)
@@ -82,7 +87,7 @@ def build_parser(*, commands: bool = True) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     from dlpick.pricing.catalog import RECORD_FIELDS
-    from dlpick.pricing.select import SORT_ALIASES
+    from dlpick.pricing.select import SORT_ALIASES, sort_name
 
     prices = sub.add_parser(
         "prices",
@@ -102,12 +107,14 @@ def build_parser(*, commands: bool = True) -> argparse.ArgumentParser:
         region_help="a region code, or 'all' for each type's cheapest region",
         needs_aws="never",
         lists=True,
+        all_regions=True,
     )
     prices.add_argument(
         "--refresh", action="store_true", help="ignore the cache, fetch live prices"
     )
     prices.add_argument(
         "--sort",
+        type=sort_name,
         metavar="COLUMN",
         help="sort column (default: $/FP32-TFLOP-hour, spot with --spot)",
     )
@@ -120,6 +127,7 @@ def build_parser(*, commands: bool = True) -> argparse.ArgumentParser:
     prices.add_argument("--reverse", action="store_true", help="reverse the sort order")
     prices.add_argument(
         "--gpu",
+        type=names_arg("--gpu", "accelerator models such as H100,L4"),
         metavar="MODEL",
         help="only these accelerator models, comma-separated (e.g. H100,L4)",
     )
@@ -208,7 +216,7 @@ def cmd_prices(args: argparse.Namespace, settings: Settings) -> int:
     bands = args.spot or args.max_interruption is not None
     if bands and formats.advisor_stale(records):
         warn(formats.advisor_line(records))
-    gpus = [g.strip() for g in (args.gpu or "").split(",") if g.strip()]
+    gpus: list[str] = args.gpu or []
     unknown_models(gpus, sorted({r["gpu_model"] for r in records}))
     records = filter_records(
         records,
@@ -264,6 +272,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command (or the app); every failure ends here as one line and an exit code."""
     line = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(commands=not opens_the_app(line))
+    # Whether the command passes a run's exit status through: then its own failures
+    # must not look like the run's (1, 70), and are 255.
+    through = False
     try:
         try:
             args = parser.parse_args(line)  # flag values are checked here (InputError)
@@ -279,13 +290,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             return run_app(args, settings)
         handler: Callable[[argparse.Namespace, Settings], int] = args.handler
+        through = bool(getattr(args, "passes_status", False) and getattr(args, "follow", False))
         code = handler(args, settings)
         sys.stdout.flush()
         return code
     except UsageError as exc:
         return _fail(exc.line(), EXIT_USAGE)
     except DlpickError as exc:
-        return _fail(f"error: {exc}", EXIT_ERROR)
+        return _fail(f"error: {exc}", EXIT_NO_STATUS if through else EXIT_ERROR)
     except KeyboardInterrupt:
         # Worker threads may sit in a network call for seconds: do not wait for them.
         _fail("interrupted", EXIT_INTERRUPTED)
@@ -298,10 +310,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         # where they are written: what reaches here is the output the user redirected.
         if exc.errno in (errno.ENOSPC, errno.EIO, errno.EFBIG, errno.EDQUOT):
             _silence_stdout()
-            return _fail(f"error: cannot write the output: {exc.strerror}", EXIT_ERROR)
-        return _fail(bug_line(exc, " ".join(argv or sys.argv[1:])), EXIT_BUG)
+            error = EXIT_NO_STATUS if through else EXIT_ERROR
+            return _fail(f"error: cannot write the output: {exc.strerror}", error)
+        return _fail(bug_line(exc, " ".join(line)), EXIT_NO_STATUS if through else EXIT_BUG)
     except Exception as exc:
-        return _fail(bug_line(exc, " ".join(argv or sys.argv[1:])), EXIT_BUG)
+        return _fail(bug_line(exc, " ".join(line)), EXIT_NO_STATUS if through else EXIT_BUG)
 
 
 def _fail(line: str, code: int) -> int:

@@ -15,6 +15,7 @@ from dlpick.tui.cli.common import (
     Parser,
     add_global_options,
     aws_for,
+    instance_type_arg,
     make_catalog,
     number_arg,
     region_for,
@@ -72,12 +73,15 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
             " number of changes; the cheapest AZ is the one with the lowest mean."
         ),
     )
-    history.add_argument("instance_type", metavar="TYPE", help="e.g. g6.xlarge")
+    history.add_argument(
+        "instance_type", metavar="TYPE", type=instance_type_arg(), help="e.g. g6.xlarge"
+    )
     add_global_options(
         history,
         region_help="a region code, or 'all' for one line per region (its cheapest AZ)",
         needs_aws="always",
         lists=True,
+        all_regions=True,
     )
     history.add_argument(
         "--days",

@@ -2,7 +2,8 @@
 through the system ssh client).
 
 Each handler takes (args, settings) and returns an exit code; problems the user
-can fix are raised as InputError (one line, exit code 1).
+can fix are raised as InputError (one line, exit code 1), a command line that cannot be
+used as given as a usage error (exit 2).
 """
 
 from __future__ import annotations
@@ -18,15 +19,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 from dlpick.core.aws import Aws
-from dlpick.core.errors import InputError
-from dlpick.remote.ssh.connection import (
-    SshOptions,
-    configured,
-    connect,
-    connector,
-    identity_file,
-    login_user,
-)
+from dlpick.core.errors import EXIT_NO_STATUS, InputError
+from dlpick.remote.ssh.connection import SshFiles, SshOptions, connect, connector, ssh_files
 from dlpick.remote.ssh.runs import RUN_FIELDS, Run, find_run, list_runs, start_run, tail_start
 from dlpick.remote.ssh.target import Target, instance_access, parse_target
 from dlpick.tui.cli.common import Parser, add_global_options, number_arg, region_for
@@ -137,7 +131,9 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
             "then exit with the run's exit status."
         ),
         epilog=f"By default prints the whole log, or its last {DEFAULT_FOLLOW_TAIL} lines "
-        "with --follow.",
+        "with --follow. With --follow, as with ssh, the exit status is the run's own, and "
+        "255 when dlpick itself fails or the run left no status (killed, or the host "
+        "rebooted); a command line that cannot be used is refused first, with 2.",
     )
     logs.add_argument("target", metavar="TARGET", help=TARGET_HELP)
     logs.add_argument("run", metavar="RUN", nargs="?", help="run id, id prefix, or run name")
@@ -156,7 +152,8 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
         help="begin at the last N lines",
     )
     add_connection_options(logs)
-    logs.set_defaults(handler=cmd_logs)
+    # With --follow the exit status is the run's: `main` makes dlpick's own failures 255.
+    logs.set_defaults(handler=cmd_logs, passes_status=True)
 
     ssh = sub.add_parser(
         "ssh",
@@ -172,6 +169,7 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
         "-L",
         dest="forwards",
         action="append",
+        type=forward_spec,
         default=[],
         metavar="PORT[:HOST:PORT]",
         help="forward a local port to the host (PORT alone means the same port there)",
@@ -322,7 +320,7 @@ def cmd_logs(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if status is None:
         say(f"run {run_id} ended without recording an exit status (killed, or the host rebooted)")
-        return 1
+        return EXIT_NO_STATUS
     return status
 
 
@@ -388,35 +386,28 @@ def forward_spec(text: str) -> str:
 
 
 def ssh_command(
-    target: Target,
-    *,
-    forwards: list[str],
-    identity: str | None,
-    accept_new: bool,
-    user: str | None,
-    known_hosts: str | None,
+    target: Target, *, forwards: list[str], files: SshFiles, accept_new: bool
 ) -> list[str]:
-    """The system ssh command line for an interactive session to `target`."""
+    """The system ssh command line for an interactive session to `target`.
+
+    ssh finds ~/.ssh through the password database, dlpick through $HOME: every file
+    dlpick reads (config, known hosts, keys) is named, so both read the same ones.
+    """
     argv = ["ssh"]
     config = os.path.expanduser("~/.ssh/config")
-    # ssh finds ~/.ssh through the password database, dlpick through $HOME: say which.
     if os.path.isfile(config):
         argv += ["-F", config]
-    if identity:
-        argv += ["-i", os.path.expanduser(identity)]
+    for key in files.identities:
+        argv += ["-i", key]
     if target.port:
         argv += ["-p", str(target.port)]
-    if user:
-        argv += ["-l", user]
-    if target.instance_id and known_hosts:
-        argv += [
-            "-o",
-            f"HostKeyAlias={target.instance_id}",
-            "-o",
-            f"UserKnownHostsFile={known_hosts}",
-            "-o",
-            "StrictHostKeyChecking=yes",
-        ]
+    if files.user:
+        argv += ["-l", files.user]
+    if files.known_hosts:
+        named = " ".join(_ssh_word(str(path)) for path in files.known_hosts)
+        argv += ["-o", f"UserKnownHostsFile={named}"]
+    if target.instance_id:
+        argv += ["-o", f"HostKeyAlias={target.instance_id}", "-o", "StrictHostKeyChecking=yes"]
     elif accept_new:
         argv += ["-o", "StrictHostKeyChecking=accept-new"]
     for spec in forwards:
@@ -427,29 +418,21 @@ def ssh_command(
 
 def cmd_ssh(args: argparse.Namespace, settings: Settings) -> int:
     """`dlpick ssh`: hand over to the system ssh client with the checked host key."""
-    forwards = [forward_spec(f) for f in args.forwards]
+    forwards: list[str] = args.forwards  # as ssh's -L takes them (forward_spec)
     target, options = resolve_target(args, settings)
     ssh = shutil.which("ssh")
     if ssh is None:
         raise InputError("no ssh client found on PATH (install OpenSSH)")
 
-    async def check() -> tuple[str | None, str | None]:
+    async def check() -> SshFiles:
         if target.instance_id:
             # Pin (or verify) the key with dlpick's rules before ssh sees the host.
             conn = await connect(target, options)
             conn.close()
-        user, identity = await configured(target)
-        return login_user(target, user), identity_file(target, args.identity, identity)
+        return await ssh_files(target, options)
 
-    user, identity = run_async(check())
-    known = str(options.instance_known_hosts()) if target.instance_id else None
     argv = ssh_command(
-        target,
-        forwards=forwards,
-        identity=identity,
-        accept_new=args.accept_new,
-        user=user,
-        known_hosts=known,
+        target, forwards=forwards, files=run_async(check()), accept_new=args.accept_new
     )
     for spec in forwards:
         say(f"forwarding localhost:{spec.split(':')[-3]} -> {':'.join(spec.split(':')[-2:])}")
@@ -457,3 +440,8 @@ def cmd_ssh(args: argparse.Namespace, settings: Settings) -> int:
     sys.stderr.flush()
     os.execv(ssh, argv)
     return 0  # not reached: exec replaced this process
+
+
+def _ssh_word(text: str) -> str:
+    """A file name as one word of an ssh option value (ssh splits them at blanks)."""
+    return f'"{text}"' if any(c.isspace() for c in text) else text

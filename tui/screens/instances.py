@@ -26,6 +26,7 @@ from dlpick.core.errors import InputError
 from dlpick.remote.fleet.actions import Leftovers, check_managed, find_instances, stop, terminate
 from dlpick.remote.fleet.scan import fmt_hours
 from dlpick.tui.account import AwsAccess, Fleet
+from dlpick.tui.formats import fmt_usd
 from dlpick.tui.screens.confirm_action import ConfirmAction, ConfirmCleanup
 from dlpick.tui.widgets.fit import Col, fill_table, fit_cells
 from dlpick.tui.widgets.row_table import RowTable
@@ -71,7 +72,8 @@ def cells(inst: Instance, now: datetime) -> dict[str, Text]:
         cost_text += f" +${inst.storage_usd_month:,.0f}/mo disk"
     idle_style = "bold black on yellow" if inst.idle.startswith("idle") else ""
     rate = inst.billing_usd_hour
-    usd = "?" if rate is None else f"{rate:.3f}" if inst.billing_hourly else "—"
+    # As the price table writes a price: 0.8048, 1.006.
+    usd = "?" if rate is None else fmt_usd(rate) if inst.billing_hourly else "—"
     return {
         "id": Text(inst.instance_id),
         "name": Text(inst.name or ("Batch host" if inst.batch_environment else "-")),

@@ -7,12 +7,18 @@ the app's `fleet` reactive, so any screen shows it by composing `TopBar()` or
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from rich.cells import cell_len
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Static
 
 from dlpick.tui.account import OFFLINE, Fleet
+
+if TYPE_CHECKING:
+    from textual.visual import VisualType
 
 
 def ticker_text(fleet: Fleet) -> Text:
@@ -58,15 +64,53 @@ class Ticker(Static):
         else:
             self.display = False
 
+    width = 0  # the text's width in cells
+
     def show(self, fleet: Fleet) -> None:
         text = ticker_text(fleet)
         self.update(text)
+        self.width = text.cell_len
         self.display = bool(text.plain)
+        if isinstance(self.parent, TopBar):
+            self.parent.fit()
+
+
+class Title(Static):
+    """A screen's title, which its screen fills; the bar fits itself to each new text."""
+
+    width = 0  # the text's width in cells
+
+    def update(self, content: VisualType = "", *, layout: bool = True) -> None:
+        super().update(content, layout=layout)
+        self.width = content.cell_len if isinstance(content, Text) else cell_len(str(content))
+        if isinstance(self.parent, TopBar):
+            self.parent.fit()
+
+
+# Cells of padding around the title and around the ticker (app.tcss).
+PADDING = 2
 
 
 class TopBar(Horizontal):
-    """A screen's title (`#title`, filled by the screen) with the ticker at the right."""
+    """A screen's title (`#title`, filled by the screen) with the ticker at the right.
+
+    When both do not fit on one line (a title with filters, the ticker of a busy account,
+    80 columns), the ticker goes under the title, and a title wider than the screen
+    wraps: nothing is cut.
+    """
 
     def compose(self) -> ComposeResult:
-        yield Static(id="title")
+        yield Title(id="title")
         yield Ticker(id="ticker")
+
+    def on_resize(self) -> None:
+        self.fit()
+
+    def fit(self) -> None:
+        if not self.size.width:
+            return  # not laid out yet: the first resize fits it
+        ticker = self.query_one(Ticker)
+        needed = self.query_one(Title).width + PADDING
+        if ticker.display:
+            needed += ticker.width + PADDING
+        self.set_class(needed > self.size.width, "-stacked")

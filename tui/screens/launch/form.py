@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 
-from dlpick.core.errors import AwsError, InputError, LaunchError
+from dlpick.core.errors import AwsError, InputError
 from dlpick.core.inputs import parse_number
 from dlpick.pricing.catalog import Offer
 from dlpick.remote.launch.access import check_cidr, default_key_path
@@ -140,7 +140,7 @@ def parse_options(
     try:
         cidr = texts.get("cidr", "")
         ssh_cidr = check_cidr(cidr, CIDR_FIELD) if cidr else None
-    except LaunchError as exc:
+    except InputError as exc:
         raise ValueError(f"{exc.message} (empty: your IP)") from None
     if key and not default_key_path(key).exists():
         raise ValueError(
