@@ -143,7 +143,10 @@ def test_a_feed_that_cannot_be_reached_is_one_whole_sentence_in_the_cli(
     monkeypatch.setenv("DLPICK_SPOT_ADVISOR_URL", url)
     assert main(["prices", "--spot", "--format", "json"]) == 0
     err = capsys.readouterr().err
-    [line] = [line for line in err.splitlines() if "spot interruption" in line]
+    # The failure is one line; the next says that the bundled bands shown are old.
+    [line] = [line for line in err.splitlines() if "could not read" in line]
+    [old] = [line for line in err.splitlines() if "older than 90 days" in line]
+    assert old.startswith("warning: spot interruption bands: Spot Instance Advisor, snapshot")
     found = re.fullmatch(
         rf"warning: spot interruption bands: could not read {re.escape(url)} \(([^<>()]+)\); "
         r"showing the bundled bands \(no later than 2025-06-28\)",
