@@ -12,11 +12,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dlpick.core.errors import DataError, InputError
-from dlpick.remote.batch import submit as bs
-from dlpick.remote.batch.jobs import ACTIVE, BatchJob, cancel, find_job, job_of, load_jobs
-from dlpick.remote.batch.teardown import execute_teardown, plan_teardown
-from dlpick.remote.fleet.scan import fmt_hours
-from dlpick.remote.launch.limits import MAX_HOURS, MAX_QUOTA_VCPUS
 from dlpick.tui.cli.common import (
     Parser,
     UsageError,
@@ -35,6 +30,7 @@ from dlpick.tui.formats import plural
 if TYPE_CHECKING:
     from dlpick.core.aws import Aws
     from dlpick.pricing.catalog import Offer
+    from dlpick.remote.batch.jobs import BatchJob
 
 
 REGION_HELP = "region (default: your configured one)"
@@ -42,6 +38,8 @@ REGION_HELP = "region (default: your configured one)"
 
 def register(sub: argparse._SubParsersAction[Parser]) -> None:
     """Add `dlpick batch` and its actions to the top-level parser."""
+    from dlpick.remote.launch.limits import MAX_QUOTA_VCPUS
+
     batch = sub.add_parser(
         "batch",
         help="training jobs on AWS Batch: spot first, on-demand fallback, multi-node",
@@ -228,6 +226,8 @@ def cmd_setup(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_jobs(args: argparse.Namespace, settings: Settings) -> int:
+    from dlpick.remote.batch.jobs import load_jobs
+
     settings = settings.merged(profile=args.profile)
     region = region_for(args.region, settings)
     aws = aws_for(settings)
@@ -264,6 +264,8 @@ JOB_COLUMNS = (
 
 
 def _job_row(job: BatchJob, now: datetime) -> list[str]:
+    from dlpick.remote.fleet.scan import fmt_hours
+
     shape = f" x{job.array_size}" if job.array_size else ""
     shape += f" ({job.nodes} nodes)" if job.nodes != 1 else ""
     hours, cost = job.running_hours(now), job.cost_so_far(now)
@@ -282,6 +284,7 @@ def _job_row(job: BatchJob, now: datetime) -> list[str]:
 
 
 def _print_jobs(jobs: list[BatchJob], region: str, now: datetime) -> None:
+
     from dlpick.tui.cli.output import print_table
 
     print_table(
@@ -293,6 +296,8 @@ def _print_jobs(jobs: list[BatchJob], region: str, now: datetime) -> None:
 
 
 def cmd_cancel(args: argparse.Namespace, settings: Settings) -> int:
+    from dlpick.remote.batch.jobs import ACTIVE, cancel, find_job, job_of
+
     settings = settings.merged(profile=args.profile)
     region = region_for(args.region, settings)
     aws = aws_for(settings)
@@ -308,6 +313,8 @@ def cmd_cancel(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_teardown(args: argparse.Namespace, settings: Settings) -> int:
+    from dlpick.remote.batch.teardown import execute_teardown, plan_teardown
+
     settings = settings.merged(profile=args.profile)
     region = region_for(args.region, settings)
     aws = aws_for(settings)
@@ -413,6 +420,8 @@ def say(message: str) -> None:
 
 def register_submit(actions: argparse._SubParsersAction[Parser]) -> None:
     """Add `batch submit` to the batch command's actions."""
+    from dlpick.remote.launch.limits import MAX_HOURS
+
     submit = actions.add_parser(
         "submit",
         help="run a command as a Batch job (spot first)",
@@ -458,6 +467,8 @@ def register_submit(actions: argparse._SubParsersAction[Parser]) -> None:
 
 
 def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
+    from dlpick.remote.batch import submit as bs
+
     settings = settings.merged(profile=args.profile)
     region = region_for(args.region, settings)
     command = list(args.job_command)

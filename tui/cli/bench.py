@@ -7,9 +7,6 @@ import sys
 from typing import TYPE_CHECKING
 
 from dlpick.core.files import is_stdout
-from dlpick.pricing import measurements
-from dlpick.pricing.measurements import to_csv
-from dlpick.remote.ssh.connection import connect
 from dlpick.tui.cli.common import Parser, UsageError, instance_type_arg, number_arg
 from dlpick.tui.cli.output import Col
 from dlpick.tui.cli.ssh import TARGET_HELP, add_connection_options
@@ -73,6 +70,8 @@ def register(sub: argparse._SubParsersAction[Parser]) -> None:
 
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     """`dlpick bench`: run the benchmark on TARGET, keep and print it; or --export."""
+    from dlpick.pricing import measurements
+
     if args.target is None and args.export is None:
         raise UsageError("give a TARGET to benchmark, or --export FILE", args.usage_prog)
     if args.target is not None and is_stdout(args.export or ""):
@@ -97,6 +96,7 @@ def _bench(args: argparse.Namespace, settings: Settings) -> BenchResult:
     from importlib.metadata import version
 
     from dlpick.remote.ssh.bench import run_bench
+    from dlpick.remote.ssh.connection import connect
     from dlpick.tui.cli.ssh import resolve_target, run_async
 
     target, options = resolve_target(args, settings)
@@ -128,6 +128,8 @@ def _bench(args: argparse.Namespace, settings: Settings) -> BenchResult:
 
 
 def _print(result: BenchResult, fmt: str | None) -> None:
+    from dlpick.pricing.measurements import to_csv
+
     m = result.measurement
     if fmt in ("json", "csv"):
         from dlpick.tui.cli import output

@@ -11,11 +11,6 @@ from typing import TYPE_CHECKING, Any
 
 from dlpick.core.errors import AwsError, InputError
 from dlpick.core.regions import enabled_regions
-from dlpick.pricing.placement import placement, score_text
-from dlpick.remote.launch import capacity_blocks as cb
-from dlpick.remote.launch.capacity_blocks import MAX_DAYS
-from dlpick.remote.launch.model import PlanRow
-from dlpick.remote.launch.plan import attach
 from dlpick.tui.cli.common import (
     Parser,
     add_global_options,
@@ -66,6 +61,9 @@ COLUMNS = (
 
 def register(sub: argparse._SubParsersAction[Parser]) -> None:
     """Add the capacity-blocks subcommand to the top-level parser."""
+    from dlpick.remote.launch import capacity_blocks as cb
+    from dlpick.remote.launch.capacity_blocks import MAX_DAYS
+
     blocks = sub.add_parser(
         "capacity-blocks",
         help="Capacity Blocks for ML on offer for a type, and buying one",
@@ -162,6 +160,7 @@ def fee_text(offering: BlockOffering) -> str:
 
 def cmd_capacity_blocks(args: argparse.Namespace, settings: Settings) -> int:
     from dlpick.core.cache import PriceCache
+    from dlpick.remote.launch import capacity_blocks as cb
 
     region = region_for(args.region, settings)
     after: datetime | None = args.start_after
@@ -221,6 +220,8 @@ def cmd_capacity_blocks(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _buy(aws: Aws, region: str, args: argparse.Namespace, found: list[BlockOffering]) -> int:
+    from dlpick.remote.launch import capacity_blocks as cb
+
     offering = next((o for o in found if o.offering_id == args.buy), None)
     if offering is None:
         raise InputError(
@@ -247,6 +248,10 @@ def _buy(aws: Aws, region: str, args: argparse.Namespace, found: list[BlockOffer
 
 def launch_extras(aws: Aws, plan: LaunchPlan) -> None:
     """The plan's capacity rows: the Capacity Block it goes into; for spot, the score."""
+    from dlpick.pricing.placement import placement, score_text
+    from dlpick.remote.launch.model import PlanRow
+    from dlpick.remote.launch.plan import attach
+
     attach(aws, plan)
     req = plan.request
     if not req.spot:

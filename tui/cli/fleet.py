@@ -13,23 +13,6 @@ from typing import TYPE_CHECKING
 
 from dlpick.core.errors import EXIT_OK, EXIT_PARTIAL, InputError
 from dlpick.core.regions import enabled_regions
-from dlpick.remote.fleet.actions import (
-    already_done,
-    already_text,
-    check_managed,
-    clean_up,
-    find_instances,
-    stop,
-    terminate,
-)
-from dlpick.remote.fleet.scan import (
-    INSTANCE_FIELDS,
-    fmt_hours,
-    load_fleet,
-    now_utc,
-    price_instances,
-    ticker,
-)
 from dlpick.tui.cli.common import (
     Parser,
     add_global_options,
@@ -117,10 +100,14 @@ def instance_id_arg(text: str) -> str:
 
 
 def _now() -> datetime:
+    from dlpick.remote.fleet.scan import now_utc
+
     return now_utc()
 
 
 def cmd_ls(args: argparse.Namespace, settings: Settings) -> int:
+    from dlpick.remote.fleet.scan import INSTANCE_FIELDS, load_fleet, ticker
+
     aws = aws_for(settings)
     home = region_for(args.region, settings)
     regions = enabled_regions(aws.ec2(home)) if args.all_regions else [home]
@@ -185,6 +172,8 @@ LS_COLUMNS = (
 
 def _ls_rows(instances: Sequence[Instance], now: datetime, marked: bool) -> list[list[str]]:
     """One row per instance; `marked` puts '*' after the ids dlpick did not launch."""
+    from dlpick.remote.fleet.scan import fmt_hours
+
     rows = []
     for inst in instances:
         cost = inst.cost_so_far(now)
@@ -256,6 +245,13 @@ def _targets(
     terminated, which it leaves alone (and says so)."""
     from dlpick.core.cache import PriceCache
     from dlpick.pricing.catalog import Catalog
+    from dlpick.remote.fleet.actions import (
+        already_done,
+        already_text,
+        check_managed,
+        find_instances,
+    )
+    from dlpick.remote.fleet.scan import price_instances
 
     # An id given twice is one instance: asked about, acted on and named once.
     args.targets = list(dict.fromkeys(args.targets))
@@ -270,6 +266,8 @@ def _targets(
 
 
 def cmd_stop(args: argparse.Namespace, settings: Settings) -> int:
+    from dlpick.remote.fleet.actions import stop
+
     aws, region, found, _ = _targets(args, settings, "stop")
     if not found:
         return 0
@@ -283,6 +281,8 @@ def cmd_stop(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_terminate(args: argparse.Namespace, settings: Settings) -> int:
+    from dlpick.remote.fleet.actions import clean_up, terminate
+
     aws, region, found, gone = _targets(args, settings, "terminate")
     if found and not _confirm_each("terminate", found, args.yes):
         print("nothing terminated", file=sys.stderr)

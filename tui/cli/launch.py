@@ -9,28 +9,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dlpick.core.errors import AwsError, InputError
-from dlpick.remote.launch import execute, run_instances
-from dlpick.remote.launch.access import check_cidr
-from dlpick.remote.launch.capacity_blocks import check_reservation_id
-from dlpick.remote.launch.failover import catalog_price
-from dlpick.remote.launch.images import DEFAULT_OS, OS_CHOICES, check_ami_choice, neuron_family
-from dlpick.remote.launch.limits import (
-    MAX_BUDGET_USD,
-    MAX_HOURS,
-    MAX_IDLE_STOP_MINUTES,
-    MAX_QUOTA_VCPUS,
-    MAX_VOLUME_GB,
-    MIN_IDLE_STOP_MINUTES,
-    MIN_VOLUME_GB,
-)
-from dlpick.remote.launch.model import (
-    DEFAULT_IDLE_STOP_MINUTES,
-    DEFAULT_VOLUME_GB,
-    LaunchRequest,
-    PlanRow,
-)
-from dlpick.remote.launch.plan import plan_launch, quota_refusal
-from dlpick.remote.launch.quotas import gpu_quotas, request_increase
 from dlpick.tui.cli.common import (
     Parser,
     UsageError,
@@ -51,6 +29,20 @@ if TYPE_CHECKING:
 
 def register(sub: argparse._SubParsersAction[Parser]) -> None:
     """Add the launch and quotas subcommands to the top-level parser."""
+    from dlpick.remote.launch.access import check_cidr
+    from dlpick.remote.launch.capacity_blocks import check_reservation_id
+    from dlpick.remote.launch.images import DEFAULT_OS, OS_CHOICES, check_ami_choice
+    from dlpick.remote.launch.limits import (
+        MAX_BUDGET_USD,
+        MAX_HOURS,
+        MAX_IDLE_STOP_MINUTES,
+        MAX_QUOTA_VCPUS,
+        MAX_VOLUME_GB,
+        MIN_IDLE_STOP_MINUTES,
+        MIN_VOLUME_GB,
+    )
+    from dlpick.remote.launch.model import DEFAULT_IDLE_STOP_MINUTES, DEFAULT_VOLUME_GB
+
     launch = sub.add_parser(
         "launch",
         help="launch an instance on a Deep Learning AMI",
@@ -188,6 +180,11 @@ def region_chooser(any_region: bool) -> Choose | None:
 
 
 def cmd_launch(args: argparse.Namespace, settings: Settings) -> int:
+    from dlpick.remote.launch import execute, run_instances
+    from dlpick.remote.launch.failover import catalog_price
+    from dlpick.remote.launch.images import neuron_family
+    from dlpick.remote.launch.model import LaunchRequest, PlanRow
+    from dlpick.remote.launch.plan import plan_launch, quota_refusal
     from dlpick.tui.cli.capacity import launch_extras
 
     # Everything the command line alone can tell is checked before any AWS call.
@@ -272,6 +269,8 @@ QUOTA_COLUMNS = (
 
 
 def cmd_quotas(args: argparse.Namespace, settings: Settings) -> int:
+    from dlpick.remote.launch.quotas import gpu_quotas
+
     region = region_for(args.region, settings)
     aws = aws_for(settings)
     try:
@@ -342,6 +341,8 @@ def check_quota_code(text: str) -> str:
 
 
 def cmd_quota_request(args: argparse.Namespace, settings: Settings) -> int:
+    from dlpick.remote.launch.quotas import request_increase
+
     region = region_for(args.region, settings)
     aws = aws_for(settings)
     vcpus = f"{args.value:g} vCPU{'' if args.value == 1 else 's'}"

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 from dlpick.core.aws import map_regions
 from dlpick.core.errors import EXIT_PARTIAL, AwsError, InputError
 from dlpick.core.regions import enabled_regions
-from dlpick.pricing.spot_history import DEFAULT_DAYS, MAX_DAYS, load_history, summarise
 from dlpick.tui.cli.common import (
     Parser,
     add_global_options,
@@ -63,6 +62,8 @@ FIGURES = (
 
 def register(sub: argparse._SubParsersAction[Parser]) -> None:
     """Add the spot-history subcommand to the top-level parser."""
+    from dlpick.pricing.spot_history import DEFAULT_DAYS, MAX_DAYS
+
     history = sub.add_parser(
         "spot-history",
         help="how a type's spot price moved per AZ over the last days, against on-demand",
@@ -147,6 +148,8 @@ def summary_for(
     The history is asked before the on-demand price, so an AWS that cannot be
     reached fails at once, in one line.
     """
+    from dlpick.pricing.spot_history import load_history, summarise
+
     itype = args.instance_type
     history = load_history(aws, cache, itype, region, days=args.days, refresh=args.refresh)
     if not history.changes:

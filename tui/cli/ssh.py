@@ -20,14 +20,13 @@ from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
 from dlpick.core.aws import Aws
 from dlpick.core.errors import EXIT_NO_STATUS, InputError
-from dlpick.remote.ssh.connection import SshFiles, SshOptions, connect, connector, ssh_files
-from dlpick.remote.ssh.runs import RUN_FIELDS, Run, find_run, list_runs, start_run, tail_start
-from dlpick.remote.ssh.target import Target, instance_access, parse_target
 from dlpick.tui.cli.common import Parser, add_global_options, number_arg, region_for
 from dlpick.tui.cli.output import Col
 
 if TYPE_CHECKING:
+    from dlpick.remote.ssh.connection import SshFiles, SshOptions
     from dlpick.remote.ssh.follow import FollowEvent
+    from dlpick.remote.ssh.target import Target
     from dlpick.tui.config import Settings
 
 
@@ -189,6 +188,9 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
 
 def resolve_target(args: argparse.Namespace, settings: Settings) -> tuple[Target, SshOptions]:
     """TARGET as typed -> where to connect, and how to check its host key."""
+    from dlpick.remote.ssh.connection import SshOptions
+    from dlpick.remote.ssh.target import Target, instance_access, parse_target
+
     spec = parse_target(args.target)
     options = SshOptions(identity=args.identity, accept_new=args.accept_new, notify=say)
     if not spec.instance_id:
@@ -204,6 +206,9 @@ def resolve_target(args: argparse.Namespace, settings: Settings) -> tuple[Target
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     """`dlpick run`: start a detached run and print its id."""
+    from dlpick.remote.ssh.connection import connect
+    from dlpick.remote.ssh.runs import start_run
+
     command: list[str] = args.command
     target, options = resolve_target(args, settings)
 
@@ -240,6 +245,9 @@ RUN_COLUMNS = (
 
 def cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
     """`dlpick runs`: the runs on a host."""
+    from dlpick.remote.ssh.connection import connect
+    from dlpick.remote.ssh.runs import RUN_FIELDS, Run, list_runs
+
     target, options = resolve_target(args, settings)
 
     async def go() -> list[Run]:
@@ -271,7 +279,9 @@ def cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_logs(args: argparse.Namespace, settings: Settings) -> int:
     """`dlpick logs`: print a run's log; with --follow, stream it and exit with its status."""
+    from dlpick.remote.ssh.connection import connect, connector
     from dlpick.remote.ssh.follow import ConnectionChange, LogChunk, LogFollower, LogReset
+    from dlpick.remote.ssh.runs import find_run, tail_start
 
     target, options = resolve_target(args, settings)
 
@@ -393,6 +403,7 @@ def ssh_command(
     ssh finds ~/.ssh through the password database, dlpick through $HOME: every file
     dlpick reads (config, known hosts, keys) is named, so both read the same ones.
     """
+
     argv = ["ssh"]
     config = os.path.expanduser("~/.ssh/config")
     if os.path.isfile(config):
@@ -418,6 +429,8 @@ def ssh_command(
 
 def cmd_ssh(args: argparse.Namespace, settings: Settings) -> int:
     """`dlpick ssh`: hand over to the system ssh client with the checked host key."""
+    from dlpick.remote.ssh.connection import connect, ssh_files
+
     forwards: list[str] = args.forwards  # as ssh's -L takes them (forward_spec)
     target, options = resolve_target(args, settings)
     ssh = shutil.which("ssh")
