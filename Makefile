@@ -71,7 +71,7 @@ typecheck: $(STAMP) $(TYPECHECK)/dlpick
 	MYPYPATH=$(TYPECHECK) $(BIN)/mypy -p dlpick.core -p dlpick.pricing -p dlpick.remote -p dlpick.tui -p tests -p bench
 
 # Four workers on two cores: most tests wait on their peers (moto, sshd, a pty), so
-# four keep both cores busy (the whole suite: 3 min 13 s on a 2-core machine).
+# four keep both cores busy (the whole suite: 3 min 55 s on a 2-core machine).
 PYTEST_WORKERS ?= 4
 pytest: $(STAMP) system-deps $(HOST_TORCH)/.installed
 	$(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
