@@ -219,7 +219,7 @@ def load_advisor(
             cache.put(FAILURE_KIND, key, why, scope=DEFAULT_SCOPE)
             shown = cached(allow_stale=True) or snapshot
             kind = "cached" if shown.source == "cache" else "bundled"
-            bound = "no later than " if shown.as_of_not_after else ""
+            bound = NO_LATER_THAN if shown.as_of_not_after else ""
             since = f" ({bound}{shown.as_of})" if shown.as_of else ""
             warn(
                 f"spot interruption bands: could not read {url} ({why}); "
